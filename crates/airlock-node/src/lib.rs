@@ -1,1 +1,41 @@
-//! placeholder
+//! The Airlock node runtime: the thin tokio shell around the sans-IO cores.
+//!
+//! A [`Node`] owns an identity, a [`router::Router`] of workers (services, secure channel ends,
+//! TCP connections, portal links), TCP listeners and connections, and portals. Workers handle
+//! messages synchronously on the task that received them — a TCP reader decrypts and hands data
+//! to a portal stream without hopping through mailboxes — and only socket writes cross tasks.
+//!
+//! Layout:
+//! * [`message`], [`router`] — routed messages and the address table;
+//! * [`transport`] — TCP listeners and connections (framing from `airlock-wire`);
+//! * [`channel`] — the secure channel driver (core from `airlock-channel`) and the `api` listener;
+//! * [`services`] — `echo` and `uppercase`;
+//! * [`portal`] — TCP inlets and outlets (flow control from `airlock-portal`);
+//! * [`resolve`] — turning `/ip4/…/secure/api/service/x` into a route;
+//! * [`node`] — the node itself and its lifecycle.
+
+pub mod channel;
+pub mod message;
+pub mod node;
+pub mod portal;
+pub mod resolve;
+pub mod router;
+pub mod services;
+pub mod transport;
+
+pub use message::{ChannelPeer, Message};
+pub use node::{Node, NodeConfig, NodeIdentity};
+pub use router::Worker;
+
+/// Current time as Unix seconds.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// A random u64 from the OS RNG (for local addresses).
+pub fn random_u64() -> u64 {
+    rand::random()
+}

@@ -1,0 +1,304 @@
+//! Command-line arguments.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Airlock: end-to-end encrypted, mutually authenticated connections between applications.
+#[derive(Debug, Parser)]
+#[command(name = "airlock", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Output format of lists, shows and created values.
+    #[arg(long, global = true, value_enum, default_value_t = Output::Plain)]
+    pub output: Output,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// Human-readable.
+    Plain,
+    /// JSON on stdout.
+    Json,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create and inspect identities.
+    #[command(subcommand)]
+    Identity(IdentityCmd),
+    /// Create, list, stop and delete nodes.
+    #[command(subcommand)]
+    Node(NodeCmd),
+    /// TCP outlets: the service side of a portal.
+    #[command(subcommand, name = "tcp-outlet")]
+    TcpOutlet(OutletCmd),
+    /// TCP inlets: the client side of a portal.
+    #[command(subcommand, name = "tcp-inlet")]
+    TcpInlet(InletCmd),
+    /// Secure channels between nodes.
+    #[command(subcommand, name = "secure-channel")]
+    SecureChannel(ChannelCmd),
+    /// Send messages along routes.
+    #[command(subcommand)]
+    Message(MessageCmd),
+    /// Overview of identities and nodes.
+    Status,
+    /// Stop all nodes and delete all local state.
+    Reset(ResetArgs),
+}
+
+/// `identity …`
+#[derive(Debug, Subcommand)]
+pub enum IdentityCmd {
+    /// Create an identity; prints its identifier.
+    Create {
+        /// Local name of the identity.
+        name: String,
+    },
+    /// Show an identity (the default one without NAME).
+    Show {
+        /// Name.
+        name: Option<String>,
+        /// Print the full public identity (change history) as an export string.
+        #[arg(long)]
+        full: bool,
+    },
+    /// List identities.
+    List,
+    /// Rotate the identity's key; the identifier stays the same.
+    Rotate {
+        /// Name.
+        name: String,
+    },
+    /// Verify an exported identity string and print its identifier.
+    Verify {
+        /// The `airlock-identity:…` string.
+        export: String,
+    },
+    /// Make an identity the default.
+    Default {
+        /// Name.
+        name: String,
+    },
+    /// Delete an identity no node uses.
+    Delete {
+        /// Name.
+        name: String,
+    },
+}
+
+/// `node …`
+#[derive(Debug, Subcommand)]
+pub enum NodeCmd {
+    /// Create and start a node (in the background unless --foreground).
+    Create(NodeCreateArgs),
+    /// Start a stopped node again, with its portals.
+    Start {
+        /// Node name.
+        name: String,
+    },
+    /// List nodes.
+    List,
+    /// Show a node.
+    Show {
+        /// Node name (default node without it).
+        name: Option<String>,
+    },
+    /// Print a node's log.
+    Logs {
+        /// Node name.
+        name: Option<String>,
+        /// Number of lines from the end.
+        #[arg(long, short = 'n', default_value_t = 100)]
+        lines: usize,
+    },
+    /// Stop a node gracefully.
+    Stop {
+        /// Node name.
+        name: Option<String>,
+    },
+    /// Stop and delete a node and its portals.
+    Delete {
+        /// Node name.
+        name: Option<String>,
+        /// Delete all nodes.
+        #[arg(long)]
+        all: bool,
+        /// Accepted for compatibility; deletion never prompts.
+        #[arg(long, short)]
+        yes: bool,
+    },
+    /// Run a node in this process (used by `node create`/`node start`).
+    #[command(hide = true)]
+    Run {
+        /// Node name.
+        name: String,
+    },
+}
+
+/// `node create` arguments.
+#[derive(Debug, Args)]
+pub struct NodeCreateArgs {
+    /// Node name (generated if omitted).
+    pub name: Option<String>,
+    /// Run in the foreground (for containers); stop with Ctrl-C or SIGTERM.
+    #[arg(long, short)]
+    pub foreground: bool,
+    /// TCP listener address of the node.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub tcp_listener_address: String,
+    /// Identity to run the node with (default identity if omitted).
+    #[arg(long)]
+    pub identity: Option<String>,
+}
+
+/// `tcp-outlet …`
+#[derive(Debug, Subcommand)]
+pub enum OutletCmd {
+    /// Create an outlet; prints its route suffix (`/service/NAME`).
+    Create {
+        /// The target service, HOST:PORT.
+        #[arg(long)]
+        to: String,
+        /// The outlet's service name.
+        #[arg(long, default_value = "outlet")]
+        from: String,
+        /// Node (default node if omitted).
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// List outlets.
+    List {
+        /// Node.
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Show one outlet.
+    Show {
+        /// Name.
+        name: String,
+        /// Node.
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Delete an outlet.
+    Delete {
+        /// Name.
+        name: String,
+        /// Node.
+        #[arg(long)]
+        at: Option<String>,
+    },
+}
+
+/// `tcp-inlet …`
+#[derive(Debug, Subcommand)]
+pub enum InletCmd {
+    /// Create an inlet; prints the address it listens on.
+    Create {
+        /// Local address to listen on (a free port on 127.0.0.1 if omitted).
+        #[arg(long, default_value = "127.0.0.1:0")]
+        from: String,
+        /// Route to the outlet, e.g. /node/n1/secure/api/service/outlet.
+        #[arg(long)]
+        to: String,
+        /// Name of the inlet.
+        #[arg(long)]
+        alias: Option<String>,
+        /// Accept only this identifier at the outlet's end (repeatable).
+        #[arg(long)]
+        authorized: Vec<String>,
+        /// Node.
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// List inlets.
+    List {
+        /// Node.
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Show one inlet.
+    Show {
+        /// Name.
+        name: String,
+        /// Node.
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Delete an inlet.
+    Delete {
+        /// Name.
+        name: String,
+        /// Node.
+        #[arg(long)]
+        at: Option<String>,
+    },
+}
+
+/// `secure-channel …`
+#[derive(Debug, Subcommand)]
+pub enum ChannelCmd {
+    /// Open a secure channel; prints its address for use in routes.
+    Create {
+        /// Node that initiates.
+        #[arg(long)]
+        from: Option<String>,
+        /// Route to the listener, e.g. /node/n1/service/api.
+        #[arg(long)]
+        to: String,
+        /// Accept only this peer identifier (repeatable).
+        #[arg(long)]
+        authorized: Vec<String>,
+        /// Handshake timeout in seconds.
+        #[arg(long, default_value_t = 10)]
+        timeout: u64,
+    },
+    /// List secure channels of a node.
+    List {
+        /// Node.
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Close a secure channel.
+    Delete {
+        /// Channel address (as printed by create).
+        address: String,
+        /// Node.
+        #[arg(long)]
+        at: Option<String>,
+    },
+}
+
+/// `message …`
+#[derive(Debug, Subcommand)]
+pub enum MessageCmd {
+    /// Send a message and print the reply.
+    Send {
+        /// The message.
+        message: String,
+        /// Node that sends.
+        #[arg(long)]
+        from: Option<String>,
+        /// Route, e.g. /node/n1/secure/api/service/uppercase.
+        #[arg(long)]
+        to: String,
+        /// Accept only this identifier at the last secure channel (repeatable).
+        #[arg(long)]
+        authorized: Vec<String>,
+        /// Reply timeout in seconds.
+        #[arg(long, default_value_t = 10)]
+        timeout: u64,
+    },
+}
+
+/// `reset` arguments.
+#[derive(Debug, Args)]
+pub struct ResetArgs {
+    /// Accepted for compatibility; reset never prompts.
+    #[arg(long, short)]
+    pub yes: bool,
+}

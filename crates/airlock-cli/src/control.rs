@@ -1,0 +1,287 @@
+//! The local control API between the CLI and a running node.
+//!
+//! A Unix socket `nodes/<name>/control.sock` inside the `0700` state folder, itself `0600`: only
+//! the owning user can drive the node. One JSON request per line, one JSON response per line:
+//! `{"ok":true,"result":…}` or `{"ok":false,"error":"…"}`. After a `stop` request the node
+//! keeps the connection open until it has shut down, so the caller can wait for the process to
+//! end by waiting for EOF.
+
+use airlock_channel::TrustPolicy;
+use airlock_node::portal::{InletSpec, OutletSpec};
+use airlock_node::{resolve, Message, Node, Worker};
+use airlock_wire::{Address, MultiAddr, Packet, Route};
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+use tokio::net::UnixListener;
+use tokio::sync::{oneshot, watch};
+
+/// A control request.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum Request {
+    /// Node status.
+    Status,
+    /// Graceful stop.
+    Stop,
+    /// Create an outlet.
+    OutletCreate {
+        /// What to create.
+        spec: OutletSpec,
+    },
+    /// List outlets.
+    OutletList,
+    /// Delete an outlet.
+    OutletDelete {
+        /// Name.
+        name: String,
+    },
+    /// Create an inlet.
+    InletCreate {
+        /// What to create.
+        spec: InletSpec,
+    },
+    /// List inlets.
+    InletList,
+    /// Delete an inlet.
+    InletDelete {
+        /// Name.
+        name: String,
+    },
+    /// Open a secure channel.
+    ChannelCreate {
+        /// Route to the listener, e.g. `/ip4/127.0.0.1/tcp/4000/service/api`.
+        to: String,
+        /// Acceptable peer identifiers (empty = any).
+        authorized: Vec<String>,
+        /// Handshake timeout.
+        timeout_ms: u64,
+    },
+    /// List channels.
+    ChannelList,
+    /// Close a channel.
+    ChannelDelete {
+        /// Encrypting address.
+        address: String,
+    },
+    /// Send a message and wait for one reply.
+    MessageSend {
+        /// Route.
+        to: String,
+        /// Payload (UTF-8).
+        payload: String,
+        /// Reply timeout.
+        timeout_ms: u64,
+        /// Acceptable identifiers for the last secure channel in the route.
+        authorized: Vec<String>,
+    },
+}
+
+/// Serves the control socket until `stop` is requested; returns then.
+pub async fn serve(node: Node, socket: &Path) -> Result<()> {
+    let _ = std::fs::remove_file(socket);
+    let listener = UnixListener::bind(socket)
+        .with_context(|| format!("cannot create the control socket {}", socket.display()))?;
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))?;
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let stop_tx = Arc::new(stop_tx);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let Ok((stream, _)) = accepted else { continue };
+                let (node, stop_tx) = (node.clone(), stop_tx.clone());
+                tokio::spawn(async move {
+                    let (rd, mut wr) = stream.into_split();
+                    let mut lines = tokio::io::BufReader::new(rd).lines();
+                    while let Ok(Some(line)) = lines.next_line().await {
+                        if line.len() > 1 << 20 {
+                            break;
+                        }
+                        let (resp, stop) = match serde_json::from_str::<Request>(&line) {
+                            Ok(Request::Stop) => (json!({"ok": true, "result": "stopping"}), true),
+                            Ok(req) => (match handle(&node, req).await {
+                                Ok(v) => json!({"ok": true, "result": v}),
+                                Err(e) => json!({"ok": false, "error": format!("{e:#}")}),
+                            }, false),
+                            Err(e) => (json!({"ok": false, "error": format!("bad request: {e}")}), false),
+                        };
+                        let mut out = resp.to_string();
+                        out.push('\n');
+                        if wr.write_all(out.as_bytes()).await.is_err() {
+                            break;
+                        }
+                        if stop {
+                            let _ = stop_tx.send(true);
+                            // Keep the connection open: it closes when the process exits.
+                            std::future::pending::<()>().await;
+                        }
+                    }
+                });
+            }
+            _ = stop_rx.changed() => return Ok(()),
+        }
+    }
+}
+
+fn trust_of(authorized: &[String]) -> Result<TrustPolicy> {
+    if authorized.is_empty() {
+        return Ok(TrustPolicy::Everyone);
+    }
+    Ok(TrustPolicy::Identifiers(
+        authorized
+            .iter()
+            .map(|s| s.parse().with_context(|| format!("--authorized {s:?}")))
+            .collect::<Result<_>>()?,
+    ))
+}
+
+struct ReplyWorker(Mutex<Option<oneshot::Sender<Message>>>);
+
+impl Worker for ReplyWorker {
+    fn handle(&self, _node: &Node, msg: Message) {
+        if let Some(tx) = self.0.lock().expect("reply").take() {
+            let _ = tx.send(msg);
+        }
+    }
+}
+
+async fn handle(node: &Node, req: Request) -> Result<Value> {
+    Ok(match req {
+        Request::Status => json!({
+            "name": node.name(),
+            "identifier": node.identifier().to_string(),
+            "tcp_listen": node.listen_addr().to_string(),
+            "pid": std::process::id(),
+            "uptime_secs": node.uptime().as_secs(),
+            "connections": node.connection_count(),
+            "secure_channels": node.channels().len(),
+            "inlets": node.inlets().len(),
+            "outlets": node.outlets().len(),
+        }),
+        Request::Stop => unreachable!("handled by the server loop"),
+        Request::OutletCreate { spec } => serde_json::to_value(node.create_outlet(spec)?)?,
+        Request::OutletList => serde_json::to_value(node.outlets())?,
+        Request::OutletDelete { name } => {
+            if !node.delete_outlet(&name) {
+                bail!("no outlet named {name:?} on node {}", node.name());
+            }
+            json!({"deleted": name})
+        }
+        Request::InletCreate { spec } => serde_json::to_value(node.create_inlet(spec).await?)?,
+        Request::InletList => serde_json::to_value(node.inlets())?,
+        Request::InletDelete { name } => {
+            if !node.delete_inlet(&name).await {
+                bail!("no inlet named {name:?} on node {}", node.name());
+            }
+            json!({"deleted": name})
+        }
+        Request::ChannelCreate { to, authorized, timeout_ms } => {
+            let ma: MultiAddr = to.parse()?;
+            let trust = trust_of(&authorized)?;
+            let timeout = Duration::from_millis(timeout_ms);
+            // `--to …/service/api` names the listener: open the channel to it.
+            let mut segs = ma.segments.clone();
+            match segs.last() {
+                Some(airlock_wire::Segment::Service(l)) => {
+                    let l = l.clone();
+                    segs.pop();
+                    segs.push(airlock_wire::Segment::Secure(l));
+                }
+                _ => bail!("the route must end with the listener's /service/NAME, e.g. /node/n1/service/api"),
+            }
+            let r = resolve::resolve(node, &MultiAddr { segments: segs }, trust, timeout).await?;
+            let (ch, _) = r.channel.context("no channel was created")?;
+            json!({
+                "address": format!("/service/{}", ch.address()),
+                "peer": ch.peer().map(|p| p.identifier.to_string()),
+            })
+        }
+        Request::ChannelList => {
+            let mut v: Vec<_> = node.channels().iter().map(|c| c.info()).collect();
+            v.sort_by(|a, b| a.address.cmp(&b.address));
+            serde_json::to_value(v)?
+        }
+        Request::ChannelDelete { address } => {
+            let a = Address::new(address.trim_start_matches("/service/"))?;
+            let ch = node.channel(&a).with_context(|| format!("no secure channel {address} on node {}", node.name()))?;
+            ch.close(node, true);
+            json!({"deleted": address})
+        }
+        Request::MessageSend { to, payload, timeout_ms, authorized } => {
+            let ma: MultiAddr = to.parse()?;
+            let timeout = Duration::from_millis(timeout_ms);
+            let r = resolve::resolve(node, &ma, trust_of(&authorized)?, timeout).await?;
+            let reply_addr = Address::new(format!("reply.{:016x}", airlock_node::random_u64()))?;
+            let (tx, rx) = oneshot::channel();
+            node.router().register(reply_addr.clone(), Arc::new(ReplyWorker(Mutex::new(Some(tx)))));
+            node.dispatch(Message::new(r.route.clone(), Route::single(reply_addr.clone()), Packet::copy_from(payload.as_bytes())));
+            let reply = tokio::time::timeout(timeout, rx).await;
+            node.router().unregister(&reply_addr);
+            for ch in r.opened.iter().rev() {
+                ch.close(node, true);
+            }
+            match reply {
+                Ok(Ok(m)) => json!({
+                    "reply": String::from_utf8_lossy(m.payload.data()),
+                    "peer": m.peer.map(|p| p.identifier.to_string()),
+                }),
+                _ => bail!("no reply within {timeout:?} from {to} (is the route right and the service running?)"),
+            }
+        }
+    })
+}
+
+/// A connection to a node's control socket.
+pub struct ControlClient {
+    reader: BufReader<std::os::unix::net::UnixStream>,
+    writer: std::os::unix::net::UnixStream,
+    node: String,
+}
+
+impl ControlClient {
+    /// Connects to the node's socket.
+    pub fn connect(socket: &Path, node: &str) -> Result<Self> {
+        let s = std::os::unix::net::UnixStream::connect(socket).map_err(|_| {
+            anyhow::anyhow!("node {node:?} is not running (start it with `airlock node start {node}`)")
+        })?;
+        Ok(ControlClient {
+            reader: BufReader::new(s.try_clone()?),
+            writer: s,
+            node: node.to_string(),
+        })
+    }
+
+    /// Sends a request and returns its result, or the node's error.
+    pub fn request(&mut self, req: &Request, timeout: Duration) -> Result<Value> {
+        self.writer.set_read_timeout(Some(timeout))?;
+        let mut line = serde_json::to_string(req)?;
+        line.push('\n');
+        self.writer.write_all(line.as_bytes())?;
+        let mut resp = String::new();
+        let n = self.reader.read_line(&mut resp).map_err(|e| {
+            anyhow::anyhow!("node {:?} did not answer within {timeout:?}: {e}", self.node)
+        })?;
+        if n == 0 {
+            bail!("node {:?} closed the control connection", self.node);
+        }
+        let v: Value = serde_json::from_str(&resp)?;
+        if v["ok"].as_bool() == Some(true) {
+            Ok(v["result"].clone())
+        } else {
+            bail!("{}", v["error"].as_str().unwrap_or("unknown error"))
+        }
+    }
+
+    /// Waits until the node closes the connection (it exits), up to `timeout`.
+    pub fn wait_closed(&mut self, timeout: Duration) -> bool {
+        let _ = self.writer.set_read_timeout(Some(timeout));
+        let mut buf = String::new();
+        matches!(self.reader.read_line(&mut buf), Ok(0))
+    }
+}

@@ -1,0 +1,393 @@
+//! The node: identity, router, listeners, channels and portals, and their lifecycle.
+
+use crate::channel::{self, Listener, SecureChannel};
+use crate::message::Message;
+use crate::portal::{Inlet, InletInfo, InletSpec, Outlet, OutletInfo, OutletSpec};
+use crate::router::Router;
+use crate::services::{Echo, Uppercase};
+use crate::transport::{self, CloseHook, Connection};
+use airlock_channel::{LocalIdentity, RekeyPolicy, TrustPolicy};
+use airlock_identity::{Identifier, IdentitySecret, PurposeKeySecret, DEFAULT_PURPOSE_KEY_TTL};
+use airlock_wire::Address;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::Duration;
+use tokio::task::AbortHandle;
+
+/// The keys a node runs with.
+#[derive(Clone)]
+pub struct NodeIdentity {
+    /// The identity (Ed25519 key + history).
+    pub secret: IdentitySecret,
+    /// The attested X25519 key for secure channels.
+    pub purpose: PurposeKeySecret,
+}
+
+/// Called when the node rotated its purpose key, so the owner can persist it.
+pub type PurposeKeyStore = Arc<dyn Fn(&PurposeKeySecret) + Send + Sync>;
+
+/// How to start a node.
+pub struct NodeConfig {
+    /// Node name.
+    pub name: String,
+    /// Keys.
+    pub identity: NodeIdentity,
+    /// TCP listener address (port 0 = any free port).
+    pub tcp_listen: SocketAddr,
+    /// If non-empty, the `api` listener accepts only these identifiers.
+    pub authorized: Vec<Identifier>,
+    /// Key rotation policy of channels.
+    pub rekey: RekeyPolicy,
+    /// Persists rotated purpose keys.
+    pub purpose_key_store: Option<PurposeKeyStore>,
+}
+
+struct Inner {
+    name: String,
+    router: Router,
+    identity: RwLock<NodeIdentity>,
+    rekey: RekeyPolicy,
+    ids: AtomicU64,
+    outbound: Mutex<HashMap<String, Address>>,
+    connections: Mutex<HashMap<Address, Arc<Connection>>>,
+    channels: Mutex<HashMap<Address, Arc<SecureChannel>>>,
+    inlets: Mutex<HashMap<String, Arc<Inlet>>>,
+    outlets: Mutex<HashMap<String, Arc<Outlet>>>,
+    tasks: Mutex<Vec<AbortHandle>>,
+    listen: OnceLock<SocketAddr>,
+    started: std::time::Instant,
+    purpose_key_store: Option<PurposeKeyStore>,
+}
+
+/// A running node. Cheap to clone.
+#[derive(Clone)]
+pub struct Node {
+    inner: Arc<Inner>,
+}
+
+/// Names that services and portals may not take.
+pub const RESERVED_ADDRESSES: &[&str] = &["api", "echo", "uppercase"];
+
+impl Node {
+    /// Starts a node: registers `api`, `echo`, `uppercase`, binds the TCP listener.
+    pub async fn start(config: NodeConfig) -> anyhow::Result<Node> {
+        let node = Node {
+            inner: Arc::new(Inner {
+                name: config.name,
+                router: Router::default(),
+                identity: RwLock::new(config.identity),
+                rekey: config.rekey,
+                ids: AtomicU64::new(1),
+                outbound: Mutex::new(HashMap::new()),
+                connections: Mutex::new(HashMap::new()),
+                channels: Mutex::new(HashMap::new()),
+                inlets: Mutex::new(HashMap::new()),
+                outlets: Mutex::new(HashMap::new()),
+                tasks: Mutex::new(Vec::new()),
+                listen: OnceLock::new(),
+                started: std::time::Instant::now(),
+                purpose_key_store: config.purpose_key_store,
+            }),
+        };
+        let trust = if config.authorized.is_empty() {
+            TrustPolicy::Everyone
+        } else {
+            TrustPolicy::Identifiers(config.authorized)
+        };
+        let r = node.router();
+        r.register(Address::new("api")?, Arc::new(Listener::new(trust)));
+        r.register(Address::new("echo")?, Arc::new(Echo));
+        r.register(Address::new("uppercase")?, Arc::new(Uppercase));
+        let bound = transport::listen(&node, config.tcp_listen).await.map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AddrInUse {
+                anyhow::anyhow!(
+                    "cannot listen on {}: the port is already in use (choose another with --tcp-listener-address)",
+                    config.tcp_listen
+                )
+            } else {
+                anyhow::anyhow!("cannot listen on {}: {e}", config.tcp_listen)
+            }
+        })?;
+        let _ = node.inner.listen.set(bound);
+        node.spawn_maintenance();
+        tracing::info!(node = %node.name(), identifier = %node.identifier(), listen = %bound, "node started");
+        Ok(node)
+    }
+
+    fn spawn_maintenance(&self) {
+        let weak = Arc::downgrade(&self.inner);
+        let h = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            let mut since_rekey = Duration::ZERO;
+            loop {
+                tick.tick().await;
+                let Some(inner) = weak.upgrade() else { return };
+                let node = Node { inner };
+                node.rotate_purpose_key_if_due();
+                since_rekey += Duration::from_secs(60);
+                if since_rekey >= channel::REKEY_INTERVAL {
+                    since_rekey = Duration::ZERO;
+                    for ch in node.channels() {
+                        ch.rekey();
+                    }
+                }
+            }
+        });
+        self.track_task(h.abort_handle());
+    }
+
+    /// Replaces the purpose key when less than a tenth of its lifetime is left. Existing
+    /// channels keep their session keys; new handshakes use the new key.
+    pub fn rotate_purpose_key_if_due(&self) {
+        let now = crate::unix_now();
+        let mut id = self.inner.identity.write().expect("identity");
+        if id.purpose.needs_rotation(now) {
+            id.purpose = PurposeKeySecret::create(&id.secret, now, DEFAULT_PURPOSE_KEY_TTL);
+            tracing::info!(expires_at = id.purpose.attestation.expires_at, "rotated the secure-channel purpose key");
+            if let Some(store) = &self.inner.purpose_key_store {
+                store(&id.purpose);
+            }
+        }
+    }
+
+    /// The node's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The node's identifier.
+    pub fn identifier(&self) -> Identifier {
+        self.inner.identity.read().expect("identity").secret.identifier()
+    }
+
+    /// The bound TCP listener address.
+    pub fn listen_addr(&self) -> SocketAddr {
+        *self.inner.listen.get().expect("listening")
+    }
+
+    /// Seconds since start.
+    pub fn uptime(&self) -> Duration {
+        self.inner.started.elapsed()
+    }
+
+    /// What this node presents in handshakes.
+    pub fn local_identity(&self) -> LocalIdentity {
+        let id = self.inner.identity.read().expect("identity");
+        LocalIdentity {
+            history: id.secret.history().encode(),
+            attestation: id.purpose.attestation.clone(),
+            purpose_private: id.purpose.private_bytes(),
+            credentials: Vec::new(),
+        }
+    }
+
+    /// The channel rekey policy.
+    pub fn rekey_policy(&self) -> RekeyPolicy {
+        self.inner.rekey
+    }
+
+    /// The address table.
+    pub fn router(&self) -> &Router {
+        &self.inner.router
+    }
+
+    /// A node-unique number.
+    pub fn next_id(&self) -> u64 {
+        self.inner.ids.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Routes a message to the worker named by its first onward address.
+    pub fn dispatch(&self, msg: Message) {
+        let Some(first) = msg.onward.first() else {
+            return;
+        };
+        match self.inner.router.get(first) {
+            Some(w) => w.handle(self, msg),
+            None => tracing::debug!(address = %first, "no worker at address; message dropped"),
+        }
+    }
+
+    pub(crate) fn track_task(&self, h: AbortHandle) {
+        self.inner.tasks.lock().expect("tasks").push(h);
+    }
+
+    pub(crate) fn outbound(&self, target: &str) -> Option<Address> {
+        self.inner.outbound.lock().expect("outbound").get(target).cloned()
+    }
+
+    pub(crate) fn remember_outbound(&self, target: &str, addr: Address) {
+        self.inner.outbound.lock().expect("outbound").insert(target.to_string(), addr);
+    }
+
+    pub(crate) fn forget_outbound(&self, target: &str, addr: &Address) {
+        let mut m = self.inner.outbound.lock().expect("outbound");
+        if m.get(target) == Some(addr) {
+            m.remove(target);
+        }
+    }
+
+    pub(crate) fn remember_connection(&self, c: Arc<Connection>) {
+        self.inner.connections.lock().expect("conns").insert(c.address().clone(), c);
+    }
+
+    pub(crate) fn forget_connection(&self, a: &Address) {
+        self.inner.connections.lock().expect("conns").remove(a);
+    }
+
+    pub(crate) fn remember_channel(&self, c: Arc<SecureChannel>) {
+        self.inner.channels.lock().expect("channels").insert(c.address().clone(), c);
+    }
+
+    pub(crate) fn forget_channel(&self, a: &Address) {
+        self.inner.channels.lock().expect("channels").remove(a);
+    }
+
+    /// The channel whose encrypting address is `a`.
+    pub fn channel(&self, a: &Address) -> Option<Arc<SecureChannel>> {
+        self.inner.channels.lock().expect("channels").get(a).cloned()
+    }
+
+    /// All channels.
+    pub fn channels(&self) -> Vec<Arc<SecureChannel>> {
+        self.inner.channels.lock().expect("channels").values().cloned().collect()
+    }
+
+    /// Number of responder handshakes in progress.
+    pub fn pending_handshakes(&self) -> usize {
+        self.inner
+            .channels
+            .lock()
+            .expect("channels")
+            .values()
+            .filter(|c| c.status() == channel::ChannelStatus::Handshaking)
+            .count()
+    }
+
+    /// Number of TCP connections.
+    pub fn connection_count(&self) -> usize {
+        self.inner.connections.lock().expect("conns").len()
+    }
+
+    /// Registers `hook` to run when the connection or channel at `addr` closes.
+    pub fn on_close(&self, addr: &Address, hook: CloseHook) -> Option<u64> {
+        if let Some(c) = self.inner.connections.lock().expect("conns").get(addr).cloned() {
+            return Some(c.on_close(hook));
+        }
+        if let Some(ch) = self.channel(addr) {
+            return Some(ch.on_close(hook));
+        }
+        None
+    }
+
+    /// Removes a hook registered with [`Node::on_close`].
+    pub fn remove_close_hook(&self, addr: &Address, id: u64) {
+        if let Some(c) = self.inner.connections.lock().expect("conns").get(addr).cloned() {
+            c.remove_hook(id);
+        } else if let Some(ch) = self.channel(addr) {
+            ch.remove_hook(id);
+        }
+    }
+
+    fn check_name(name: &str) -> anyhow::Result<Address> {
+        if RESERVED_ADDRESSES.contains(&name) || name.starts_with("sc.") || name.starts_with("tcp.") || name.starts_with("portal.") {
+            anyhow::bail!("{name:?} is reserved; choose another name");
+        }
+        Ok(Address::new(name).map_err(|e| anyhow::anyhow!("invalid name {name:?}: {e}"))?)
+    }
+
+    /// Creates a TCP outlet.
+    pub fn create_outlet(&self, spec: OutletSpec) -> anyhow::Result<OutletInfo> {
+        let addr = Self::check_name(&spec.name)?;
+        let mut outlets = self.inner.outlets.lock().expect("outlets");
+        if outlets.contains_key(&spec.name) {
+            anyhow::bail!("an outlet named {:?} already exists on node {}", spec.name, self.name());
+        }
+        let outlet = Outlet::new(spec.clone());
+        if !self.router().register(addr, Arc::new(crate::portal::outlet::OutletWorker(outlet.clone()))) {
+            anyhow::bail!("the address {:?} is already in use on node {}", spec.name, self.name());
+        }
+        outlets.insert(spec.name.clone(), outlet.clone());
+        tracing::info!(outlet = %spec.name, to = %spec.to, "outlet created");
+        Ok(outlet.info())
+    }
+
+    /// Lists outlets.
+    pub fn outlets(&self) -> Vec<OutletInfo> {
+        let mut v: Vec<_> = self.inner.outlets.lock().expect("outlets").values().map(|o| o.info()).collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// Deletes an outlet; returns false if none had that name.
+    pub fn delete_outlet(&self, name: &str) -> bool {
+        let Some(o) = self.inner.outlets.lock().expect("outlets").remove(name) else {
+            return false;
+        };
+        if let Ok(a) = Address::new(name) {
+            self.router().unregister(&a);
+        }
+        o.stop(self);
+        true
+    }
+
+    /// Creates a TCP inlet.
+    pub async fn create_inlet(&self, spec: InletSpec) -> anyhow::Result<InletInfo> {
+        if self.inner.inlets.lock().expect("inlets").contains_key(&spec.name) {
+            anyhow::bail!("an inlet named {:?} already exists on node {}", spec.name, self.name());
+        }
+        let inlet = Inlet::start(self, spec.clone()).await?;
+        let info = inlet.info();
+        self.inner.inlets.lock().expect("inlets").insert(spec.name.clone(), inlet);
+        tracing::info!(inlet = %spec.name, from = %info.from, to = %spec.to, "inlet created");
+        Ok(info)
+    }
+
+    /// The inlet with that name.
+    pub fn inlet(&self, name: &str) -> Option<Arc<Inlet>> {
+        self.inner.inlets.lock().expect("inlets").get(name).cloned()
+    }
+
+    /// Lists inlets.
+    pub fn inlets(&self) -> Vec<InletInfo> {
+        let mut v: Vec<_> = self.inner.inlets.lock().expect("inlets").values().map(|i| i.info()).collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// Deletes an inlet; returns false if none had that name.
+    pub async fn delete_inlet(&self, name: &str) -> bool {
+        let Some(i) = self.inner.inlets.lock().expect("inlets").remove(name) else {
+            return false;
+        };
+        i.stop(self).await;
+        true
+    }
+
+    /// Graceful shutdown: stop inlets and outlets, close channels (telling peers), close
+    /// connections, stop background tasks.
+    pub async fn shutdown(&self) {
+        let inlets: Vec<_> = self.inner.inlets.lock().expect("inlets").drain().map(|(_, i)| i).collect();
+        for i in inlets {
+            i.stop(self).await;
+        }
+        let outlets: Vec<_> = self.inner.outlets.lock().expect("outlets").drain().map(|(_, o)| o).collect();
+        for o in outlets {
+            o.stop(self);
+        }
+        for ch in self.channels() {
+            ch.close(self, true);
+        }
+        // Give the writers a moment to flush the close messages.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let conns: Vec<_> = self.inner.connections.lock().expect("conns").values().cloned().collect();
+        for c in conns {
+            c.close(self);
+        }
+        for t in self.inner.tasks.lock().expect("tasks").drain(..) {
+            t.abort();
+        }
+        tracing::info!(node = %self.name(), "node stopped");
+    }
+}

@@ -1,0 +1,320 @@
+//! A portal link: one inlet's streams over one secure channel.
+//!
+//! The inlet sends `Hello` to the outlet's service address through the channel; the outlet
+//! creates its own link worker and answers `HelloAck` from it, so both sides know each other's
+//! link address. Then any number of streams open with a single `Open` frame — no round trip
+//! before data may flow — and carry `Data`, `Credit`, `Fin` and `Reset` frames.
+//!
+//! Every frame a link accepts must come out of *its* secure channel: messages from anywhere else
+//! (another channel, a bare TCP connection) are dropped.
+
+use super::stream::{self, Stream, StreamEvent};
+use crate::channel::SecureChannel;
+use crate::message::Message;
+use crate::node::Node;
+use crate::router::Worker;
+use airlock_identity::Identifier;
+use airlock_portal::{PortalFrame, ResetReason, DEFAULT_WINDOW};
+use airlock_wire::{Address, Packet, Route};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+
+/// Which end of the portal this link is.
+pub enum Side {
+    /// Inlet end; `hello_ack` fires when the outlet answered.
+    Inlet {
+        /// Completed by `HelloAck`.
+        hello_ack: Mutex<Option<oneshot::Sender<u32>>>,
+    },
+    /// Outlet end; streams connect to `target`.
+    Outlet {
+        /// `host:port` of the service.
+        target: String,
+    },
+}
+
+/// Byte and connection counters.
+#[derive(Default)]
+pub struct LinkStats {
+    /// Bytes received from local sockets and sent into the channel.
+    pub bytes_out: AtomicU64,
+    /// Bytes received from the channel and written to local sockets.
+    pub bytes_in: AtomicU64,
+    /// Streams opened in total.
+    pub streams_opened: AtomicU64,
+}
+
+/// One side of a portal link.
+pub struct Link {
+    addr: Address,
+    ret: Route,
+    channel: Arc<SecureChannel>,
+    peer: Identifier,
+    remote: OnceLock<Route>,
+    peer_window: AtomicU32,
+    streams: Mutex<HashMap<u32, Arc<Stream>>>,
+    next_stream: AtomicU32,
+    closed: AtomicBool,
+    side: Side,
+    /// Counters shared with the inlet/outlet that owns the link.
+    pub stats: Arc<LinkStats>,
+    channel_hook: Mutex<Option<u64>>,
+}
+
+struct LinkWorker(Arc<Link>);
+
+impl Worker for LinkWorker {
+    fn handle(&self, node: &Node, msg: Message) {
+        self.0.handle(node, msg);
+    }
+}
+
+impl Link {
+    fn new(node: &Node, channel: Arc<SecureChannel>, side: Side, stats: Arc<LinkStats>) -> Option<Arc<Self>> {
+        let peer = channel.peer()?.identifier;
+        let addr = Address::new(format!("portal.{:016x}", crate::random_u64())).expect("valid");
+        let link = Arc::new(Link {
+            ret: Route::single(addr.clone()),
+            addr,
+            channel: channel.clone(),
+            peer,
+            remote: OnceLock::new(),
+            peer_window: AtomicU32::new(DEFAULT_WINDOW),
+            streams: Mutex::new(HashMap::new()),
+            next_stream: AtomicU32::new(1),
+            closed: AtomicBool::new(false),
+            side,
+            stats,
+            channel_hook: Mutex::new(None),
+        });
+        node.router().register(link.addr.clone(), Arc::new(LinkWorker(link.clone())));
+        let weak = Arc::downgrade(&link);
+        let n = node.clone();
+        let id = channel.on_close(Box::new(move || {
+            if let Some(l) = weak.upgrade() {
+                l.close(&n, false);
+            }
+        }));
+        *link.channel_hook.lock().expect("hook") = Some(id);
+        Some(link)
+    }
+
+    /// Inlet side: sends `Hello` to `outlet_route` (the route after the channel on the peer node)
+    /// and waits for the outlet's `HelloAck`.
+    pub async fn connect(
+        node: &Node,
+        channel: Arc<SecureChannel>,
+        outlet_route: Route,
+        stats: Arc<LinkStats>,
+        timeout: Duration,
+    ) -> anyhow::Result<Arc<Link>> {
+        let (tx, rx) = oneshot::channel();
+        let side = Side::Inlet {
+            hello_ack: Mutex::new(Some(tx)),
+        };
+        let link = Link::new(node, channel.clone(), side, stats)
+            .ok_or_else(|| anyhow::anyhow!("secure channel is not open"))?;
+        let hello = PortalFrame::Hello {
+            window: DEFAULT_WINDOW,
+        }
+        .encode();
+        channel.send(node, &outlet_route, &link.ret, hello)?;
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(window)) => {
+                link.peer_window.store(window, Ordering::Relaxed);
+                Ok(link)
+            }
+            _ => {
+                link.close(node, false);
+                anyhow::bail!(
+                    "the outlet did not answer within {timeout:?} (is there an outlet at {outlet_route} on the peer node, and may this identity use it?)"
+                )
+            }
+        }
+    }
+
+    /// Outlet side: accepts a `Hello` that arrived through `channel` from `ret`.
+    pub fn accept(
+        node: &Node,
+        channel: Arc<SecureChannel>,
+        mut ret: Route,
+        window: u32,
+        target: String,
+        stats: Arc<LinkStats>,
+    ) -> Option<Arc<Link>> {
+        let link = Link::new(node, channel.clone(), Side::Outlet { target }, stats)?;
+        link.peer_window.store(window, Ordering::Relaxed);
+        ret.pop_front(); // the channel's own address
+        let _ = link.remote.set(ret);
+        link.send_control(node, PortalFrame::HelloAck { window: DEFAULT_WINDOW });
+        Some(link)
+    }
+
+    /// True once closed.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// The peer identity.
+    pub fn peer(&self) -> Identifier {
+        self.peer
+    }
+
+    /// Number of open streams.
+    pub fn stream_count(&self) -> usize {
+        self.streams.lock().expect("streams").len()
+    }
+
+    /// Sends a Data packet (header already prepended) to the peer link.
+    pub fn send_packet(&self, node: &Node, packet: Packet) -> bool {
+        let Some(remote) = self.remote.get() else {
+            return false;
+        };
+        self.channel.send(node, remote, &self.ret, packet).is_ok()
+    }
+
+    /// Sends a control frame to the peer link.
+    pub fn send_control(&self, node: &Node, frame: PortalFrame) -> bool {
+        self.send_packet(node, frame.encode())
+    }
+
+    /// Inlet side: carries `socket` as a new stream.
+    pub fn open_stream(self: &Arc<Self>, node: &Node, socket: TcpStream) {
+        let id = self.next_stream.fetch_add(1, Ordering::Relaxed);
+        let (stream, rx) = Stream::new(id, self.peer_window.load(Ordering::Relaxed));
+        self.streams.lock().expect("streams").insert(id, stream.clone());
+        self.stats.streams_opened.fetch_add(1, Ordering::Relaxed);
+        if !self.send_control(node, PortalFrame::Open { stream: id }) || self.is_closed() {
+            self.streams.lock().expect("streams").remove(&id);
+            return;
+        }
+        let (link, node) = (self.clone(), node.clone());
+        tokio::spawn(async move {
+            stream::run(&node, &link, &stream, socket, rx).await;
+            link.streams.lock().expect("streams").remove(&id);
+        });
+    }
+
+    /// Removes a stream from the table (called when it ends).
+    pub fn forget_stream(&self, id: u32) {
+        self.streams.lock().expect("streams").remove(&id);
+    }
+
+    fn handle(self: &Arc<Self>, node: &Node, msg: Message) {
+        let from_our_channel = msg
+            .peer
+            .as_ref()
+            .is_some_and(|p| p.channel == *self.channel.address() && p.identifier == self.peer);
+        if !from_our_channel {
+            tracing::warn!(link = %self.addr, "dropping portal frame that did not come through this link's secure channel");
+            return;
+        }
+        let ret = msg.ret;
+        let frame = match PortalFrame::decode(msg.payload) {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!(link = %self.addr, "malformed portal frame: {e}");
+                return;
+            }
+        };
+        match frame {
+            PortalFrame::HelloAck { window } => {
+                if let Side::Inlet { hello_ack } = &self.side {
+                    if let Some(tx) = hello_ack.lock().expect("ack").take() {
+                        let mut r = ret;
+                        r.pop_front();
+                        let _ = self.remote.set(r);
+                        let _ = tx.send(window);
+                    }
+                }
+            }
+            PortalFrame::Open { stream: id } => {
+                let Side::Outlet { target } = &self.side else {
+                    return;
+                };
+                let (stream, rx) = Stream::new(id, self.peer_window.load(Ordering::Relaxed));
+                {
+                    let mut streams = self.streams.lock().expect("streams");
+                    if streams.contains_key(&id) {
+                        return;
+                    }
+                    streams.insert(id, stream.clone());
+                }
+                self.stats.streams_opened.fetch_add(1, Ordering::Relaxed);
+                let (link, node, target) = (self.clone(), node.clone(), target.clone());
+                tokio::spawn(async move {
+                    let connected = tokio::time::timeout(
+                        Duration::from_secs(10),
+                        TcpStream::connect(&target),
+                    )
+                    .await;
+                    match connected {
+                        Ok(Ok(socket)) => stream::run(&node, &link, &stream, socket, rx).await,
+                        Ok(Err(e)) => {
+                            tracing::info!(%target, "outlet cannot connect to its target: {e}");
+                            link.send_control(&node, PortalFrame::Reset { stream: id, reason: ResetReason::ConnectFailed });
+                        }
+                        Err(_) => {
+                            tracing::info!(%target, "outlet timed out connecting to its target");
+                            link.send_control(&node, PortalFrame::Reset { stream: id, reason: ResetReason::ConnectFailed });
+                        }
+                    }
+                    link.streams.lock().expect("streams").remove(&id);
+                });
+            }
+            PortalFrame::Data { stream: id, data } => {
+                let s = self.streams.lock().expect("streams").get(&id).cloned();
+                if let Some(s) = s {
+                    if s.on_data(data.freeze()).is_err() {
+                        self.send_control(node, PortalFrame::Reset { stream: id, reason: ResetReason::Refused });
+                    }
+                }
+            }
+            PortalFrame::Credit { stream: id, bytes } => {
+                let s = self.streams.lock().expect("streams").get(&id).cloned();
+                if let Some(s) = s {
+                    if s.on_credit(bytes).is_err() {
+                        self.send_control(node, PortalFrame::Reset { stream: id, reason: ResetReason::Refused });
+                    }
+                }
+            }
+            PortalFrame::Fin { stream: id } => {
+                if let Some(s) = self.streams.lock().expect("streams").get(&id) {
+                    s.deliver(StreamEvent::Fin);
+                }
+            }
+            PortalFrame::Reset { stream: id, reason } => {
+                if let Some(s) = self.streams.lock().expect("streams").remove(&id) {
+                    s.deliver(StreamEvent::Reset(reason));
+                }
+            }
+            PortalFrame::Ping(n) => {
+                self.send_control(node, PortalFrame::Pong(n));
+            }
+            PortalFrame::Pong(_) | PortalFrame::Hello { .. } => {}
+        }
+    }
+
+    /// Closes the link: resets all its streams and unregisters. With `close_channel`, also
+    /// closes the secure channel (the inlet owns its channel).
+    pub fn close(&self, node: &Node, close_channel: bool) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        node.router().unregister(&self.addr);
+        let streams: Vec<Arc<Stream>> = self.streams.lock().expect("streams").drain().map(|(_, s)| s).collect();
+        for s in streams {
+            s.deliver(StreamEvent::Reset(ResetReason::Shutdown));
+        }
+        if let Some(id) = self.channel_hook.lock().expect("hook").take() {
+            self.channel.remove_hook(id);
+        }
+        if close_channel {
+            self.channel.close(node, true);
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! TCP portals: inlets accept client connections and carry each as a stream over a secure
+//! channel to an outlet, which connects to the target service.
+//!
+//! * [`link`] — a portal link: the streams of one inlet over one channel, with flow control;
+//! * [`stream`] — moving bytes between one TCP socket and its stream;
+//! * [`inlet`] — the listening side, which (re-)establishes its link on demand;
+//! * [`outlet`] — the service side, reachable only through a secure channel.
+
+pub mod inlet;
+pub mod link;
+pub mod outlet;
+pub mod stream;
+
+pub use inlet::{Inlet, InletInfo, InletSpec};
+pub use outlet::{Outlet, OutletInfo, OutletSpec};

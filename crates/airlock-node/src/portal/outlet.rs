@@ -1,0 +1,124 @@
+//! TCP outlet: the service side of a portal.
+//!
+//! An outlet is a worker at a service address (default `outlet`). It only accepts `Hello` frames
+//! that came out of a secure channel — a message that arrived over a bare TCP connection has no
+//! channel peer and is refused — and answers each with a new link whose streams connect to the
+//! target.
+
+use super::link::{Link, LinkStats};
+use crate::message::Message;
+use crate::node::Node;
+use crate::router::Worker;
+use airlock_portal::PortalFrame;
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// What an outlet is asked to do.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct OutletSpec {
+    /// Service address (`outlet` by default).
+    pub name: String,
+    /// Target `host:port`.
+    pub to: String,
+}
+
+/// Outlet status for listing.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutletInfo {
+    /// Service address.
+    pub name: String,
+    /// Route suffix to use in inlets: `/service/NAME`.
+    pub address: String,
+    /// Target.
+    pub to: String,
+    /// Links from inlets currently open.
+    pub links: usize,
+    /// Streams (client connections) open now.
+    pub connections: usize,
+    /// Bytes from inlets to the target.
+    pub bytes_in: u64,
+    /// Bytes from the target to inlets.
+    pub bytes_out: u64,
+    /// Messages refused because they did not come through a secure channel.
+    pub refused: u64,
+}
+
+/// A running outlet.
+pub struct Outlet {
+    spec: OutletSpec,
+    links: Mutex<Vec<Arc<Link>>>,
+    stats: Arc<LinkStats>,
+    refused: AtomicU64,
+}
+
+impl Outlet {
+    /// Creates an outlet (not yet registered).
+    pub fn new(spec: OutletSpec) -> Arc<Self> {
+        Arc::new(Outlet {
+            spec,
+            links: Mutex::new(Vec::new()),
+            stats: Arc::new(LinkStats::default()),
+            refused: AtomicU64::new(0),
+        })
+    }
+
+    /// The spec.
+    pub fn spec(&self) -> &OutletSpec {
+        &self.spec
+    }
+
+    /// Status.
+    pub fn info(&self) -> OutletInfo {
+        let mut links = self.links.lock().expect("links");
+        links.retain(|l| !l.is_closed());
+        OutletInfo {
+            name: self.spec.name.clone(),
+            address: format!("/service/{}", self.spec.name),
+            to: self.spec.to.clone(),
+            links: links.len(),
+            connections: links.iter().map(|l| l.stream_count()).sum(),
+            bytes_in: self.stats.bytes_in.load(Ordering::Relaxed),
+            bytes_out: self.stats.bytes_out.load(Ordering::Relaxed),
+            refused: self.refused.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Closes every link.
+    pub fn stop(&self, node: &Node) {
+        for l in self.links.lock().expect("links").drain(..) {
+            l.close(node, false);
+        }
+    }
+}
+
+/// The worker registered at the outlet's address.
+pub struct OutletWorker(pub Arc<Outlet>);
+
+impl Worker for OutletWorker {
+    fn handle(&self, node: &Node, msg: Message) {
+        let outlet = &self.0;
+        let Some(peer) = msg.peer.clone() else {
+            let n = outlet.refused.fetch_add(1, Ordering::Relaxed);
+            if n < 10 {
+                tracing::warn!(outlet = %outlet.spec.name, "refused a message that did not come through a secure channel");
+            }
+            return;
+        };
+        let Some(channel) = node.channel(&peer.channel) else {
+            return;
+        };
+        match PortalFrame::decode(msg.payload) {
+            Ok(PortalFrame::Hello { window }) => {
+                if let Some(link) = Link::accept(node, channel, msg.ret, window, outlet.spec.to.clone(), outlet.stats.clone()) {
+                    tracing::info!(outlet = %outlet.spec.name, peer = %peer.identifier, "portal link accepted");
+                    let mut links = outlet.links.lock().expect("links");
+                    links.retain(|l| !l.is_closed());
+                    links.push(link);
+                }
+            }
+            Ok(other) => tracing::debug!(outlet = %outlet.spec.name, "ignoring {other:?} sent to the outlet address"),
+            Err(e) => tracing::warn!(outlet = %outlet.spec.name, "malformed portal frame: {e}"),
+        }
+    }
+}

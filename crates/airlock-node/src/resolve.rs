@@ -1,0 +1,115 @@
+//! Turning a textual route into a route on this node: TCP hops are connected, `/secure/NAME`
+//! segments open secure channels over the route so far.
+
+use crate::channel::{self, SecureChannel};
+use crate::node::Node;
+use crate::transport;
+use airlock_channel::TrustPolicy;
+use airlock_wire::{Address, MultiAddr, Route, Segment};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A resolved route.
+pub struct Resolved {
+    /// The route to send to.
+    pub route: Route,
+    /// The innermost secure channel opened while resolving, with the route that follows it on
+    /// the peer node.
+    pub channel: Option<(Arc<SecureChannel>, Route)>,
+    /// Channels opened while resolving (outermost first), to close together.
+    pub opened: Vec<Arc<SecureChannel>>,
+}
+
+/// Resolution errors, phrased for users.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveError {
+    /// A TCP hop could not be connected.
+    #[error("route unreachable: cannot connect to {target}: {source}")]
+    Connect {
+        /// host:port
+        target: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// A secure channel failed.
+    #[error("{0}")]
+    Channel(#[from] channel::ChannelError),
+    /// Not resolvable on a node.
+    #[error("{0}")]
+    Unsupported(String),
+}
+
+/// Resolves `addr`. Secure channels trust `trust` (the last one) and everyone before it.
+pub async fn resolve(
+    node: &Node,
+    addr: &MultiAddr,
+    trust: TrustPolicy,
+    timeout: Duration,
+) -> Result<Resolved, ResolveError> {
+    let mut route = Route::empty();
+    let mut channel: Option<(Arc<SecureChannel>, Route)> = None;
+    let mut opened = Vec::new();
+    let last_secure = addr
+        .segments
+        .iter()
+        .rposition(|s| matches!(s, Segment::Secure(_)));
+    for (i, seg) in addr.segments.iter().enumerate() {
+        let target = match seg {
+            Segment::Ip4Tcp(ip, p) => Some(format!("{ip}:{p}")),
+            Segment::Ip6Tcp(ip, p) => Some(format!("[{ip}]:{p}")),
+            Segment::DnsTcp(h, p) => Some(format!("{h}:{p}")),
+            _ => None,
+        };
+        if let Some(target) = target {
+            let a = transport::connect(node, &target)
+                .await
+                .map_err(|source| ResolveError::Connect { target, source })?;
+            route.push_back(a);
+            continue;
+        }
+        match seg {
+            Segment::Service(s) => {
+                let a = Address::new(s.clone()).map_err(|e| ResolveError::Unsupported(e.to_string()))?;
+                route.push_back(a.clone());
+                if let Some((_, after)) = channel.as_mut() {
+                    after.push_back(a);
+                }
+            }
+            Segment::Secure(listener) => {
+                let mut to = route.clone();
+                to.push_back(Address::new(listener.clone()).map_err(|e| ResolveError::Unsupported(e.to_string()))?);
+                let t = if Some(i) == last_secure { trust.clone() } else { TrustPolicy::Everyone };
+                let ch = channel::create(node, to, t, timeout).await?;
+                route = Route::single(ch.address().clone());
+                opened.push(ch.clone());
+                channel = Some((ch, Route::empty()));
+            }
+            Segment::Node(n) => {
+                return Err(ResolveError::Unsupported(format!(
+                    "/node/{n} must be resolved by the CLI before it reaches a node"
+                )))
+            }
+            Segment::Project(p) => {
+                return Err(ResolveError::Unsupported(format!(
+                    "/project/{p}: projects are not supported by this version"
+                )))
+            }
+            _ => unreachable!("transport segments handled above"),
+        }
+    }
+    // If the route starts with a local channel address (/service/sc.X.e), use that channel.
+    if channel.is_none() {
+        if let Some(first) = route.first() {
+            if let Some(ch) = node.channel(first) {
+                let mut after = route.clone();
+                after.pop_front();
+                channel = Some((ch, after));
+            }
+        }
+    }
+    Ok(Resolved {
+        route,
+        channel,
+        opened,
+    })
+}

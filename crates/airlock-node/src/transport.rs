@@ -1,0 +1,310 @@
+//! TCP transport: listeners and connections carrying framed, routed messages.
+//!
+//! Each connection is a worker (address `tcp.N`). Messages routed to it are framed in place and
+//! queued to its writer task, which batches whatever is queued into one vectored write. Its reader
+//! task decodes frames, prepends the connection's address to the return route and dispatches
+//! each message inline.
+//!
+//! Defences: the peer must send the preamble within [`HANDSHAKE_TIMEOUT`]; frames over the size
+//! limit or malformed close the connection; a connection silent for [`IDLE_TIMEOUT`] is closed
+//! (peers send heartbeats every [`HEARTBEAT_INTERVAL`]); at most [`MAX_CONNECTIONS`] are accepted.
+
+use crate::message::Message;
+use crate::node::Node;
+use crate::router::Worker;
+use airlock_wire::frame::{self, FrameDecoder, InboundFrame, PREAMBLE};
+use airlock_wire::Address;
+use bytes::{Buf, Bytes, BytesMut};
+use std::io::IoSlice;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+
+/// Time allowed for a new peer to send the preamble.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection with no traffic at all for this long is closed.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// Heartbeats are sent after this long without outbound traffic.
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(30);
+/// Maximum accepted connections per listener.
+pub const MAX_CONNECTIONS: usize = 4096;
+
+/// A callback run once when a connection or channel closes.
+pub type CloseHook = Box<dyn FnOnce() + Send>;
+
+/// One TCP connection to another node.
+pub struct Connection {
+    addr: Address,
+    peer: SocketAddr,
+    tx: mpsc::UnboundedSender<Bytes>,
+    closed: AtomicBool,
+    hooks: Mutex<std::collections::HashMap<u64, CloseHook>>,
+    tasks: Mutex<Vec<AbortHandle>>,
+    outbound_key: Option<String>,
+    bytes_out: AtomicU64,
+}
+
+impl Connection {
+    /// The worker address of this connection.
+    pub fn address(&self) -> &Address {
+        &self.addr
+    }
+
+    /// The remote socket address.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// True once closed.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    /// Runs `hook` when the connection closes (at once if already closed). Returns an id for
+    /// [`Connection::remove_hook`].
+    pub fn on_close(&self, hook: CloseHook) -> u64 {
+        let id = crate::random_u64();
+        if self.is_closed() {
+            hook();
+            return id;
+        }
+        self.hooks.lock().expect("hooks").insert(id, hook);
+        if self.is_closed() {
+            self.run_hooks();
+        }
+        id
+    }
+
+    /// Forgets a hook registered with [`Connection::on_close`].
+    pub fn remove_hook(&self, id: u64) {
+        self.hooks.lock().expect("hooks").remove(&id);
+    }
+
+    fn run_hooks(&self) {
+        let hooks = std::mem::take(&mut *self.hooks.lock().expect("hooks"));
+        for (_, h) in hooks {
+            h();
+        }
+    }
+
+    /// Closes the connection: stops both tasks, unregisters, runs close hooks.
+    pub fn close(&self, node: &Node) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        node.router().unregister(&self.addr);
+        node.forget_connection(&self.addr);
+        if let Some(k) = &self.outbound_key {
+            node.forget_outbound(k, &self.addr);
+        }
+        for t in self.tasks.lock().expect("tasks").drain(..) {
+            t.abort();
+        }
+        tracing::debug!(conn = %self.addr, peer = %self.peer, "connection closed");
+        self.run_hooks();
+    }
+}
+
+impl Worker for Connection {
+    fn handle(&self, _node: &Node, mut msg: Message) {
+        msg.onward.pop_front();
+        if self.is_closed() {
+            return;
+        }
+        frame::encode_message(&mut msg.payload, &msg.onward, &msg.ret);
+        let bytes = msg.payload.freeze();
+        self.bytes_out.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        let _ = self.tx.send(bytes);
+    }
+}
+
+/// Starts listening; returns the bound address. Accepted connections become workers.
+pub async fn listen(node: &Node, addr: SocketAddr) -> std::io::Result<SocketAddr> {
+    let listener = TcpListener::bind(addr).await?;
+    let local = listener.local_addr()?;
+    let node2 = node.clone();
+    let limit = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let handle = tokio::spawn(async move {
+        loop {
+            let (stream, peer) = match listener.accept().await {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let Ok(permit) = limit.clone().try_acquire_owned() else {
+                tracing::warn!(%peer, "connection limit reached; refusing");
+                continue;
+            };
+            let conn = start(&node2, stream, peer, None);
+            let _ = conn.on_close(Box::new(move || drop(permit)));
+        }
+    });
+    node.track_task(handle.abort_handle());
+    Ok(local)
+}
+
+/// Connects to `target` (`host:port`), reusing a live outbound connection to the same target.
+pub async fn connect(node: &Node, target: &str) -> std::io::Result<Address> {
+    if let Some(addr) = node.outbound(target) {
+        return Ok(addr);
+    }
+    let stream = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(target))
+        .await
+        .map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("timed out connecting to {target}"),
+            )
+        })??;
+    let peer = stream.peer_addr()?;
+    let conn = start(node, stream, peer, Some(target.to_string()));
+    node.remember_outbound(target, conn.address().clone());
+    Ok(conn.address().clone())
+}
+
+fn start(node: &Node, stream: TcpStream, peer: SocketAddr, outbound_key: Option<String>) -> Arc<Connection> {
+    let _ = stream.set_nodelay(true);
+    let (rd, wr) = stream.into_split();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let addr = Address::new(format!("tcp.{}", node.next_id())).expect("valid address");
+    let conn = Arc::new(Connection {
+        addr: addr.clone(),
+        peer,
+        tx,
+        closed: AtomicBool::new(false),
+        hooks: Mutex::new(std::collections::HashMap::new()),
+        tasks: Mutex::new(Vec::new()),
+        outbound_key,
+        bytes_out: AtomicU64::new(0),
+    });
+    node.router().register(addr, conn.clone());
+    node.remember_connection(conn.clone());
+    let (n1, c1) = (node.clone(), conn.clone());
+    let reader = tokio::spawn(async move {
+        if let Err(e) = read_loop(&n1, &c1, rd).await {
+            tracing::debug!(conn = %c1.addr, peer = %c1.peer, "connection reader ended: {e}");
+        }
+        c1.close(&n1);
+    });
+    let (n2, c2) = (node.clone(), conn.clone());
+    let writer = tokio::spawn(async move {
+        if let Err(e) = write_loop(wr, rx).await {
+            tracing::debug!(conn = %c2.addr, "connection writer ended: {e}");
+        }
+        c2.close(&n2);
+    });
+    {
+        let mut t = conn.tasks.lock().expect("tasks");
+        t.push(reader.abort_handle());
+        t.push(writer.abort_handle());
+    }
+    conn
+}
+
+async fn read_loop(node: &Node, conn: &Arc<Connection>, mut rd: OwnedReadHalf) -> anyhow::Result<()> {
+    let mut buf = BytesMut::with_capacity(512 * 1024);
+    let mut decoder = FrameDecoder::new();
+    let mut first = true;
+    loop {
+        loop {
+            match decoder.decode(&mut buf) {
+                Ok(Some(InboundFrame::Message {
+                    onward,
+                    mut ret,
+                    payload,
+                })) => {
+                    ret.push_front(conn.addr.clone());
+                    node.dispatch(Message::new(onward, ret, payload));
+                }
+                Ok(Some(InboundFrame::Heartbeat)) => {}
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(peer = %conn.peer, "closing connection: {e}");
+                    return Ok(());
+                }
+            }
+        }
+        if buf.capacity() - buf.len() < 64 * 1024 {
+            buf.reserve(512 * 1024);
+        }
+        let wait = if first { HANDSHAKE_TIMEOUT } else { IDLE_TIMEOUT };
+        let n = match tokio::time::timeout(wait, rd.read_buf(&mut buf)).await {
+            Ok(r) => r?,
+            Err(_) => {
+                tracing::info!(peer = %conn.peer, "closing idle connection");
+                return Ok(());
+            }
+        };
+        if n == 0 {
+            return Ok(());
+        }
+        first = false;
+    }
+}
+
+async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Bytes>) -> std::io::Result<()> {
+    wr.write_all(&PREAMBLE).await?;
+    let mut batch: Vec<Bytes> = Vec::with_capacity(64);
+    loop {
+        let first = match tokio::time::timeout(HEARTBEAT_INTERVAL, rx.recv()).await {
+            Ok(Some(b)) => b,
+            Ok(None) => return Ok(()),
+            Err(_) => {
+                wr.write_all(&frame::heartbeat()).await?;
+                continue;
+            }
+        };
+        let mut total = first.len();
+        batch.push(first);
+        while total < 1024 * 1024 && batch.len() < 64 {
+            match rx.try_recv() {
+                Ok(b) => {
+                    total += b.len();
+                    batch.push(b);
+                }
+                Err(_) => break,
+            }
+        }
+        write_all_vectored(&mut wr, &mut batch).await?;
+    }
+}
+
+/// Writes every buffer in `batch` (vectored, handling partial writes) and empties it.
+pub async fn write_all_vectored<W: tokio::io::AsyncWrite + Unpin>(
+    wr: &mut W,
+    batch: &mut Vec<Bytes>,
+) -> std::io::Result<()> {
+    let mut idx = 0;
+    while idx < batch.len() {
+        if batch.len() - idx == 1 {
+            wr.write_all(&batch[idx]).await?;
+            break;
+        }
+        let slices: Vec<IoSlice<'_>> = batch[idx..].iter().take(64).map(|b| IoSlice::new(b)).collect();
+        let mut n = wr.write_vectored(&slices).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while n > 0 {
+            let len = batch[idx].len();
+            if n >= len {
+                n -= len;
+                idx += 1;
+            } else {
+                batch[idx].advance(n);
+                n = 0;
+            }
+        }
+    }
+    batch.clear();
+    Ok(())
+}
