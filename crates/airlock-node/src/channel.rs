@@ -267,6 +267,23 @@ impl SecureChannel {
             .map_err(|_| ChannelError::Timeout(timeout))?
     }
 
+    /// Waits until the channel is closed or failed; returns the final status, or `None` on timeout.
+    pub async fn wait_closed(&self, timeout: Duration) -> Option<ChannelStatus> {
+        let mut rx = self.status.subscribe();
+        let fut = async {
+            loop {
+                let s = rx.borrow_and_update().clone();
+                if matches!(s, ChannelStatus::Failed(_) | ChannelStatus::Closed) {
+                    return s;
+                }
+                if rx.changed().await.is_err() {
+                    return ChannelStatus::Closed;
+                }
+            }
+        };
+        tokio::time::timeout(timeout, fut).await.ok()
+    }
+
     /// Encrypts and sends a routed message to the peer node: `onward` is the route on the peer
     /// node, `ret` the return route as the peer should see it (before this channel's address).
     /// The payload is encrypted in place.

@@ -56,6 +56,7 @@ struct Inner {
     inlets: Mutex<HashMap<String, Arc<Inlet>>>,
     outlets: Mutex<HashMap<String, Arc<Outlet>>>,
     tasks: Mutex<Vec<AbortHandle>>,
+    listeners: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     listen: OnceLock<SocketAddr>,
     started: std::time::Instant,
     purpose_key_store: Option<PurposeKeyStore>,
@@ -86,6 +87,7 @@ impl Node {
                 inlets: Mutex::new(HashMap::new()),
                 outlets: Mutex::new(HashMap::new()),
                 tasks: Mutex::new(Vec::new()),
+                listeners: Mutex::new(Vec::new()),
                 listen: OnceLock::new(),
                 started: std::time::Instant::now(),
                 purpose_key_store: config.purpose_key_store,
@@ -211,6 +213,10 @@ impl Node {
 
     pub(crate) fn track_task(&self, h: AbortHandle) {
         self.inner.tasks.lock().expect("tasks").push(h);
+    }
+
+    pub(crate) fn track_listener(&self, h: tokio::task::JoinHandle<()>) {
+        self.inner.listeners.lock().expect("listeners").push(h);
     }
 
     pub(crate) fn outbound(&self, target: &str) -> Option<Address> {
@@ -387,6 +393,12 @@ impl Node {
         }
         for t in self.inner.tasks.lock().expect("tasks").drain(..) {
             t.abort();
+        }
+        // Wait until the listening sockets are really closed, so the port can be reused at once.
+        let listeners: Vec<_> = self.inner.listeners.lock().expect("listeners").drain(..).collect();
+        for l in listeners {
+            l.abort();
+            let _ = l.await;
         }
         tracing::info!(node = %self.name(), "node stopped");
     }

@@ -148,7 +148,7 @@ pub async fn listen(node: &Node, addr: SocketAddr) -> std::io::Result<SocketAddr
             let _ = conn.on_close(Box::new(move || drop(permit)));
         }
     });
-    node.track_task(handle.abort_handle());
+    node.track_listener(handle);
     Ok(local)
 }
 

@@ -17,7 +17,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::task::AbortHandle;
 
 /// How long `create` waits for the first link before returning (the inlet keeps trying).
 pub const INITIAL_WAIT: Duration = Duration::from_secs(3);
@@ -79,7 +78,7 @@ pub struct Inlet {
     last_error: Mutex<Option<String>>,
     stats: Arc<LinkStats>,
     accepted: AtomicU64,
-    task: Mutex<Option<AbortHandle>>,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Inlet {
@@ -151,7 +150,7 @@ impl Inlet {
                 });
             }
         });
-        *inlet.task.lock().expect("task") = Some(handle.abort_handle());
+        *inlet.task.lock().expect("task") = Some(handle);
         // Establish eagerly so the first client does not pay for the handshake; wait a little
         // for it so the caller sees a meaningful status.
         let (n, i) = (node.clone(), inlet.clone());
@@ -252,8 +251,10 @@ impl Inlet {
 
     /// Stops listening and closes the link and its channels.
     pub async fn stop(&self, node: &Node) {
-        if let Some(t) = self.task.lock().expect("task").take() {
+        let task = self.task.lock().expect("task").take();
+        if let Some(t) = task {
             t.abort();
+            let _ = t.await;
         }
         if let Some(c) = self.current.lock().await.take() {
             c.link.close(node, false);
