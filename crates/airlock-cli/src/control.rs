@@ -181,7 +181,11 @@ async fn handle(node: &Node, req: Request) -> Result<Value> {
             }
             json!({"deleted": name})
         }
-        Request::ChannelCreate { to, authorized, timeout_ms } => {
+        Request::ChannelCreate {
+            to,
+            authorized,
+            timeout_ms,
+        } => {
             let ma: MultiAddr = to.parse()?;
             let trust = trust_of(&authorized)?;
             let timeout = Duration::from_millis(timeout_ms);
@@ -209,18 +213,32 @@ async fn handle(node: &Node, req: Request) -> Result<Value> {
         }
         Request::ChannelDelete { address } => {
             let a = Address::new(address.trim_start_matches("/service/"))?;
-            let ch = node.channel(&a).with_context(|| format!("no secure channel {address} on node {}", node.name()))?;
+            let ch = node
+                .channel(&a)
+                .with_context(|| format!("no secure channel {address} on node {}", node.name()))?;
             ch.close(node, true);
             json!({"deleted": address})
         }
-        Request::MessageSend { to, payload, timeout_ms, authorized } => {
+        Request::MessageSend {
+            to,
+            payload,
+            timeout_ms,
+            authorized,
+        } => {
             let ma: MultiAddr = to.parse()?;
             let timeout = Duration::from_millis(timeout_ms);
             let r = resolve::resolve(node, &ma, trust_of(&authorized)?, timeout).await?;
             let reply_addr = Address::new(format!("reply.{:016x}", airlock_node::random_u64()))?;
             let (tx, rx) = oneshot::channel();
-            node.router().register(reply_addr.clone(), Arc::new(ReplyWorker(Mutex::new(Some(tx)))));
-            node.dispatch(Message::new(r.route.clone(), Route::single(reply_addr.clone()), Packet::copy_from(payload.as_bytes())));
+            node.router().register(
+                reply_addr.clone(),
+                Arc::new(ReplyWorker(Mutex::new(Some(tx)))),
+            );
+            node.dispatch(Message::new(
+                r.route.clone(),
+                Route::single(reply_addr.clone()),
+                Packet::copy_from(payload.as_bytes()),
+            ));
             let reply = tokio::time::timeout(timeout, rx).await;
             node.router().unregister(&reply_addr);
             for ch in r.opened.iter().rev() {
@@ -248,7 +266,9 @@ impl ControlClient {
     /// Connects to the node's socket.
     pub fn connect(socket: &Path, node: &str) -> Result<Self> {
         let s = std::os::unix::net::UnixStream::connect(socket).map_err(|_| {
-            anyhow::anyhow!("node {node:?} is not running (start it with `airlock node start {node}`)")
+            anyhow::anyhow!(
+                "node {node:?} is not running (start it with `airlock node start {node}`)"
+            )
         })?;
         Ok(ControlClient {
             reader: BufReader::new(s.try_clone()?),
@@ -265,7 +285,10 @@ impl ControlClient {
         self.writer.write_all(line.as_bytes())?;
         let mut resp = String::new();
         let n = self.reader.read_line(&mut resp).map_err(|e| {
-            anyhow::anyhow!("node {:?} did not answer within {timeout:?}: {e}", self.node)
+            anyhow::anyhow!(
+                "node {:?} did not answer within {timeout:?}: {e}",
+                self.node
+            )
         })?;
         if n == 0 {
             bail!("node {:?} closed the control connection", self.node);

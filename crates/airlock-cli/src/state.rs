@@ -5,9 +5,9 @@
 //! node processes and CLI invocations use the database at once; WAL plus a busy timeout makes
 //! that safe.
 
-use anyhow::{bail, Context, Result};
 use airlock_identity::{IdentitySecret, PurposeKeySecret, DEFAULT_PURPOSE_KEY_TTL};
 use airlock_node::unix_now;
+use anyhow::{bail, Context, Result};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -118,7 +118,9 @@ impl State {
     }
 
     fn migrate(&mut self) -> Result<()> {
-        let tx = self.db.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        let tx = self
+            .db
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let version: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version > MIGRATIONS.len() {
             bail!(
@@ -127,7 +129,8 @@ impl State {
             );
         }
         for (i, m) in MIGRATIONS.iter().enumerate().skip(version) {
-            tx.execute_batch(m).with_context(|| format!("migration {}", i + 1))?;
+            tx.execute_batch(m)
+                .with_context(|| format!("migration {}", i + 1))?;
         }
         tx.pragma_update(None, "user_version", MIGRATIONS.len())?;
         tx.commit()?;
@@ -147,7 +150,10 @@ impl State {
     /// Creates the node folder with mode 0700.
     pub fn ensure_node_dir(&self, name: &str) -> Result<PathBuf> {
         let d = self.node_dir(name);
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&d)?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&d)?;
         Ok(d)
     }
 
@@ -157,7 +163,9 @@ impl State {
     pub fn setting(&self, key: &str) -> Result<Option<String>> {
         Ok(self
             .db
-            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| r.get(0))
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
             .optional()?)
     }
 
@@ -195,14 +203,19 @@ impl State {
     pub fn load_identity(&self, name: &str) -> Result<(IdentitySecret, PurposeKeySecret)> {
         let row: Option<(Vec<u8>, Vec<u8>)> = self
             .db
-            .query_row("SELECT secret, purpose_key FROM identities WHERE name = ?1", [name], |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            .query_row(
+                "SELECT secret, purpose_key FROM identities WHERE name = ?1",
+                [name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()?;
-        let (s, p) = row.with_context(|| format!("no identity named {name:?} (see `airlock identity list`)"))?;
+        let (s, p) = row
+            .with_context(|| format!("no identity named {name:?} (see `airlock identity list`)"))?;
         let now = unix_now();
-        let secret = IdentitySecret::from_secret_bytes(&s, now).with_context(|| format!("identity {name:?} is corrupt"))?;
-        let mut purpose = PurposeKeySecret::from_secret_bytes(&p).with_context(|| format!("purpose key of {name:?} is corrupt"))?;
+        let secret = IdentitySecret::from_secret_bytes(&s, now)
+            .with_context(|| format!("identity {name:?} is corrupt"))?;
+        let mut purpose = PurposeKeySecret::from_secret_bytes(&p)
+            .with_context(|| format!("purpose key of {name:?} is corrupt"))?;
         // After a rotation of the identity key, or near expiry, re-attest.
         let verified = secret.history().verify(now)?;
         if purpose.needs_rotation(now) || purpose.attestation.verify(&verified, now).is_err() {
@@ -238,7 +251,9 @@ impl State {
     /// All identities.
     pub fn identities(&self) -> Result<Vec<IdentityRow>> {
         let default = self.setting("default_identity")?;
-        let mut st = self.db.prepare("SELECT name, identifier, created_at FROM identities ORDER BY name")?;
+        let mut st = self
+            .db
+            .prepare("SELECT name, identifier, created_at FROM identities ORDER BY name")?;
         let rows = st.query_map([], |r| {
             Ok(IdentityRow {
                 name: r.get(0)?,
@@ -264,14 +279,20 @@ impl State {
             .query_map([name], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
         if !users.is_empty() {
-            bail!("identity {name:?} is used by node(s) {}; delete them first", users.join(", "));
+            bail!(
+                "identity {name:?} is used by node(s) {}; delete them first",
+                users.join(", ")
+            );
         }
-        let n = self.db.execute("DELETE FROM identities WHERE name = ?1", [name])?;
+        let n = self
+            .db
+            .execute("DELETE FROM identities WHERE name = ?1", [name])?;
         if n == 0 {
             bail!("no identity named {name:?}");
         }
         if self.setting("default_identity")?.as_deref() == Some(name) {
-            self.db.execute("DELETE FROM settings WHERE key = 'default_identity'", [])?;
+            self.db
+                .execute("DELETE FROM settings WHERE key = 'default_identity'", [])?;
         }
         Ok(())
     }
@@ -316,7 +337,8 @@ impl State {
 
     /// Clears the pid of a stopped node.
     pub fn node_stopped(&self, name: &str) -> Result<()> {
-        self.db.execute("UPDATE nodes SET pid = NULL WHERE name = ?1", [name])?;
+        self.db
+            .execute("UPDATE nodes SET pid = NULL WHERE name = ?1", [name])?;
         Ok(())
     }
 
@@ -356,9 +378,11 @@ impl State {
 
     /// Removes a node and its portals.
     pub fn delete_node(&self, name: &str) -> Result<()> {
-        self.db.execute("DELETE FROM nodes WHERE name = ?1", [name])?;
+        self.db
+            .execute("DELETE FROM nodes WHERE name = ?1", [name])?;
         if self.setting("default_node")?.as_deref() == Some(name) {
-            self.db.execute("DELETE FROM settings WHERE key = 'default_node'", [])?;
+            self.db
+                .execute("DELETE FROM settings WHERE key = 'default_node'", [])?;
             if let Some(n) = self.nodes()?.first() {
                 self.set_setting("default_node", &n.name)?;
             }
@@ -393,19 +417,31 @@ impl State {
 
     /// Forgets an outlet.
     pub fn delete_outlet(&self, node: &str, name: &str) -> Result<()> {
-        self.db.execute("DELETE FROM tcp_outlets WHERE node = ?1 AND name = ?2", params![node, name])?;
+        self.db.execute(
+            "DELETE FROM tcp_outlets WHERE node = ?1 AND name = ?2",
+            params![node, name],
+        )?;
         Ok(())
     }
 
     /// Outlets of a node: (name, target).
     pub fn outlets(&self, node: &str) -> Result<Vec<(String, String)>> {
-        let mut st = self.db.prepare("SELECT name, target FROM tcp_outlets WHERE node = ?1 ORDER BY name")?;
+        let mut st = self
+            .db
+            .prepare("SELECT name, target FROM tcp_outlets WHERE node = ?1 ORDER BY name")?;
         let rows = st.query_map([node], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Records an inlet.
-    pub fn insert_inlet(&self, node: &str, name: &str, bind: &str, route: &str, authorized: &[String]) -> Result<()> {
+    pub fn insert_inlet(
+        &self,
+        node: &str,
+        name: &str,
+        bind: &str,
+        route: &str,
+        authorized: &[String],
+    ) -> Result<()> {
         self.db.execute(
             "INSERT OR REPLACE INTO tcp_inlets(node, name, bind, route, authorized) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![node, name, bind, route, authorized.join(",")],
@@ -415,33 +451,55 @@ impl State {
 
     /// Forgets an inlet.
     pub fn delete_inlet(&self, node: &str, name: &str) -> Result<()> {
-        self.db.execute("DELETE FROM tcp_inlets WHERE node = ?1 AND name = ?2", params![node, name])?;
+        self.db.execute(
+            "DELETE FROM tcp_inlets WHERE node = ?1 AND name = ?2",
+            params![node, name],
+        )?;
         Ok(())
     }
 
-    /// Inlets of a node: (name, bind, route, authorized).
-    pub fn inlets(&self, node: &str) -> Result<Vec<(String, String, String, Vec<String>)>> {
-        let mut st = self
-            .db
-            .prepare("SELECT name, bind, route, authorized FROM tcp_inlets WHERE node = ?1 ORDER BY name")?;
+    /// Inlets of a node.
+    pub fn inlets(&self, node: &str) -> Result<Vec<InletRow>> {
+        let mut st = self.db.prepare(
+            "SELECT name, bind, route, authorized FROM tcp_inlets WHERE node = ?1 ORDER BY name",
+        )?;
         let rows = st.query_map([node], |r| {
             let a: String = r.get(3)?;
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                a.split(',').filter(|s| !s.is_empty()).map(String::from).collect(),
-            ))
+            Ok(InletRow {
+                name: r.get(0)?,
+                bind: r.get(1)?,
+                route: r.get(2)?,
+                authorized: a
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(String::from)
+                    .collect(),
+            })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+}
+
+/// A persisted inlet.
+#[derive(Debug, Clone)]
+pub struct InletRow {
+    /// Alias.
+    pub name: String,
+    /// Bound address.
+    pub bind: String,
+    /// Route as the user gave it (may contain /node/NAME).
+    pub route: String,
+    /// Authorized identifiers.
+    pub authorized: Vec<String>,
 }
 
 /// Names of nodes, identities and portals: 1–64 of letters, digits, `-`, `_`, `.`.
 pub fn validate_name(kind: &str, name: &str) -> Result<()> {
     if name.is_empty()
         || name.len() > 64
-        || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         || name.starts_with('.')
     {
         bail!("invalid {kind} name {name:?}: use 1-64 letters, digits, '-', '_' or '.'");

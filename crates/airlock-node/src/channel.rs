@@ -287,7 +287,13 @@ impl SecureChannel {
     /// Encrypts and sends a routed message to the peer node: `onward` is the route on the peer
     /// node, `ret` the return route as the peer should see it (before this channel's address).
     /// The payload is encrypted in place.
-    pub fn send(&self, node: &Node, onward: &Route, ret: &Route, mut payload: Packet) -> Result<(), ChannelError> {
+    pub fn send(
+        &self,
+        node: &Node,
+        onward: &Route,
+        ret: &Route,
+        mut payload: Packet,
+    ) -> Result<(), ChannelError> {
         InnerMessage::prepend_payload_header(&mut payload, onward, ret);
         self.send_inner(node, payload)
     }
@@ -299,7 +305,9 @@ impl SecureChannel {
         if self.is_closed() {
             return Err(ChannelError::Closed);
         }
-        cipher.seal(&mut plaintext).map_err(|_| ChannelError::Closed)?;
+        cipher
+            .seal(&mut plaintext)
+            .map_err(|_| ChannelError::Closed)?;
         // Dispatch under the lock so the transport sees messages in nonce order.
         node.dispatch(Message::new(remote.clone(), Route::empty(), plaintext));
         Ok(())
@@ -313,7 +321,11 @@ impl SecureChannel {
     }
 
     /// Sends a credential refresh to the peer.
-    pub fn refresh_credentials(&self, node: &Node, credentials: &[Vec<u8>]) -> Result<(), ChannelError> {
+    pub fn refresh_credentials(
+        &self,
+        node: &Node,
+        credentials: &[Vec<u8>],
+    ) -> Result<(), ChannelError> {
         self.send_inner(node, InnerMessage::refresh(credentials))
     }
 
@@ -326,7 +338,11 @@ impl SecureChannel {
 
     fn send_handshake(&self, node: &Node, onward: Route, bytes: &[u8]) {
         let payload = Packet::copy_from(bytes);
-        node.dispatch(Message::new(onward, Route::single(self.dec.clone()), payload));
+        node.dispatch(Message::new(
+            onward,
+            Route::single(self.dec.clone()),
+            payload,
+        ));
     }
 
     fn fail(&self, node: &Node, reason: String) {
@@ -345,7 +361,10 @@ impl SecureChannel {
         }
         if kind == KIND_ABORT {
             if self.role == Role::Initiator && !self.peer_confirmed.load(Ordering::Acquire) {
-                let reason = String::from_utf8_lossy(&msg.payload.data()[1..]).chars().take(200).collect::<String>();
+                let reason = String::from_utf8_lossy(&msg.payload.data()[1..])
+                    .chars()
+                    .take(200)
+                    .collect::<String>();
                 self.fail(node, format!("the peer refused the handshake: {reason}"));
             }
             return;
@@ -384,7 +403,11 @@ impl SecureChannel {
                 if self.role == Role::Responder {
                     let mut abort = vec![KIND_ABORT];
                     abort.extend_from_slice(e.to_string().as_bytes());
-                    node.dispatch(Message::new(remote, Route::empty(), Packet::copy_from(&abort)));
+                    node.dispatch(Message::new(
+                        remote,
+                        Route::empty(),
+                        Packet::copy_from(&abort),
+                    ));
                 }
                 self.fail(node, e.to_string());
             }
@@ -483,7 +506,10 @@ impl SecureChannel {
         if let Some((addr, id)) = self.first_hop_hook.lock().expect("hook").take() {
             node.remove_close_hook(&addr, id);
         }
-        if matches!(self.status(), ChannelStatus::Open | ChannelStatus::Handshaking) {
+        if matches!(
+            self.status(),
+            ChannelStatus::Open | ChannelStatus::Handshaking
+        ) {
             self.status.send_replace(ChannelStatus::Closed);
         }
         self.run_hooks();

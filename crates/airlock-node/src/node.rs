@@ -147,7 +147,10 @@ impl Node {
         let mut id = self.inner.identity.write().expect("identity");
         if id.purpose.needs_rotation(now) {
             id.purpose = PurposeKeySecret::create(&id.secret, now, DEFAULT_PURPOSE_KEY_TTL);
-            tracing::info!(expires_at = id.purpose.attestation.expires_at, "rotated the secure-channel purpose key");
+            tracing::info!(
+                expires_at = id.purpose.attestation.expires_at,
+                "rotated the secure-channel purpose key"
+            );
             if let Some(store) = &self.inner.purpose_key_store {
                 store(&id.purpose);
             }
@@ -161,7 +164,12 @@ impl Node {
 
     /// The node's identifier.
     pub fn identifier(&self) -> Identifier {
-        self.inner.identity.read().expect("identity").secret.identifier()
+        self.inner
+            .identity
+            .read()
+            .expect("identity")
+            .secret
+            .identifier()
     }
 
     /// The bound TCP listener address.
@@ -220,11 +228,20 @@ impl Node {
     }
 
     pub(crate) fn outbound(&self, target: &str) -> Option<Address> {
-        self.inner.outbound.lock().expect("outbound").get(target).cloned()
+        self.inner
+            .outbound
+            .lock()
+            .expect("outbound")
+            .get(target)
+            .cloned()
     }
 
     pub(crate) fn remember_outbound(&self, target: &str, addr: Address) {
-        self.inner.outbound.lock().expect("outbound").insert(target.to_string(), addr);
+        self.inner
+            .outbound
+            .lock()
+            .expect("outbound")
+            .insert(target.to_string(), addr);
     }
 
     pub(crate) fn forget_outbound(&self, target: &str, addr: &Address) {
@@ -235,7 +252,11 @@ impl Node {
     }
 
     pub(crate) fn remember_connection(&self, c: Arc<Connection>) {
-        self.inner.connections.lock().expect("conns").insert(c.address().clone(), c);
+        self.inner
+            .connections
+            .lock()
+            .expect("conns")
+            .insert(c.address().clone(), c);
     }
 
     pub(crate) fn forget_connection(&self, a: &Address) {
@@ -243,7 +264,11 @@ impl Node {
     }
 
     pub(crate) fn remember_channel(&self, c: Arc<SecureChannel>) {
-        self.inner.channels.lock().expect("channels").insert(c.address().clone(), c);
+        self.inner
+            .channels
+            .lock()
+            .expect("channels")
+            .insert(c.address().clone(), c);
     }
 
     pub(crate) fn forget_channel(&self, a: &Address) {
@@ -252,12 +277,23 @@ impl Node {
 
     /// The channel whose encrypting address is `a`.
     pub fn channel(&self, a: &Address) -> Option<Arc<SecureChannel>> {
-        self.inner.channels.lock().expect("channels").get(a).cloned()
+        self.inner
+            .channels
+            .lock()
+            .expect("channels")
+            .get(a)
+            .cloned()
     }
 
     /// All channels.
     pub fn channels(&self) -> Vec<Arc<SecureChannel>> {
-        self.inner.channels.lock().expect("channels").values().cloned().collect()
+        self.inner
+            .channels
+            .lock()
+            .expect("channels")
+            .values()
+            .cloned()
+            .collect()
     }
 
     /// Number of responder handshakes in progress.
@@ -278,7 +314,14 @@ impl Node {
 
     /// Registers `hook` to run when the connection or channel at `addr` closes.
     pub fn on_close(&self, addr: &Address, hook: CloseHook) -> Option<u64> {
-        if let Some(c) = self.inner.connections.lock().expect("conns").get(addr).cloned() {
+        if let Some(c) = self
+            .inner
+            .connections
+            .lock()
+            .expect("conns")
+            .get(addr)
+            .cloned()
+        {
             return Some(c.on_close(hook));
         }
         if let Some(ch) = self.channel(addr) {
@@ -289,7 +332,14 @@ impl Node {
 
     /// Removes a hook registered with [`Node::on_close`].
     pub fn remove_close_hook(&self, addr: &Address, id: u64) {
-        if let Some(c) = self.inner.connections.lock().expect("conns").get(addr).cloned() {
+        if let Some(c) = self
+            .inner
+            .connections
+            .lock()
+            .expect("conns")
+            .get(addr)
+            .cloned()
+        {
             c.remove_hook(id);
         } else if let Some(ch) = self.channel(addr) {
             ch.remove_hook(id);
@@ -297,10 +347,14 @@ impl Node {
     }
 
     fn check_name(name: &str) -> anyhow::Result<Address> {
-        if RESERVED_ADDRESSES.contains(&name) || name.starts_with("sc.") || name.starts_with("tcp.") || name.starts_with("portal.") {
+        if RESERVED_ADDRESSES.contains(&name)
+            || name.starts_with("sc.")
+            || name.starts_with("tcp.")
+            || name.starts_with("portal.")
+        {
             anyhow::bail!("{name:?} is reserved; choose another name");
         }
-        Ok(Address::new(name).map_err(|e| anyhow::anyhow!("invalid name {name:?}: {e}"))?)
+        Address::new(name).map_err(|e| anyhow::anyhow!("invalid name {name:?}: {e}"))
     }
 
     /// Creates a TCP outlet.
@@ -308,11 +362,22 @@ impl Node {
         let addr = Self::check_name(&spec.name)?;
         let mut outlets = self.inner.outlets.lock().expect("outlets");
         if outlets.contains_key(&spec.name) {
-            anyhow::bail!("an outlet named {:?} already exists on node {}", spec.name, self.name());
+            anyhow::bail!(
+                "an outlet named {:?} already exists on node {}",
+                spec.name,
+                self.name()
+            );
         }
         let outlet = Outlet::new(spec.clone());
-        if !self.router().register(addr, Arc::new(crate::portal::outlet::OutletWorker(outlet.clone()))) {
-            anyhow::bail!("the address {:?} is already in use on node {}", spec.name, self.name());
+        if !self.router().register(
+            addr,
+            Arc::new(crate::portal::outlet::OutletWorker(outlet.clone())),
+        ) {
+            anyhow::bail!(
+                "the address {:?} is already in use on node {}",
+                spec.name,
+                self.name()
+            );
         }
         outlets.insert(spec.name.clone(), outlet.clone());
         tracing::info!(outlet = %spec.name, to = %spec.to, "outlet created");
@@ -321,7 +386,14 @@ impl Node {
 
     /// Lists outlets.
     pub fn outlets(&self) -> Vec<OutletInfo> {
-        let mut v: Vec<_> = self.inner.outlets.lock().expect("outlets").values().map(|o| o.info()).collect();
+        let mut v: Vec<_> = self
+            .inner
+            .outlets
+            .lock()
+            .expect("outlets")
+            .values()
+            .map(|o| o.info())
+            .collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
         v
     }
@@ -340,12 +412,26 @@ impl Node {
 
     /// Creates a TCP inlet.
     pub async fn create_inlet(&self, spec: InletSpec) -> anyhow::Result<InletInfo> {
-        if self.inner.inlets.lock().expect("inlets").contains_key(&spec.name) {
-            anyhow::bail!("an inlet named {:?} already exists on node {}", spec.name, self.name());
+        if self
+            .inner
+            .inlets
+            .lock()
+            .expect("inlets")
+            .contains_key(&spec.name)
+        {
+            anyhow::bail!(
+                "an inlet named {:?} already exists on node {}",
+                spec.name,
+                self.name()
+            );
         }
         let inlet = Inlet::start(self, spec.clone()).await?;
         let info = inlet.info();
-        self.inner.inlets.lock().expect("inlets").insert(spec.name.clone(), inlet);
+        self.inner
+            .inlets
+            .lock()
+            .expect("inlets")
+            .insert(spec.name.clone(), inlet);
         tracing::info!(inlet = %spec.name, from = %info.from, to = %spec.to, "inlet created");
         Ok(info)
     }
@@ -357,7 +443,14 @@ impl Node {
 
     /// Lists inlets.
     pub fn inlets(&self) -> Vec<InletInfo> {
-        let mut v: Vec<_> = self.inner.inlets.lock().expect("inlets").values().map(|i| i.info()).collect();
+        let mut v: Vec<_> = self
+            .inner
+            .inlets
+            .lock()
+            .expect("inlets")
+            .values()
+            .map(|i| i.info())
+            .collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
         v
     }
@@ -374,11 +467,25 @@ impl Node {
     /// Graceful shutdown: stop inlets and outlets, close channels (telling peers), close
     /// connections, stop background tasks.
     pub async fn shutdown(&self) {
-        let inlets: Vec<_> = self.inner.inlets.lock().expect("inlets").drain().map(|(_, i)| i).collect();
+        let inlets: Vec<_> = self
+            .inner
+            .inlets
+            .lock()
+            .expect("inlets")
+            .drain()
+            .map(|(_, i)| i)
+            .collect();
         for i in inlets {
             i.stop(self).await;
         }
-        let outlets: Vec<_> = self.inner.outlets.lock().expect("outlets").drain().map(|(_, o)| o).collect();
+        let outlets: Vec<_> = self
+            .inner
+            .outlets
+            .lock()
+            .expect("outlets")
+            .drain()
+            .map(|(_, o)| o)
+            .collect();
         for o in outlets {
             o.stop(self);
         }
@@ -387,7 +494,14 @@ impl Node {
         }
         // Give the writers a moment to flush the close messages.
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let conns: Vec<_> = self.inner.connections.lock().expect("conns").values().cloned().collect();
+        let conns: Vec<_> = self
+            .inner
+            .connections
+            .lock()
+            .expect("conns")
+            .values()
+            .cloned()
+            .collect();
         for c in conns {
             c.close(self);
         }
@@ -395,7 +509,13 @@ impl Node {
             t.abort();
         }
         // Wait until the listening sockets are really closed, so the port can be reused at once.
-        let listeners: Vec<_> = self.inner.listeners.lock().expect("listeners").drain(..).collect();
+        let listeners: Vec<_> = self
+            .inner
+            .listeners
+            .lock()
+            .expect("listeners")
+            .drain(..)
+            .collect();
         for l in listeners {
             l.abort();
             let _ = l.await;

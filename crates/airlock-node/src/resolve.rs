@@ -24,7 +24,7 @@ pub struct Resolved {
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
     /// A TCP hop could not be connected.
-    #[error("route unreachable: cannot connect to {target}: {source}")]
+    #[error("route unreachable: cannot connect to {target}")]
     Connect {
         /// host:port
         target: String,
@@ -32,7 +32,7 @@ pub enum ResolveError {
         source: std::io::Error,
     },
     /// A secure channel failed.
-    #[error("{0}")]
+    #[error(transparent)]
     Channel(#[from] channel::ChannelError),
     /// Not resolvable on a node.
     #[error("{0}")]
@@ -69,7 +69,8 @@ pub async fn resolve(
         }
         match seg {
             Segment::Service(s) => {
-                let a = Address::new(s.clone()).map_err(|e| ResolveError::Unsupported(e.to_string()))?;
+                let a = Address::new(s.clone())
+                    .map_err(|e| ResolveError::Unsupported(e.to_string()))?;
                 route.push_back(a.clone());
                 if let Some((_, after)) = channel.as_mut() {
                     after.push_back(a);
@@ -77,8 +78,15 @@ pub async fn resolve(
             }
             Segment::Secure(listener) => {
                 let mut to = route.clone();
-                to.push_back(Address::new(listener.clone()).map_err(|e| ResolveError::Unsupported(e.to_string()))?);
-                let t = if Some(i) == last_secure { trust.clone() } else { TrustPolicy::Everyone };
+                to.push_back(
+                    Address::new(listener.clone())
+                        .map_err(|e| ResolveError::Unsupported(e.to_string()))?,
+                );
+                let t = if Some(i) == last_secure {
+                    trust.clone()
+                } else {
+                    TrustPolicy::Everyone
+                };
                 let ch = channel::create(node, to, t, timeout).await?;
                 route = Route::single(ch.address().clone());
                 opened.push(ch.clone());

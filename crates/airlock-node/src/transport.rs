@@ -119,7 +119,8 @@ impl Worker for Connection {
         }
         frame::encode_message(&mut msg.payload, &msg.onward, &msg.ret);
         let bytes = msg.payload.freeze();
-        self.bytes_out.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        self.bytes_out
+            .fetch_add(bytes.len() as u64, Ordering::Relaxed);
         let _ = self.tx.send(bytes);
     }
 }
@@ -171,7 +172,12 @@ pub async fn connect(node: &Node, target: &str) -> std::io::Result<Address> {
     Ok(conn.address().clone())
 }
 
-fn start(node: &Node, stream: TcpStream, peer: SocketAddr, outbound_key: Option<String>) -> Arc<Connection> {
+fn start(
+    node: &Node,
+    stream: TcpStream,
+    peer: SocketAddr,
+    outbound_key: Option<String>,
+) -> Arc<Connection> {
     let _ = stream.set_nodelay(true);
     let (rd, wr) = stream.into_split();
     let (tx, rx) = mpsc::unbounded_channel();
@@ -210,7 +216,11 @@ fn start(node: &Node, stream: TcpStream, peer: SocketAddr, outbound_key: Option<
     conn
 }
 
-async fn read_loop(node: &Node, conn: &Arc<Connection>, mut rd: OwnedReadHalf) -> anyhow::Result<()> {
+async fn read_loop(
+    node: &Node,
+    conn: &Arc<Connection>,
+    mut rd: OwnedReadHalf,
+) -> anyhow::Result<()> {
     let mut buf = BytesMut::with_capacity(512 * 1024);
     let mut decoder = FrameDecoder::new();
     let mut first = true;
@@ -236,7 +246,11 @@ async fn read_loop(node: &Node, conn: &Arc<Connection>, mut rd: OwnedReadHalf) -
         if buf.capacity() - buf.len() < 64 * 1024 {
             buf.reserve(512 * 1024);
         }
-        let wait = if first { HANDSHAKE_TIMEOUT } else { IDLE_TIMEOUT };
+        let wait = if first {
+            HANDSHAKE_TIMEOUT
+        } else {
+            IDLE_TIMEOUT
+        };
         let n = match tokio::time::timeout(wait, rd.read_buf(&mut buf)).await {
             Ok(r) => r?,
             Err(_) => {
@@ -251,7 +265,10 @@ async fn read_loop(node: &Node, conn: &Arc<Connection>, mut rd: OwnedReadHalf) -
     }
 }
 
-async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::UnboundedReceiver<Bytes>) -> std::io::Result<()> {
+async fn write_loop(
+    mut wr: OwnedWriteHalf,
+    mut rx: mpsc::UnboundedReceiver<Bytes>,
+) -> std::io::Result<()> {
     wr.write_all(&PREAMBLE).await?;
     let mut batch: Vec<Bytes> = Vec::with_capacity(64);
     loop {
@@ -289,7 +306,11 @@ pub async fn write_all_vectored<W: tokio::io::AsyncWrite + Unpin>(
             wr.write_all(&batch[idx]).await?;
             break;
         }
-        let slices: Vec<IoSlice<'_>> = batch[idx..].iter().take(64).map(|b| IoSlice::new(b)).collect();
+        let slices: Vec<IoSlice<'_>> = batch[idx..]
+            .iter()
+            .take(64)
+            .map(|b| IoSlice::new(b))
+            .collect();
         let mut n = wr.write_vectored(&slices).await?;
         if n == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());

@@ -22,9 +22,17 @@ impl Worker for Reply {
 async fn request(node: &Node, route: Route, body: &[u8]) -> Option<Message> {
     let addr = Address::new(format!("reply.{:x}", airlock_node::random_u64())).unwrap();
     let (tx, rx) = oneshot::channel();
-    node.router().register(addr.clone(), Arc::new(Reply(Mutex::new(Some(tx)))));
-    node.dispatch(Message::new(route, Route::single(addr.clone()), Packet::copy_from(body)));
-    let r = tokio::time::timeout(Duration::from_secs(5), rx).await.ok().and_then(|r| r.ok());
+    node.router()
+        .register(addr.clone(), Arc::new(Reply(Mutex::new(Some(tx)))));
+    node.dispatch(Message::new(
+        route,
+        Route::single(addr.clone()),
+        Packet::copy_from(body),
+    ));
+    let r = tokio::time::timeout(Duration::from_secs(5), rx)
+        .await
+        .ok()
+        .and_then(|r| r.ok());
     node.router().unregister(&addr);
     r
 }
@@ -34,10 +42,17 @@ async fn message_through_secure_channel_is_authenticated() {
     let n1 = common::node("n1").await;
     let n2 = common::node("n2").await;
     let ma: MultiAddr = common::secure_route(&n1, "uppercase").parse().unwrap();
-    let r = resolve(&n2, &ma, TrustPolicy::Identifiers(vec![n1.identifier()]), Duration::from_secs(5))
+    let r = resolve(
+        &n2,
+        &ma,
+        TrustPolicy::Identifiers(vec![n1.identifier()]),
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    let reply = request(&n2, r.route.clone(), b"hello")
         .await
-        .unwrap();
-    let reply = request(&n2, r.route.clone(), b"hello").await.expect("reply");
+        .expect("reply");
     assert_eq!(reply.payload.data(), b"HELLO");
     // The reply came out of the channel, stamped with the peer's identifier.
     assert_eq!(reply.peer.unwrap().identifier, n1.identifier());
@@ -52,10 +67,15 @@ async fn wrong_authorized_identifier_is_refused() {
     let n2 = common::node("n2").await;
     let stranger = common::identity().secret.identifier();
     let ma: MultiAddr = common::secure_route(&n1, "echo").parse().unwrap();
-    let err = resolve(&n2, &ma, TrustPolicy::Identifiers(vec![stranger]), Duration::from_secs(5))
-        .await
-        .err()
-        .expect("refused");
+    let err = resolve(
+        &n2,
+        &ma,
+        TrustPolicy::Identifiers(vec![stranger]),
+        Duration::from_secs(5),
+    )
+    .await
+    .err()
+    .expect("refused");
     assert!(err.to_string().contains("not authorized"), "{err}");
     assert!(n2.channels().is_empty(), "failed channel must be removed");
 }
@@ -63,10 +83,18 @@ async fn wrong_authorized_identifier_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn responder_with_authorized_list_refuses_others() {
     let only = common::identity().secret.identifier();
-    let n1 = common::node_with("n1", common::identity(), "127.0.0.1:0".parse().unwrap(), vec![only]).await;
+    let n1 = common::node_with(
+        "n1",
+        common::identity(),
+        "127.0.0.1:0".parse().unwrap(),
+        vec![only],
+    )
+    .await;
     let n2 = common::node("n2").await;
     let ma: MultiAddr = common::secure_route(&n1, "echo").parse().unwrap();
-    let err = resolve(&n2, &ma, TrustPolicy::Everyone, Duration::from_secs(5)).await.err();
+    let err = resolve(&n2, &ma, TrustPolicy::Everyone, Duration::from_secs(5))
+        .await
+        .err();
     // The responder rejects message 3 and tells the initiator, which fails its channel.
     let r = match err {
         Some(e) => e.to_string(),
@@ -74,7 +102,10 @@ async fn responder_with_authorized_list_refuses_others() {
             // The initiator may complete before the abort arrives; then the channel dies.
             let ch = n2.channels().into_iter().next();
             let ch = ch.expect("channel");
-            let status = ch.wait_closed(Duration::from_secs(5)).await.expect("channel fails");
+            let status = ch
+                .wait_closed(Duration::from_secs(5))
+                .await
+                .expect("channel fails");
             format!("{status:?}")
         }
     };
@@ -87,9 +118,15 @@ async fn services_are_reachable_without_channel_but_outlets_are_not() {
     use airlock_node::portal::OutletSpec;
     let n1 = common::node("n1").await;
     let n2 = common::node("n2").await;
-    n1.create_outlet(OutletSpec { name: "outlet".into(), to: "127.0.0.1:9".into() }).unwrap();
+    n1.create_outlet(OutletSpec {
+        name: "outlet".into(),
+        to: "127.0.0.1:9".into(),
+    })
+    .unwrap();
     let a = n1.listen_addr();
-    let conn = airlock_node::transport::connect(&n2, &a.to_string()).await.unwrap();
+    let conn = airlock_node::transport::connect(&n2, &a.to_string())
+        .await
+        .unwrap();
     // A portal Hello sent over plain TCP to the outlet…
     let hello = airlock_portal::PortalFrame::Hello { window: 1024 }.encode();
     n2.dispatch(Message::new(
@@ -99,7 +136,12 @@ async fn services_are_reachable_without_channel_but_outlets_are_not() {
     ));
     // …then an echo on the same connection: frames are handled in order, so once the echo
     // answers, the Hello has been handled (and refused).
-    let reply = request(&n2, Route::new(vec![conn, Address::new("echo").unwrap()]), b"ping").await;
+    let reply = request(
+        &n2,
+        Route::new(vec![conn, Address::new("echo").unwrap()]),
+        b"ping",
+    )
+    .await;
     assert_eq!(reply.expect("echo").payload.data(), b"ping");
     let info = &n1.outlets()[0];
     assert_eq!(info.refused, 1);
@@ -111,7 +153,9 @@ async fn closing_a_channel_notifies_the_peer() {
     let n1 = common::node("n1").await;
     let n2 = common::node("n2").await;
     let ma: MultiAddr = common::secure_route(&n1, "echo").parse().unwrap();
-    let r = resolve(&n2, &ma, TrustPolicy::Everyone, Duration::from_secs(5)).await.unwrap();
+    let r = resolve(&n2, &ma, TrustPolicy::Everyone, Duration::from_secs(5))
+        .await
+        .unwrap();
     let reply = request(&n2, r.route.clone(), b"x").await;
     assert!(reply.is_some());
     let responder = n1.channels().into_iter().next().unwrap();
@@ -120,6 +164,9 @@ async fn closing_a_channel_notifies_the_peer() {
         let _ = tx.send(());
     }));
     r.opened[0].close(&n2, true);
-    tokio::time::timeout(Duration::from_secs(5), rx).await.expect("peer closed").unwrap();
+    tokio::time::timeout(Duration::from_secs(5), rx)
+        .await
+        .expect("peer closed")
+        .unwrap();
     assert!(n1.channels().is_empty());
 }

@@ -13,7 +13,11 @@ use tokio::net::TcpStream;
 async fn portal(target: SocketAddr) -> (Node, Node, SocketAddr) {
     let n1 = common::node("n1").await;
     let n2 = common::node("n2").await;
-    n1.create_outlet(OutletSpec { name: "outlet".into(), to: target.to_string() }).unwrap();
+    n1.create_outlet(OutletSpec {
+        name: "outlet".into(),
+        to: target.to_string(),
+    })
+    .unwrap();
     let info = n2
         .create_inlet(InletSpec {
             name: "i".into(),
@@ -61,7 +65,9 @@ async fn bulk_transfer_matches_sha256_both_ways() {
     let (_a, _b, inlet) = portal(echo).await;
     let s = TcpStream::connect(inlet).await.unwrap();
     let (mut r, mut w) = s.into_split();
-    let payload: Vec<u8> = (0..8 * 1024 * 1024u32).map(|i| (i * 7 + i / 251) as u8).collect();
+    let payload: Vec<u8> = (0..8 * 1024 * 1024u32)
+        .map(|i| (i * 7 + i / 251) as u8)
+        .collect();
     let p2 = payload.clone();
     let writer = tokio::spawn(async move {
         w.write_all(&p2).await.unwrap();
@@ -81,7 +87,9 @@ async fn two_hundred_concurrent_connections_share_one_channel() {
     for i in 0..200u32 {
         tasks.push(tokio::spawn(async move {
             let mut s = TcpStream::connect(inlet).await.unwrap();
-            let msg: Vec<u8> = (0..32 * 1024).map(|j| (i as usize * 31 + j) as u8).collect();
+            let msg: Vec<u8> = (0..32 * 1024)
+                .map(|j| (i as usize * 31 + j) as u8)
+                .collect();
             s.write_all(&msg).await.unwrap();
             let mut back = vec![0u8; msg.len()];
             s.read_exact(&mut back).await.unwrap();
@@ -117,7 +125,10 @@ async fn stalled_reader_does_not_slow_other_streams() {
         total += n;
     }
     let elapsed = echo_probe.elapsed();
-    assert!(elapsed < Duration::from_secs(20), "64 MiB took {elapsed:?} next to a stalled stream");
+    assert!(
+        elapsed < Duration::from_secs(20),
+        "64 MiB took {elapsed:?} next to a stalled stream"
+    );
     drop(stalled);
 }
 
@@ -143,7 +154,11 @@ async fn inlet_recovers_after_outlet_node_restarts() {
     let id1 = common::identity();
     let n1 = common::node_with("n1", id1.clone(), "127.0.0.1:0".parse().unwrap(), vec![]).await;
     let n1_addr = n1.listen_addr();
-    n1.create_outlet(OutletSpec { name: "outlet".into(), to: echo.to_string() }).unwrap();
+    n1.create_outlet(OutletSpec {
+        name: "outlet".into(),
+        to: echo.to_string(),
+    })
+    .unwrap();
     let n2 = common::node("n2").await;
     let info = n2
         .create_inlet(InletSpec {
@@ -159,7 +174,10 @@ async fn inlet_recovers_after_outlet_node_restarts() {
         let mut s = TcpStream::connect(inlet).await.unwrap();
         s.write_all(b"ping").await.unwrap();
         let mut b = [0u8; 4];
-        tokio::time::timeout(Duration::from_secs(20), s.read_exact(&mut b)).await.ok()?.ok()?;
+        tokio::time::timeout(Duration::from_secs(20), s.read_exact(&mut b))
+            .await
+            .ok()?
+            .ok()?;
         Some(b)
     };
     assert_eq!(roundtrip(inlet).await, Some(*b"ping"));
@@ -172,11 +190,17 @@ async fn inlet_recovers_after_outlet_node_restarts() {
     n1.shutdown().await;
     drop(n1);
     let mut b = [0u8; 8];
-    let r = tokio::time::timeout(Duration::from_secs(5), open.read(&mut b)).await.expect("cut promptly");
+    let r = tokio::time::timeout(Duration::from_secs(5), open.read(&mut b))
+        .await
+        .expect("cut promptly");
     assert!(matches!(r, Ok(0) | Err(_)));
 
     let n1 = common::node_with("n1", id1, n1_addr, vec![]).await;
-    n1.create_outlet(OutletSpec { name: "outlet".into(), to: echo.to_string() }).unwrap();
+    n1.create_outlet(OutletSpec {
+        name: "outlet".into(),
+        to: echo.to_string(),
+    })
+    .unwrap();
     assert_eq!(roundtrip(inlet).await, Some(*b"ping"));
     assert_eq!(n2.inlets()[0].status, "up");
 }

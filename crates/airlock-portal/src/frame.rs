@@ -224,9 +224,15 @@ mod tests {
             PortalFrame::Hello { window: 1 << 20 },
             PortalFrame::HelloAck { window: 7 },
             PortalFrame::Open { stream: 3 },
-            PortalFrame::Credit { stream: 3, bytes: 65536 },
+            PortalFrame::Credit {
+                stream: 3,
+                bytes: 65536,
+            },
             PortalFrame::Fin { stream: 9 },
-            PortalFrame::Reset { stream: 9, reason: ResetReason::ConnectFailed },
+            PortalFrame::Reset {
+                stream: 9,
+                reason: ResetReason::ConnectFailed,
+            },
             PortalFrame::Ping(42),
             PortalFrame::Pong(42),
         ];
@@ -253,8 +259,18 @@ mod tests {
 
     #[test]
     fn malformed_frames_are_errors() {
-        for bad in [&b""[..], b"\x10\x00", b"\x14\x00\x00\x00\x01\x09", b"\x01\x02\0\0\0\0", b"\x99", b"\x13\0\0\0\x01\xff"] {
-            assert!(PortalFrame::decode(Packet::copy_from(bad)).is_err(), "{bad:?}");
+        for bad in [
+            &b""[..],
+            b"\x10\x00",
+            b"\x14\x00\x00\x00\x01\x09",
+            b"\x01\x02\0\0\0\0",
+            b"\x99",
+            b"\x13\0\0\0\x01\xff",
+        ] {
+            assert!(
+                PortalFrame::decode(Packet::copy_from(bad)).is_err(),
+                "{bad:?}"
+            );
         }
     }
 

@@ -8,15 +8,26 @@ use std::time::Duration;
 
 pub fn channel(ctx: &Ctx, cmd: ChannelCmd) -> Result<()> {
     match cmd {
-        ChannelCmd::Create { from, to, authorized, timeout } => {
+        ChannelCmd::Create {
+            from,
+            to,
+            authorized,
+            timeout,
+        } => {
             let node = ctx.node_name(from.as_deref())?;
             let to = ctx.resolve_node_route(&to)?;
             let v = ctx.request(
                 &node,
-                Request::ChannelCreate { to, authorized, timeout_ms: timeout * 1000 },
+                Request::ChannelCreate {
+                    to,
+                    authorized,
+                    timeout_ms: timeout * 1000,
+                },
                 Duration::from_secs(timeout + 5),
             )?;
-            ctx.print(&v, |v| v["address"].as_str().unwrap_or_default().to_string());
+            ctx.print(&v, |v| {
+                v["address"].as_str().unwrap_or_default().to_string()
+            });
         }
         ChannelCmd::List { at } => {
             let node = ctx.node_name(at.as_deref())?;
@@ -41,7 +52,13 @@ pub fn channel(ctx: &Ctx, cmd: ChannelCmd) -> Result<()> {
         }
         ChannelCmd::Delete { address, at } => {
             let node = ctx.node_name(at.as_deref())?;
-            ctx.request(&node, Request::ChannelDelete { address: address.clone() }, Duration::from_secs(5))?;
+            ctx.request(
+                &node,
+                Request::ChannelDelete {
+                    address: address.clone(),
+                },
+                Duration::from_secs(5),
+            )?;
             eprintln!("Closed secure channel {address} on node {node}");
         }
     }
@@ -50,12 +67,23 @@ pub fn channel(ctx: &Ctx, cmd: ChannelCmd) -> Result<()> {
 
 pub fn message(ctx: &Ctx, cmd: MessageCmd) -> Result<()> {
     match cmd {
-        MessageCmd::Send { message, from, to, authorized, timeout } => {
+        MessageCmd::Send {
+            message,
+            from,
+            to,
+            authorized,
+            timeout,
+        } => {
             let node = ctx.node_name(from.as_deref())?;
             let to = ctx.resolve_node_route(&to)?;
             let v = ctx.request(
                 &node,
-                Request::MessageSend { to, payload: message, timeout_ms: timeout * 1000, authorized },
+                Request::MessageSend {
+                    to,
+                    payload: message,
+                    timeout_ms: timeout * 1000,
+                    authorized,
+                },
                 Duration::from_secs(timeout + 5),
             )?;
             ctx.print(&v, |v| v["reply"].as_str().unwrap_or_default().to_string());

@@ -12,14 +12,19 @@ pub fn run(ctx: &Ctx, cmd: IdentityCmd) -> Result<()> {
         IdentityCmd::Create { name } => {
             let id = ctx.state.create_identity(&name)?;
             let v = json!({"name": name, "identifier": id.identifier().to_string()});
-            ctx.print(&v, |v| v["identifier"].as_str().unwrap_or_default().to_string());
+            ctx.print(&v, |v| {
+                v["identifier"].as_str().unwrap_or_default().to_string()
+            });
         }
         IdentityCmd::Show { name, full } => {
             let name = match name {
                 Some(n) => n,
                 None => ctx.state.default_identity()?,
             };
-            let row = ctx.state.identity_row(&name)?.with_context(|| format!("no identity named {name:?}"))?;
+            let row = ctx
+                .state
+                .identity_row(&name)?
+                .with_context(|| format!("no identity named {name:?}"))?;
             let (secret, purpose) = ctx.state.load_identity(&name)?;
             let changes: Vec<_> = secret
                 .history()
@@ -53,7 +58,17 @@ pub fn run(ctx: &Ctx, cmd: IdentityCmd) -> Result<()> {
                 table(
                     &["NAME", "IDENTIFIER", "DEFAULT"],
                     rows.iter()
-                        .map(|r| vec![r.name.clone(), r.identifier.clone(), if r.is_default { "yes".into() } else { String::new() }])
+                        .map(|r| {
+                            vec![
+                                r.name.clone(),
+                                r.identifier.clone(),
+                                if r.is_default {
+                                    "yes".into()
+                                } else {
+                                    String::new()
+                                },
+                            ]
+                        })
                         .collect(),
                 )
             });
@@ -70,16 +85,24 @@ pub fn run(ctx: &Ctx, cmd: IdentityCmd) -> Result<()> {
                 "changes": secret.history().len(),
                 "purpose_key": hex::encode(purpose.attestation.public_key),
             });
-            eprintln!("Rotated the key of identity {name}; running nodes pick it up when restarted.");
-            ctx.print(&v, |v| v["identifier"].as_str().unwrap_or_default().to_string());
+            eprintln!(
+                "Rotated the key of identity {name}; running nodes pick it up when restarted."
+            );
+            ctx.print(&v, |v| {
+                v["identifier"].as_str().unwrap_or_default().to_string()
+            });
         }
         IdentityCmd::Verify { export } => {
             let v = ChangeHistory::import_text(&export, unix_now())?;
             let out = json!({"identifier": v.identifier.to_string(), "changes": v.history.len(), "expires_at": v.expires_at});
-            ctx.print(&out, |o| o["identifier"].as_str().unwrap_or_default().to_string());
+            ctx.print(&out, |o| {
+                o["identifier"].as_str().unwrap_or_default().to_string()
+            });
         }
         IdentityCmd::Default { name } => {
-            ctx.state.identity_row(&name)?.with_context(|| format!("no identity named {name:?}"))?;
+            ctx.state
+                .identity_row(&name)?
+                .with_context(|| format!("no identity named {name:?}"))?;
             ctx.state.set_setting("default_identity", &name)?;
         }
         IdentityCmd::Delete { name } => {

@@ -55,8 +55,12 @@ impl Ctx {
                         addr.ip()
                     };
                     match ip {
-                        std::net::IpAddr::V4(v4) => out.push_str(&format!("/ip4/{v4}/tcp/{}", addr.port())),
-                        std::net::IpAddr::V6(v6) => out.push_str(&format!("/ip6/{v6}/tcp/{}", addr.port())),
+                        std::net::IpAddr::V4(v4) => {
+                            out.push_str(&format!("/ip4/{v4}/tcp/{}", addr.port()))
+                        }
+                        std::net::IpAddr::V6(v6) => {
+                            out.push_str(&format!("/ip6/{v6}/tcp/{}", addr.port()))
+                        }
                     }
                 }
                 other => out.push_str(&other.to_string()),
@@ -68,7 +72,10 @@ impl Ctx {
     /// Prints a value: JSON, or the plain rendering.
     pub fn print(&self, value: &Value, plain: impl FnOnce(&Value) -> String) {
         match self.output {
-            Output::Json => println!("{}", serde_json::to_string_pretty(value).unwrap_or_default()),
+            Output::Json => println!(
+                "{}",
+                serde_json::to_string_pretty(value).unwrap_or_default()
+            ),
             Output::Plain => {
                 let s = plain(value);
                 if !s.is_empty() {

@@ -61,7 +61,9 @@ fn parse_listen(s: &str) -> Result<SocketAddr> {
     if let Ok(port) = s.parse::<u16>() {
         return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
     }
-    s.parse().with_context(|| format!("{s:?} is not a listener address (expected IP:PORT, e.g. 127.0.0.1:4000)"))
+    s.parse().with_context(|| {
+        format!("{s:?} is not a listener address (expected IP:PORT, e.g. 127.0.0.1:4000)")
+    })
 }
 
 fn create(ctx: Ctx, args: NodeCreateArgs) -> Result<()> {
@@ -82,12 +84,15 @@ fn create(ctx: Ctx, args: NodeCreateArgs) -> Result<()> {
     let listen = parse_listen(&args.tcp_listener_address)?;
     let identity = match args.identity {
         Some(i) => {
-            ctx.state.identity_row(&i)?.with_context(|| format!("no identity named {i:?} (create it with `airlock identity create {i}`)"))?;
+            ctx.state.identity_row(&i)?.with_context(|| {
+                format!("no identity named {i:?} (create it with `airlock identity create {i}`)")
+            })?;
             i
         }
         None => ctx.state.default_identity()?,
     };
-    ctx.state.insert_node(&name, &identity, &listen.to_string())?;
+    ctx.state
+        .insert_node(&name, &identity, &listen.to_string())?;
     if args.foreground {
         return run_node(ctx, &name);
     }
@@ -129,7 +134,8 @@ fn spawn_background(ctx: &Ctx, name: &str) -> Result<()> {
     });
     match rx.recv_timeout(Duration::from_secs(30)) {
         Ok(line) if line.starts_with(READY_LINE) => {
-            let info: Value = serde_json::from_str(line[READY_LINE.len()..].trim()).unwrap_or(Value::Null);
+            let info: Value =
+                serde_json::from_str(line[READY_LINE.len()..].trim()).unwrap_or(Value::Null);
             let v = json!({"name": name, "identifier": info["identifier"], "tcp_listen": info["tcp_listen"], "pid": child.id()});
             eprintln!(
                 "Node {name} is running (identifier {}, listening on {}).",
@@ -143,7 +149,14 @@ fn spawn_background(ctx: &Ctx, name: &str) -> Result<()> {
             let _ = child.kill();
             let _ = child.wait();
             let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(5).collect::<Vec<_>>().into_iter().rev().collect();
+            let tail: Vec<&str> = log
+                .lines()
+                .rev()
+                .take(5)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
             let reason = tail
                 .iter()
                 .rev()
@@ -189,7 +202,19 @@ fn run_node_inner(ctx: &Ctx, name: &str, child: bool) -> Result<()> {
     if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
         bail!("node {name:?} is already running");
     }
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let threads = std::env::var("AIRLOCK_WORKER_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()?;
     let identity_name = row.identity.clone();
     let store: airlock_node::node::PurposeKeyStore = Arc::new(move |p: &PurposeKeySecret| {
         if let Ok(s) = State::open() {
@@ -256,11 +281,15 @@ fn detach_stdout() {
 
 async fn restore_portals(ctx: &Ctx, node: &Node, name: &str) {
     for (oname, target) in ctx.state.outlets(name).unwrap_or_default() {
-        if let Err(e) = node.create_outlet(OutletSpec { name: oname.clone(), to: target }) {
+        if let Err(e) = node.create_outlet(OutletSpec {
+            name: oname.clone(),
+            to: target,
+        }) {
             tracing::error!(outlet = %oname, "cannot restore outlet: {e:#}");
         }
     }
-    for (iname, bind, route, authorized) in ctx.state.inlets(name).unwrap_or_default() {
+    for row in ctx.state.inlets(name).unwrap_or_default() {
+        let (iname, bind, route, authorized) = (row.name, row.bind, row.route, row.authorized);
         let to = match ctx.resolve_node_route(&route) {
             Ok(t) => t,
             Err(e) => {
@@ -269,19 +298,31 @@ async fn restore_portals(ctx: &Ctx, node: &Node, name: &str) {
             }
         };
         let Ok(from) = bind.parse() else { continue };
-        if let Err(e) = node.create_inlet(InletSpec { name: iname.clone(), from, to, authorized }).await {
+        if let Err(e) = node
+            .create_inlet(InletSpec {
+                name: iname.clone(),
+                from,
+                to,
+                authorized,
+            })
+            .await
+        {
             tracing::error!(inlet = %iname, "cannot restore inlet: {e:#}");
         }
     }
 }
 
 fn is_running(ctx: &Ctx, name: &str) -> bool {
-    ctx.request(name, Request::Status, Duration::from_secs(2)).is_ok()
+    ctx.request(name, Request::Status, Duration::from_secs(2))
+        .is_ok()
 }
 
 fn stop(ctx: &Ctx, name: &str) -> Result<()> {
     let mut c = ctx.client(name)?;
-    let pid = c.request(&Request::Status, Duration::from_secs(5)).ok().and_then(|s| s["pid"].as_i64());
+    let pid = c
+        .request(&Request::Status, Duration::from_secs(5))
+        .ok()
+        .and_then(|s| s["pid"].as_i64());
     c.request(&Request::Stop, Duration::from_secs(5))?;
     if !c.wait_closed(Duration::from_secs(20)) {
         if let Some(pid) = pid {
@@ -297,7 +338,9 @@ fn stop(ctx: &Ctx, name: &str) -> Result<()> {
 }
 
 fn node_json(ctx: &Ctx, row: &crate::state::NodeRow) -> Value {
-    let status = ctx.request(&row.name, Request::Status, Duration::from_secs(2)).ok();
+    let status = ctx
+        .request(&row.name, Request::Status, Duration::from_secs(2))
+        .ok();
     let default = ctx.state.setting("default_node").ok().flatten().as_deref() == Some(&row.name);
     json!({
         "name": row.name,
@@ -322,7 +365,15 @@ fn list(ctx: &Ctx) -> Result<()> {
                 a.iter()
                     .map(|n| {
                         vec![
-                            format!("{}{}", n["name"].as_str().unwrap_or(""), if n["default"] == true { " (default)" } else { "" }),
+                            format!(
+                                "{}{}",
+                                n["name"].as_str().unwrap_or(""),
+                                if n["default"] == true {
+                                    " (default)"
+                                } else {
+                                    ""
+                                }
+                            ),
                             n["status"].as_str().unwrap_or("").to_string(),
                             n["tcp_listen"].as_str().unwrap_or("").to_string(),
                             n["pid"].as_i64().map(|p| p.to_string()).unwrap_or_default(),
@@ -384,7 +435,10 @@ fn logs(ctx: &Ctx, name: Option<&str>, lines: usize) -> Result<()> {
     let name = ctx.node_name(name)?;
     let path = ctx.state.node_dir(&name).join("node.log");
     let text = std::fs::read_to_string(&path).with_context(|| {
-        format!("node {name} has no log at {} (foreground nodes log to their terminal)", path.display())
+        format!(
+            "node {name} has no log at {} (foreground nodes log to their terminal)",
+            path.display()
+        )
     })?;
     let all: Vec<&str> = text.lines().collect();
     for l in &all[all.len().saturating_sub(lines)..] {
@@ -395,10 +449,18 @@ fn logs(ctx: &Ctx, name: Option<&str>, lines: usize) -> Result<()> {
 
 pub fn status(ctx: &Ctx) -> Result<()> {
     let identities = ctx.state.identities()?;
-    let nodes: Vec<Value> = ctx.state.nodes()?.iter().map(|r| node_json(ctx, r)).collect();
+    let nodes: Vec<Value> = ctx
+        .state
+        .nodes()?
+        .iter()
+        .map(|r| node_json(ctx, r))
+        .collect();
     let v = json!({"home": ctx.state.home().display().to_string(), "identities": identities, "nodes": nodes});
     ctx.print(&v, |v| {
-        let running = v["nodes"].as_array().map(|a| a.iter().filter(|n| n["status"] == "running").count()).unwrap_or(0);
+        let running = v["nodes"]
+            .as_array()
+            .map(|a| a.iter().filter(|n| n["status"] == "running").count())
+            .unwrap_or(0);
         format!(
             "State:      {}\nIdentities: {}\nNodes:      {} ({} running)",
             v["home"].as_str().unwrap_or(""),

@@ -26,10 +26,21 @@ pub fn outlet(ctx: &Ctx, cmd: OutletCmd) -> Result<()> {
             if to.parse::<std::net::SocketAddr>().is_err() && !to.contains(':') {
                 bail!("--to {to:?} is not HOST:PORT (for example 127.0.0.1:5432)");
             }
-            let v = ctx.request(&node, Request::OutletCreate { spec: OutletSpec { name: name.clone(), to: to.clone() } }, T)?;
+            let v = ctx.request(
+                &node,
+                Request::OutletCreate {
+                    spec: OutletSpec {
+                        name: name.clone(),
+                        to: to.clone(),
+                    },
+                },
+                T,
+            )?;
             ctx.state.insert_outlet(&node, &name, &to)?;
             eprintln!("Created outlet /service/{name} on node {node}, forwarding to {to}.");
-            ctx.print(&v, |v| v["address"].as_str().unwrap_or_default().to_string());
+            ctx.print(&v, |v| {
+                v["address"].as_str().unwrap_or_default().to_string()
+            });
         }
         OutletCmd::List { at } => {
             let node = ctx.node_name(at.as_deref())?;
@@ -54,7 +65,12 @@ pub fn outlet(ctx: &Ctx, cmd: OutletCmd) -> Result<()> {
         }
         OutletCmd::Show { name, at } => {
             let node = ctx.node_name(at.as_deref())?;
-            let v = find(ctx.request(&node, Request::OutletList, T)?, &name, "outlet", &node)?;
+            let v = find(
+                ctx.request(&node, Request::OutletList, T)?,
+                &name,
+                "outlet",
+                &node,
+            )?;
             ctx.print(&v, |v| serde_json::to_string_pretty(v).unwrap_or_default());
         }
         OutletCmd::Delete { name, at } => {
@@ -69,28 +85,56 @@ pub fn outlet(ctx: &Ctx, cmd: OutletCmd) -> Result<()> {
 
 pub fn inlet(ctx: &Ctx, cmd: InletCmd) -> Result<()> {
     match cmd {
-        InletCmd::Create { from, to, alias, authorized, at } => {
+        InletCmd::Create {
+            from,
+            to,
+            alias,
+            authorized,
+            at,
+        } => {
             let node = ctx.node_name(at.as_deref())?;
-            let from: std::net::SocketAddr = from
-                .parse()
-                .with_context(|| format!("--from {from:?} is not IP:PORT (for example 127.0.0.1:15432)"))?;
+            let from: std::net::SocketAddr = from.parse().with_context(|| {
+                format!("--from {from:?} is not IP:PORT (for example 127.0.0.1:15432)")
+            })?;
             let name = match alias {
                 Some(a) => a,
                 None => {
-                    let existing: Vec<String> = ctx.state.inlets(&node)?.into_iter().map(|i| i.0).collect();
-                    (1..).map(|i| format!("inlet-{i}")).find(|n| !existing.contains(n)).expect("infinite")
+                    let existing: Vec<String> = ctx
+                        .state
+                        .inlets(&node)?
+                        .into_iter()
+                        .map(|i| i.name)
+                        .collect();
+                    (1..)
+                        .map(|i| format!("inlet-{i}"))
+                        .find(|n| !existing.contains(n))
+                        .expect("infinite")
                 }
             };
             validate_name("inlet", &name)?;
             let resolved = ctx.resolve_node_route(&to)?;
-            let spec = InletSpec { name: name.clone(), from, to: resolved, authorized: authorized.clone() };
-            let v = ctx.request(&node, Request::InletCreate { spec }, Duration::from_secs(30))?;
+            let spec = InletSpec {
+                name: name.clone(),
+                from,
+                to: resolved,
+                authorized: authorized.clone(),
+            };
+            let v = ctx.request(
+                &node,
+                Request::InletCreate { spec },
+                Duration::from_secs(30),
+            )?;
             let bound = v["from"].as_str().unwrap_or_default().to_string();
-            ctx.state.insert_inlet(&node, &name, &bound, &to, &authorized)?;
+            ctx.state
+                .insert_inlet(&node, &name, &bound, &to, &authorized)?;
             let status = v["status"].as_str().unwrap_or("down");
             eprintln!(
                 "Created inlet {name} on node {node}: {bound} -> {to}{}",
-                if status == "up" { "" } else { " (the outlet is not reachable yet; the inlet keeps trying)" }
+                if status == "up" {
+                    ""
+                } else {
+                    " (the outlet is not reachable yet; the inlet keeps trying)"
+                }
             );
             ctx.print(&v, |v| v["from"].as_str().unwrap_or_default().to_string());
         }
@@ -118,7 +162,12 @@ pub fn inlet(ctx: &Ctx, cmd: InletCmd) -> Result<()> {
         }
         InletCmd::Show { name, at } => {
             let node = ctx.node_name(at.as_deref())?;
-            let v = find(ctx.request(&node, Request::InletList, T)?, &name, "inlet", &node)?;
+            let v = find(
+                ctx.request(&node, Request::InletList, T)?,
+                &name,
+                "inlet",
+                &node,
+            )?;
             ctx.print(&v, |v| serde_json::to_string_pretty(v).unwrap_or_default());
         }
         InletCmd::Delete { name, at } => {

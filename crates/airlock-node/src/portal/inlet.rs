@@ -90,7 +90,10 @@ impl Inlet {
             .segments
             .iter()
             .any(|s| matches!(s, airlock_wire::Segment::Secure(_)))
-            && !route.segments.iter().any(|s| matches!(s, airlock_wire::Segment::Service(a) if a.starts_with("sc.")))
+            && !route
+                .segments
+                .iter()
+                .any(|s| matches!(s, airlock_wire::Segment::Service(a) if a.starts_with("sc.")))
         {
             anyhow::bail!(
                 "the inlet route {} has no secure channel; outlets are reachable only through one (add /secure/api before /service/…)",
@@ -109,7 +112,10 @@ impl Inlet {
         };
         let listener = TcpListener::bind(spec.from).await.map_err(|e| {
             if e.kind() == std::io::ErrorKind::AddrInUse {
-                anyhow::anyhow!("cannot listen on {}: the port is already in use (pick another with --from)", spec.from)
+                anyhow::anyhow!(
+                    "cannot listen on {}: the port is already in use (pick another with --from)",
+                    spec.from
+                )
             } else {
                 anyhow::anyhow!("cannot listen on {}: {e}", spec.from)
             }
@@ -211,14 +217,28 @@ impl Inlet {
     }
 
     async fn establish(&self, node: &Node) -> anyhow::Result<Current> {
-        let resolved = resolve::resolve(node, &self.route, self.trust.clone(), Duration::from_secs(10)).await?;
+        let resolved = resolve::resolve(
+            node,
+            &self.route,
+            self.trust.clone(),
+            Duration::from_secs(10),
+        )
+        .await?;
         let Some((channel, after)) = resolved.channel else {
             anyhow::bail!("the inlet route has no secure channel");
         };
         if after.is_empty() {
             anyhow::bail!("the inlet route must name the outlet after the secure channel, e.g. …/secure/api/service/outlet");
         }
-        match Link::connect(node, channel, after, self.stats.clone(), Duration::from_secs(5)).await {
+        match Link::connect(
+            node,
+            channel,
+            after,
+            self.stats.clone(),
+            Duration::from_secs(5),
+        )
+        .await
+        {
             Ok(link) => Ok(Current {
                 link,
                 channels: resolved.opened,
@@ -234,7 +254,12 @@ impl Inlet {
 
     /// Status for listing.
     pub fn info(&self) -> InletInfo {
-        let link = self.snapshot.lock().expect("snap").clone().filter(|l| !l.is_closed());
+        let link = self
+            .snapshot
+            .lock()
+            .expect("snap")
+            .clone()
+            .filter(|l| !l.is_closed());
         InletInfo {
             name: self.spec.name.clone(),
             from: self.bound.to_string(),

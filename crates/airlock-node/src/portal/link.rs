@@ -74,7 +74,12 @@ impl Worker for LinkWorker {
 }
 
 impl Link {
-    fn new(node: &Node, channel: Arc<SecureChannel>, side: Side, stats: Arc<LinkStats>) -> Option<Arc<Self>> {
+    fn new(
+        node: &Node,
+        channel: Arc<SecureChannel>,
+        side: Side,
+        stats: Arc<LinkStats>,
+    ) -> Option<Arc<Self>> {
         let peer = channel.peer()?.identifier;
         let addr = Address::new(format!("portal.{:016x}", crate::random_u64())).expect("valid");
         let link = Arc::new(Link {
@@ -91,7 +96,8 @@ impl Link {
             stats,
             channel_hook: Mutex::new(None),
         });
-        node.router().register(link.addr.clone(), Arc::new(LinkWorker(link.clone())));
+        node.router()
+            .register(link.addr.clone(), Arc::new(LinkWorker(link.clone())));
         let weak = Arc::downgrade(&link);
         let n = node.clone();
         let id = channel.on_close(Box::new(move || {
@@ -150,7 +156,12 @@ impl Link {
         link.peer_window.store(window, Ordering::Relaxed);
         ret.pop_front(); // the channel's own address
         let _ = link.remote.set(ret);
-        link.send_control(node, PortalFrame::HelloAck { window: DEFAULT_WINDOW });
+        link.send_control(
+            node,
+            PortalFrame::HelloAck {
+                window: DEFAULT_WINDOW,
+            },
+        );
         Some(link)
     }
 
@@ -186,7 +197,10 @@ impl Link {
     pub fn open_stream(self: &Arc<Self>, node: &Node, socket: TcpStream) {
         let id = self.next_stream.fetch_add(1, Ordering::Relaxed);
         let (stream, rx) = Stream::new(id, self.peer_window.load(Ordering::Relaxed));
-        self.streams.lock().expect("streams").insert(id, stream.clone());
+        self.streams
+            .lock()
+            .expect("streams")
+            .insert(id, stream.clone());
         self.stats.streams_opened.fetch_add(1, Ordering::Relaxed);
         if !self.send_control(node, PortalFrame::Open { stream: id }) || self.is_closed() {
             self.streams.lock().expect("streams").remove(&id);
@@ -247,20 +261,30 @@ impl Link {
                 self.stats.streams_opened.fetch_add(1, Ordering::Relaxed);
                 let (link, node, target) = (self.clone(), node.clone(), target.clone());
                 tokio::spawn(async move {
-                    let connected = tokio::time::timeout(
-                        Duration::from_secs(10),
-                        TcpStream::connect(&target),
-                    )
-                    .await;
+                    let connected =
+                        tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(&target))
+                            .await;
                     match connected {
                         Ok(Ok(socket)) => stream::run(&node, &link, &stream, socket, rx).await,
                         Ok(Err(e)) => {
                             tracing::info!(%target, "outlet cannot connect to its target: {e}");
-                            link.send_control(&node, PortalFrame::Reset { stream: id, reason: ResetReason::ConnectFailed });
+                            link.send_control(
+                                &node,
+                                PortalFrame::Reset {
+                                    stream: id,
+                                    reason: ResetReason::ConnectFailed,
+                                },
+                            );
                         }
                         Err(_) => {
                             tracing::info!(%target, "outlet timed out connecting to its target");
-                            link.send_control(&node, PortalFrame::Reset { stream: id, reason: ResetReason::ConnectFailed });
+                            link.send_control(
+                                &node,
+                                PortalFrame::Reset {
+                                    stream: id,
+                                    reason: ResetReason::ConnectFailed,
+                                },
+                            );
                         }
                     }
                     link.streams.lock().expect("streams").remove(&id);
@@ -270,7 +294,13 @@ impl Link {
                 let s = self.streams.lock().expect("streams").get(&id).cloned();
                 if let Some(s) = s {
                     if s.on_data(data.freeze()).is_err() {
-                        self.send_control(node, PortalFrame::Reset { stream: id, reason: ResetReason::Refused });
+                        self.send_control(
+                            node,
+                            PortalFrame::Reset {
+                                stream: id,
+                                reason: ResetReason::Refused,
+                            },
+                        );
                     }
                 }
             }
@@ -278,7 +308,13 @@ impl Link {
                 let s = self.streams.lock().expect("streams").get(&id).cloned();
                 if let Some(s) = s {
                     if s.on_credit(bytes).is_err() {
-                        self.send_control(node, PortalFrame::Reset { stream: id, reason: ResetReason::Refused });
+                        self.send_control(
+                            node,
+                            PortalFrame::Reset {
+                                stream: id,
+                                reason: ResetReason::Refused,
+                            },
+                        );
                     }
                 }
             }
@@ -306,7 +342,13 @@ impl Link {
             return;
         }
         node.router().unregister(&self.addr);
-        let streams: Vec<Arc<Stream>> = self.streams.lock().expect("streams").drain().map(|(_, s)| s).collect();
+        let streams: Vec<Arc<Stream>> = self
+            .streams
+            .lock()
+            .expect("streams")
+            .drain()
+            .map(|(_, s)| s)
+            .collect();
         for s in streams {
             s.deliver(StreamEvent::Reset(ResetReason::Shutdown));
         }

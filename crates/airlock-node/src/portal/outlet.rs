@@ -110,14 +110,23 @@ impl Worker for OutletWorker {
         };
         match PortalFrame::decode(msg.payload) {
             Ok(PortalFrame::Hello { window }) => {
-                if let Some(link) = Link::accept(node, channel, msg.ret, window, outlet.spec.to.clone(), outlet.stats.clone()) {
+                if let Some(link) = Link::accept(
+                    node,
+                    channel,
+                    msg.ret,
+                    window,
+                    outlet.spec.to.clone(),
+                    outlet.stats.clone(),
+                ) {
                     tracing::info!(outlet = %outlet.spec.name, peer = %peer.identifier, "portal link accepted");
                     let mut links = outlet.links.lock().expect("links");
                     links.retain(|l| !l.is_closed());
                     links.push(link);
                 }
             }
-            Ok(other) => tracing::debug!(outlet = %outlet.spec.name, "ignoring {other:?} sent to the outlet address"),
+            Ok(other) => {
+                tracing::debug!(outlet = %outlet.spec.name, "ignoring {other:?} sent to the outlet address")
+            }
             Err(e) => tracing::warn!(outlet = %outlet.spec.name, "malformed portal frame: {e}"),
         }
     }

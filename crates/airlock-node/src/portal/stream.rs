@@ -10,7 +10,9 @@
 
 use super::link::Link;
 use crate::node::Node;
-use airlock_portal::{FlowError, PortalFrame, RecvCredit, ResetReason, SendCredit, DEFAULT_WINDOW, MAX_CHUNK};
+use airlock_portal::{
+    FlowError, PortalFrame, RecvCredit, ResetReason, SendCredit, DEFAULT_WINDOW, MAX_CHUNK,
+};
 use airlock_wire::Packet;
 use bytes::{BufMut, Bytes};
 use std::sync::atomic::Ordering;
@@ -134,7 +136,13 @@ pub async fn run(
                     }
                 }
                 Err(_) => {
-                    link.send_control(node, PortalFrame::Reset { stream: id, reason: ResetReason::ConnectionReset });
+                    link.send_control(
+                        node,
+                        PortalFrame::Reset {
+                            stream: id,
+                            reason: ResetReason::ConnectionReset,
+                        },
+                    );
                     return HalfEnd::Reset;
                 }
             }
@@ -147,13 +155,25 @@ pub async fn run(
                 StreamEvent::Data(b) => {
                     let n = b.len() as u64;
                     if wr.write_all(&b).await.is_err() {
-                        link.send_control(node, PortalFrame::Reset { stream: id, reason: ResetReason::ConnectionReset });
+                        link.send_control(
+                            node,
+                            PortalFrame::Reset {
+                                stream: id,
+                                reason: ResetReason::ConnectionReset,
+                            },
+                        );
                         return HalfEnd::Reset;
                     }
                     link.stats.bytes_in.fetch_add(n, Ordering::Relaxed);
                     let credit = stream.recv.lock().expect("recv").on_consumed(n);
                     if let Some(c) = credit {
-                        link.send_control(node, PortalFrame::Credit { stream: id, bytes: c });
+                        link.send_control(
+                            node,
+                            PortalFrame::Credit {
+                                stream: id,
+                                bytes: c,
+                            },
+                        );
                     }
                 }
                 StreamEvent::Fin => {

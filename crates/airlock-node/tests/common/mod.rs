@@ -43,7 +43,11 @@ pub async fn node_with(
 /// Route text to a node's secure listener and a service.
 pub fn secure_route(n: &Node, service: &str) -> String {
     let a = n.listen_addr();
-    format!("/ip4/{}/tcp/{}/secure/api/service/{service}", a.ip(), a.port())
+    format!(
+        "/ip4/{}/tcp/{}/secure/api/service/{service}",
+        a.ip(),
+        a.port()
+    )
 }
 
 /// A TCP echo server; returns its address.
@@ -52,7 +56,9 @@ pub async fn echo_server() -> SocketAddr {
     let addr = l.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
-            let Ok((mut s, _)) = l.accept().await else { return };
+            let Ok((mut s, _)) = l.accept().await else {
+                return;
+            };
             tokio::spawn(async move {
                 let (mut r, mut w) = s.split();
                 let _ = tokio::io::copy(&mut r, &mut w).await;
@@ -69,7 +75,9 @@ pub async fn source_server(len: usize) -> SocketAddr {
     let addr = l.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
-            let Ok((mut s, _)) = l.accept().await else { return };
+            let Ok((mut s, _)) = l.accept().await else {
+                return;
+            };
             tokio::spawn(async move {
                 let mut left = len;
                 let mut seed = 0x1234_5678_9abc_def0u64;
