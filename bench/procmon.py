@@ -61,7 +61,7 @@ def main():
     elif cmd == "rss":
         print(json.dumps({p: rss_kb(int(p)) for p in args}))
     elif cmd == "peak":
-        out, interval, pids = None, 0.05, []
+        out, interval, pids = None, 0.1, []
         it = iter(args)
         for a in it:
             if a == "--out":
