@@ -6,7 +6,7 @@
 //! |------|-----------|------|
 //! | 0x01 | Hello     | `version u8 = 1 ‖ window u32` (inlet → outlet service: open a link) |
 //! | 0x02 | HelloAck  | `window u32` (outlet link → inlet link; its return route names the link) |
-//! | 0x10 | Open      | `stream u32 ‖ window u32` |
+//! | 0x10 | Open      | `stream u32` (the window comes from Hello/HelloAck) |
 //! | 0x11 | Data      | `stream u32 ‖ bytes (rest of the message)` |
 //! | 0x12 | Credit    | `stream u32 ‖ bytes u32` |
 //! | 0x13 | Fin       | `stream u32` (sender will send no more data: half-close) |
