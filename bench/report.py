@@ -179,7 +179,9 @@ def main():
         (" — missed: " + "; ".join(fails)) if fails else ""))
     if errors:
         print("Measurements that failed: " + "; ".join(errors))
+        return 3
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -247,7 +247,8 @@ run_iperf() { # MODE STREAMS
   local mode=$1 p=$2 out="$RES/iperf-$1-$2.json" cpu_pids=() t0 t1
   case $mode in airlock) cpu_pids=("${NODE_PIDS[@]}") ;; ssh) cpu_pids=("${SSH_SIDE_PIDS[@]}") ;; esac
   log "iperf3 $mode, $p stream(s), ${DURATION}s"
-  ((${#cpu_pids[@]})) && t0=$("$PY" "$BENCH_DIR/procmon.py" ticks "${cpu_pids[@]}")
+  t0=""
+  if ((${#cpu_pids[@]})); then t0=$("$PY" "$BENCH_DIR/procmon.py" ticks "${cpu_pids[@]}" 2>/dev/null) || t0=""; fi
   if ! timeout $((DURATION + 60)) iperf3 -c 127.0.0.1 -p "$(port_of iperf "$mode")" -t "$DURATION" \
       -P "$p" --connect-timeout 10000 --json >"$out" 2>"$LOGS/iperf-$mode-$p.err" ||
       grep -q '"error"' "$out"; then
@@ -256,9 +257,8 @@ run_iperf() { # MODE STREAMS
     start_iperf_server
     return 0
   fi
-  if ((${#cpu_pids[@]})); then
-    t1=$("$PY" "$BENCH_DIR/procmon.py" ticks "${cpu_pids[@]}") &&
-      echo "$t0 $t1 $CLK_TCK" >"$RES/cpu-$mode-$p.txt"
+  if [[ -n $t0 ]] && t1=$("$PY" "$BENCH_DIR/procmon.py" ticks "${cpu_pids[@]}" 2>/dev/null); then
+    echo "$t0 $t1 $CLK_TCK" >"$RES/cpu-$mode-$p.txt"
   fi
   sleep 1
 }
@@ -285,6 +285,9 @@ kill_pid "$MON_PID"; wait "$MON_PID" 2>/dev/null || true; MON_PID=""
 sleep 2
 "$PY" "$BENCH_DIR/procmon.py" rss "${NODE_PIDS[@]}" "${SSH_SIDE_PIDS[@]}" >"$RES/rss-after.json"
 
-"$PY" "$BENCH_DIR/report.py" "$RES" >"$WORK/table.md"
+# report.py exits 3 when a measurement failed (the table then shows "error" cells).
+report_rc=0
+"$PY" "$BENCH_DIR/report.py" "$RES" >"$WORK/table.md" || report_rc=$?
 if [[ -n ${OUT:-} ]]; then cp "$WORK/table.md" "$OUT"; fi
 cat "$WORK/table.md"
+exit "$report_rc"

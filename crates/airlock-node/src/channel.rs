@@ -437,6 +437,15 @@ impl SecureChannel {
         let Some(first) = self.remote.get().and_then(|r| r.first().cloned()) else {
             return;
         };
+        self.watch_hop(node, first);
+    }
+
+    /// Closes this channel when `first` (a connection or an outer channel) closes. Replaces an
+    /// earlier watch.
+    fn watch_hop(self: &Arc<Self>, node: &Node, first: Address) {
+        if let Some((addr, id)) = self.first_hop_hook.lock().expect("hook").take() {
+            node.remove_close_hook(&addr, id);
+        }
         let weak = Arc::downgrade(self);
         let n = node.clone();
         let hook: CloseHook = Box::new(move || {
@@ -529,6 +538,10 @@ pub async fn create(
     let ch = SecureChannel::new(node, Role::Initiator, format!("{route_to_listener}"));
     *ch.handshake.lock().expect("hs") = Some(hs);
     ch.register(node);
+    // Fail fast if the connection under the handshake drops (e.g. a stale reused connection).
+    if let Some(first) = route_to_listener.first() {
+        ch.watch_hop(node, first.clone());
+    }
     ch.send_handshake(node, route_to_listener, &m1);
     match ch.wait_open(timeout).await {
         Ok(()) => Ok(ch),
