@@ -196,7 +196,7 @@ impl Link {
     /// Inlet side: carries `socket` as a new stream.
     pub fn open_stream(self: &Arc<Self>, node: &Node, socket: TcpStream) {
         let id = self.next_stream.fetch_add(1, Ordering::Relaxed);
-        let (stream, rx) = Stream::new(id, self.peer_window.load(Ordering::Relaxed));
+        let stream = Stream::new(id, self.peer_window.load(Ordering::Relaxed));
         self.streams
             .lock()
             .expect("streams")
@@ -208,7 +208,7 @@ impl Link {
         }
         let (link, node) = (self.clone(), node.clone());
         tokio::spawn(async move {
-            stream::run(&node, &link, &stream, socket, rx).await;
+            stream::run(&node, &link, &stream, socket).await;
             link.streams.lock().expect("streams").remove(&id);
         });
     }
@@ -250,7 +250,7 @@ impl Link {
                 let Side::Outlet { target } = &self.side else {
                     return;
                 };
-                let (stream, rx) = Stream::new(id, self.peer_window.load(Ordering::Relaxed));
+                let stream = Stream::new(id, self.peer_window.load(Ordering::Relaxed));
                 {
                     let mut streams = self.streams.lock().expect("streams");
                     if streams.contains_key(&id) {
@@ -265,7 +265,7 @@ impl Link {
                         tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(&target))
                             .await;
                     match connected {
-                        Ok(Ok(socket)) => stream::run(&node, &link, &stream, socket, rx).await,
+                        Ok(Ok(socket)) => stream::run(&node, &link, &stream, socket).await,
                         Ok(Err(e)) => {
                             tracing::info!(%target, "outlet cannot connect to its target: {e}");
                             link.send_control(
@@ -293,14 +293,29 @@ impl Link {
             PortalFrame::Data { stream: id, data } => {
                 let s = self.streams.lock().expect("streams").get(&id).cloned();
                 if let Some(s) = s {
-                    if s.on_data(data.freeze()).is_err() {
-                        self.send_control(
-                            node,
-                            PortalFrame::Reset {
-                                stream: id,
-                                reason: ResetReason::Refused,
-                            },
-                        );
+                    match s.on_data(data.freeze()) {
+                        Ok(0) => {}
+                        Ok(n) => {
+                            self.stats.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+                            if let Some(c) = s.consumed(n) {
+                                self.send_control(
+                                    node,
+                                    PortalFrame::Credit {
+                                        stream: id,
+                                        bytes: c,
+                                    },
+                                );
+                            }
+                        }
+                        Err(_) => {
+                            self.send_control(
+                                node,
+                                PortalFrame::Reset {
+                                    stream: id,
+                                    reason: ResetReason::Refused,
+                                },
+                            );
+                        }
                     }
                 }
             }

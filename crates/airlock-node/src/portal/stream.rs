@@ -1,12 +1,14 @@
 //! Moving bytes between one TCP socket and its portal stream.
 //!
-//! Two halves run concurrently in one task:
-//! * socket → peer: wait for send credit, read up to `min(credit, MAX_CHUNK)` bytes straight into
-//!   a packet with headroom, prepend the Data header, and hand it to the channel (encrypted in
-//!   place, framed in place, queued to the TCP writer). EOF becomes `Fin`; errors become `Reset`.
-//! * peer → socket: take delivered data from the stream's queue (filled inline by the TCP reader,
-//!   bounded by our receive window), write it, and return credit as it is written. `Fin` becomes a
-//!   write shutdown (half-close); `Reset` aborts the socket with an RST.
+//! * socket → peer (the stream's task): wait for send credit, read up to `min(credit,
+//!   MAX_CHUNK)` bytes straight into a packet with headroom, prepend the Data header and hand it to
+//!   the channel (encrypted in place, framed in place, written to the node connection). EOF
+//!   becomes `Fin`; errors become `Reset`.
+//! * peer → socket: data arrives inline on the task that decrypted it. If nothing is queued, it is
+//!   written to the socket right there with a non-blocking write and credit is returned at once;
+//!   what the socket does not take is queued (bounded by our receive window) and written by the
+//!   stream's task when the socket drains. `Fin` becomes a write shutdown (half-close); `Reset`
+//!   aborts the socket with an RST.
 
 use super::link::Link;
 use crate::node::Node;
@@ -14,12 +16,13 @@ use airlock_portal::{
     FlowError, PortalFrame, RecvCredit, ResetReason, SendCredit, DEFAULT_WINDOW, MAX_CHUNK,
 };
 use airlock_wire::Packet;
-use bytes::{BufMut, Bytes};
+use bytes::{Buf, BufMut, Bytes};
+use std::collections::VecDeque;
+use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::sync::{Arc, Mutex, OnceLock};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 
 /// Headroom reserved in front of socket data for all headers added on the way out.
 pub const HEADROOM: usize = 256;
@@ -33,6 +36,15 @@ pub enum StreamEvent {
     Fin,
     /// The peer aborted the stream (or the link went down).
     Reset(ResetReason),
+    /// A direct write to the socket failed.
+    WriteFailed,
+}
+
+#[derive(Default)]
+struct Downstream {
+    queue: VecDeque<StreamEvent>,
+    /// The stream task owns the socket's write side until the queue is empty.
+    flushing: bool,
 }
 
 /// Shared state of one stream.
@@ -41,30 +53,62 @@ pub struct Stream {
     send: Mutex<SendCredit>,
     credit: Notify,
     recv: Mutex<RecvCredit>,
-    tx: mpsc::UnboundedSender<StreamEvent>,
+    down: Mutex<Downstream>,
+    wake: Notify,
+    socket: OnceLock<Arc<TcpStream>>,
 }
 
 impl Stream {
     /// A stream whose peer offers `peer_window` bytes of receive window.
-    pub fn new(id: u32, peer_window: u32) -> (Arc<Self>, mpsc::UnboundedReceiver<StreamEvent>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        (
-            Arc::new(Stream {
-                id,
-                send: Mutex::new(SendCredit::new(peer_window)),
-                credit: Notify::new(),
-                recv: Mutex::new(RecvCredit::new(DEFAULT_WINDOW)),
-                tx,
-            }),
-            rx,
-        )
+    pub fn new(id: u32, peer_window: u32) -> Arc<Self> {
+        Arc::new(Stream {
+            id,
+            send: Mutex::new(SendCredit::new(peer_window)),
+            credit: Notify::new(),
+            recv: Mutex::new(RecvCredit::new(DEFAULT_WINDOW)),
+            down: Mutex::new(Downstream::default()),
+            wake: Notify::new(),
+            socket: OnceLock::new(),
+        })
     }
 
-    /// Data arrived from the peer (called inline by the channel's receive path).
-    pub fn on_data(&self, data: Bytes) -> Result<(), FlowError> {
+    /// Data arrived from the peer (called inline by the channel's receive path). Returns the
+    /// number of bytes written to the socket right away.
+    pub fn on_data(&self, mut data: Bytes) -> Result<usize, FlowError> {
         self.recv.lock().expect("recv").on_data(data.len() as u64)?;
-        let _ = self.tx.send(StreamEvent::Data(data));
-        Ok(())
+        let mut down = self.down.lock().expect("down");
+        let mut written = 0;
+        if !down.flushing && down.queue.is_empty() {
+            if let Some(sock) = self.socket.get() {
+                match sock.try_write(&data) {
+                    Ok(n) if n == data.len() => return Ok(n),
+                    Ok(n) => {
+                        data.advance(n);
+                        written = n;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => {
+                        down.queue.push_back(StreamEvent::WriteFailed);
+                        down.flushing = true;
+                        drop(down);
+                        self.wake.notify_one();
+                        return Ok(0);
+                    }
+                }
+            }
+        }
+        down.queue.push_back(StreamEvent::Data(data));
+        if !down.flushing {
+            down.flushing = true;
+            drop(down);
+            self.wake.notify_one();
+        }
+        Ok(written)
+    }
+
+    /// Records bytes written to the socket; returns a credit to send, if due.
+    pub fn consumed(&self, n: usize) -> Option<u32> {
+        self.recv.lock().expect("recv").on_consumed(n as u64)
     }
 
     /// Credit arrived from the peer.
@@ -74,9 +118,13 @@ impl Stream {
         Ok(())
     }
 
-    /// Delivers a control event.
+    /// Delivers a control event (after any queued data).
     pub fn deliver(&self, ev: StreamEvent) {
-        let _ = self.tx.send(ev);
+        let mut down = self.down.lock().expect("down");
+        down.queue.push_back(ev);
+        down.flushing = true;
+        drop(down);
+        self.wake.notify_one();
         self.credit.notify_one();
     }
 
@@ -90,6 +138,22 @@ impl Stream {
             notified.await;
         }
     }
+
+    /// Next queued event for the stream task; clears `flushing` and waits when the queue is empty.
+    async fn next_event(&self) -> StreamEvent {
+        loop {
+            let notified = self.wake.notified();
+            {
+                let mut down = self.down.lock().expect("down");
+                if let Some(ev) = down.queue.pop_front() {
+                    down.flushing = true;
+                    return ev;
+                }
+                down.flushing = false;
+            }
+            notified.await;
+        }
+    }
 }
 
 #[derive(PartialEq, Eq, Debug)]
@@ -98,16 +162,25 @@ enum HalfEnd {
     Reset,
 }
 
+async fn write_all(sock: &TcpStream, mut b: &[u8]) -> std::io::Result<()> {
+    while !b.is_empty() {
+        sock.writable().await?;
+        match sock.try_write(b) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => b = &b[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 /// Runs the stream until both directions finished or either was reset.
-pub async fn run(
-    node: &Node,
-    link: &Arc<Link>,
-    stream: &Arc<Stream>,
-    socket: TcpStream,
-    mut rx: mpsc::UnboundedReceiver<StreamEvent>,
-) {
+pub async fn run(node: &Node, link: &Arc<Link>, stream: &Arc<Stream>, socket: TcpStream) {
     let _ = socket.set_nodelay(true);
-    let (mut rd, mut wr) = socket.into_split();
+    let sock = Arc::new(socket);
+    // From now on data may be written directly by the receive path.
+    let _ = stream.socket.set(sock.clone());
     let id = stream.id;
 
     let upstream = async {
@@ -118,9 +191,15 @@ pub async fn run(
             }
             let max = (avail as usize).min(MAX_CHUNK);
             let mut p = Packet::with_headroom(HEADROOM, max + 64);
-            let read = {
+            let read = loop {
+                if let Err(e) = sock.readable().await {
+                    break Err(e);
+                }
                 let mut limited = p.buf_mut().limit(max);
-                rd.read_buf(&mut limited).await
+                match sock.try_read_buf(&mut limited) {
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    r => break r,
+                }
             };
             match read {
                 Ok(0) => {
@@ -150,11 +229,11 @@ pub async fn run(
     };
 
     let downstream = async {
-        while let Some(ev) = rx.recv().await {
-            match ev {
+        loop {
+            match stream.next_event().await {
                 StreamEvent::Data(b) => {
-                    let n = b.len() as u64;
-                    if wr.write_all(&b).await.is_err() {
+                    let n = b.len();
+                    if write_all(&sock, &b).await.is_err() {
                         link.send_control(
                             node,
                             PortalFrame::Reset {
@@ -164,9 +243,8 @@ pub async fn run(
                         );
                         return HalfEnd::Reset;
                     }
-                    link.stats.bytes_in.fetch_add(n, Ordering::Relaxed);
-                    let credit = stream.recv.lock().expect("recv").on_consumed(n);
-                    if let Some(c) = credit {
+                    link.stats.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
+                    if let Some(c) = stream.consumed(n) {
                         link.send_control(
                             node,
                             PortalFrame::Credit {
@@ -177,19 +255,31 @@ pub async fn run(
                     }
                 }
                 StreamEvent::Fin => {
-                    let _ = wr.shutdown().await;
+                    // SAFETY: shutdown(2) on the socket's valid descriptor; half-closes writes.
+                    unsafe {
+                        libc::shutdown(sock.as_raw_fd(), libc::SHUT_WR);
+                    }
                     return HalfEnd::Finished;
+                }
+                StreamEvent::WriteFailed => {
+                    link.send_control(
+                        node,
+                        PortalFrame::Reset {
+                            stream: id,
+                            reason: ResetReason::ConnectionReset,
+                        },
+                    );
+                    return HalfEnd::Reset;
                 }
                 StreamEvent::Reset(reason) => {
                     if reason != ResetReason::ConnectFailed {
                         // Abort: make the kernel send RST instead of FIN.
-                        let _ = wr.as_ref().set_zero_linger();
+                        let _ = sock.set_zero_linger();
                     }
                     return HalfEnd::Reset;
                 }
             }
         }
-        HalfEnd::Reset
     };
 
     tokio::pin!(upstream);
