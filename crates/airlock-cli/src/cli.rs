@@ -73,7 +73,8 @@ pub enum IdentityCmd {
         /// Name.
         name: String,
     },
-    /// Verify an exported identity string and print its identifier.
+    /// Import (verify) an exported identity string and print its identifier.
+    #[command(alias = "import")]
     Verify {
         /// The `airlock-identity:…` string.
         export: String,
