@@ -419,9 +419,11 @@ impl SecureChannel {
             Ok((send, recv, peer)) => {
                 *self.send.lock().expect("send") = Some(send);
                 *self.recv.lock().expect("recv") = Some(recv);
+                let credential = node.verify_credentials(&peer.identifier, &peer.credentials);
                 let _ = self.peer.set(Arc::new(ChannelPeer {
                     identifier: peer.identifier,
                     channel: self.enc.clone(),
+                    credential: Arc::new(std::sync::RwLock::new(credential)),
                 }));
                 tracing::info!(channel = %self.enc, peer = %peer.identifier, role = ?self.role, "secure channel established");
                 let _ = self.peer_identity.set(peer);
@@ -493,7 +495,11 @@ impl SecureChannel {
                 self.close(node, false);
             }
             Ok(InnerMessage::RefreshCredentials(creds)) => {
-                tracing::debug!(channel = %self.enc, count = creds.len(), "peer refreshed credentials");
+                if let Some(peer) = self.peer.get() {
+                    let fresh = node.verify_credentials(&peer.identifier, &creds);
+                    tracing::debug!(channel = %self.enc, valid = fresh.is_some(), "peer refreshed its credentials");
+                    *peer.credential.write().expect("credential lock") = fresh;
+                }
             }
             Err(e) => tracing::warn!(channel = %self.enc, "malformed inner message: {e}"),
         }

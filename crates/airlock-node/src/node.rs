@@ -6,8 +6,11 @@ use crate::portal::{Inlet, InletInfo, InletSpec, Outlet, OutletInfo, OutletSpec}
 use crate::router::Router;
 use crate::services::{Echo, Uppercase};
 use crate::transport::{self, CloseHook, Connection};
+use airlock_authority::{Credential, VerifiedCredential};
 use airlock_channel::{LocalIdentity, RekeyPolicy, TrustPolicy};
-use airlock_identity::{Identifier, IdentitySecret, PurposeKeySecret, DEFAULT_PURPOSE_KEY_TTL};
+use airlock_identity::{
+    Identifier, IdentitySecret, PurposeKeySecret, VerifiedIdentity, DEFAULT_PURPOSE_KEY_TTL,
+};
 use airlock_wire::Address;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -60,6 +63,8 @@ struct Inner {
     listen: OnceLock<SocketAddr>,
     started: std::time::Instant,
     purpose_key_store: Option<PurposeKeyStore>,
+    authorities: RwLock<Vec<VerifiedIdentity>>,
+    credentials: RwLock<Vec<Vec<u8>>>,
 }
 
 /// A running node. Cheap to clone.
@@ -91,6 +96,8 @@ impl Node {
                 listen: OnceLock::new(),
                 started: std::time::Instant::now(),
                 purpose_key_store: config.purpose_key_store,
+                authorities: RwLock::new(Vec::new()),
+                credentials: RwLock::new(Vec::new()),
             }),
         };
         let trust = if config.authorized.is_empty() {
@@ -189,8 +196,42 @@ impl Node {
             history: id.secret.history().encode(),
             attestation: id.purpose.attestation.clone(),
             purpose_private: id.purpose.private_bytes(),
-            credentials: Vec::new(),
+            credentials: self.inner.credentials.read().expect("credentials").clone(),
         }
+    }
+
+    /// Sets the authorities whose credentials this node accepts from peers.
+    pub fn set_trusted_authorities(&self, authorities: Vec<VerifiedIdentity>) {
+        *self.inner.authorities.write().expect("authorities") = authorities;
+    }
+
+    /// Sets the credentials this node presents: in new handshakes, and re-presented at once on
+    /// every open channel (no new handshake).
+    pub fn set_credentials(&self, credentials: Vec<Vec<u8>>) {
+        *self.inner.credentials.write().expect("credentials") = credentials.clone();
+        for ch in self.channels() {
+            if ch.status() == channel::ChannelStatus::Open {
+                let _ = ch.refresh_credentials(self, &credentials);
+            }
+        }
+    }
+
+    /// Verifies credentials presented by `presenter`; returns the first valid one. Failures are
+    /// logged (a peer without a valid credential gets no attributes; policies decide).
+    pub fn verify_credentials(
+        &self,
+        presenter: &Identifier,
+        credentials: &[Vec<u8>],
+    ) -> Option<VerifiedCredential> {
+        let authorities = self.inner.authorities.read().expect("authorities");
+        let now = crate::unix_now();
+        for raw in credentials {
+            match Credential::decode(raw).and_then(|c| c.verify(&authorities, presenter, now)) {
+                Ok(v) => return Some(v),
+                Err(e) => tracing::warn!(peer = %presenter, "credential rejected: {e}"),
+            }
+        }
+        None
     }
 
     /// The channel rekey policy.
