@@ -12,5 +12,8 @@
 pub mod credential;
 pub mod ticket;
 
-pub use credential::{Attributes, Credential, CredentialError, VerifiedCredential};
+pub use credential::{
+    valid_attribute_name as valid_attribute_name_pub, Attributes, Credential, CredentialError,
+    VerifiedCredential,
+};
 pub use ticket::{Ticket, TicketError};

@@ -44,6 +44,9 @@ pub enum Command {
     /// Send messages along routes.
     #[command(subcommand)]
     Message(MessageCmd),
+    /// Projects: a self-hosted authority, tickets, enrollment and members.
+    #[command(subcommand)]
+    Project(ProjectCmd),
     /// Overview of identities and nodes.
     Status,
     /// Stop all nodes and delete all local state.
@@ -302,4 +305,113 @@ pub struct ResetArgs {
     /// Accepted for compatibility; reset never prompts.
     #[arg(long, short)]
     pub yes: bool,
+}
+
+/// `project …`
+#[derive(Debug, Subcommand)]
+pub enum ProjectCmd {
+    /// Create and start a self-hosted project node (authority); you become its administrator.
+    Create {
+        /// Project name.
+        #[arg(long, default_value = "default")]
+        name: String,
+        /// Address the project node listens on.
+        #[arg(long, default_value = "127.0.0.1:4000")]
+        listen: String,
+        /// HOST:PORT members use to reach the project node (put in tickets); defaults to --listen.
+        #[arg(long)]
+        public_address: Option<String>,
+        /// Lifetime of member credentials (e.g. 1h, 30m).
+        #[arg(long, default_value = "1h")]
+        credential_ttl: String,
+        /// Administrator identity (the default identity if omitted).
+        #[arg(long)]
+        identity: Option<String>,
+    },
+    /// Show a project.
+    Show {
+        /// Project name (default project if omitted).
+        name: Option<String>,
+    },
+    /// List projects hosted here and projects local identities are members of.
+    List,
+    /// Create an enrollment ticket; prints it.
+    Ticket {
+        /// Project (default project if omitted).
+        #[arg(long)]
+        project: Option<String>,
+        /// How many identities may enroll with it.
+        #[arg(long, default_value_t = 1)]
+        usage_count: u32,
+        /// How long it is valid (e.g. 10m, 2h, 1d).
+        #[arg(long, default_value = "10m")]
+        expires_in: String,
+        /// Attribute KEY=VALUE of members enrolled with it (repeatable).
+        #[arg(long = "attribute")]
+        attributes: Vec<String>,
+        /// Relay name members enrolled with it may claim ('*' for any).
+        #[arg(long)]
+        relay: Option<String>,
+        /// Members enrolled with it may create tickets themselves.
+        #[arg(long)]
+        enroller: bool,
+        /// Identity to ask with (an administrator or enroller).
+        #[arg(long)]
+        identity: Option<String>,
+    },
+    /// Enroll with a ticket (inline, a file path, or $ENROLLMENT_TICKET).
+    Enroll {
+        /// The ticket or a path to a file holding it.
+        ticket: Option<String>,
+        /// Identity to enroll (the default identity if omitted).
+        #[arg(long)]
+        identity: Option<String>,
+    },
+    /// Manage project members (administrators).
+    #[command(subcommand)]
+    Member(MemberCmd),
+}
+
+/// `project member …`
+#[derive(Debug, Subcommand)]
+pub enum MemberCmd {
+    /// List members.
+    List {
+        /// Project.
+        #[arg(long)]
+        project: Option<String>,
+    },
+    /// Show a member.
+    Show {
+        /// Identifier.
+        identifier: String,
+        /// Project.
+        #[arg(long)]
+        project: Option<String>,
+    },
+    /// Add a member directly.
+    Add {
+        /// Identifier.
+        identifier: String,
+        /// Attribute KEY=VALUE (repeatable).
+        #[arg(long = "attribute")]
+        attributes: Vec<String>,
+        /// Relay permission.
+        #[arg(long)]
+        relay: Option<String>,
+        /// May create tickets.
+        #[arg(long)]
+        enroller: bool,
+        /// Project.
+        #[arg(long)]
+        project: Option<String>,
+    },
+    /// Delete a member: no new credentials, no relay registrations.
+    Delete {
+        /// Identifier.
+        identifier: String,
+        /// Project.
+        #[arg(long)]
+        project: Option<String>,
+    },
 }

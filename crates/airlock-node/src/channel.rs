@@ -103,6 +103,8 @@ pub struct ChannelInfo {
     pub route: String,
     /// Seconds since creation.
     pub age_secs: u64,
+    /// The peer's verified credential attributes, if any.
+    pub attributes: Option<std::collections::BTreeMap<String, String>>,
 }
 
 struct ChannelEnd {
@@ -217,6 +219,11 @@ impl SecureChannel {
             },
             route: self.description.clone(),
             age_secs: self.created.elapsed().as_secs(),
+            attributes: self
+                .peer
+                .get()
+                .and_then(|p| p.credential_at(crate::unix_now()))
+                .map(|c| c.attributes),
         }
     }
 

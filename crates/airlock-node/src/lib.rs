@@ -24,7 +24,7 @@ pub mod services;
 pub mod transport;
 
 pub use message::{ChannelPeer, Message};
-pub use node::{Node, NodeConfig, NodeIdentity};
+pub use node::{Node, NodeConfig, NodeIdentity, ProjectRoute};
 pub use router::Worker;
 
 /// Current time as Unix seconds.

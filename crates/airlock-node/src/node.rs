@@ -65,6 +65,16 @@ struct Inner {
     purpose_key_store: Option<PurposeKeyStore>,
     authorities: RwLock<Vec<VerifiedIdentity>>,
     credentials: RwLock<Vec<Vec<u8>>>,
+    projects: RwLock<HashMap<String, ProjectRoute>>,
+}
+
+/// How to reach a project node and whom to expect there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectRoute {
+    /// TCP route to the project node, e.g. `/dnsaddr/project.example/tcp/4000`.
+    pub route: airlock_wire::MultiAddr,
+    /// The project node's identifier: channels to it trust only this.
+    pub identifier: Identifier,
 }
 
 /// A running node. Cheap to clone.
@@ -98,6 +108,7 @@ impl Node {
                 purpose_key_store: config.purpose_key_store,
                 authorities: RwLock::new(Vec::new()),
                 credentials: RwLock::new(Vec::new()),
+                projects: RwLock::new(HashMap::new()),
             }),
         };
         let trust = if config.authorized.is_empty() {
@@ -198,6 +209,30 @@ impl Node {
             purpose_private: id.purpose.private_bytes(),
             credentials: self.inner.credentials.read().expect("credentials").clone(),
         }
+    }
+
+    /// Makes `/project/NAME` resolvable on this node.
+    pub fn set_project(&self, name: &str, route: ProjectRoute) {
+        self.inner
+            .projects
+            .write()
+            .expect("projects")
+            .insert(name.to_string(), route);
+    }
+
+    /// A project this node knows.
+    pub fn project(&self, name: &str) -> Option<ProjectRoute> {
+        self.inner
+            .projects
+            .read()
+            .expect("projects")
+            .get(name)
+            .cloned()
+    }
+
+    /// True if this node is a member of any project (then portals apply policies).
+    pub fn has_project(&self) -> bool {
+        !self.inner.projects.read().expect("projects").is_empty()
     }
 
     /// Sets the authorities whose credentials this node accepts from peers.

@@ -2,7 +2,7 @@
 //! segments open secure channels over the route so far.
 
 use crate::channel::{self, SecureChannel};
-use crate::node::Node;
+use crate::node::{Node, ProjectRoute};
 use crate::transport;
 use airlock_channel::TrustPolicy;
 use airlock_wire::{Address, MultiAddr, Route, Segment};
@@ -37,6 +37,39 @@ pub enum ResolveError {
     /// Not resolvable on a node.
     #[error("{0}")]
     Unsupported(String),
+}
+
+/// Opens a secure channel to a project node that trusts only the project's identity.
+pub async fn project_channel(
+    node: &Node,
+    project: &ProjectRoute,
+    timeout: Duration,
+) -> Result<Arc<SecureChannel>, ResolveError> {
+    let mut to = Route::empty();
+    for seg in &project.route.segments {
+        let target = match seg {
+            Segment::Ip4Tcp(ip, p) => format!("{ip}:{p}"),
+            Segment::Ip6Tcp(ip, p) => format!("[{ip}]:{p}"),
+            Segment::DnsTcp(h, p) => format!("{h}:{p}"),
+            other => {
+                return Err(ResolveError::Unsupported(format!(
+                    "project route segment {other} is not a TCP address"
+                )))
+            }
+        };
+        let a = transport::connect(node, &target)
+            .await
+            .map_err(|source| ResolveError::Connect { target, source })?;
+        to.push_back(a);
+    }
+    to.push_back(Address::new("api").expect("valid"));
+    Ok(channel::create(
+        node,
+        to,
+        TrustPolicy::Identifiers(vec![project.identifier]),
+        timeout,
+    )
+    .await?)
 }
 
 /// Resolves `addr`. Secure channels trust `trust` (the last one) and everyone before it.
@@ -98,9 +131,20 @@ pub async fn resolve(
                 )))
             }
             Segment::Project(p) => {
-                return Err(ResolveError::Unsupported(format!(
-                    "/project/{p}: projects are not supported by this version"
-                )))
+                if i != 0 {
+                    return Err(ResolveError::Unsupported(format!(
+                        "/project/{p} must be the first segment of a route"
+                    )));
+                }
+                let project = node.project(p).ok_or_else(|| {
+                    ResolveError::Unsupported(format!(
+                        "this node is not a member of project {p:?} (enroll with `airlock project enroll TICKET`)"
+                    ))
+                })?;
+                let ch = project_channel(node, &project, timeout).await?;
+                route = Route::single(ch.address().clone());
+                opened.push(ch.clone());
+                channel = Some((ch, Route::empty()));
             }
             _ => unreachable!("transport segments handled above"),
         }

@@ -2,8 +2,9 @@
 
 mod channel;
 mod identity;
-mod node;
+pub(crate) mod node;
 mod portal;
+pub(crate) mod project;
 
 use crate::cli::{Cli, Command, Output};
 use crate::control::{ControlClient, Request};
@@ -126,6 +127,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::TcpInlet(c) => portal::inlet(&ctx, c),
         Command::SecureChannel(c) => channel::channel(&ctx, c),
         Command::Message(c) => channel::message(&ctx, c),
+        Command::Project(c) => project::run(&ctx, c),
         Command::Status => node::status(&ctx),
         Command::Reset(_) => node::reset(ctx),
     }

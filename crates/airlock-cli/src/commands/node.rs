@@ -107,7 +107,24 @@ fn rand_u16() -> u16 {
     (airlock_node::random_u64() & 0xffff) as u16
 }
 
+/// Starts a node in the background without printing its summary.
+pub fn spawn_background_quiet(ctx: &Ctx, name: &str) -> Result<()> {
+    spawn_child(ctx, name).map(|_| ())
+}
+
 fn spawn_background(ctx: &Ctx, name: &str) -> Result<()> {
+    let (info, pid) = spawn_child(ctx, name)?;
+    let v = json!({"name": name, "identifier": info["identifier"], "tcp_listen": info["tcp_listen"], "pid": pid});
+    eprintln!(
+        "Node {name} is running (identifier {}, listening on {}).",
+        info["identifier"].as_str().unwrap_or("?"),
+        info["tcp_listen"].as_str().unwrap_or("?")
+    );
+    ctx.print(&v, |v| v["name"].as_str().unwrap_or_default().to_string());
+    Ok(())
+}
+
+fn spawn_child(ctx: &Ctx, name: &str) -> Result<(Value, u32)> {
     let dir = ctx.state.ensure_node_dir(name)?;
     let log_path = dir.join("node.log");
     let log = std::fs::OpenOptions::new()
@@ -136,14 +153,7 @@ fn spawn_background(ctx: &Ctx, name: &str) -> Result<()> {
         Ok(line) if line.starts_with(READY_LINE) => {
             let info: Value =
                 serde_json::from_str(line[READY_LINE.len()..].trim()).unwrap_or(Value::Null);
-            let v = json!({"name": name, "identifier": info["identifier"], "tcp_listen": info["tcp_listen"], "pid": child.id()});
-            eprintln!(
-                "Node {name} is running (identifier {}, listening on {}).",
-                info["identifier"].as_str().unwrap_or("?"),
-                info["tcp_listen"].as_str().unwrap_or("?")
-            );
-            ctx.print(&v, |v| v["name"].as_str().unwrap_or_default().to_string());
-            Ok(())
+            Ok((info, child.id()))
         }
         _ => {
             let _ = child.kill();
@@ -232,6 +242,7 @@ fn run_node_inner(ctx: &Ctx, name: &str, child: bool) -> Result<()> {
         })
         .await?;
         ctx.state.node_started(name, &node.listen_addr().to_string(), std::process::id())?;
+        start_project_services(ctx, &node, name, &row.identity)?;
         restore_portals(ctx, &node, name).await;
         let server = tokio::spawn({
             let (node, socket) = (node.clone(), socket.clone());
@@ -277,6 +288,51 @@ fn detach_stdout() {
             libc::dup2(devnull.as_raw_fd(), 1);
         }
     }
+}
+
+/// Hosts the authority of projects whose node this is, and joins the projects the node's
+/// identity is a member of (routes, trusted authorities, credential refresh).
+fn start_project_services(ctx: &Ctx, node: &Node, name: &str, identity: &str) -> Result<()> {
+    let mut trusted = Vec::new();
+    for hp in ctx
+        .state
+        .hosted_projects()?
+        .into_iter()
+        .filter(|p| p.node == name)
+    {
+        let (authority, _) = ctx.state.load_identity(&hp.authority_identity)?;
+        trusted.push(authority.history().verify(airlock_node::unix_now())?);
+        let path = ctx
+            .state
+            .home()
+            .join("projects")
+            .join(&hp.name)
+            .join("authority.sqlite");
+        let store = Arc::new(airlock_project::AuthorityStore::open(&path)?);
+        airlock_project::Authority::new(airlock_project::AuthorityConfig {
+            project: hp.name.clone(),
+            identity: authority,
+            credential_ttl: hp.credential_ttl,
+            store,
+        })
+        .register(node);
+        tracing::info!(project = %hp.name, "hosting the project authority");
+    }
+    let memberships = ctx.state.memberships(Some(identity))?;
+    let mut known = Vec::new();
+    for m in &memberships {
+        match super::project::known_project(m) {
+            Ok(k) => known.push(k),
+            Err(e) => tracing::error!(project = %m.project, "cannot use project membership: {e:#}"),
+        }
+    }
+    super::project::apply_projects(node, &known);
+    trusted.extend(known.iter().map(|k| k.authority.clone()));
+    node.set_trusted_authorities(trusted);
+    for k in known {
+        airlock_project::refresh::spawn_refresher(node.clone(), k.name.clone());
+    }
+    Ok(())
 }
 
 async fn restore_portals(ctx: &Ctx, node: &Node, name: &str) {

@@ -1,0 +1,24 @@
+//! Project services on top of the node runtime.
+//!
+//! * [`store`] — the authority's state: members and enrollment tickets (SQLite; redemption is one
+//!   immediate transaction, so concurrent redemptions of a one-use ticket admit exactly one).
+//! * [`authority`] — the `authority` service: enroll with a ticket secret, fetch a credential,
+//!   create tickets and manage members (administrators and enrollers only).
+//! * [`api`] — request/response messages of the service and a client used by the CLI and by nodes
+//!   to fetch and refresh their credentials.
+
+pub mod api;
+pub mod authority;
+pub mod refresh;
+pub mod store;
+
+pub use api::{AuthorityClient, AuthorityRequest};
+pub use authority::{Authority, AuthorityConfig};
+pub use store::{AuthorityStore, Member, RedeemError, TicketSpec};
+
+/// The service address of the authority on a project node.
+pub const AUTHORITY_ADDRESS: &str = "authority";
+/// Credential attribute naming the relay the member may claim (`*` = any).
+pub const RELAY_ATTRIBUTE: &str = "airlock.relay";
+/// Credential attribute set to `true` for members who may create tickets.
+pub const ENROLLER_ATTRIBUTE: &str = "airlock.enroller";
