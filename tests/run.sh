@@ -11,6 +11,7 @@ section() { printf '\n=== %s (%s) ===\n' "$*" "$(date +%H:%M:%S)"; }
 section "system packages"
 need=()
 command -v psql >/dev/null || need+=(postgresql-client)
+command -v ip >/dev/null || need+=(iproute2)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then echo "missing packages: ${need[*]} (install them or run as root)"; exit 1; fi
@@ -33,5 +34,8 @@ cargo test --release --workspace
 
 section "scenario: portal with PostgreSQL"
 bash tests/scenarios/portal_postgres.sh
+
+section "scenario: MongoDB across isolated networks (seed 002)"
+bash tests/scenarios/mongodb.sh
 
 section "all tests passed"

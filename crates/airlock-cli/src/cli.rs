@@ -44,6 +44,12 @@ pub enum Command {
     /// Send messages along routes.
     #[command(subcommand)]
     Message(MessageCmd),
+    /// Access policies (ABAC) on portals and relays.
+    #[command(subcommand)]
+    Policy(PolicyCmd),
+    /// Relays: be reachable through the project without an inbound port.
+    #[command(subcommand)]
+    Relay(RelayCmd),
     /// Projects: a self-hosted authority, tickets, enrollment and members.
     #[command(subcommand)]
     Project(ProjectCmd),
@@ -206,9 +212,17 @@ pub enum InletCmd {
         /// Local address to listen on (a free port on 127.0.0.1 if omitted).
         #[arg(long, default_value = "127.0.0.1:0")]
         from: String,
-        /// Route to the outlet, e.g. /node/n1/secure/api/service/outlet.
+        /// Route to the outlet, e.g. /node/n1/secure/api/service/outlet; with --via, the
+        /// outlet's name (default `outlet`).
         #[arg(long)]
-        to: String,
+        to: Option<String>,
+        /// Reach the outlet through this project relay:
+        /// /project/P/service/forward_to_VIA/secure/api/service/<--to or outlet>.
+        #[arg(long)]
+        via: Option<String>,
+        /// Project for --via (default project if omitted).
+        #[arg(long)]
+        project: Option<String>,
         /// Name of the inlet.
         #[arg(long)]
         alias: Option<String>,
@@ -413,5 +427,97 @@ pub enum MemberCmd {
         /// Project.
         #[arg(long)]
         project: Option<String>,
+    },
+}
+
+/// `policy …`
+#[derive(Debug, Subcommand)]
+pub enum PolicyCmd {
+    /// Set the policy of a resource or resource type.
+    Create {
+        /// Resource name (e.g. an outlet's name).
+        #[arg(long, conflicts_with = "resource_type")]
+        resource: Option<String>,
+        /// Resource type: tcp-inlet, tcp-outlet, relay, kafka-consumer, kafka-producer.
+        #[arg(long)]
+        resource_type: Option<String>,
+        /// Policy as an S-expression, e.g. (= subject.mongodb-inlet "true").
+        #[arg(long, conflicts_with = "allow")]
+        expression: Option<String>,
+        /// Policy in boolean shorthand, e.g. 'mongodb-inlet and not contractor'.
+        #[arg(long)]
+        allow: Option<String>,
+        /// Node.
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// List policies of a node.
+    List {
+        /// Node.
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Show the policy of a resource or type.
+    Show {
+        /// Resource name.
+        #[arg(long)]
+        resource: Option<String>,
+        /// Resource type.
+        #[arg(long)]
+        resource_type: Option<String>,
+        /// Node.
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Delete a policy.
+    Delete {
+        /// Resource name.
+        #[arg(long)]
+        resource: Option<String>,
+        /// Resource type.
+        #[arg(long)]
+        resource_type: Option<String>,
+        /// Node.
+        #[arg(long)]
+        at: Option<String>,
+    },
+}
+
+/// `relay …`
+#[derive(Debug, Subcommand)]
+pub enum RelayCmd {
+    /// Register a relay at the project and keep it registered.
+    Create {
+        /// Relay name (default `default`).
+        #[arg(default_value = "default")]
+        name: String,
+        /// Node.
+        #[arg(long)]
+        at: Option<String>,
+        /// Project (default project if omitted).
+        #[arg(long)]
+        project: Option<String>,
+    },
+    /// List relays of a node.
+    List {
+        /// Node.
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Show a relay.
+    Show {
+        /// Relay name.
+        name: String,
+        /// Node.
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Delete a relay.
+    Delete {
+        /// Relay name.
+        name: String,
+        /// Node.
+        #[arg(long)]
+        at: Option<String>,
     },
 }

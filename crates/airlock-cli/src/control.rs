@@ -9,6 +9,7 @@
 use airlock_channel::TrustPolicy;
 use airlock_node::portal::{InletSpec, OutletSpec};
 use airlock_node::{resolve, Message, Node, Worker};
+use airlock_project::relay::RelayKeeper;
 use airlock_wire::{Address, MultiAddr, Packet, Route};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -70,6 +71,38 @@ pub enum Request {
         /// Encrypting address.
         address: String,
     },
+    /// Set a policy.
+    PolicyCreate {
+        /// Resource name.
+        resource: Option<String>,
+        /// Resource type.
+        resource_type: Option<String>,
+        /// S-expression.
+        expression: String,
+    },
+    /// List policies.
+    PolicyList,
+    /// Delete a policy.
+    PolicyDelete {
+        /// Resource name.
+        resource: Option<String>,
+        /// Resource type.
+        resource_type: Option<String>,
+    },
+    /// Create (and keep registered) a relay in a project.
+    RelayCreate {
+        /// Relay name.
+        name: String,
+        /// Project.
+        project: String,
+    },
+    /// List relays.
+    RelayList,
+    /// Delete a relay.
+    RelayDelete {
+        /// Relay name.
+        name: String,
+    },
     /// Send a message and wait for one reply.
     MessageSend {
         /// Route.
@@ -83,8 +116,43 @@ pub enum Request {
     },
 }
 
+/// Runtime objects the CLI layer keeps next to the node (relay keepers).
+#[derive(Default)]
+pub struct Extras {
+    relays: Mutex<std::collections::HashMap<String, Arc<RelayKeeper>>>,
+}
+
+impl Extras {
+    /// Starts keeping a relay registered; waits briefly for the first registration.
+    pub async fn create_relay(&self, node: &Node, name: &str, project: &str) -> Result<Value> {
+        if !airlock_project::relay::valid_relay_name(name) {
+            bail!("invalid relay name {name:?}: use 1-48 letters, digits, '-', '_' or '.'");
+        }
+        if self.relays.lock().expect("relays").contains_key(name) {
+            bail!("relay {name:?} already exists on node {}", node.name());
+        }
+        if node.project(project).is_none() {
+            bail!(
+                "node {} is not a member of project {project:?} (enroll its identity first)",
+                node.name()
+            );
+        }
+        let (keeper, first) =
+            RelayKeeper::start(node, project, name, Duration::from_secs(10)).await;
+        self.relays
+            .lock()
+            .expect("relays")
+            .insert(name.to_string(), keeper.clone());
+        let mut v = serde_json::to_value(keeper.info())?;
+        if let Err(e) = first {
+            v["warning"] = Value::String(e);
+        }
+        Ok(v)
+    }
+}
+
 /// Serves the control socket until `stop` is requested; returns then.
-pub async fn serve(node: Node, socket: &Path) -> Result<()> {
+pub async fn serve(node: Node, socket: &Path, extras: Arc<Extras>) -> Result<()> {
     let _ = std::fs::remove_file(socket);
     let listener = UnixListener::bind(socket)
         .with_context(|| format!("cannot create the control socket {}", socket.display()))?;
@@ -95,7 +163,7 @@ pub async fn serve(node: Node, socket: &Path) -> Result<()> {
         tokio::select! {
             accepted = listener.accept() => {
                 let Ok((stream, _)) = accepted else { continue };
-                let (node, stop_tx) = (node.clone(), stop_tx.clone());
+                let (node, stop_tx, extras) = (node.clone(), stop_tx.clone(), extras.clone());
                 tokio::spawn(async move {
                     let (rd, mut wr) = stream.into_split();
                     let mut lines = tokio::io::BufReader::new(rd).lines();
@@ -105,7 +173,7 @@ pub async fn serve(node: Node, socket: &Path) -> Result<()> {
                         }
                         let (resp, stop) = match serde_json::from_str::<Request>(&line) {
                             Ok(Request::Stop) => (json!({"ok": true, "result": "stopping"}), true),
-                            Ok(req) => (match handle(&node, req).await {
+                            Ok(req) => (match handle(&node, &extras, req).await {
                                 Ok(v) => json!({"ok": true, "result": v}),
                                 Err(e) => json!({"ok": false, "error": format!("{e:#}")}),
                             }, false),
@@ -151,7 +219,7 @@ impl Worker for ReplyWorker {
     }
 }
 
-async fn handle(node: &Node, req: Request) -> Result<Value> {
+async fn handle(node: &Node, extras: &Extras, req: Request) -> Result<Value> {
     Ok(match req {
         Request::Status => json!({
             "name": node.name(),
@@ -218,6 +286,54 @@ async fn handle(node: &Node, req: Request) -> Result<Value> {
                 .with_context(|| format!("no secure channel {address} on node {}", node.name()))?;
             ch.close(node, true);
             json!({"deleted": address})
+        }
+        Request::PolicyCreate {
+            resource,
+            resource_type,
+            expression,
+        } => {
+            let policy = airlock_abac::Policy::parse(&expression).map_err(|e| {
+                anyhow::anyhow!("invalid policy expression: {}", e.render(&expression))
+            })?;
+            node.set_policy(
+                resource.as_deref(),
+                resource_type.as_deref(),
+                policy.clone(),
+            )
+            .map_err(|e| anyhow::anyhow!(e))?;
+            json!({"resource": resource, "resource_type": resource_type, "expression": policy.to_string()})
+        }
+        Request::PolicyList => serde_json::to_value(node.policies())?,
+        Request::PolicyDelete {
+            resource,
+            resource_type,
+        } => {
+            if !node.remove_policy(resource.as_deref(), resource_type.as_deref()) {
+                bail!("no such policy on node {}", node.name());
+            }
+            json!({"deleted": true})
+        }
+        Request::RelayCreate { name, project } => {
+            extras.create_relay(node, &name, &project).await?
+        }
+        Request::RelayList => {
+            let mut v: Vec<_> = extras
+                .relays
+                .lock()
+                .expect("relays")
+                .values()
+                .map(|k| k.info())
+                .collect();
+            v.sort_by(|a, b| a.name.cmp(&b.name));
+            serde_json::to_value(v)?
+        }
+        Request::RelayDelete { name } => {
+            let k = extras.relays.lock().expect("relays").remove(&name);
+            match k {
+                Some(k) => k.stop(node),
+                None => bail!("no relay named {name:?} on node {}", node.name()),
+            }
+            json!({"deleted": name})
         }
         Request::MessageSend {
             to,

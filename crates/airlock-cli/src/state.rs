@@ -62,6 +62,20 @@ const MIGRATIONS: &[&str] = &[
         enrolled_at INTEGER NOT NULL,
         PRIMARY KEY (identity, project)
      );",
+    // 3: policies and relays of nodes
+    "CREATE TABLE policies (
+        node TEXT NOT NULL REFERENCES nodes(name) ON DELETE CASCADE,
+        resource TEXT NOT NULL DEFAULT '',
+        resource_type TEXT NOT NULL DEFAULT '',
+        expression TEXT NOT NULL,
+        PRIMARY KEY (node, resource, resource_type)
+     );
+     CREATE TABLE relays (
+        node TEXT NOT NULL REFERENCES nodes(name) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        project TEXT NOT NULL,
+        PRIMARY KEY (node, name)
+     );",
 ];
 
 /// A project this machine hosts.
@@ -599,6 +613,71 @@ impl State {
             Some(m) => Ok(m.project.clone()),
             None => bail!("no project yet: create one with `airlock project create` or enroll with `airlock project enroll TICKET`"),
         }
+    }
+}
+
+/// A persisted policy: (resource, resource type, expression); empty strings for "none".
+pub type PolicyRow = (String, String, String);
+
+impl State {
+    /// Records a policy.
+    pub fn put_policy(
+        &self,
+        node: &str,
+        resource: &str,
+        rtype: &str,
+        expression: &str,
+    ) -> Result<()> {
+        self.db.execute(
+            "INSERT OR REPLACE INTO policies(node, resource, resource_type, expression) VALUES (?1, ?2, ?3, ?4)",
+            params![node, resource, rtype, expression],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets a policy.
+    pub fn delete_policy(&self, node: &str, resource: &str, rtype: &str) -> Result<()> {
+        self.db.execute(
+            "DELETE FROM policies WHERE node = ?1 AND resource = ?2 AND resource_type = ?3",
+            params![node, resource, rtype],
+        )?;
+        Ok(())
+    }
+
+    /// Policies of a node.
+    pub fn policies(&self, node: &str) -> Result<Vec<PolicyRow>> {
+        let mut st = self
+            .db
+            .prepare("SELECT resource, resource_type, expression FROM policies WHERE node = ?1")?;
+        let rows = st.query_map([node], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Records a relay.
+    pub fn put_relay(&self, node: &str, name: &str, project: &str) -> Result<()> {
+        self.db.execute(
+            "INSERT OR REPLACE INTO relays(node, name, project) VALUES (?1, ?2, ?3)",
+            params![node, name, project],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets a relay.
+    pub fn delete_relay(&self, node: &str, name: &str) -> Result<()> {
+        self.db.execute(
+            "DELETE FROM relays WHERE node = ?1 AND name = ?2",
+            params![node, name],
+        )?;
+        Ok(())
+    }
+
+    /// Relays of a node: (name, project).
+    pub fn relays(&self, node: &str) -> Result<Vec<(String, String)>> {
+        let mut st = self
+            .db
+            .prepare("SELECT name, project FROM relays WHERE node = ?1 ORDER BY name")?;
+        let rows = st.query_map([node], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 }
 

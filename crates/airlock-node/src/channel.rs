@@ -424,6 +424,13 @@ impl SecureChannel {
     fn complete(self: &Arc<Self>, node: &Node, hs: Handshake) {
         match hs.finish() {
             Ok((send, recv, peer)) => {
+                if node.is_revoked(&peer.identifier) {
+                    self.fail(
+                        node,
+                        format!("{} is a revoked project member", peer.identifier),
+                    );
+                    return;
+                }
                 *self.send.lock().expect("send") = Some(send);
                 *self.recv.lock().expect("recv") = Some(recv);
                 let credential = node.verify_credentials(&peer.identifier, &peer.credentials);

@@ -17,6 +17,7 @@
 pub mod channel;
 pub mod message;
 pub mod node;
+pub mod policy;
 pub mod portal;
 pub mod resolve;
 pub mod router;

@@ -66,6 +66,8 @@ struct Inner {
     authorities: RwLock<Vec<VerifiedIdentity>>,
     credentials: RwLock<Vec<Vec<u8>>>,
     projects: RwLock<HashMap<String, ProjectRoute>>,
+    policies: RwLock<crate::policy::Policies>,
+    revoked: RwLock<std::collections::HashSet<Identifier>>,
 }
 
 /// How to reach a project node and whom to expect there.
@@ -82,6 +84,9 @@ pub struct ProjectRoute {
 pub struct Node {
     inner: Arc<Inner>,
 }
+
+/// How often open portal links are re-checked against policies and credentials.
+pub const ACCESS_RECHECK_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Names that services and portals may not take.
 pub const RESERVED_ADDRESSES: &[&str] = &["api", "echo", "uppercase"];
@@ -109,6 +114,8 @@ impl Node {
                 authorities: RwLock::new(Vec::new()),
                 credentials: RwLock::new(Vec::new()),
                 projects: RwLock::new(HashMap::new()),
+                policies: RwLock::new(Default::default()),
+                revoked: RwLock::new(Default::default()),
             }),
         };
         let trust = if config.authorized.is_empty() {
@@ -139,14 +146,15 @@ impl Node {
     fn spawn_maintenance(&self) {
         let weak = Arc::downgrade(&self.inner);
         let h = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            let mut tick = tokio::time::interval(ACCESS_RECHECK_INTERVAL);
             let mut since_rekey = Duration::ZERO;
             loop {
                 tick.tick().await;
                 let Some(inner) = weak.upgrade() else { return };
                 let node = Node { inner };
                 node.rotate_purpose_key_if_due();
-                since_rekey += Duration::from_secs(60);
+                node.recheck_access();
+                since_rekey += ACCESS_RECHECK_INTERVAL;
                 if since_rekey >= channel::REKEY_INTERVAL {
                     since_rekey = Duration::ZERO;
                     for ch in node.channels() {
@@ -156,6 +164,33 @@ impl Node {
             }
         });
         self.track_task(h.abort_handle());
+    }
+
+    /// Re-evaluates access of every open portal link against current policies and credentials;
+    /// links that are no longer allowed are closed (their connections cut).
+    pub fn recheck_access(&self) {
+        let outlets: Vec<_> = self
+            .inner
+            .outlets
+            .lock()
+            .expect("outlets")
+            .values()
+            .cloned()
+            .collect();
+        for o in outlets {
+            o.recheck(self);
+        }
+        let inlets: Vec<_> = self
+            .inner
+            .inlets
+            .lock()
+            .expect("inlets")
+            .values()
+            .cloned()
+            .collect();
+        for i in inlets {
+            i.recheck(self);
+        }
     }
 
     /// Replaces the purpose key when less than a tenth of its lifetime is left. Existing
@@ -211,6 +246,77 @@ impl Node {
         }
     }
 
+    /// Sets a policy (S-expression) for a resource name or type.
+    pub fn set_policy(
+        &self,
+        resource: Option<&str>,
+        resource_type: Option<&str>,
+        policy: airlock_abac::Policy,
+    ) -> Result<(), String> {
+        self.inner
+            .policies
+            .write()
+            .expect("policies")
+            .set(resource, resource_type, policy)
+    }
+
+    /// Removes a policy.
+    pub fn remove_policy(&self, resource: Option<&str>, resource_type: Option<&str>) -> bool {
+        self.inner
+            .policies
+            .write()
+            .expect("policies")
+            .remove(resource, resource_type)
+    }
+
+    /// All policies.
+    pub fn policies(&self) -> Vec<crate::policy::PolicyInfo> {
+        self.inner.policies.read().expect("policies").list()
+    }
+
+    /// Decides whether `peer` may use resource `name` of type `rtype` (see [`crate::policy`]).
+    pub fn authorize(
+        &self,
+        name: &str,
+        rtype: &str,
+        peer: &crate::message::ChannelPeer,
+    ) -> Result<(), String> {
+        if self
+            .inner
+            .revoked
+            .read()
+            .expect("revoked")
+            .contains(&peer.identifier)
+        {
+            return Err(format!("{} is no longer a project member", peer.identifier));
+        }
+        self.inner.policies.read().expect("policies").authorize(
+            name,
+            rtype,
+            peer,
+            self.has_project(),
+        )
+    }
+
+    /// True if `id` is a revoked project member.
+    pub fn is_revoked(&self, id: &Identifier) -> bool {
+        self.inner.revoked.read().expect("revoked").contains(id)
+    }
+
+    /// Replaces the set of revoked (deleted) project members: their credentials are ignored and
+    /// their channels to this node are closed at once.
+    pub fn set_revoked(&self, revoked: std::collections::HashSet<Identifier>) {
+        *self.inner.revoked.write().expect("revoked") = revoked.clone();
+        for ch in self.channels() {
+            if let Some(p) = ch.peer() {
+                if revoked.contains(&p.identifier) {
+                    tracing::warn!(peer = %p.identifier, channel = %ch.address(), "closing channel of a revoked member");
+                    ch.close(self, true);
+                }
+            }
+        }
+    }
+
     /// Makes `/project/NAME` resolvable on this node.
     pub fn set_project(&self, name: &str, route: ProjectRoute) {
         self.inner
@@ -258,6 +364,16 @@ impl Node {
         presenter: &Identifier,
         credentials: &[Vec<u8>],
     ) -> Option<VerifiedCredential> {
+        if self
+            .inner
+            .revoked
+            .read()
+            .expect("revoked")
+            .contains(presenter)
+        {
+            tracing::warn!(peer = %presenter, "credential of a revoked member ignored");
+            return None;
+        }
         let authorities = self.inner.authorities.read().expect("authorities");
         let now = crate::unix_now();
         for raw in credentials {

@@ -67,6 +67,8 @@ pub enum AuthorityRequest {
         /// May create tickets.
         enroller: bool,
     },
+    /// Identifiers of deleted members (members).
+    Revoked,
     /// Remove a member (administrators).
     MemberDelete {
         /// Identifier.

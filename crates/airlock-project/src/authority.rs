@@ -28,6 +28,16 @@ pub struct AuthorityConfig {
     pub store: Arc<AuthorityStore>,
 }
 
+/// The revoked identifiers in `store` as a set.
+pub fn revoked_set(store: &AuthorityStore) -> std::collections::HashSet<Identifier> {
+    store
+        .revoked()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|s| s.parse().ok())
+        .collect()
+}
+
 /// The service worker.
 pub struct Authority {
     cfg: Arc<AuthorityConfig>,
@@ -133,6 +143,12 @@ fn process(cfg: &AuthorityConfig, caller: &Identifier, req: AuthorityRequest) ->
             Ok(
                 json!({"secret": hex::encode(secret), "expires_at": expires_at, "usage_count": ticket.usage_count}),
             )
+        }
+        AuthorityRequest::Revoked => {
+            if me.is_none() {
+                bail!("{caller} is not a member of project {:?}", cfg.project);
+            }
+            Ok(serde_json::to_value(store.revoked()?)?)
         }
         AuthorityRequest::MemberList => {
             require_admin()?;

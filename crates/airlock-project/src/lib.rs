@@ -10,6 +10,7 @@
 pub mod api;
 pub mod authority;
 pub mod refresh;
+pub mod relay;
 pub mod store;
 
 pub use api::{AuthorityClient, AuthorityRequest};

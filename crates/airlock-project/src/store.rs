@@ -82,6 +82,10 @@ CREATE TABLE IF NOT EXISTS tickets (
     enroller INTEGER NOT NULL DEFAULT 0,
     created_by TEXT NOT NULL,
     created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS revoked (
+    identifier TEXT PRIMARY KEY,
+    revoked_at INTEGER NOT NULL
 );";
 
 fn member_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Member> {
@@ -116,7 +120,9 @@ impl AuthorityStore {
 
     /// Adds or replaces a member.
     pub fn put_member(&self, m: &Member) -> Result<()> {
-        self.db.lock().expect("db").execute(
+        let db = self.db.lock().expect("db");
+        db.execute("DELETE FROM revoked WHERE identifier = ?1", [&m.identifier])?;
+        db.execute(
             "INSERT INTO members(identifier, attributes, relay, enroller, admin, added_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT(identifier) DO UPDATE SET attributes = excluded.attributes, relay = excluded.relay,
                enroller = excluded.enroller, admin = excluded.admin",
@@ -147,14 +153,28 @@ impl AuthorityStore {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Removes a member; returns whether it existed.
+    /// Removes a member and records the revocation; returns whether it existed.
     pub fn delete_member(&self, identifier: &str) -> Result<bool> {
-        Ok(self
-            .db
-            .lock()
-            .expect("db")
-            .execute("DELETE FROM members WHERE identifier = ?1", [identifier])?
-            > 0)
+        let mut db = self.db.lock().expect("db");
+        let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = tx.execute("DELETE FROM members WHERE identifier = ?1", [identifier])?;
+        if n > 0 {
+            tx.execute(
+                "INSERT OR REPLACE INTO revoked(identifier, revoked_at) VALUES (?1, strftime('%s','now'))",
+                [identifier],
+            )?;
+        }
+        tx.commit()?;
+        Ok(n > 0)
+    }
+
+    /// Identifiers of deleted members (not re-admitted since).
+    pub fn revoked(&self) -> Result<Vec<String>> {
+        let db = self.db.lock().expect("db");
+        let mut st =
+            db.prepare("SELECT identifier FROM revoked ORDER BY revoked_at DESC LIMIT 10000")?;
+        let rows = st.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Stores a ticket.
@@ -224,6 +244,7 @@ impl AuthorityStore {
              ON CONFLICT(identifier) DO UPDATE SET attributes = excluded.attributes, relay = excluded.relay, enroller = excluded.enroller",
             params![identifier, attrs, member.relay, enroller, now as i64],
         )?;
+        tx.execute("DELETE FROM revoked WHERE identifier = ?1", [identifier])?;
         tx.commit()?;
         Ok(Ok(member))
     }
@@ -265,6 +286,7 @@ mod tests {
         assert_eq!(s.members().unwrap().len(), 1);
         assert!(s.delete_member("Ia").unwrap());
         assert!(s.member("Ia").unwrap().is_none());
+        assert_eq!(s.revoked().unwrap(), vec!["Ia".to_string()]);
     }
 
     #[test]

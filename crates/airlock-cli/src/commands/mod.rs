@@ -5,6 +5,7 @@ mod identity;
 pub(crate) mod node;
 mod portal;
 pub(crate) mod project;
+mod relay_policy;
 
 use crate::cli::{Cli, Command, Output};
 use crate::control::{ControlClient, Request};
@@ -128,6 +129,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::SecureChannel(c) => channel::channel(&ctx, c),
         Command::Message(c) => channel::message(&ctx, c),
         Command::Project(c) => project::run(&ctx, c),
+        Command::Policy(c) => relay_policy::policy(&ctx, c),
+        Command::Relay(c) => relay_policy::relay(&ctx, c),
         Command::Status => node::status(&ctx),
         Command::Reset(_) => node::reset(ctx),
     }

@@ -242,11 +242,21 @@ fn run_node_inner(ctx: &Ctx, name: &str, child: bool) -> Result<()> {
         })
         .await?;
         ctx.state.node_started(name, &node.listen_addr().to_string(), std::process::id())?;
-        start_project_services(ctx, &node, name, &row.identity)?;
+        let first_credentials = start_project_services(ctx, &node, name, &row.identity)?;
+        // Be ready with a credential: relays and portals created right after `node create`
+        // need it. If the project is unreachable, start anyway and keep trying.
+        for rx in first_credentials {
+            if tokio::time::timeout(Duration::from_secs(10), rx).await.is_err() {
+                tracing::warn!("no project credential yet; continuing, the node keeps trying");
+            }
+        }
+        restore_policies(ctx, &node, name);
         restore_portals(ctx, &node, name).await;
+        let extras = Arc::new(control::Extras::default());
+        restore_relays(ctx, &node, name, &extras).await;
         let server = tokio::spawn({
             let (node, socket) = (node.clone(), socket.clone());
-            async move { control::serve(node, &socket).await }
+            async move { control::serve(node, &socket, extras).await }
         });
         let info = json!({"identifier": node.identifier().to_string(), "tcp_listen": node.listen_addr().to_string()});
         if child {
@@ -292,7 +302,12 @@ fn detach_stdout() {
 
 /// Hosts the authority of projects whose node this is, and joins the projects the node's
 /// identity is a member of (routes, trusted authorities, credential refresh).
-fn start_project_services(ctx: &Ctx, node: &Node, name: &str, identity: &str) -> Result<()> {
+fn start_project_services(
+    ctx: &Ctx,
+    node: &Node,
+    name: &str,
+    identity: &str,
+) -> Result<Vec<tokio::sync::oneshot::Receiver<()>>> {
     let mut trusted = Vec::new();
     for hp in ctx
         .state
@@ -309,6 +324,8 @@ fn start_project_services(ctx: &Ctx, node: &Node, name: &str, identity: &str) ->
             .join(&hp.name)
             .join("authority.sqlite");
         let store = Arc::new(airlock_project::AuthorityStore::open(&path)?);
+        node.set_revoked(airlock_project::authority::revoked_set(&store));
+        airlock_project::relay::RelayService::new(store.clone()).register(node);
         airlock_project::Authority::new(airlock_project::AuthorityConfig {
             project: hp.name.clone(),
             identity: authority,
@@ -329,10 +346,40 @@ fn start_project_services(ctx: &Ctx, node: &Node, name: &str, identity: &str) ->
     super::project::apply_projects(node, &known);
     trusted.extend(known.iter().map(|k| k.authority.clone()));
     node.set_trusted_authorities(trusted);
+    let mut first = Vec::new();
     for k in known {
-        airlock_project::refresh::spawn_refresher(node.clone(), k.name.clone());
+        first.push(airlock_project::refresh::spawn_refresher(
+            node.clone(),
+            k.name.clone(),
+        ));
+        airlock_project::refresh::spawn_revocation_watch(node.clone(), k.name.clone());
     }
-    Ok(())
+    Ok(first)
+}
+
+fn restore_policies(ctx: &Ctx, node: &Node, name: &str) {
+    for (resource, rtype, expr) in ctx.state.policies(name).unwrap_or_default() {
+        let r = airlock_abac::Policy::parse(&expr)
+            .map_err(|e| e.to_string())
+            .and_then(|p| {
+                node.set_policy(
+                    Some(resource.as_str()).filter(|s| !s.is_empty()),
+                    Some(rtype.as_str()).filter(|s| !s.is_empty()),
+                    p,
+                )
+            });
+        if let Err(e) = r {
+            tracing::error!("cannot restore policy {expr:?}: {e}");
+        }
+    }
+}
+
+async fn restore_relays(ctx: &Ctx, node: &Node, name: &str, extras: &control::Extras) {
+    for (relay, project) in ctx.state.relays(name).unwrap_or_default() {
+        if let Err(e) = extras.create_relay(node, &relay, &project).await {
+            tracing::error!(%relay, "cannot restore relay: {e:#}");
+        }
+    }
 }
 
 async fn restore_portals(ctx: &Ctx, node: &Node, name: &str) {

@@ -88,10 +88,34 @@ pub fn inlet(ctx: &Ctx, cmd: InletCmd) -> Result<()> {
         InletCmd::Create {
             from,
             to,
+            via,
+            project,
             alias,
             authorized,
             at,
         } => {
+            let to = match (via, to) {
+                (Some(via), to) => {
+                    if to.as_deref().is_some_and(|t| t.starts_with('/')) {
+                        bail!(
+                            "--via takes the outlet's name in --to, not a route (got {})",
+                            to.unwrap_or_default()
+                        );
+                    }
+                    let project = match project {
+                        Some(p) => p,
+                        None => ctx.state.default_project()?,
+                    };
+                    format!(
+                        "/project/{project}/service/forward_to_{via}/secure/api/service/{}",
+                        to.as_deref().unwrap_or("outlet")
+                    )
+                }
+                (None, Some(to)) => to,
+                (None, None) => {
+                    bail!("give the outlet's route with --to ROUTE, or a relay with --via NAME")
+                }
+            };
             let node = ctx.node_name(at.as_deref())?;
             let from: std::net::SocketAddr = from.parse().with_context(|| {
                 format!("--from {from:?} is not IP:PORT (for example 127.0.0.1:15432)")

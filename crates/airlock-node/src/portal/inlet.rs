@@ -205,7 +205,10 @@ impl Inlet {
                 }
                 Err(e) => {
                     *self.last_error.lock().expect("err") = Some(format!("{e:#}"));
-                    if tokio::time::Instant::now() + backoff > deadline {
+                    // A refusal by policy will not change by retrying right away.
+                    let refused = e.downcast_ref::<super::link::Refused>().is_some()
+                        || format!("{e}").contains("not allowed by this inlet's policy");
+                    if refused || tokio::time::Instant::now() + backoff > deadline {
                         return Err(e);
                     }
                     tracing::debug!(inlet = %self.spec.name, "link not ready, retrying in {backoff:?}: {e:#}");
@@ -271,6 +274,21 @@ impl Inlet {
             bytes_out: self.stats.bytes_out.load(Ordering::Relaxed),
             bytes_in: self.stats.bytes_in.load(Ordering::Relaxed),
             last_error: self.last_error.lock().expect("err").clone(),
+        }
+    }
+
+    /// Closes the link if the outlet's node is no longer allowed (the next client connection
+    /// re-establishes it, and is refused while the policy denies).
+    pub fn recheck(&self, node: &Node) {
+        let link = self.snapshot.lock().expect("snap").clone();
+        if let Some(l) = link.filter(|l| !l.is_closed()) {
+            if let Some(peer) = l.channel_peer() {
+                if let Err(why) = node.authorize(&self.spec.name, "tcp-inlet", &peer) {
+                    tracing::warn!(inlet = %self.spec.name, "cutting portal link: {why}");
+                    *self.last_error.lock().expect("err") = Some(why);
+                    l.close(node, true);
+                }
+            }
         }
     }
 

@@ -23,17 +23,24 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
+/// The outlet refused the link (its policy denies this identity).
+#[derive(Debug, thiserror::Error)]
+#[error("the outlet refused this node (its tcp-outlet policy denies this identity or credential)")]
+pub struct Refused;
+
 /// Which end of the portal this link is.
 pub enum Side {
     /// Inlet end; `hello_ack` fires when the outlet answered.
     Inlet {
         /// Completed by `HelloAck`.
-        hello_ack: Mutex<Option<oneshot::Sender<u32>>>,
+        hello_ack: Mutex<Option<oneshot::Sender<Result<u32, ResetReason>>>>,
     },
     /// Outlet end; streams connect to `target`.
     Outlet {
         /// `host:port` of the service.
         target: String,
+        /// The outlet's name (policy resource).
+        resource: String,
     },
 }
 
@@ -130,9 +137,13 @@ impl Link {
         .encode();
         channel.send(node, &outlet_route, &link.ret, hello)?;
         match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(window)) => {
+            Ok(Ok(Ok(window))) => {
                 link.peer_window.store(window, Ordering::Relaxed);
                 Ok(link)
+            }
+            Ok(Ok(Err(_))) => {
+                link.close(node, false);
+                Err(anyhow::Error::new(Refused))
             }
             _ => {
                 link.close(node, false);
@@ -150,9 +161,15 @@ impl Link {
         mut ret: Route,
         window: u32,
         target: String,
+        resource: String,
         stats: Arc<LinkStats>,
     ) -> Option<Arc<Link>> {
-        let link = Link::new(node, channel.clone(), Side::Outlet { target }, stats)?;
+        let link = Link::new(
+            node,
+            channel.clone(),
+            Side::Outlet { target, resource },
+            stats,
+        )?;
         link.peer_window.store(window, Ordering::Relaxed);
         ret.pop_front(); // the channel's own address
         let _ = link.remote.set(ret);
@@ -168,6 +185,11 @@ impl Link {
     /// True once closed.
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
+    }
+
+    /// The channel peer (identity and current credential).
+    pub fn channel_peer(&self) -> Option<Arc<crate::message::ChannelPeer>> {
+        self.channel.peer().cloned()
     }
 
     /// The peer identity.
@@ -242,14 +264,27 @@ impl Link {
                         let mut r = ret;
                         r.pop_front();
                         let _ = self.remote.set(r);
-                        let _ = tx.send(window);
+                        let _ = tx.send(Ok(window));
                     }
                 }
             }
             PortalFrame::Open { stream: id } => {
-                let Side::Outlet { target } = &self.side else {
+                let Side::Outlet { target, resource } = &self.side else {
                     return;
                 };
+                if let Some(peer) = self.channel_peer() {
+                    if let Err(why) = node.authorize(resource, "tcp-outlet", &peer) {
+                        tracing::warn!(outlet = %resource, "connection refused: {why}");
+                        self.send_control(
+                            node,
+                            PortalFrame::Reset {
+                                stream: id,
+                                reason: ResetReason::Refused,
+                            },
+                        );
+                        return;
+                    }
+                }
                 let stream = Stream::new(id, self.peer_window.load(Ordering::Relaxed));
                 {
                     let mut streams = self.streams.lock().expect("streams");
@@ -336,6 +371,14 @@ impl Link {
             PortalFrame::Fin { stream: id } => {
                 if let Some(s) = self.streams.lock().expect("streams").get(&id) {
                     s.deliver(StreamEvent::Fin);
+                }
+            }
+            PortalFrame::Reset { stream: 0, reason } => {
+                // Stream 0 is the link itself: the outlet refused our Hello.
+                if let Side::Inlet { hello_ack } = &self.side {
+                    if let Some(tx) = hello_ack.lock().expect("ack").take() {
+                        let _ = tx.send(Err(reason));
+                    }
                 }
             }
             PortalFrame::Reset { stream: id, reason } => {

@@ -84,6 +84,20 @@ impl Outlet {
         }
     }
 
+    /// Closes links whose peer is no longer allowed.
+    pub fn recheck(&self, node: &Node) {
+        let links: Vec<Arc<Link>> = self.links.lock().expect("links").clone();
+        for l in links {
+            if let Some(peer) = l.channel_peer() {
+                if let Err(why) = node.authorize(&self.spec.name, "tcp-outlet", &peer) {
+                    tracing::warn!(outlet = %self.spec.name, "cutting portal link: {why}");
+                    l.close(node, false);
+                }
+            }
+        }
+        self.links.lock().expect("links").retain(|l| !l.is_closed());
+    }
+
     /// Closes every link.
     pub fn stop(&self, node: &Node) {
         for l in self.links.lock().expect("links").drain(..) {
@@ -110,12 +124,31 @@ impl Worker for OutletWorker {
         };
         match PortalFrame::decode(msg.payload) {
             Ok(PortalFrame::Hello { window }) => {
+                if let Err(why) = node.authorize(&outlet.spec.name, "tcp-outlet", &peer) {
+                    outlet.refused.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(outlet = %outlet.spec.name, "portal link refused: {why}");
+                    // Tell the inlet (stream 0 = the link), so its clients fail fast.
+                    let mut back = msg.ret.clone();
+                    back.pop_front();
+                    let _ = channel.send(
+                        node,
+                        &back,
+                        &airlock_wire::Route::empty(),
+                        PortalFrame::Reset {
+                            stream: 0,
+                            reason: airlock_portal::ResetReason::Refused,
+                        }
+                        .encode(),
+                    );
+                    return;
+                }
                 if let Some(link) = Link::accept(
                     node,
                     channel,
                     msg.ret,
                     window,
                     outlet.spec.to.clone(),
+                    outlet.spec.name.clone(),
                     outlet.stats.clone(),
                 ) {
                     tracing::info!(outlet = %outlet.spec.name, peer = %peer.identifier, "portal link accepted");

@@ -1,0 +1,321 @@
+//! Relays: a member node behind NAT dials out to the project node and registers a name; others
+//! reach it at `/project/P/service/forward_to_NAME`.
+//!
+//! * [`RelayService`] (project node, address `relays`): accepts `{"op":"register","name":…}`
+//!   only through a secure channel from a current member whose credential carries
+//!   `airlock.relay = NAME` (or `*`). It registers a forwarder `forward_to_NAME` that sends every
+//!   message back through the registering channel; when that channel closes, the forwarder goes.
+//!   A live name held by another identity is not taken over; the same identity re-registering
+//!   replaces its old registration.
+//! * [`RelayKeeper`] (member node): keeps a registration alive — registers, waits until the
+//!   channel to the project drops, and registers again with jittered exponential back-off.
+
+use crate::store::AuthorityStore;
+use crate::RELAY_ATTRIBUTE;
+use airlock_identity::Identifier;
+use airlock_node::{unix_now, Message, Node, Worker};
+use airlock_wire::{Address, Packet, Route};
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The relay service address on a project node.
+pub const RELAY_SERVICE: &str = "relays";
+
+struct Registration {
+    owner: Identifier,
+    channel: Address,
+    forwarder: Address,
+}
+
+/// The project side.
+pub struct RelayService {
+    store: Arc<AuthorityStore>,
+    registrations: Arc<Mutex<HashMap<String, Registration>>>,
+}
+
+struct Forwarder {
+    via: Address,
+}
+
+impl Worker for Forwarder {
+    fn handle(&self, node: &Node, mut msg: Message) {
+        msg.onward.pop_front();
+        msg.onward.push_front(self.via.clone());
+        msg.peer = None;
+        node.dispatch(msg);
+    }
+}
+
+/// Relay names: 1-48 of letters, digits, `-`, `_`, `.`.
+pub fn valid_relay_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= 48
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
+impl RelayService {
+    /// A service checking membership in `store`.
+    pub fn new(store: Arc<AuthorityStore>) -> Self {
+        RelayService {
+            store,
+            registrations: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// Registers the service on `node`.
+    pub fn register(self, node: &Node) {
+        node.router()
+            .register(Address::new(RELAY_SERVICE).expect("valid"), Arc::new(self));
+    }
+
+    fn register_relay(&self, node: &Node, msg: &Message, name: &str) -> Result<Value, String> {
+        let peer = msg.peer.as_ref().ok_or("not through a secure channel")?;
+        if !valid_relay_name(name) {
+            return Err(format!("invalid relay name {name:?}"));
+        }
+        if self
+            .store
+            .member(&peer.identifier.to_string())
+            .map_err(|e| e.to_string())?
+            .is_none()
+        {
+            return Err(format!(
+                "{} is not a member of this project",
+                peer.identifier
+            ));
+        }
+        let cred = peer
+            .credential_at(unix_now())
+            .ok_or("no valid project credential was presented")?;
+        match cred.attributes.get(RELAY_ATTRIBUTE).map(String::as_str) {
+            Some("*") => {}
+            Some(n) if n == name => {}
+            _ => return Err(format!("this member may not claim relay {name:?} (its ticket did not grant --relay {name})")),
+        }
+        let forwarder = Address::new(format!("forward_to_{name}")).map_err(|e| e.to_string())?;
+        let mut regs = self.registrations.lock().expect("relays");
+        if let Some(old) = regs.get(name) {
+            let live = node.channel(&old.channel).is_some_and(|c| !c.is_closed());
+            if live && old.owner != peer.identifier {
+                return Err(format!("relay {name:?} is held by another member"));
+            }
+            node.router().unregister(&old.forwarder);
+        }
+        node.router().unregister(&forwarder);
+        node.router().register(
+            forwarder.clone(),
+            Arc::new(Forwarder {
+                via: peer.channel.clone(),
+            }),
+        );
+        regs.insert(
+            name.to_string(),
+            Registration {
+                owner: peer.identifier,
+                channel: peer.channel.clone(),
+                forwarder: forwarder.clone(),
+            },
+        );
+        drop(regs);
+        // Drop the registration with the channel it runs through.
+        if let Some(ch) = node.channel(&peer.channel) {
+            let (regs, n, name2, chan) = (
+                self.registrations.clone(),
+                node.clone(),
+                name.to_string(),
+                peer.channel.clone(),
+            );
+            ch.on_close(Box::new(move || {
+                let mut regs = regs.lock().expect("relays");
+                if regs.get(&name2).is_some_and(|r| r.channel == chan) {
+                    if let Some(r) = regs.remove(&name2) {
+                        n.router().unregister(&r.forwarder);
+                        tracing::info!(relay = %name2, "relay registration dropped with its channel");
+                    }
+                }
+            }));
+        }
+        tracing::info!(relay = %name, owner = %peer.identifier, "relay registered");
+        Ok(json!({"name": name, "address": format!("/service/{forwarder}")}))
+    }
+
+    /// Current registrations (name → owner).
+    pub fn list(&self) -> Vec<(String, Identifier)> {
+        self.registrations
+            .lock()
+            .expect("relays")
+            .iter()
+            .map(|(k, v)| (k.clone(), v.owner))
+            .collect()
+    }
+}
+
+impl Worker for RelayService {
+    fn handle(&self, node: &Node, msg: Message) {
+        if msg.peer.is_none() || msg.ret.is_empty() || msg.payload.len() > 4096 {
+            return;
+        }
+        let answer = match serde_json::from_slice::<Value>(msg.payload.data()) {
+            Ok(v) if v["op"] == "register" => {
+                let name = v["name"].as_str().unwrap_or_default().to_string();
+                match self.register_relay(node, &msg, &name) {
+                    Ok(r) => json!({"ok": true, "result": r}),
+                    Err(e) => json!({"ok": false, "error": e}),
+                }
+            }
+            _ => json!({"ok": false, "error": "unknown relay request"}),
+        };
+        node.dispatch(Message::new(
+            msg.ret,
+            Route::single(Address::new(RELAY_SERVICE).expect("valid")),
+            Packet::copy_from(answer.to_string().as_bytes()),
+        ));
+    }
+}
+
+/// State of a relay as seen by its owner.
+#[derive(Debug, Clone, Serialize)]
+pub struct RelayInfo {
+    /// Relay name.
+    pub name: String,
+    /// Project.
+    pub project: String,
+    /// `up` while registered.
+    pub status: String,
+    /// Where others reach it.
+    pub address: String,
+    /// Last error, if any.
+    pub last_error: Option<String>,
+}
+
+/// Keeps one relay registered.
+pub struct RelayKeeper {
+    info: Mutex<RelayInfo>,
+    stopped: AtomicBool,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    current: Mutex<Option<Arc<airlock_node::channel::SecureChannel>>>,
+}
+
+impl RelayKeeper {
+    /// Starts keeping relay `name` in `project` registered; waits up to `wait` for the first
+    /// registration and returns its result (the keeper goes on trying either way).
+    pub async fn start(
+        node: &Node,
+        project: &str,
+        name: &str,
+        wait: Duration,
+    ) -> (Arc<Self>, Result<(), String>) {
+        let keeper = Arc::new(RelayKeeper {
+            info: Mutex::new(RelayInfo {
+                name: name.to_string(),
+                project: project.to_string(),
+                status: "down".into(),
+                address: format!("/project/{project}/service/forward_to_{name}"),
+                last_error: None,
+            }),
+            stopped: AtomicBool::new(false),
+            task: Mutex::new(None),
+            current: Mutex::new(None),
+        });
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (k, n) = (keeper.clone(), node.clone());
+        let task = tokio::spawn(async move { k.run(n, Some(tx)).await });
+        *keeper.task.lock().expect("task") = Some(task);
+        let first = match tokio::time::timeout(wait, rx).await {
+            Ok(Ok(r)) => r,
+            _ => Err("the project did not answer in time; still trying".into()),
+        };
+        (keeper, first)
+    }
+
+    /// Status.
+    pub fn info(&self) -> RelayInfo {
+        self.info.lock().expect("info").clone()
+    }
+
+    /// Stops keeping the relay and closes its channel.
+    pub fn stop(&self, node: &Node) {
+        self.stopped.store(true, Ordering::Release);
+        if let Some(t) = self.task.lock().expect("task").take() {
+            t.abort();
+        }
+        if let Some(ch) = self.current.lock().expect("current").take() {
+            ch.close(node, true);
+        }
+    }
+
+    async fn register_once(
+        &self,
+        node: &Node,
+    ) -> Result<Arc<airlock_node::channel::SecureChannel>, String> {
+        let (project, name) = {
+            let i = self.info.lock().expect("info");
+            (i.project.clone(), i.name.clone())
+        };
+        let p = node
+            .project(&project)
+            .ok_or_else(|| format!("not a member of project {project:?}"))?;
+        let ch = airlock_node::resolve::project_channel(node, &p, Duration::from_secs(10))
+            .await
+            .map_err(|e| e.to_string())?;
+        let route = Route::new(vec![
+            ch.address().clone(),
+            Address::new(RELAY_SERVICE).expect("valid"),
+        ]);
+        let body = json!({"op": "register", "name": name});
+        match crate::api::request_json(node, &route, &body, Duration::from_secs(10)).await {
+            Ok(_) => Ok(ch),
+            Err(e) => {
+                ch.close(node, true);
+                Err(format!("{e:#}"))
+            }
+        }
+    }
+
+    async fn run(
+        self: Arc<Self>,
+        node: Node,
+        mut first: Option<tokio::sync::oneshot::Sender<Result<(), String>>>,
+    ) {
+        let mut backoff = Duration::from_millis(500);
+        while !self.stopped.load(Ordering::Acquire) {
+            match self.register_once(&node).await {
+                Ok(ch) => {
+                    {
+                        let mut i = self.info.lock().expect("info");
+                        i.status = "up".into();
+                        i.last_error = None;
+                        tracing::info!(relay = %i.name, project = %i.project, "relay registered");
+                    }
+                    if let Some(tx) = first.take() {
+                        let _ = tx.send(Ok(()));
+                    }
+                    backoff = Duration::from_millis(500);
+                    *self.current.lock().expect("current") = Some(ch.clone());
+                    ch.wait_closed(Duration::from_secs(100 * 365 * 86400)).await;
+                    self.info.lock().expect("info").status = "down".into();
+                    tracing::warn!("relay channel to the project closed; registering again");
+                }
+                Err(e) => {
+                    tracing::warn!("relay registration failed (retrying in {backoff:?}): {e}");
+                    {
+                        let mut i = self.info.lock().expect("info");
+                        i.status = "down".into();
+                        i.last_error = Some(e.clone());
+                    }
+                    if let Some(tx) = first.take() {
+                        let _ = tx.send(Err(e));
+                    }
+                }
+            }
+            let wait = backoff.mul_f64(0.8 + 0.4 * rand::random::<f64>());
+            tokio::time::sleep(wait).await;
+            backoff = (backoff * 2).min(Duration::from_secs(30));
+        }
+    }
+}

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Scenario (seed 002): MongoDB through an Airlock portal between isolated networks.
+#
+#   al_bank (FerretDB on its loopback, bank node: relay "mongodb", tcp-outlet, policy)
+#      └── only link ──▶ al_project (self-hosted project node: authority + relays)
+#   al_analysis (analysis node: tcp-inlet --via mongodb, policy; the official mongodb driver)
+#      └── only link ──▶ al_project
+#
+# Asserts: the parties cannot reach each other directly; the Node.js app inserts 3 documents and
+# reads them back through 127.0.0.1:17017; an identity enrolled without mongodb-inlet=true is
+# refused by the outlet; after `project member delete` the app fails within 60 s.
+set -euo pipefail
+source "$(dirname "$0")/../lib/common.sh"
+source "$ROOT/tests/testbed/ferretdb.sh"
+source "$ROOT/tests/testbed/mongodb.sh"
+[ -x "$AIRLOCK" ] || fail "build first: cargo build --release"
+[ "$(id -u)" = 0 ] || fail "the scenario needs root (network namespaces)"
+
+WORK="$(mktemp -d /tmp/airlock-mongodb.XXXXXX)"
+on_exit "rm -rf '$WORK'"
+on_exit "testbed_down"
+on_exit "ferretdb_stop"
+
+log "installing the test bed parts (cached in $AIRLOCK_CACHE)"
+ferretdb_install >/dev/null
+mongodb_client_install >/dev/null
+
+log "network namespaces"
+testbed_up
+testbed_assert_isolated >/dev/null 2>&1 || fail "namespaces are not isolated"
+# Each party resolves the project's public name to the project address on its own link.
+for pair in "$NS_PROJECT:127.0.0.1" "$NS_BANK:$PROJECT_IP_FOR_BANK" "$NS_ANALYSIS:$PROJECT_IP_FOR_ANALYSIS"; do
+    ns=${pair%%:*}; ip=${pair#*:}
+    mkdir -p "/etc/netns/$ns"
+    printf '127.0.0.1 localhost\n%s project.airlock.test\n' "$ip" > "/etc/netns/$ns/hosts"
+    on_exit "rm -rf '/etc/netns/$ns'"
+done
+pass "bank and analysis reach only the project host"
+
+# `as PARTY cmd…` runs airlock inside the party's namespace with its own state.
+as() {
+    local party=$1; shift
+    local ns
+    case $party in admin) ns=$NS_PROJECT ;; bank) ns=$NS_BANK ;; analysis|intruder) ns=$NS_ANALYSIS ;; esac
+    ip netns exec "$ns" env AIRLOCK_HOME="$WORK/$party" "$AIRLOCK" "$@"
+}
+for p in admin bank analysis intruder; do on_exit "ip netns exec \$NS_PROJECT env AIRLOCK_HOME='$WORK/$p' '$AIRLOCK' node delete --all"; done
+
+log "administrator: self-hosted project"
+as admin project create --listen 0.0.0.0:4000 --public-address project.airlock.test:4000 >/dev/null 2>&1 \
+    || fail "project create"
+BANK_TICKET=$(as admin project ticket --usage-count 1 --expires-in 10m --attribute mongodb-outlet=true --relay mongodb)
+ANALYSIS_TICKET=$(as admin project ticket --usage-count 1 --expires-in 10m --attribute mongodb-inlet=true)
+INTRUDER_TICKET=$(as admin project ticket --usage-count 1 --expires-in 10m --attribute team=other)
+pass "project created, three tickets issued"
+
+log "bank: database, node, relay, policy, outlet"
+ferretdb_start "$NS_BANK" 127.0.0.1:27017 "$WORK/ferretdb" >/dev/null
+as bank project enroll "$BANK_TICKET" >/dev/null 2>&1 || fail "bank enroll"
+as bank node create >/dev/null 2>&1 || fail "bank node"
+as bank relay create mongodb >/dev/null 2>&1 || fail "bank relay"
+as bank policy create --resource-type tcp-outlet --expression '(= subject.mongodb-inlet "true")' >/dev/null 2>&1
+as bank tcp-outlet create --to 127.0.0.1:27017 >/dev/null 2>&1 || fail "bank outlet"
+[ "$(as bank relay list --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["status"])')" = up ] \
+    || fail "relay not up"
+pass "bank node with relay mongodb and an outlet to its private database"
+
+log "analysis: node, policy, inlet via the relay, the app"
+as analysis project enroll "$ANALYSIS_TICKET" >/dev/null 2>&1 || fail "analysis enroll"
+as analysis node create >/dev/null 2>&1 || fail "analysis node"
+as analysis policy create --resource-type tcp-inlet --expression '(= subject.mongodb-outlet "true")' >/dev/null 2>&1
+as analysis tcp-inlet create --from 127.0.0.1:17017 --via mongodb >/dev/null 2>&1 || fail "analysis inlet"
+if testbed_tcp_connect "$NS_ANALYSIS" "$BANK_IP" 27017 2 2>/dev/null; then fail "analysis reached the bank database directly"; fi
+out=$(mongodb_client_run "$NS_ANALYSIS" mongodb://127.0.0.1:17017/) || fail "app through the portal: $out"
+grep -q '^OK 3$' <<<"$out" || fail "app output: $out"
+pass "the mongodb driver inserted and read 3 documents through the portal (direct access fails)"
+
+log "an identity without mongodb-inlet=true"
+as intruder project enroll "$INTRUDER_TICKET" >/dev/null 2>&1 || fail "intruder enroll"
+as intruder node create >/dev/null 2>&1 || fail "intruder node"
+as intruder tcp-inlet create --from 127.0.0.1:17018 --via mongodb >/dev/null 2>&1 || true
+start=$(date +%s)
+if out=$(mongodb_client_run "$NS_ANALYSIS" mongodb://127.0.0.1:17018/ 2>&1); then fail "intruder got through: $out"; fi
+pass "refused by the outlet's policy after $(( $(date +%s) - start )) s"
+
+if as analysis project enroll "$ANALYSIS_TICKET" --identity default >/dev/null 2>&1; then fail "a used ticket was accepted twice"; fi
+pass "a used ticket is refused"
+
+log "revocation: project member delete"
+ANALYSIS_ID=$(as analysis identity show)
+as admin project member delete "$ANALYSIS_ID" >/dev/null 2>&1 || fail "member delete"
+deleted_at=$(date +%s)
+cut=""
+while [ $(( $(date +%s) - deleted_at )) -lt 60 ]; do
+    if ! mongodb_client_run "$NS_ANALYSIS" mongodb://127.0.0.1:17017/ >/dev/null 2>&1; then cut=yes; break; fi
+done
+[ -n "$cut" ] || fail "the deleted member still reached the database after 60 s"
+pass "the deleted member's queries fail $(( $(date +%s) - deleted_at )) s after deletion"
+log "mongodb: all $STEP checks passed"
