@@ -41,10 +41,10 @@ pass "bank and analysis reach only the project host"
 as() {
     local party=$1; shift
     local ns
-    case $party in admin) ns=$NS_PROJECT ;; bank) ns=$NS_BANK ;; analysis|intruder) ns=$NS_ANALYSIS ;; esac
+    case $party in admin) ns=$NS_PROJECT ;; bank|bank2) ns=$NS_BANK ;; analysis|analysis2|intruder) ns=$NS_ANALYSIS ;; esac
     ip netns exec "$ns" env AIRLOCK_HOME="$WORK/$party" "$AIRLOCK" "$@"
 }
-for p in admin bank analysis intruder; do on_exit "ip netns exec \$NS_PROJECT env AIRLOCK_HOME='$WORK/$p' '$AIRLOCK' node delete --all"; done
+for p in admin bank analysis intruder bank2 analysis2; do on_exit "ip netns exec \$NS_PROJECT env AIRLOCK_HOME='$WORK/$p' '$AIRLOCK' node delete --all"; done
 
 log "administrator: self-hosted project"
 as admin project create --listen 0.0.0.0:4000 --public-address project.airlock.test:4000 >/dev/null 2>&1 \
@@ -96,4 +96,44 @@ while [ $(( $(date +%s) - deleted_at )) -lt 60 ]; do
 done
 [ -n "$cut" ] || fail "the deleted member still reached the database after 60 s"
 pass "the deleted member's queries fail $(( $(date +%s) - deleted_at )) s after deletion"
+log "the same with one configuration file per party"
+BANK2_TICKET=$(as admin project ticket --usage-count 1 --expires-in 10m --attribute mongodb-outlet=true --relay mongodb2)
+ANALYSIS2_TICKET=$(as admin project ticket --usage-count 1 --expires-in 10m --attribute mongodb-inlet=true)
+cat > "$WORK/bank.yaml" <<'YAML'
+name: bank_corp
+ticket: ${ENROLLMENT_TICKET}
+relay: mongodb2
+policies:
+  - resource-type: tcp-outlet
+    expression: (= subject.mongodb-inlet "true")
+tcp-outlets:
+  mongodb:
+    to: 127.0.0.1:27017
+YAML
+cat > "$WORK/analysis.yaml" <<'YAML'
+name: analysis_corp
+ticket: ${ENROLLMENT_TICKET}
+policies:
+  - resource-type: tcp-inlet
+    expression: (= subject.mongodb-outlet "true")
+tcp-inlets:
+  mongodb:
+    from: 127.0.0.1:17019
+    via: mongodb2
+YAML
+printf 'name: x\nticket: ${NOT_SET_ANYWHERE}\n' > "$WORK/broken.yaml"
+err=$(as bank2 node create "$WORK/broken.yaml" 2>&1) && fail "a file with a missing variable was accepted"
+grep -q "line 2" <<<"$err" || fail "missing-variable error does not name the line: $err"
+printf 'name: x\ntcp-outlets:\n  db: { to: 127.0.0.1:1, colour: red }\n' > "$WORK/broken.yaml"
+err=$(as bank2 node create "$WORK/broken.yaml" 2>&1) && fail "a file with an unknown key was accepted"
+grep -q "line 3" <<<"$err" || fail "unknown-key error does not name the line: $err"
+pass "configuration errors name the line"
+ENROLLMENT_TICKET="$BANK2_TICKET" as bank2 node create "$WORK/bank.yaml" >/dev/null 2>&1 || fail "bank node from file"
+ENROLLMENT_TICKET="$ANALYSIS2_TICKET" as analysis2 node create "$WORK/analysis.yaml" >/dev/null 2>&1 || fail "analysis node from file"
+ok=""
+for _ in 1 2 3; do
+    if out=$(mongodb_client_run "$NS_ANALYSIS" mongodb://127.0.0.1:17019/ 2>&1) && grep -q '^OK 3$' <<<"$out"; then ok=yes; break; fi
+done
+[ -n "$ok" ] || fail "app through the file-configured portal: $out"
+pass "the file-configured nodes carry the app's queries"
 log "mongodb: all $STEP checks passed"

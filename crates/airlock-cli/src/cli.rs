@@ -152,7 +152,7 @@ pub enum NodeCmd {
 /// `node create` arguments.
 #[derive(Debug, Args)]
 pub struct NodeCreateArgs {
-    /// Node name (generated if omitted).
+    /// Node name (generated if omitted), or a configuration file (./airlock.yaml).
     pub name: Option<String>,
     /// Run in the foreground (for containers); stop with Ctrl-C or SIGTERM.
     #[arg(long, short)]

@@ -1,6 +1,7 @@
 //! Command implementations. Machine-readable values go to stdout, progress and hints to stderr.
 
 mod channel;
+mod config;
 mod identity;
 pub(crate) mod node;
 mod portal;

@@ -21,7 +21,13 @@ const READY_LINE: &str = "airlock-node-ready";
 
 pub fn run(ctx: Ctx, cmd: NodeCmd) -> Result<()> {
     match cmd {
-        NodeCmd::Create(args) => create(ctx, args),
+        NodeCmd::Create(args) => match args.name.as_deref() {
+            Some(a) if super::config::is_config_arg(a) => {
+                let path = a.to_string();
+                super::config::create_from_file(ctx, &path, args.foreground)
+            }
+            _ => create(ctx, args),
+        },
         NodeCmd::Start { name } => {
             ctx.state.require_node(&name)?;
             if is_running(&ctx, &name) {
@@ -105,6 +111,16 @@ fn create(ctx: Ctx, args: NodeCreateArgs) -> Result<()> {
 
 fn rand_u16() -> u16 {
     (airlock_node::random_u64() & 0xffff) as u16
+}
+
+/// Runs a recorded node in this process (foreground).
+pub fn run_node_pub(ctx: Ctx, name: &str) -> Result<()> {
+    run_node(ctx, name)
+}
+
+/// Starts a recorded node in the background and prints its summary.
+pub fn start_background(ctx: &Ctx, name: &str) -> Result<()> {
+    spawn_background(ctx, name)
 }
 
 /// Starts a node in the background without printing its summary.

@@ -414,7 +414,8 @@ fn read_ticket(arg: Option<String>) -> Result<Ticket> {
     Ok(Ticket::decode(&text)?)
 }
 
-fn enroll(ctx: &Ctx, ticket: Option<String>, identity: Option<String>) -> Result<()> {
+/// Enrolls `identity` with a ticket (inline, file path or $ENROLLMENT_TICKET).
+pub fn enroll(ctx: &Ctx, ticket: Option<String>, identity: Option<String>) -> Result<()> {
     let ticket = read_ticket(ticket)?;
     let (project_node, authority) = ticket.verify(unix_now())?;
     let identity = match identity {

@@ -1,0 +1,275 @@
+//! `airlock node create ./airlock.yaml`: one file per party.
+//!
+//! ```yaml
+//! name: bank_corp
+//! ticket: ${ENROLLMENT_TICKET}      # enroll first (inline ticket, file path, or variable)
+//! relay: mongodb                    # or a list of names
+//! policies:
+//!   - resource-type: tcp-outlet
+//!     expression: (= subject.mongodb-inlet "true")
+//! tcp-outlets:
+//!   mongodb: { to: 127.0.0.1:27017 }          # outlet name: mongodb (default address `outlet`)
+//! tcp-inlets:
+//!   mongodb: { from: 127.0.0.1:17017, via: mongodb }
+//! ```
+//! `$VAR` and `${VAR}` are replaced from the environment before parsing; a missing variable and
+//! an unknown key are errors that name the line. Resources are recorded first and the node
+//! creates them as it starts, so the same file works in the background and with `--foreground`.
+
+use super::Ctx;
+use crate::state::validate_name;
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct PolicyEntry {
+    resource: Option<String>,
+    resource_type: Option<String>,
+    expression: Option<String>,
+    allow: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutletEntry {
+    to: String,
+    from: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InletEntry {
+    from: String,
+    to: Option<String>,
+    via: Option<String>,
+    #[serde(default)]
+    authorized: Vec<String>,
+}
+
+/// The file's shape.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct NodeFile {
+    name: Option<String>,
+    ticket: Option<String>,
+    identity: Option<String>,
+    project: Option<String>,
+    tcp_listener_address: Option<String>,
+    #[serde(alias = "relays")]
+    relay: Option<OneOrMany>,
+    #[serde(default, alias = "policy")]
+    policies: Vec<PolicyEntry>,
+    #[serde(default, alias = "tcp-outlet")]
+    tcp_outlets: BTreeMap<String, OutletEntry>,
+    #[serde(default, alias = "tcp-inlet")]
+    tcp_inlets: BTreeMap<String, InletEntry>,
+}
+
+/// Replaces `$VAR` / `${VAR}` from `lookup`; errors name the line.
+pub fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String> {
+    let mut out = String::with_capacity(text.len());
+    for (n, line) in text.split_inclusive('\n').enumerate() {
+        let mut rest = line;
+        while let Some(i) = rest.find('$') {
+            out.push_str(&rest[..i]);
+            let after = &rest[i + 1..];
+            let (name, consumed) = if let Some(body) = after.strip_prefix('{') {
+                let end = body.find('}').with_context(|| {
+                    format!("line {}: unclosed ${{ in {:?}", n + 1, line.trim_end())
+                })?;
+                (&body[..end], end + 2)
+            } else {
+                let end = after
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(after.len());
+                (&after[..end], end)
+            };
+            if name.is_empty() {
+                out.push('$');
+                rest = after;
+                continue;
+            }
+            let value = lookup(name).with_context(|| {
+                format!(
+                    "line {}: environment variable {name} is not set (used in {:?})",
+                    n + 1,
+                    line.trim_end()
+                )
+            })?;
+            out.push_str(&value);
+            rest = &after[consumed..];
+        }
+        out.push_str(rest);
+    }
+    Ok(out)
+}
+
+/// Is this `node create` argument a configuration file?
+pub fn is_config_arg(arg: &str) -> bool {
+    (arg.ends_with(".yaml") || arg.ends_with(".yml") || arg.contains('/'))
+        && std::path::Path::new(arg).is_file()
+}
+
+/// Reads, checks and applies a node file: enroll, record resources, start the node.
+pub fn create_from_file(ctx: Ctx, path: &str, foreground: bool) -> Result<()> {
+    let raw = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
+    let text =
+        interpolate(&raw, |k| std::env::var(k).ok()).with_context(|| format!("in {path}"))?;
+    let file: NodeFile = serde_yaml::from_str(&text).map_err(|e| {
+        let at = e
+            .location()
+            .map(|l| format!("line {}, column {}: ", l.line(), l.column()))
+            .unwrap_or_default();
+        anyhow::anyhow!("{path}: {at}{e}")
+    })?;
+    let name = file.name.clone().unwrap_or_else(|| "default".into());
+    validate_name("node", &name)?;
+    let identity = match &file.identity {
+        Some(i) => i.clone(),
+        None => name.clone(),
+    };
+    if ctx.state.identity_row(&identity)?.is_none() {
+        ctx.state.create_identity(&identity)?;
+    }
+    if let Some(ticket) = &file.ticket {
+        let already = !ctx.state.memberships(Some(&identity))?.is_empty();
+        if !already {
+            super::project::enroll(&ctx, Some(ticket.clone()), Some(identity.clone()))?;
+        }
+    }
+    let project = match &file.project {
+        Some(p) => Some(p.clone()),
+        None => ctx
+            .state
+            .memberships(Some(&identity))?
+            .first()
+            .map(|m| m.project.clone()),
+    };
+    if ctx.state.node(&name)?.is_some() {
+        bail!("a node named {name:?} already exists (delete it first with `airlock node delete {name}`)");
+    }
+    let listen = file
+        .tcp_listener_address
+        .clone()
+        .unwrap_or_else(|| "127.0.0.1:0".into());
+    let listen: std::net::SocketAddr = listen
+        .parse()
+        .with_context(|| format!("{path}: tcp-listener-address {listen:?} is not IP:PORT"))?;
+    ctx.state
+        .insert_node(&name, &identity, &listen.to_string())?;
+    let record = || -> Result<()> {
+        for p in &file.policies {
+            let policy = match (&p.expression, &p.allow) {
+                (Some(e), None) => airlock_abac::Policy::parse(e)
+                    .map_err(|err| anyhow::anyhow!("{path}: policy:\n{}", err.render(e)))?,
+                (None, Some(a)) => airlock_abac::Policy::parse_boolean(a)
+                    .map_err(|err| anyhow::anyhow!("{path}: policy:\n{}", err.render(a)))?,
+                _ => bail!("{path}: each policy needs exactly one of expression or allow"),
+            };
+            if p.resource.is_none() && p.resource_type.is_none() {
+                bail!("{path}: each policy needs resource or resource-type");
+            }
+            ctx.state.put_policy(
+                &name,
+                p.resource.as_deref().unwrap_or(""),
+                p.resource_type.as_deref().unwrap_or(""),
+                &policy.to_string(),
+            )?;
+        }
+        let relays = match &file.relay {
+            None => vec![],
+            Some(OneOrMany::One(r)) => vec![r.clone()],
+            Some(OneOrMany::Many(v)) => v.clone(),
+        };
+        for r in relays {
+            let p = project
+                .clone()
+                .context("relays need a project: give a ticket (or enroll first)")?;
+            ctx.state.put_relay(&name, &r, &p)?;
+        }
+        for (oname, o) in &file.tcp_outlets {
+            let service = o.from.clone().unwrap_or_else(|| {
+                if file.tcp_outlets.len() == 1 {
+                    "outlet".into()
+                } else {
+                    oname.clone()
+                }
+            });
+            validate_name("outlet", &service)?;
+            ctx.state.insert_outlet(&name, &service, &o.to)?;
+        }
+        for (iname, i) in &file.tcp_inlets {
+            validate_name("inlet", iname)?;
+            let to = match (&i.via, &i.to) {
+                (Some(via), to) => {
+                    let p = project
+                        .clone()
+                        .context("--via needs a project: give a ticket (or enroll first)")?;
+                    format!(
+                        "/project/{p}/service/forward_to_{via}/secure/api/service/{}",
+                        to.as_deref().unwrap_or("outlet")
+                    )
+                }
+                (None, Some(to)) => to.clone(),
+                (None, None) => bail!("{path}: tcp-inlet {iname} needs `to` or `via`"),
+            };
+            i.from.parse::<std::net::SocketAddr>().with_context(|| {
+                format!(
+                    "{path}: tcp-inlet {iname}: from {:?} is not IP:PORT",
+                    i.from
+                )
+            })?;
+            ctx.state
+                .insert_inlet(&name, iname, &i.from, &to, &i.authorized)?;
+        }
+        Ok(())
+    };
+    if let Err(e) = record() {
+        ctx.state.delete_node(&name)?;
+        return Err(e);
+    }
+    if foreground {
+        return super::node::run_node_pub(ctx, &name);
+    }
+    super::node::start_background(&ctx, &name).inspect_err(|_| {
+        let _ = ctx.state.delete_node(&name);
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn interpolation_and_errors_name_the_line() {
+        let env = |k: &str| (k == "T").then(|| "abc".to_string());
+        assert_eq!(
+            interpolate("a: $T\nb: ${T}x\nc: $$\n", env).unwrap(),
+            "a: abc\nb: abcx\nc: $$\n"
+        );
+        let e = interpolate("a: 1\nb: ${MISSING}\n", env)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("line 2:"), "{e}");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_a_line() {
+        let e = serde_yaml::from_str::<NodeFile>("name: a\nbogus: 1\n").unwrap_err();
+        assert_eq!(e.location().unwrap().line(), 2);
+        let ok: NodeFile = serde_yaml::from_str(
+            "name: bank\nticket: t\nrelay: mongodb\npolicies:\n  - resource-type: tcp-outlet\n    expression: (= subject.a \"true\")\ntcp-outlets:\n  db: { to: 127.0.0.1:1 }\ntcp-inlets:\n  db: { from: 127.0.0.1:2, via: mongodb }\n",
+        )
+        .unwrap();
+        assert_eq!(ok.tcp_inlets["db"].via.as_deref(), Some("mongodb"));
+    }
+}
