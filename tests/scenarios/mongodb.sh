@@ -75,6 +75,19 @@ out=$(mongodb_client_run "$NS_ANALYSIS" mongodb://127.0.0.1:17017/) || fail "app
 grep -q '^OK 3$' <<<"$out" || fail "app output: $out"
 pass "the mongodb driver inserted and read 3 documents through the portal (direct access fails)"
 
+log "the project node restarts: the relay and the portal come back by themselves"
+as admin node stop project-default >/dev/null 2>&1 || fail "stop project node"
+restart_at=$(date +%s.%N)
+as admin node start project-default >/dev/null 2>&1 || fail "start project node"
+back=""
+for _ in $(seq 1 12); do
+    if out=$(mongodb_client_run "$NS_ANALYSIS" mongodb://127.0.0.1:17017/ 2>&1) && grep -q '^OK 3$' <<<"$out"; then back=yes; break; fi
+done
+[ -n "$back" ] || fail "the portal did not recover after the project node restarted: $out"
+recovery=$(python3 -c "import time; print(f'{time.time() - $restart_at:.1f}')")
+[ "$(as bank relay list --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["status"])')" = up ] || fail "relay not re-registered"
+pass "relay re-registered and the app works again ${recovery} s after the project node restarted"
+
 log "an identity without mongodb-inlet=true"
 as intruder project enroll "$INTRUDER_TICKET" >/dev/null 2>&1 || fail "intruder enroll"
 as intruder node create >/dev/null 2>&1 || fail "intruder node"
