@@ -374,12 +374,16 @@ impl Link {
                 }
             }
             PortalFrame::Reset { stream: 0, reason } => {
-                // Stream 0 is the link itself: the outlet refused our Hello.
+                // Stream 0 is the link itself: the outlet refused our Hello, or the peer closed
+                // the link (e.g. its policy no longer allows us).
                 if let Side::Inlet { hello_ack } = &self.side {
                     if let Some(tx) = hello_ack.lock().expect("ack").take() {
                         let _ = tx.send(Err(reason));
+                        return;
                     }
                 }
+                tracing::info!(link = %self.addr, ?reason, "peer closed the portal link");
+                self.close(node, false);
             }
             PortalFrame::Reset { stream: id, reason } => {
                 if let Some(s) = self.streams.lock().expect("streams").remove(&id) {
@@ -398,6 +402,16 @@ impl Link {
     pub fn close(&self, node: &Node, close_channel: bool) {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
+        }
+        // Tell the peer link, so its clients are cut too (not left waiting).
+        if !self.channel.is_closed() {
+            self.send_control(
+                node,
+                PortalFrame::Reset {
+                    stream: 0,
+                    reason: ResetReason::Shutdown,
+                },
+            );
         }
         node.router().unregister(&self.addr);
         let streams: Vec<Arc<Stream>> = self
