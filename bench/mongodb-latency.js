@@ -2,7 +2,7 @@
 // MongoDB round-trip latency client for bench/mongodb.sh (driver: the cached `mongodb` package of
 // tests/testbed/mongodb.sh, found through NODE_PATH).
 //
-//   node mongodb-latency.js URL [--iterations N] [--warmup W] [--timeout MS]
+//   node mongodb-latency.js URL [--iterations N] [--warmup W] [--timeout MS] [--samples FILE]
 //
 // One MongoClient with a single pooled connection (maxPoolSize 1). Each measured iteration is an
 // insertOne followed by a findOne of the inserted _id (checked), timed with
@@ -10,19 +10,21 @@
 //   {"p50_us":…, "p99_us":…, "n":N, "mean_us":…, "min_us":…, "max_us":…, "connect_ms":…}
 // Percentiles are nearest-rank. --timeout sets serverSelectionTimeoutMS / connectTimeoutMS /
 // socketTimeoutMS (default 10000); `--iterations 1 --warmup 0 --timeout 2000` is the bench's
-// "does a query get through now?" probe. Exit 0 on success; on any error "ERROR: …" on stderr and
+// "does a query get through now?" probe. --samples FILE also writes every measured round trip (µs,
+// one per line), so that several runs can be pooled. Exit 0 on success; on any error "ERROR: …" on stderr and
 // exit 1 (2 for a usage error). A watchdog ends the process whatever happens.
 'use strict';
 
+const fs = require('node:fs');
 const { MongoClient } = require('mongodb');
 
 function usage(msg) {
   if (msg) console.error(`mongodb-latency: ${msg}`);
-  console.error('usage: node mongodb-latency.js mongodb://HOST:PORT/ [--iterations N] [--warmup W] [--timeout MS]');
+  console.error('usage: node mongodb-latency.js mongodb://HOST:PORT/ [--iterations N] [--warmup W] [--timeout MS] [--samples FILE]');
   process.exit(2);
 }
 
-const opts = { iterations: 500, warmup: 50, timeout: 10_000 };
+const opts = { iterations: 500, warmup: 50, timeout: 10_000, samples: null };
 let url = null;
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i++) {
@@ -31,6 +33,9 @@ for (let i = 0; i < argv.length; i++) {
     const v = Number(argv[++i]);
     if (!Number.isInteger(v) || v < 0) usage(`${a} needs a non-negative integer`);
     opts[a.slice(2)] = v;
+  } else if (a === '--samples') {
+    opts.samples = argv[++i];
+    if (!opts.samples) usage('--samples needs a file name');
   } else if (!url && /^mongodb(\+srv)?:\/\//.test(a)) {
     url = a;
   } else {
@@ -78,6 +83,7 @@ async function main() {
       }
       if (i >= opts.warmup) samples.push(Number(t1 - t0) / 1000);
     }
+    if (opts.samples) fs.writeFileSync(opts.samples, samples.map((x) => x.toFixed(1)).join('\n') + '\n');
     samples.sort((a, b) => a - b);
     const sum = samples.reduce((s, x) => s + x, 0);
     const r = (x) => Math.round(x * 10) / 10;

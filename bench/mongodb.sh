@@ -3,12 +3,13 @@
 # bed (tests/testbed/): the official Node.js driver in the analysis namespace reaches FerretDB in
 # the bank namespace only via 127.0.0.1:17017 -> inlet -> project relay -> bank outlet.
 #
-#   bash bench/mongodb.sh            # full run: 500 round trips, 3 enrollments, 3 restarts (~1-2 min)
+#   bash bench/mongodb.sh            # full run: 500 round trips, 3 enrollments, 5 restarts (~40 s)
 #   QUICK=1 bash bench/mongodb.sh    # validation: 100 round trips, 1 enrollment, 1 restart
 #
 # Measures in one run (baselines in the same run):
 #   1. insertOne+findOne round trip p50/p99 through the portal vs the same client run inside the
-#      bank namespace against 127.0.0.1:27017 (direct), and the ratio; plus one cold client run
+#      bank namespace against 127.0.0.1:27017 (direct), and the ratio (ROUNDS client runs per mode,
+#      alternating direct/portal, samples pooled, so load drift hits both); plus a cold client run
 #      (process start + connect + one round trip), which is what every probe below costs;
 #   2. `airlock project enroll TICKET` (start of the command) -> first successful query through a
 #      new portal (enroll + node create + policy + tcp-inlet create + the app), fresh identity;
@@ -17,7 +18,7 @@
 #      in a loop of at most 60 s), with the relay re-registration and the inlet's new link taken
 #      from the node logs.
 #
-# Knobs (environment): ITERATIONS, WARMUP, COLD_RUNS, ENROLL_RUNS, RECOVERY_RUNS,
+# Knobs (environment): ITERATIONS, WARMUP (both totals over ROUNDS), ROUNDS, COLD_RUNS, ENROLL_RUNS, RECOVERY_RUNS,
 # PROBE_TIMEOUT_MS (2000), WAIT_LIMIT (60 s per wait), AIRLOCK (binary, default
 # target/release/airlock; copied to the temp dir), BENCH_TESTBED_PREFIX (namespace prefix,
 # default bm_ so tests on the default al_ can run at the same time), OUT (also write the table
@@ -32,12 +33,13 @@ ROOT=$(dirname "$BENCH_DIR")
 AIRLOCK_SRC=${AIRLOCK:-$ROOT/target/release/airlock}
 QUICK=${QUICK:-0}
 if [[ $QUICK == 1 ]]; then
-  ITERATIONS=${ITERATIONS:-100}; WARMUP=${WARMUP:-20}; COLD_RUNS=${COLD_RUNS:-3}
+  ITERATIONS=${ITERATIONS:-100}; WARMUP=${WARMUP:-20}; ROUNDS=${ROUNDS:-2}; COLD_RUNS=${COLD_RUNS:-3}
   ENROLL_RUNS=${ENROLL_RUNS:-1}; RECOVERY_RUNS=${RECOVERY_RUNS:-1}
 else
-  ITERATIONS=${ITERATIONS:-500}; WARMUP=${WARMUP:-50}; COLD_RUNS=${COLD_RUNS:-5}
-  ENROLL_RUNS=${ENROLL_RUNS:-3}; RECOVERY_RUNS=${RECOVERY_RUNS:-3}
+  ITERATIONS=${ITERATIONS:-500}; WARMUP=${WARMUP:-50}; ROUNDS=${ROUNDS:-5}; COLD_RUNS=${COLD_RUNS:-5}
+  ENROLL_RUNS=${ENROLL_RUNS:-3}; RECOVERY_RUNS=${RECOVERY_RUNS:-5}
 fi
+((ROUNDS >= 1 && ITERATIONS >= ROUNDS)) || { echo "need 1 <= ROUNDS <= ITERATIONS" >&2; exit 2; }
 PROBE_TIMEOUT_MS=${PROBE_TIMEOUT_MS:-2000}
 WAIT_LIMIT=${WAIT_LIMIT:-60}
 INLET_PORT=17017      # the analysis app's portal (inside the analysis namespace)
@@ -62,7 +64,6 @@ NODE_PIDS=()  # airlock node daemons (not our children), from `node list`
 ETC_NETNS=()  # /etc/netns/<ns> folders this run wrote
 ETC_NETNS_CREATED=0
 TB_OWNED=0
-FAILED=()
 
 alive() { [[ -n $1 && -e /proc/$1 ]] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
 
@@ -174,11 +175,11 @@ log "installing the test bed parts (cached in $AIRLOCK_CACHE)"
 ferretdb_install >&2 || die "FerretDB install failed"
 mongodb_client_install >&2 || die "mongodb driver install failed"
 
-python3 - "$RES/meta.json" "$AL" "$AIRLOCK_SRC" "$MONGODB_CLIENT_HOME" "$ITERATIONS" "$WARMUP" \
+python3 - "$RES/meta.json" "$AL" "$AIRLOCK_SRC" "$MONGODB_CLIENT_HOME" "$ITERATIONS" "$WARMUP" "$ROUNDS" \
   "$COLD_RUNS" "$ENROLL_RUNS" "$RECOVERY_RUNS" "$PROBE_TIMEOUT_MS" "$QUICK" "$TESTBED_PREFIX" \
   "$FERRETDB_VERSION" <<'EOF'
 import json, os, subprocess, sys, time
-(out, al, src, mhome, iterations, warmup, cold, enroll, recovery, probe_ms, quick, prefix,
+(out, al, src, mhome, iterations, warmup, rounds, cold, enroll, recovery, probe_ms, quick, prefix,
  ferretdb) = sys.argv[1:]
 def first_line(*cmd):
     try:
@@ -195,7 +196,7 @@ json.dump({
     "loadavg_start": " ".join(open("/proc/loadavg").read().split()[:3]),
     "airlock_bin": src, "airlock_version": first_line(al, "--version"),
     "node_version": first_line("node", "--version"), "driver": driver, "ferretdb": ferretdb,
-    "iterations": iterations, "warmup": warmup, "cold_runs": cold, "enroll_runs": enroll,
+    "iterations": iterations, "warmup": warmup, "rounds": rounds, "cold_runs": cold, "enroll_runs": enroll,
     "recovery_runs": recovery, "probe_timeout_ms": probe_ms, "quick": quick, "prefix": prefix,
 }, open(out, "w"))
 EOF
@@ -238,11 +239,17 @@ wait_query "$NS_ANALYSIS" "$PORTAL_URL" || die "no query through the portal afte
 log "portal works; airlock node pids ${NODE_PIDS[*]}; load $(cut -d' ' -f1-3 /proc/loadavg)"
 
 # ---------------------------------------------------------------- 1. round-trip latency
-for mode in direct portal; do
-  if [[ $mode == direct ]]; then ns=$NS_BANK url=$DIRECT_URL; else ns=$NS_ANALYSIS url=$PORTAL_URL; fi
-  log "round trips ($WARMUP warm-up + $ITERATIONS) $mode: $url in $ns"
-  client "$ns" "$url" --iterations "$ITERATIONS" --warmup "$WARMUP" >"$RES/latency-$mode.json" \
-    2>>"$LOGS/latency.err" || { log "latency $mode failed: $(tail -n 1 "$LOGS/latency.err")"; FAILED+=("latency $mode"); }
+log "round trips: $WARMUP warm-up + $ITERATIONS measured per mode, in $ROUNDS alternating rounds"
+for ((r = 1; r <= ROUNDS; r++)); do
+  # this round's share of the totals (the first rounds take the remainder)
+  it=$((ITERATIONS / ROUNDS + (r <= ITERATIONS % ROUNDS ? 1 : 0)))
+  wu=$((WARMUP / ROUNDS + (r <= WARMUP % ROUNDS ? 1 : 0)))
+  for mode in direct portal; do
+    if [[ $mode == direct ]]; then ns=$NS_BANK url=$DIRECT_URL; else ns=$NS_ANALYSIS url=$PORTAL_URL; fi
+    client "$ns" "$url" --iterations "$it" --warmup "$wu" --samples "$RES/samples-$mode-$r.txt" \
+      >"$RES/latency-$mode-$r.json" 2>>"$LOGS/latency.err" ||
+      log "latency $mode round $r failed: $(tail -n 1 "$LOGS/latency.err")"
+  done
 done
 log "cold client runs ($COLD_RUNS each, alternating)"
 for ((i = 1; i <= COLD_RUNS; i++)); do
@@ -296,7 +303,7 @@ for ((k = 1; k <= RECOVERY_RUNS; k++)); do
   t1=$(now)
   cli admin node start project-default || break
   t2=$(now)
-  track_nodes admin
+  # Probing starts at once (like an app that retries); PIDs are collected afterwards.
   if wait_query "$NS_ANALYSIS" "$PORTAL_URL"; then
     t3=$OK_AT
     put rec_total "$(sub "$t1" "$t3")"
@@ -308,11 +315,13 @@ for ((k = 1; k <= RECOVERY_RUNS; k++)); do
   else
     log "  the portal did not recover within ${WAIT_LIMIT} s"
   fi
+  track_nodes admin
 done
 
 # ---------------------------------------------------------------- report
 cp "$WORK"/home/bank/nodes/*/node.log "$RES/bank-node.log" 2>/dev/null || true
 cp "$WORK"/home/analysis/nodes/*/node.log "$RES/analysis-node.log" 2>/dev/null || true
+cp "$WORK"/home/admin/nodes/*/node.log "$RES/project-node.log" 2>/dev/null || true
 report_rc=0
 python3 - "$RES" >"$WORK/table.md" <<'EOF' || report_rc=$?
 import json, os, statistics, sys
@@ -378,11 +387,30 @@ def row(metric, portal, direct, digits, note="", ratio=True, required=True):
                  fmt(direct, digits) if ratio else "n/a",
                  ("%.2f×" % rat) if rat is not None else ("error" if ratio else "n/a"), note])
 
-lat = {m: load("latency-%s.json" % m) or {} for m in ("portal", "direct")}
-n = lat["portal"].get("n") or lat["direct"].get("n") or meta.get("iterations", "?")
-row("insertOne+findOne round trip, p50 [µs]", lat["portal"].get("p50_us"), lat["direct"].get("p50_us"), 0,
-    "one connection, %s measured after %s warm-up" % (n, meta.get("warmup", "?")))
-row("insertOne+findOne round trip, p99 [µs]", lat["portal"].get("p99_us"), lat["direct"].get("p99_us"), 0, "")
+# Round trips: the measured samples of all rounds of a mode, pooled; nearest-rank percentiles.
+# A mode with a failed round counts as failed.
+def pooled(mode):
+    xs = []
+    for r in range(1, int(meta.get("rounds", 1)) + 1):
+        try:
+            with open(os.path.join(res, "samples-%s-%d.txt" % (mode, r))) as f:
+                got = [float(x) for x in f.read().split()]
+        except (OSError, ValueError):
+            return []
+        if not got:
+            return []
+        xs += got
+    return sorted(xs)
+def pct(xs, p):
+    if not xs:
+        return None
+    import math
+    return xs[min(len(xs), max(1, math.ceil(p * len(xs)))) - 1]
+lat = {m: pooled(m) for m in ("portal", "direct")}
+row("insertOne+findOne round trip, p50 [µs]", pct(lat["portal"], 0.5), pct(lat["direct"], 0.5), 0,
+    "one connection per run; n = %d / %d measured (%s rounds, %s warm-up in total)" % (
+        len(lat["portal"]), len(lat["direct"]), meta.get("rounds", "?"), meta.get("warmup", "?")))
+row("insertOne+findOne round trip, p99 [µs]", pct(lat["portal"], 0.99), pct(lat["direct"], 0.99), 0, "")
 cold_p, cold_d = med("cold_portal"), med("cold_direct")
 row("Cold client run (node start + connect + 1 round trip), median [s]", cold_p, cold_d, 3,
     "what one probe costs below; portal runs: %s" % runs(nums("cold_portal"), 2))
@@ -423,9 +451,9 @@ print("- %s; %s CPUs; load average at start: %s, at end: %s" % (
 print("- airlock: `%s`; %s; Node.js %s, driver mongodb %s; FerretDB %s (SQLite)" % (
     meta.get("airlock_bin", "?"), meta.get("airlock_version", "?"), meta.get("node_version", "?"),
     meta.get("driver", "?"), meta.get("ferretdb", "?")))
-print("- %s round trips after %s warm-up; %s cold runs; %s enrollment(s); %s restart(s); probe "
+print("- %s round trips (after %s warm-up) per mode in %s rounds; %s cold runs; %s enrollment(s); %s restart(s); probe "
       "serverSelectionTimeoutMS %s; namespaces %s*; QUICK=%s" % (
-    meta.get("iterations", "?"), meta.get("warmup", "?"), meta.get("cold_runs", "?"),
+    meta.get("iterations", "?"), meta.get("warmup", "?"), meta.get("rounds", "?"), meta.get("cold_runs", "?"),
     meta.get("enroll_runs", "?"), meta.get("recovery_runs", "?"), meta.get("probe_timeout_ms", "?"),
     meta.get("prefix", "?"), meta.get("quick", "?")))
 print()

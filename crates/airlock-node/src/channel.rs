@@ -29,7 +29,7 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 /// Maximum number of responder handshakes in progress per node.
 pub const MAX_PENDING_HANDSHAKES: usize = 256;
 /// Outer kind byte of an abort notice (responder → initiator, unauthenticated, informational).
-const KIND_ABORT: u8 = 0x04;
+pub const KIND_ABORT: u8 = 0x04;
 /// Channels rekey at least this often.
 pub const REKEY_INTERVAL: Duration = Duration::from_secs(3600);
 
@@ -352,6 +352,19 @@ impl SecureChannel {
         ));
     }
 
+    /// Tells the initiator (unauthenticated, informational) why its handshake was refused.
+    fn send_abort(&self, node: &Node, reason: &str) {
+        if let Some(remote) = self.remote.get() {
+            let mut abort = vec![KIND_ABORT];
+            abort.extend_from_slice(reason.as_bytes());
+            node.dispatch(Message::new(
+                remote.clone(),
+                Route::empty(),
+                Packet::copy_from(&abort),
+            ));
+        }
+    }
+
     fn fail(&self, node: &Node, reason: String) {
         tracing::info!(channel = %self.enc, "secure channel handshake failed: {reason}");
         self.status.send_replace(ChannelStatus::Failed(reason));
@@ -408,13 +421,7 @@ impl SecureChannel {
                 guard.take();
                 drop(guard);
                 if self.role == Role::Responder {
-                    let mut abort = vec![KIND_ABORT];
-                    abort.extend_from_slice(e.to_string().as_bytes());
-                    node.dispatch(Message::new(
-                        remote,
-                        Route::empty(),
-                        Packet::copy_from(&abort),
-                    ));
+                    self.send_abort(node, &e.to_string());
                 }
                 self.fail(node, e.to_string());
             }
@@ -425,10 +432,11 @@ impl SecureChannel {
         match hs.finish() {
             Ok((send, recv, peer)) => {
                 if node.is_revoked(&peer.identifier) {
-                    self.fail(
-                        node,
-                        format!("{} is a revoked project member", peer.identifier),
-                    );
+                    let reason = format!("{} is a revoked project member", peer.identifier);
+                    if self.role == Role::Responder {
+                        self.send_abort(node, &reason);
+                    }
+                    self.fail(node, reason);
                     return;
                 }
                 *self.send.lock().expect("send") = Some(send);

@@ -11,7 +11,7 @@ use airlock_channel::{LocalIdentity, RekeyPolicy, TrustPolicy};
 use airlock_identity::{
     Identifier, IdentitySecret, PurposeKeySecret, VerifiedIdentity, DEFAULT_PURPOSE_KEY_TTL,
 };
-use airlock_wire::Address;
+use airlock_wire::{Address, Route};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -407,7 +407,23 @@ impl Node {
         };
         match self.inner.router.get(first) {
             Some(w) => w.handle(self, msg),
-            None => tracing::debug!(address = %first, "no worker at address; message dropped"),
+            None => {
+                tracing::debug!(address = %first, "no worker at address; message dropped");
+                // A handshake towards a missing listener or relay: tell the initiator at once
+                // (unauthenticated notice, like a TCP RST) instead of letting it time out.
+                if msg.payload.data().first() == Some(&0x01) && !msg.ret.is_empty() {
+                    let mut notice = vec![crate::channel::KIND_ABORT];
+                    notice.extend_from_slice(
+                        format!("nothing at address {first} on the node it reached").as_bytes(),
+                    );
+                    let back = Message::new(
+                        msg.ret,
+                        Route::empty(),
+                        airlock_wire::Packet::copy_from(&notice),
+                    );
+                    self.dispatch(back);
+                }
+            }
         }
     }
 

@@ -217,11 +217,21 @@ impl Worker for Authority {
             let answer = tokio::task::spawn_blocking(move || {
                 let req: AuthorityRequest = serde_json::from_slice(&body)
                     .map_err(|e| anyhow::anyhow!("bad request: {e}"))?;
-                process(&cfg, &caller, req)
+                let deleting = matches!(req, AuthorityRequest::MemberDelete { .. });
+                let v = process(&cfg, &caller, req)?;
+                let revoked = deleting.then(|| revoked_set(&cfg.store));
+                Ok::<_, anyhow::Error>((v, revoked))
             })
             .await;
             let v = match answer {
-                Ok(Ok(v)) => json!({"ok": true, "result": v}),
+                Ok(Ok((v, revoked))) => {
+                    if let Some(set) = revoked {
+                        // Cut the deleted member off this node at once: its channels (and with
+                        // them its relay registrations and portal paths) close.
+                        node.set_revoked(set);
+                    }
+                    json!({"ok": true, "result": v})
+                }
                 Ok(Err(e)) => json!({"ok": false, "error": format!("{e:#}")}),
                 Err(_) => json!({"ok": false, "error": "internal error"}),
             };

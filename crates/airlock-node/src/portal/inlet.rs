@@ -206,8 +206,17 @@ impl Inlet {
                 Err(e) => {
                     *self.last_error.lock().expect("err") = Some(format!("{e:#}"));
                     // A refusal by policy will not change by retrying right away.
-                    let refused = e.downcast_ref::<super::link::Refused>().is_some()
-                        || format!("{e}").contains("not allowed by this inlet's policy");
+                    let refused = e.downcast_ref::<super::link::Refused>().is_some() || {
+                        // Refusals that retrying cannot fix: policy, trust, revocation.
+                        let text = format!("{e:#}");
+                        [
+                            "not allowed by this inlet's policy",
+                            "revoked project member",
+                            "not authorized by this channel's trust policy",
+                        ]
+                        .iter()
+                        .any(|m| text.contains(m))
+                    };
                     if refused || tokio::time::Instant::now() + backoff > deadline {
                         return Err(e);
                     }
