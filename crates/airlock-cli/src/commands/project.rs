@@ -419,7 +419,13 @@ pub fn enroll(ctx: &Ctx, ticket: Option<String>, identity: Option<String>) -> Re
     let ticket = read_ticket(ticket)?;
     let (project_node, authority) = ticket.verify(unix_now())?;
     let identity = match identity {
-        Some(i) => i,
+        Some(i) => {
+            if ctx.state.identity_row(&i)?.is_none() {
+                ctx.state.create_identity(&i)?;
+                eprintln!("Created identity {i}");
+            }
+            i
+        }
         None => ctx.state.default_identity()?,
     };
     let kp = KnownProject {
