@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod control;
+mod memory;
 mod state;
 
 use clap::Parser;

@@ -1,0 +1,12 @@
+//! Returning freed memory to the operating system.
+
+extern "C" {
+    /// mimalloc: collect and release free memory (`force` = also from other threads' caches).
+    fn mi_collect(force: bool);
+}
+
+/// Asks the allocator to return memory it no longer uses.
+pub fn collect() {
+    // SAFETY: mi_collect has no preconditions; the global allocator is mimalloc (main.rs).
+    unsafe { mi_collect(true) }
+}
