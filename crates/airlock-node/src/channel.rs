@@ -8,17 +8,16 @@
 //!
 //! The `api` listener answers handshake message 1 by creating a responder end.
 
+use crate::close_hooks::{CloseHook, CloseHooks};
 use crate::message::{ChannelPeer, Message};
 use crate::node::Node;
 use crate::router::Worker;
-use crate::transport::CloseHook;
 use airlock_channel::{
     ChannelKind, Handshake, HandshakeStep, InnerMessage, PeerIdentity, RecvCipher, RekeyPolicy,
     Role, SendCipher, TrustPolicy,
 };
 use airlock_identity::Identifier;
 use airlock_wire::{Address, Packet, Route};
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -75,7 +74,7 @@ pub struct SecureChannel {
     peer_confirmed: AtomicBool,
     status: watch::Sender<ChannelStatus>,
     closed: AtomicBool,
-    hooks: Mutex<HashMap<u64, CloseHook>>,
+    hooks: CloseHooks,
     first_hop_hook: Mutex<Option<(Address, u64)>>,
     created: Instant,
     rejected: AtomicU64,
@@ -141,7 +140,7 @@ impl SecureChannel {
             peer_confirmed: AtomicBool::new(false),
             status,
             closed: AtomicBool::new(false),
-            hooks: Mutex::new(HashMap::new()),
+            hooks: CloseHooks::default(),
             first_hop_hook: Mutex::new(None),
             created: Instant::now(),
             rejected: AtomicU64::new(0),
@@ -227,30 +226,19 @@ impl SecureChannel {
         }
     }
 
-    /// Runs `hook` when the channel closes (at once if already closed); returns an id.
+    /// Runs `hook` when the channel closes (at once if already closed); returns an id for
+    /// `remove_hook`.
     pub fn on_close(&self, hook: CloseHook) -> u64 {
-        let id = crate::random_u64();
-        if self.is_closed() {
-            hook();
-            return id;
-        }
-        self.hooks.lock().expect("hooks").insert(id, hook);
-        if self.is_closed() {
-            self.run_hooks();
-        }
-        id
+        self.hooks.add(&self.closed, hook)
     }
 
     /// Forgets a close hook.
     pub fn remove_hook(&self, id: u64) {
-        self.hooks.lock().expect("hooks").remove(&id);
+        self.hooks.remove(id);
     }
 
     fn run_hooks(&self) {
-        let hooks = std::mem::take(&mut *self.hooks.lock().expect("hooks"));
-        for (_, h) in hooks {
-            h();
-        }
+        self.hooks.run();
     }
 
     /// Waits until the handshake completed or failed.

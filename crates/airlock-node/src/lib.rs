@@ -15,6 +15,7 @@
 //! * [`node`] — the node itself and its lifecycle.
 
 pub mod channel;
+pub mod close_hooks;
 pub mod message;
 pub mod node;
 pub mod policy;

@@ -36,8 +36,8 @@ pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(30);
 /// Maximum accepted connections per listener.
 pub const MAX_CONNECTIONS: usize = 4096;
 
-/// A callback run once when a connection or channel closes.
-pub type CloseHook = Box<dyn FnOnce() + Send>;
+pub use crate::close_hooks::CloseHook;
+use crate::close_hooks::CloseHooks;
 
 /// Frames waiting for the socket to become writable.
 #[derive(Default)]
@@ -57,7 +57,7 @@ pub struct Connection {
     out: Mutex<Outbox>,
     wake: Notify,
     closed: AtomicBool,
-    hooks: Mutex<std::collections::HashMap<u64, CloseHook>>,
+    hooks: CloseHooks,
     tasks: Mutex<Vec<AbortHandle>>,
     outbound_key: Option<String>,
     bytes_out: AtomicU64,
@@ -79,31 +79,19 @@ impl Connection {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// Runs `hook` when the connection closes (at once if already closed). Returns an id for
-    /// [`Connection::remove_hook`].
+    /// Runs `hook` when the connection closes (at once if already closed); returns an id for
+    /// `remove_hook`.
     pub fn on_close(&self, hook: CloseHook) -> u64 {
-        let id = crate::random_u64();
-        if self.is_closed() {
-            hook();
-            return id;
-        }
-        self.hooks.lock().expect("hooks").insert(id, hook);
-        if self.is_closed() {
-            self.run_hooks();
-        }
-        id
+        self.hooks.add(&self.closed, hook)
     }
 
-    /// Forgets a hook registered with [`Connection::on_close`].
+    /// Forgets a close hook.
     pub fn remove_hook(&self, id: u64) {
-        self.hooks.lock().expect("hooks").remove(&id);
+        self.hooks.remove(id);
     }
 
     fn run_hooks(&self) {
-        let hooks = std::mem::take(&mut *self.hooks.lock().expect("hooks"));
-        for (_, h) in hooks {
-            h();
-        }
+        self.hooks.run();
     }
 
     /// Closes the connection: stops both tasks, unregisters, runs close hooks.
@@ -230,7 +218,7 @@ fn start(
         out: Mutex::new(Outbox::default()),
         wake: Notify::new(),
         closed: AtomicBool::new(false),
-        hooks: Mutex::new(std::collections::HashMap::new()),
+        hooks: CloseHooks::default(),
         tasks: Mutex::new(Vec::new()),
         outbound_key,
         bytes_out: AtomicU64::new(0),

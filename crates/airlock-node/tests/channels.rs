@@ -4,38 +4,12 @@ mod common;
 
 use airlock_channel::TrustPolicy;
 use airlock_node::resolve::resolve;
-use airlock_node::{Message, Node, Worker};
-use airlock_wire::{Address, MultiAddr, Packet, Route};
-use std::sync::{Arc, Mutex};
+use airlock_node::Message;
+use airlock_wire::{Address, MultiAddr, Route};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
-struct Reply(Mutex<Option<oneshot::Sender<Message>>>);
-impl Worker for Reply {
-    fn handle(&self, _: &Node, msg: Message) {
-        if let Some(tx) = self.0.lock().unwrap().take() {
-            let _ = tx.send(msg);
-        }
-    }
-}
-
-async fn request(node: &Node, route: Route, body: &[u8]) -> Option<Message> {
-    let addr = Address::new(format!("reply.{:x}", airlock_node::random_u64())).unwrap();
-    let (tx, rx) = oneshot::channel();
-    node.router()
-        .register(addr.clone(), Arc::new(Reply(Mutex::new(Some(tx)))));
-    node.dispatch(Message::new(
-        route,
-        Route::single(addr.clone()),
-        Packet::copy_from(body),
-    ));
-    let r = tokio::time::timeout(Duration::from_secs(5), rx)
-        .await
-        .ok()
-        .and_then(|r| r.ok());
-    node.router().unregister(&addr);
-    r
-}
+use common::request;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn message_through_secure_channel_is_authenticated() {

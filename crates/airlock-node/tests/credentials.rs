@@ -2,52 +2,21 @@
 
 mod common;
 
-use airlock_authority::{Attributes, Credential};
 use airlock_channel::TrustPolicy;
 use airlock_identity::IdentitySecret;
 use airlock_node::resolve::resolve;
-use airlock_node::{unix_now, Message, Node, Worker};
-use airlock_wire::{Address, MultiAddr, Packet, Route};
-use std::sync::{Arc, Mutex};
+use airlock_node::{unix_now, Node};
+use airlock_wire::{MultiAddr, Route};
 use std::time::Duration;
-use tokio::sync::oneshot;
-
-struct Reply(Mutex<Option<oneshot::Sender<Message>>>);
-impl Worker for Reply {
-    fn handle(&self, _: &Node, msg: Message) {
-        if let Some(tx) = self.0.lock().unwrap().take() {
-            let _ = tx.send(msg);
-        }
-    }
-}
 
 /// Sends through the channel and waits for the echo: everything sent before on the same channel
 /// has been processed by the peer when the reply arrives.
 async fn round_trip(node: &Node, route: Route) {
-    let addr = Address::new(format!("reply.{:x}", airlock_node::random_u64())).unwrap();
-    let (tx, rx) = oneshot::channel();
-    node.router()
-        .register(addr.clone(), Arc::new(Reply(Mutex::new(Some(tx)))));
-    node.dispatch(Message::new(
-        route,
-        Route::single(addr.clone()),
-        Packet::copy_from(b"sync"),
-    ));
-    tokio::time::timeout(Duration::from_secs(5), rx)
-        .await
-        .unwrap()
-        .unwrap();
-    node.router().unregister(&addr);
+    common::request(node, route, b"sync").await.expect("echo");
 }
 
 fn issue(authority: &IdentitySecret, node: &Node, pairs: &[(&str, &str)]) -> Vec<u8> {
-    let attrs: Attributes = pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    Credential::issue(authority, node.identifier(), attrs, unix_now(), 3600)
-        .unwrap()
-        .encode()
+    common::credential(authority, node, pairs)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,7 +3,6 @@
 
 mod common;
 
-use airlock_authority::{Attributes, Credential};
 use airlock_identity::IdentitySecret;
 use airlock_node::portal::{InletSpec, OutletSpec};
 use airlock_node::{unix_now, Node, ProjectRoute};
@@ -12,15 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-fn credential(authority: &IdentitySecret, node: &Node, pairs: &[(&str, &str)]) -> Vec<u8> {
-    let attrs: Attributes = pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    Credential::issue(authority, node.identifier(), attrs, unix_now(), 3600)
-        .unwrap()
-        .encode()
-}
+use common::credential;
 
 /// Two project members (the project route is never dialled here; it only marks the nodes as
 /// project members, which makes "valid credential required" the default policy).

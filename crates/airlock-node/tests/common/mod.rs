@@ -3,10 +3,14 @@
 #![allow(dead_code)]
 
 use airlock_identity::{IdentitySecret, PurposeKeySecret};
-use airlock_node::{unix_now, Node, NodeConfig, NodeIdentity};
+use airlock_node::{unix_now, Message, Node, NodeConfig, NodeIdentity, Worker};
+use airlock_wire::{Address, Packet, Route};
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 
 /// A fresh identity.
 pub fn identity() -> NodeIdentity {
@@ -108,4 +112,45 @@ pub fn fill(buf: &mut [u8], seed: &mut u64) {
         let b = seed.to_le_bytes();
         chunk.copy_from_slice(&b[..chunk.len()]);
     }
+}
+
+/// A worker that hands the first message it gets to a oneshot.
+pub struct Reply(pub Mutex<Option<oneshot::Sender<Message>>>);
+
+impl Worker for Reply {
+    fn handle(&self, _: &Node, msg: Message) {
+        if let Some(tx) = self.0.lock().unwrap().take() {
+            let _ = tx.send(msg);
+        }
+    }
+}
+
+/// Sends `body` along `route` and waits (5 s) for one answer.
+pub async fn request(node: &Node, route: Route, body: &[u8]) -> Option<Message> {
+    let addr = Address::new(format!("reply.{:x}", airlock_node::random_u64())).unwrap();
+    let (tx, rx) = oneshot::channel();
+    node.router()
+        .register(addr.clone(), Arc::new(Reply(Mutex::new(Some(tx)))));
+    node.dispatch(Message::new(
+        route,
+        Route::single(addr.clone()),
+        Packet::copy_from(body),
+    ));
+    let r = tokio::time::timeout(Duration::from_secs(5), rx)
+        .await
+        .ok()
+        .and_then(|r| r.ok());
+    node.router().unregister(&addr);
+    r
+}
+
+/// A credential about `node` with `pairs`, signed by `authority`, valid for an hour.
+pub fn credential(authority: &IdentitySecret, node: &Node, pairs: &[(&str, &str)]) -> Vec<u8> {
+    let attrs: airlock_authority::Attributes = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    airlock_authority::Credential::issue(authority, node.identifier(), attrs, unix_now(), 3600)
+        .unwrap()
+        .encode()
 }
