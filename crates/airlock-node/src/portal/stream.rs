@@ -182,6 +182,16 @@ pub async fn run(node: &Node, link: &Arc<Link>, stream: &Arc<Stream>, socket: Tc
     // From now on data may be written directly by the receive path.
     let _ = stream.socket.set(sock.clone());
     let id = stream.id;
+    // Our side of the TCP connection failed: abort the peer's side of the stream too.
+    let reset_peer = || {
+        link.send_control(
+            node,
+            PortalFrame::Reset {
+                stream: id,
+                reason: ResetReason::ConnectionReset,
+            },
+        );
+    };
 
     let upstream = async {
         loop {
@@ -215,13 +225,7 @@ pub async fn run(node: &Node, link: &Arc<Link>, stream: &Arc<Stream>, socket: Tc
                     }
                 }
                 Err(_) => {
-                    link.send_control(
-                        node,
-                        PortalFrame::Reset {
-                            stream: id,
-                            reason: ResetReason::ConnectionReset,
-                        },
-                    );
+                    reset_peer();
                     return HalfEnd::Reset;
                 }
             }
@@ -234,13 +238,7 @@ pub async fn run(node: &Node, link: &Arc<Link>, stream: &Arc<Stream>, socket: Tc
                 StreamEvent::Data(b) => {
                     let n = b.len();
                     if write_all(&sock, &b).await.is_err() {
-                        link.send_control(
-                            node,
-                            PortalFrame::Reset {
-                                stream: id,
-                                reason: ResetReason::ConnectionReset,
-                            },
-                        );
+                        reset_peer();
                         return HalfEnd::Reset;
                     }
                     link.stats.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
@@ -262,13 +260,7 @@ pub async fn run(node: &Node, link: &Arc<Link>, stream: &Arc<Stream>, socket: Tc
                     return HalfEnd::Finished;
                 }
                 StreamEvent::WriteFailed => {
-                    link.send_control(
-                        node,
-                        PortalFrame::Reset {
-                            stream: id,
-                            reason: ResetReason::ConnectionReset,
-                        },
-                    );
+                    reset_peer();
                     return HalfEnd::Reset;
                 }
                 StreamEvent::Reset(reason) => {

@@ -13,6 +13,9 @@ use serde::Serialize;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+mod projects;
+pub use projects::{HostedProject, Membership};
+
 const MIGRATIONS: &[&str] = &[
     // 1: identities, nodes, portals, settings
     "CREATE TABLE identities (
@@ -77,36 +80,6 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (node, name)
      );",
 ];
-
-/// A project this machine hosts.
-#[derive(Debug, Clone, Serialize)]
-pub struct HostedProject {
-    /// Project name.
-    pub name: String,
-    /// The project node.
-    pub node: String,
-    /// Name of the authority identity.
-    pub authority_identity: String,
-    /// Route members use.
-    pub route: String,
-    /// Credential lifetime, seconds.
-    pub credential_ttl: u64,
-}
-
-/// A local identity's membership in a project.
-#[derive(Debug, Clone)]
-pub struct Membership {
-    /// Local identity name.
-    pub identity: String,
-    /// Project name.
-    pub project: String,
-    /// Route to the project node.
-    pub route: String,
-    /// Project node change history.
-    pub project_identity: Vec<u8>,
-    /// Authority change history.
-    pub authority_identity: Vec<u8>,
-}
 
 /// The state folder and database.
 pub struct State {
@@ -540,145 +513,6 @@ impl State {
                     .collect(),
             })
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-}
-
-impl State {
-    /// Records a hosted project.
-    pub fn insert_hosted_project(&self, p: &HostedProject) -> Result<()> {
-        self.db.execute(
-            "INSERT INTO hosted_projects(name, node, authority_identity, route, credential_ttl, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![p.name, p.node, p.authority_identity, p.route, p.credential_ttl as i64, unix_now() as i64],
-        )?;
-        Ok(())
-    }
-
-    /// Hosted projects.
-    pub fn hosted_projects(&self) -> Result<Vec<HostedProject>> {
-        let mut st = self.db.prepare("SELECT name, node, authority_identity, route, credential_ttl FROM hosted_projects ORDER BY name")?;
-        let rows = st.query_map([], |r| {
-            Ok(HostedProject {
-                name: r.get(0)?,
-                node: r.get(1)?,
-                authority_identity: r.get(2)?,
-                route: r.get(3)?,
-                credential_ttl: r.get::<_, i64>(4)? as u64,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// Forgets a hosted project.
-    pub fn delete_hosted_project(&self, name: &str) -> Result<()> {
-        self.db
-            .execute("DELETE FROM hosted_projects WHERE name = ?1", [name])?;
-        Ok(())
-    }
-
-    /// Records (or replaces) a membership.
-    pub fn put_membership(&self, m: &Membership) -> Result<()> {
-        self.db.execute(
-            "INSERT OR REPLACE INTO memberships(identity, project, route, project_identity, authority_identity, enrolled_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![m.identity, m.project, m.route, m.project_identity, m.authority_identity, unix_now() as i64],
-        )?;
-        if self.setting("default_project")?.is_none() {
-            self.set_setting("default_project", &m.project)?;
-        }
-        Ok(())
-    }
-
-    /// Memberships, optionally of one identity.
-    pub fn memberships(&self, identity: Option<&str>) -> Result<Vec<Membership>> {
-        let mut st = self.db.prepare(
-            "SELECT identity, project, route, project_identity, authority_identity FROM memberships
-             WHERE ?1 IS NULL OR identity = ?1 ORDER BY project, identity",
-        )?;
-        let rows = st.query_map([identity], |r| {
-            Ok(Membership {
-                identity: r.get(0)?,
-                project: r.get(1)?,
-                route: r.get(2)?,
-                project_identity: r.get(3)?,
-                authority_identity: r.get(4)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// The default project name.
-    pub fn default_project(&self) -> Result<String> {
-        if let Some(p) = self.setting("default_project")? {
-            return Ok(p);
-        }
-        match self.memberships(None)?.first() {
-            Some(m) => Ok(m.project.clone()),
-            None => bail!("no project yet: create one with `airlock project create` or enroll with `airlock project enroll TICKET`"),
-        }
-    }
-}
-
-/// A persisted policy: (resource, resource type, expression); empty strings for "none".
-pub type PolicyRow = (String, String, String);
-
-impl State {
-    /// Records a policy.
-    pub fn put_policy(
-        &self,
-        node: &str,
-        resource: &str,
-        rtype: &str,
-        expression: &str,
-    ) -> Result<()> {
-        self.db.execute(
-            "INSERT OR REPLACE INTO policies(node, resource, resource_type, expression) VALUES (?1, ?2, ?3, ?4)",
-            params![node, resource, rtype, expression],
-        )?;
-        Ok(())
-    }
-
-    /// Forgets a policy.
-    pub fn delete_policy(&self, node: &str, resource: &str, rtype: &str) -> Result<()> {
-        self.db.execute(
-            "DELETE FROM policies WHERE node = ?1 AND resource = ?2 AND resource_type = ?3",
-            params![node, resource, rtype],
-        )?;
-        Ok(())
-    }
-
-    /// Policies of a node.
-    pub fn policies(&self, node: &str) -> Result<Vec<PolicyRow>> {
-        let mut st = self
-            .db
-            .prepare("SELECT resource, resource_type, expression FROM policies WHERE node = ?1")?;
-        let rows = st.query_map([node], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
-    /// Records a relay.
-    pub fn put_relay(&self, node: &str, name: &str, project: &str) -> Result<()> {
-        self.db.execute(
-            "INSERT OR REPLACE INTO relays(node, name, project) VALUES (?1, ?2, ?3)",
-            params![node, name, project],
-        )?;
-        Ok(())
-    }
-
-    /// Forgets a relay.
-    pub fn delete_relay(&self, node: &str, name: &str) -> Result<()> {
-        self.db.execute(
-            "DELETE FROM relays WHERE node = ?1 AND name = ?2",
-            params![node, name],
-        )?;
-        Ok(())
-    }
-
-    /// Relays of a node: (name, project).
-    pub fn relays(&self, node: &str) -> Result<Vec<(String, String)>> {
-        let mut st = self
-            .db
-            .prepare("SELECT name, project FROM relays WHERE node = ?1 ORDER BY name")?;
-        let rows = st.query_map([node], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }

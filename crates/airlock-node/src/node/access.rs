@@ -1,0 +1,148 @@
+//! Access decisions of a node: policies, project membership, trusted authorities, the
+//! credentials it presents and verifies, and revoked members.
+
+use super::{Node, ProjectRoute};
+use crate::channel;
+use airlock_authority::{Credential, VerifiedCredential};
+use airlock_identity::{Identifier, VerifiedIdentity};
+
+impl Node {
+    /// Sets a policy (S-expression) for a resource name or type.
+    pub fn set_policy(
+        &self,
+        resource: Option<&str>,
+        resource_type: Option<&str>,
+        policy: airlock_abac::Policy,
+    ) -> Result<(), String> {
+        self.inner
+            .policies
+            .write()
+            .expect("policies")
+            .set(resource, resource_type, policy)
+    }
+
+    /// Removes a policy.
+    pub fn remove_policy(&self, resource: Option<&str>, resource_type: Option<&str>) -> bool {
+        self.inner
+            .policies
+            .write()
+            .expect("policies")
+            .remove(resource, resource_type)
+    }
+
+    /// All policies.
+    pub fn policies(&self) -> Vec<crate::policy::PolicyInfo> {
+        self.inner.policies.read().expect("policies").list()
+    }
+
+    /// Decides whether `peer` may use resource `name` of type `rtype` (see [`crate::policy`]).
+    pub fn authorize(
+        &self,
+        name: &str,
+        rtype: &str,
+        peer: &crate::message::ChannelPeer,
+    ) -> Result<(), String> {
+        if self
+            .inner
+            .revoked
+            .read()
+            .expect("revoked")
+            .contains(&peer.identifier)
+        {
+            return Err(format!("{} is no longer a project member", peer.identifier));
+        }
+        self.inner.policies.read().expect("policies").authorize(
+            name,
+            rtype,
+            peer,
+            self.has_project(),
+        )
+    }
+
+    /// True if `id` is a revoked project member.
+    pub fn is_revoked(&self, id: &Identifier) -> bool {
+        self.inner.revoked.read().expect("revoked").contains(id)
+    }
+
+    /// Replaces the set of revoked (deleted) project members: their credentials are ignored and
+    /// their channels to this node are closed at once.
+    pub fn set_revoked(&self, revoked: std::collections::HashSet<Identifier>) {
+        *self.inner.revoked.write().expect("revoked") = revoked.clone();
+        for ch in self.channels() {
+            if let Some(p) = ch.peer() {
+                if revoked.contains(&p.identifier) {
+                    tracing::warn!(peer = %p.identifier, channel = %ch.address(), "closing channel of a revoked member");
+                    ch.close(self, true);
+                }
+            }
+        }
+    }
+
+    /// Makes `/project/NAME` resolvable on this node.
+    pub fn set_project(&self, name: &str, route: ProjectRoute) {
+        self.inner
+            .projects
+            .write()
+            .expect("projects")
+            .insert(name.to_string(), route);
+    }
+
+    /// A project this node knows.
+    pub fn project(&self, name: &str) -> Option<ProjectRoute> {
+        self.inner
+            .projects
+            .read()
+            .expect("projects")
+            .get(name)
+            .cloned()
+    }
+
+    /// True if this node is a member of any project (then portals apply policies).
+    pub fn has_project(&self) -> bool {
+        !self.inner.projects.read().expect("projects").is_empty()
+    }
+
+    /// Sets the authorities whose credentials this node accepts from peers.
+    pub fn set_trusted_authorities(&self, authorities: Vec<VerifiedIdentity>) {
+        *self.inner.authorities.write().expect("authorities") = authorities;
+    }
+
+    /// Sets the credentials this node presents: in new handshakes, and re-presented at once on
+    /// every open channel (no new handshake).
+    pub fn set_credentials(&self, credentials: Vec<Vec<u8>>) {
+        *self.inner.credentials.write().expect("credentials") = credentials.clone();
+        for ch in self.channels() {
+            if ch.status() == channel::ChannelStatus::Open {
+                let _ = ch.refresh_credentials(self, &credentials);
+            }
+        }
+    }
+
+    /// Verifies credentials presented by `presenter`; returns the first valid one. Failures are
+    /// logged (a peer without a valid credential gets no attributes; policies decide).
+    pub fn verify_credentials(
+        &self,
+        presenter: &Identifier,
+        credentials: &[Vec<u8>],
+    ) -> Option<VerifiedCredential> {
+        if self
+            .inner
+            .revoked
+            .read()
+            .expect("revoked")
+            .contains(presenter)
+        {
+            tracing::warn!(peer = %presenter, "credential of a revoked member ignored");
+            return None;
+        }
+        let authorities = self.inner.authorities.read().expect("authorities");
+        let now = crate::unix_now();
+        for raw in credentials {
+            match Credential::decode(raw).and_then(|c| c.verify(&authorities, presenter, now)) {
+                Ok(v) => return Some(v),
+                Err(e) => tracing::warn!(peer = %presenter, "credential rejected: {e}"),
+            }
+        }
+        None
+    }
+}
