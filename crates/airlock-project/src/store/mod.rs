@@ -1,0 +1,273 @@
+//! The authority's storage: members, enrollment tickets, revocations and (for shared databases)
+//! the project's keys.
+//!
+//! Two backends behind one [`AuthorityStore`]:
+//! * SQLite (default; one file beside the node's state, WAL);
+//! * PostgreSQL (`project create --database postgres://…`), which lets several project nodes
+//!   serve one project: they share members, tickets and revocations, and load the project and
+//!   authority identities from the database.
+//!
+//! Tickets are stored by the SHA-256 of their secret. Redeeming one is a single transaction that
+//! locks the ticket row, checks expiry and remaining uses, decrements it and upserts the member,
+//! so concurrent redemptions (from any number of project nodes) never admit more members than
+//! the usage count.
+
+mod postgres_backend;
+mod sqlite_backend;
+
+use airlock_authority::Attributes;
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// A project member.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// Identifier.
+    pub identifier: String,
+    /// Attributes put in its credentials.
+    pub attributes: Attributes,
+    /// Relay name it may claim (`*` = any).
+    pub relay: Option<String>,
+    /// May create tickets.
+    pub enroller: bool,
+    /// Administrator (may manage members).
+    pub admin: bool,
+    /// Unix seconds.
+    pub added_at: u64,
+}
+
+/// What a ticket grants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketSpec {
+    /// Enrollments allowed.
+    pub usage_count: u32,
+    /// Expiry, Unix seconds.
+    pub expires_at: u64,
+    /// Attributes of members enrolled with it.
+    pub attributes: Attributes,
+    /// Relay permission.
+    pub relay: Option<String>,
+    /// Members enrolled with it may create tickets.
+    pub enroller: bool,
+}
+
+/// The secrets that make a project node speak for a project: stored in a shared database so
+/// that every project node serving the project presents the same identities.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProjectKeys {
+    /// Project name.
+    pub name: String,
+    /// Secret bytes of the project node identity (`IdentitySecret::to_secret_bytes`).
+    pub project_identity: Vec<u8>,
+    /// Secret bytes of the authority identity.
+    pub authority_identity: Vec<u8>,
+}
+
+impl std::fmt::Debug for ProjectKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProjectKeys")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a redemption failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RedeemError {
+    /// No such ticket (never issued, or forged).
+    #[error("the enrollment ticket is not valid for this project (unknown secret)")]
+    Unknown,
+    /// Expired.
+    #[error("the enrollment ticket has expired; ask the project administrator for a new one")]
+    Expired,
+    /// Used up.
+    #[error(
+        "the enrollment ticket has already been used; ask the project administrator for a new one"
+    )]
+    UsedUp,
+}
+
+/// A stored ticket, as read inside a redemption.
+struct TicketRow {
+    remaining: i64,
+    expires_at: i64,
+    attributes: String,
+    relay: Option<String>,
+    enroller: bool,
+}
+
+impl TicketRow {
+    /// Applies the redemption rules; on success, the member the ticket admits.
+    fn admit(
+        &self,
+        identifier: &str,
+        now: u64,
+    ) -> std::result::Result<(Member, String), RedeemError> {
+        if (self.expires_at as u64) < now {
+            return Err(RedeemError::Expired);
+        }
+        if self.remaining <= 0 {
+            return Err(RedeemError::UsedUp);
+        }
+        Ok((
+            Member {
+                identifier: identifier.to_string(),
+                attributes: serde_json::from_str(&self.attributes).unwrap_or_default(),
+                relay: self.relay.clone(),
+                enroller: self.enroller,
+                admin: false,
+                added_at: now,
+            },
+            self.attributes.clone(),
+        ))
+    }
+}
+
+/// What every backend does (see the methods of [`AuthorityStore`]).
+trait Backend: Send + Sync {
+    fn put_member(&self, m: &Member) -> Result<()>;
+    fn member(&self, identifier: &str) -> Result<Option<Member>>;
+    fn members(&self) -> Result<Vec<Member>>;
+    fn delete_member(&self, identifier: &str, now: u64) -> Result<bool>;
+    fn revoked(&self) -> Result<Vec<String>>;
+    fn create_ticket(
+        &self,
+        secret_hash: &[u8; 32],
+        spec: &TicketSpec,
+        created_by: &str,
+        now: u64,
+    ) -> Result<()>;
+    fn redeem(
+        &self,
+        secret_hash: &[u8; 32],
+        identifier: &str,
+        now: u64,
+    ) -> Result<std::result::Result<Member, RedeemError>>;
+    fn claim_project(&self, keys: &ProjectKeys, now: u64) -> Result<ProjectKeys>;
+    fn project_keys(&self) -> Result<Option<ProjectKeys>>;
+    fn describe(&self) -> String;
+}
+
+/// Authority state (SQLite or PostgreSQL).
+pub struct AuthorityStore {
+    backend: Box<dyn Backend>,
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// True if `s` names a PostgreSQL database (`postgres://` or `postgresql://`).
+pub fn is_postgres_url(s: &str) -> bool {
+    s.starts_with("postgres://") || s.starts_with("postgresql://")
+}
+
+/// `url` with any password replaced by `***`, for display and logs.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (auth, host) = match rest.rsplit_once('@') {
+        Some(p) => p,
+        None => return url.to_string(),
+    };
+    match auth.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+impl AuthorityStore {
+    /// Opens (creating) a SQLite store at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        Ok(AuthorityStore {
+            backend: Box::new(sqlite_backend::SqliteBackend::open(path)?),
+        })
+    }
+
+    /// An in-memory SQLite store (tests).
+    pub fn in_memory() -> Result<Self> {
+        Ok(AuthorityStore {
+            backend: Box::new(sqlite_backend::SqliteBackend::in_memory()?),
+        })
+    }
+
+    /// Connects to a PostgreSQL database (`postgres://user[:password]@host[:port]/db`),
+    /// creating the tables if needed. TLS is not supported: use a Unix socket
+    /// (`host=/run/postgresql`) or a trusted network.
+    pub fn postgres(url: &str) -> Result<Self> {
+        Ok(AuthorityStore {
+            backend: Box::new(postgres_backend::PgBackend::connect(url)?),
+        })
+    }
+
+    /// Where the state lives (password removed), for display.
+    pub fn describe(&self) -> String {
+        self.backend.describe()
+    }
+
+    /// Adds or replaces a member (and lifts a revocation of it).
+    pub fn put_member(&self, m: &Member) -> Result<()> {
+        self.backend.put_member(m)
+    }
+
+    /// One member.
+    pub fn member(&self, identifier: &str) -> Result<Option<Member>> {
+        self.backend.member(identifier)
+    }
+
+    /// All members, oldest first.
+    pub fn members(&self) -> Result<Vec<Member>> {
+        self.backend.members()
+    }
+
+    /// Removes a member and records the revocation; returns whether it existed.
+    pub fn delete_member(&self, identifier: &str) -> Result<bool> {
+        self.backend.delete_member(identifier, now())
+    }
+
+    /// Identifiers of deleted members (not re-admitted since), newest first.
+    pub fn revoked(&self) -> Result<Vec<String>> {
+        self.backend.revoked()
+    }
+
+    /// Stores a ticket.
+    pub fn create_ticket(
+        &self,
+        secret_hash: &[u8; 32],
+        spec: &TicketSpec,
+        created_by: &str,
+        now: u64,
+    ) -> Result<()> {
+        self.backend
+            .create_ticket(secret_hash, spec, created_by, now)
+    }
+
+    /// Redeems a ticket for `identifier` atomically; returns the member record.
+    pub fn redeem(
+        &self,
+        secret_hash: &[u8; 32],
+        identifier: &str,
+        now: u64,
+    ) -> Result<std::result::Result<Member, RedeemError>> {
+        self.backend.redeem(secret_hash, identifier, now)
+    }
+
+    /// Records `keys` as the project this database holds, unless it already holds one; returns
+    /// the keys it holds afterwards (the given ones, or those of the project created before).
+    pub fn claim_project(&self, keys: &ProjectKeys) -> Result<ProjectKeys> {
+        self.backend.claim_project(keys, now())
+    }
+
+    /// The project this database holds, if any.
+    pub fn project_keys(&self) -> Result<Option<ProjectKeys>> {
+        self.backend.project_keys()
+    }
+}
+
+#[cfg(test)]
+mod tests;

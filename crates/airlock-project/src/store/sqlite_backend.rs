@@ -1,0 +1,250 @@
+//! SQLite backend: one file, WAL, immediate transactions for redemption and deletion.
+
+use super::{Backend, Member, ProjectKeys, RedeemError, TicketRow, TicketSpec};
+use anyhow::{Context, Result};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use std::path::Path;
+use std::sync::Mutex;
+
+pub(super) struct SqliteBackend {
+    db: Mutex<Connection>,
+    path: String,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS members (
+    identifier TEXT PRIMARY KEY,
+    attributes TEXT NOT NULL,
+    relay TEXT,
+    enroller INTEGER NOT NULL DEFAULT 0,
+    admin INTEGER NOT NULL DEFAULT 0,
+    added_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tickets (
+    secret_hash BLOB PRIMARY KEY,
+    remaining INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    attributes TEXT NOT NULL,
+    relay TEXT,
+    enroller INTEGER NOT NULL DEFAULT 0,
+    created_by TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS revoked (
+    identifier TEXT PRIMARY KEY,
+    revoked_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS project (
+    singleton INTEGER PRIMARY KEY CHECK (singleton = 1),
+    name TEXT NOT NULL,
+    project_identity BLOB NOT NULL,
+    authority_identity BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+);";
+
+fn member_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Member> {
+    let attrs: String = r.get(1)?;
+    Ok(Member {
+        identifier: r.get(0)?,
+        attributes: serde_json::from_str(&attrs).unwrap_or_default(),
+        relay: r.get(2)?,
+        enroller: r.get::<_, i64>(3)? != 0,
+        admin: r.get::<_, i64>(4)? != 0,
+        added_at: r.get::<_, i64>(5)? as u64,
+    })
+}
+
+impl SqliteBackend {
+    pub(super) fn open(path: &Path) -> Result<Self> {
+        let db =
+            Connection::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        db.busy_timeout(std::time::Duration::from_secs(10))?;
+        db.pragma_update(None, "journal_mode", "WAL")?;
+        db.execute_batch(SCHEMA)?;
+        Ok(SqliteBackend {
+            db: Mutex::new(db),
+            path: path.display().to_string(),
+        })
+    }
+
+    pub(super) fn in_memory() -> Result<Self> {
+        let db = Connection::open_in_memory()?;
+        db.execute_batch(SCHEMA)?;
+        Ok(SqliteBackend {
+            db: Mutex::new(db),
+            path: ":memory:".into(),
+        })
+    }
+}
+
+const MEMBER_COLUMNS: &str = "identifier, attributes, relay, enroller, admin, added_at";
+
+impl Backend for SqliteBackend {
+    fn describe(&self) -> String {
+        format!("sqlite:{}", self.path)
+    }
+
+    fn put_member(&self, m: &Member) -> Result<()> {
+        let mut db = self.db.lock().expect("db");
+        let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute("DELETE FROM revoked WHERE identifier = ?1", [&m.identifier])?;
+        tx.execute(
+            "INSERT INTO members(identifier, attributes, relay, enroller, admin, added_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT(identifier) DO UPDATE SET attributes = excluded.attributes, relay = excluded.relay,
+               enroller = excluded.enroller, admin = excluded.admin",
+            params![m.identifier, serde_json::to_string(&m.attributes)?, m.relay, m.enroller as i64, m.admin as i64, m.added_at as i64],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn member(&self, identifier: &str) -> Result<Option<Member>> {
+        Ok(self
+            .db
+            .lock()
+            .expect("db")
+            .query_row(
+                &format!("SELECT {MEMBER_COLUMNS} FROM members WHERE identifier = ?1"),
+                [identifier],
+                member_from_row,
+            )
+            .optional()?)
+    }
+
+    fn members(&self) -> Result<Vec<Member>> {
+        let db = self.db.lock().expect("db");
+        let mut st = db.prepare(&format!(
+            "SELECT {MEMBER_COLUMNS} FROM members ORDER BY added_at, identifier"
+        ))?;
+        let rows = st.query_map([], member_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn delete_member(&self, identifier: &str, now: u64) -> Result<bool> {
+        let mut db = self.db.lock().expect("db");
+        let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let n = tx.execute("DELETE FROM members WHERE identifier = ?1", [identifier])?;
+        if n > 0 {
+            tx.execute(
+                "INSERT OR REPLACE INTO revoked(identifier, revoked_at) VALUES (?1, ?2)",
+                params![identifier, now as i64],
+            )?;
+        }
+        tx.commit()?;
+        Ok(n > 0)
+    }
+
+    fn revoked(&self) -> Result<Vec<String>> {
+        let db = self.db.lock().expect("db");
+        let mut st =
+            db.prepare("SELECT identifier FROM revoked ORDER BY revoked_at DESC LIMIT 10000")?;
+        let rows = st.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn create_ticket(
+        &self,
+        secret_hash: &[u8; 32],
+        spec: &TicketSpec,
+        created_by: &str,
+        now: u64,
+    ) -> Result<()> {
+        self.db.lock().expect("db").execute(
+            "INSERT INTO tickets(secret_hash, remaining, expires_at, attributes, relay, enroller, created_by, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                &secret_hash[..],
+                spec.usage_count as i64,
+                spec.expires_at as i64,
+                serde_json::to_string(&spec.attributes)?,
+                spec.relay,
+                spec.enroller as i64,
+                created_by,
+                now as i64
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn redeem(
+        &self,
+        secret_hash: &[u8; 32],
+        identifier: &str,
+        now: u64,
+    ) -> Result<std::result::Result<Member, RedeemError>> {
+        let mut db = self.db.lock().expect("db");
+        // IMMEDIATE takes the write lock up front: concurrent redemptions queue here.
+        let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let row = tx
+            .query_row(
+                "SELECT remaining, expires_at, attributes, relay, enroller FROM tickets WHERE secret_hash = ?1",
+                [&secret_hash[..]],
+                |r| {
+                    Ok(TicketRow {
+                        remaining: r.get(0)?,
+                        expires_at: r.get(1)?,
+                        attributes: r.get(2)?,
+                        relay: r.get(3)?,
+                        enroller: r.get::<_, i64>(4)? != 0,
+                    })
+                },
+            )
+            .optional()?;
+        let Some(row) = row else {
+            return Ok(Err(RedeemError::Unknown));
+        };
+        let (member, attrs) = match row.admit(identifier, now) {
+            Ok(m) => m,
+            Err(e) => return Ok(Err(e)),
+        };
+        tx.execute(
+            "UPDATE tickets SET remaining = remaining - 1 WHERE secret_hash = ?1",
+            [&secret_hash[..]],
+        )?;
+        tx.execute(
+            "INSERT INTO members(identifier, attributes, relay, enroller, admin, added_at) VALUES (?1, ?2, ?3, ?4, 0, ?5)
+             ON CONFLICT(identifier) DO UPDATE SET attributes = excluded.attributes, relay = excluded.relay, enroller = excluded.enroller",
+            params![identifier, attrs, member.relay, member.enroller as i64, now as i64],
+        )?;
+        tx.execute("DELETE FROM revoked WHERE identifier = ?1", [identifier])?;
+        tx.commit()?;
+        Ok(Ok(member))
+    }
+
+    fn claim_project(&self, keys: &ProjectKeys, now: u64) -> Result<ProjectKeys> {
+        let mut db = self.db.lock().expect("db");
+        let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT OR IGNORE INTO project(singleton, name, project_identity, authority_identity, created_at) VALUES (1, ?1, ?2, ?3, ?4)",
+            params![keys.name, keys.project_identity, keys.authority_identity, now as i64],
+        )?;
+        let held = tx.query_row(
+            "SELECT name, project_identity, authority_identity FROM project WHERE singleton = 1",
+            [],
+            keys_from_row,
+        )?;
+        tx.commit()?;
+        Ok(held)
+    }
+
+    fn project_keys(&self) -> Result<Option<ProjectKeys>> {
+        Ok(self
+            .db
+            .lock()
+            .expect("db")
+            .query_row(
+                "SELECT name, project_identity, authority_identity FROM project WHERE singleton = 1",
+                [],
+                keys_from_row,
+            )
+            .optional()?)
+    }
+}
+
+fn keys_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProjectKeys> {
+    Ok(ProjectKeys {
+        name: r.get(0)?,
+        project_identity: r.get(1)?,
+        authority_identity: r.get(2)?,
+    })
+}
