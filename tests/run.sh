@@ -38,4 +38,7 @@ bash tests/scenarios/portal_postgres.sh
 section "scenario: MongoDB across isolated networks (seed 002)"
 bash tests/scenarios/mongodb.sh
 
+section "scenario: two project nodes on one PostgreSQL"
+bash tests/scenarios/project_postgres.sh
+
 section "all tests passed"

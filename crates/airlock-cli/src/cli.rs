@@ -341,6 +341,11 @@ pub enum ProjectCmd {
         /// Administrator identity (the default identity if omitted).
         #[arg(long)]
         identity: Option<String>,
+        /// Keep the authority state in PostgreSQL (`postgres://user[:password]@host[:port]/db`)
+        /// instead of a local SQLite file. Several project nodes given the same database and
+        /// --name serve one project: the first creates it, the next ones join it.
+        #[arg(long, value_name = "URL", env = "AIRLOCK_PROJECT_DATABASE")]
+        database: Option<String>,
     },
     /// Show a project.
     Show {
@@ -380,6 +385,10 @@ pub enum ProjectCmd {
         /// Identity to enroll (the default identity if omitted).
         #[arg(long)]
         identity: Option<String>,
+        /// Reach the project at HOST:PORT instead of the address in the ticket (e.g. another
+        /// project node serving the same project).
+        #[arg(long, value_name = "HOST:PORT")]
+        project_address: Option<String>,
     },
     /// Manage project members (administrators).
     #[command(subcommand)]
@@ -486,38 +495,42 @@ pub enum PolicyCmd {
 /// `relay …`
 #[derive(Debug, Subcommand)]
 pub enum RelayCmd {
-    /// Register a relay at the project and keep it registered.
+    /// Register a relay (at the project by default) and keep it registered.
     Create {
         /// Relay name (default `default`).
         #[arg(default_value = "default")]
         name: String,
-        /// Node.
-        #[arg(long)]
+        /// Where to register it: `/project/NAME` (default: the default project), or a route to
+        /// any node, e.g. `/node/n1` or `/ip4/10.0.0.1/tcp/4000`.
+        #[arg(long, value_name = "ROUTE")]
         at: Option<String>,
-        /// Project (default project if omitted).
-        #[arg(long)]
+        /// The local node that owns the relay (default node if omitted).
+        #[arg(long, value_name = "NODE")]
+        to: Option<String>,
+        /// Shorthand for `--at /project/PROJECT`.
+        #[arg(long, conflicts_with = "at")]
         project: Option<String>,
     },
     /// List relays of a node.
     List {
-        /// Node.
-        #[arg(long)]
-        at: Option<String>,
+        /// Node (default node if omitted).
+        #[arg(long, visible_alias = "at", value_name = "NODE")]
+        to: Option<String>,
     },
     /// Show a relay.
     Show {
         /// Relay name.
         name: String,
-        /// Node.
-        #[arg(long)]
-        at: Option<String>,
+        /// Node (default node if omitted).
+        #[arg(long, visible_alias = "at", value_name = "NODE")]
+        to: Option<String>,
     },
     /// Delete a relay.
     Delete {
         /// Relay name.
         name: String,
-        /// Node.
-        #[arg(long)]
-        at: Option<String>,
+        /// Node (default node if omitted).
+        #[arg(long, visible_alias = "at", value_name = "NODE")]
+        to: Option<String>,
     },
 }

@@ -89,12 +89,12 @@ pub enum Request {
         /// Resource type.
         resource_type: Option<String>,
     },
-    /// Create (and keep registered) a relay in a project.
+    /// Create (and keep registered) a relay.
     RelayCreate {
         /// Relay name.
         name: String,
-        /// Project.
-        project: String,
+        /// Where to register it: `/project/P` or a route to a node.
+        at: String,
     },
     /// List relays.
     RelayList,
@@ -124,21 +124,25 @@ pub struct Extras {
 
 impl Extras {
     /// Starts keeping a relay registered; waits briefly for the first registration.
-    pub async fn create_relay(&self, node: &Node, name: &str, project: &str) -> Result<Value> {
+    pub async fn create_relay(&self, node: &Node, name: &str, at: &str) -> Result<Value> {
         if !airlock_project::relay::valid_relay_name(name) {
             bail!("invalid relay name {name:?}: use 1-48 letters, digits, '-', '_' or '.'");
         }
         if self.relays.lock().expect("relays").contains_key(name) {
             bail!("relay {name:?} already exists on node {}", node.name());
         }
-        if node.project(project).is_none() {
-            bail!(
-                "node {} is not a member of project {project:?} (enroll its identity first)",
-                node.name()
-            );
+        let addr: airlock_wire::MultiAddr = at
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--at {at:?}: {e}"))?;
+        if let Some(airlock_wire::Segment::Project(project)) = addr.segments.first() {
+            if node.project(project).is_none() {
+                bail!(
+                    "node {} is not a member of project {project:?} (enroll its identity first)",
+                    node.name()
+                );
+            }
         }
-        let (keeper, first) =
-            RelayKeeper::start(node, project, name, Duration::from_secs(10)).await;
+        let (keeper, first) = RelayKeeper::start(node, at, name, Duration::from_secs(10)).await;
         self.relays
             .lock()
             .expect("relays")
@@ -313,9 +317,7 @@ async fn handle(node: &Node, extras: &Extras, req: Request) -> Result<Value> {
             }
             json!({"deleted": true})
         }
-        Request::RelayCreate { name, project } => {
-            extras.create_relay(node, &name, &project).await?
-        }
+        Request::RelayCreate { name, at } => extras.create_relay(node, &name, &at).await?,
         Request::RelayList => {
             let mut v: Vec<_> = extras
                 .relays

@@ -38,6 +38,34 @@ pub fn revoked_set(store: &AuthorityStore) -> std::collections::HashSet<Identifi
         .collect()
 }
 
+/// How often a project node re-reads the revocations in its store: other project nodes sharing
+/// the database may have deleted members.
+pub const REVOCATION_SYNC: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Keeps `node`'s revoked set equal to the store's: a member deleted through another project
+/// node sharing the database is cut off here within [`REVOCATION_SYNC`].
+pub fn spawn_revocation_sync(node: Node, store: Arc<AuthorityStore>) {
+    tokio::spawn(async move {
+        let mut known = revoked_set(&store);
+        let mut tick = tokio::time::interval(REVOCATION_SYNC);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let s = store.clone();
+            let Ok(Ok(now)) = tokio::task::spawn_blocking(move || s.revoked()).await else {
+                continue;
+            };
+            let now: std::collections::HashSet<Identifier> =
+                now.iter().filter_map(|s| s.parse().ok()).collect();
+            if now != known {
+                tracing::info!(revoked = now.len(), "revocations changed in the store");
+                node.set_revoked(now.clone());
+                known = now;
+            }
+        }
+    });
+}
+
 /// The service worker.
 pub struct Authority {
     cfg: Arc<AuthorityConfig>,

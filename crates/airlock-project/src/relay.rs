@@ -1,16 +1,18 @@
-//! Relays: a member node behind NAT dials out to the project node and registers a name; others
-//! reach it at `/project/P/service/forward_to_NAME`.
+//! Relays: a node behind NAT dials out to a reachable node (usually the project node) and
+//! registers a name; others reach it at `/project/P/service/forward_to_NAME` (or
+//! `ROUTE/service/forward_to_NAME` for a relay at another node).
 //!
-//! * [`RelayService`] (project node, address `relays`): accepts `{"op":"register","name":…}`
-//!   only through a secure channel from a current member whose credential carries
-//!   `airlock.relay = NAME` (or `*`). It registers a forwarder `forward_to_NAME` that sends every
-//!   message back through the registering channel; when that channel closes, the forwarder goes.
-//!   A live name held by another identity is not taken over; the same identity re-registering
-//!   replaces its old registration.
-//! * [`RelayKeeper`] (member node): keeps a registration alive — registers, waits until the
-//!   channel to the project drops, and registers again with jittered exponential back-off.
+//! * [`RelayService`] (every node, address `relays`): accepts `{"op":"register","name":…}` only
+//!   through a secure channel. On a project node ([`RelayAccess::ProjectPermission`]) the
+//!   registrant must hold a valid credential from the project whose `airlock.relay` attribute
+//!   grants NAME (or `*`); revoked members are refused. On every node the `relay` policies apply
+//!   too (lookup name → type `relay` → default). It registers a forwarder `forward_to_NAME` that
+//!   sends every message back through the registering channel; when that channel closes, the
+//!   forwarder goes. A live name held by another identity is not taken over; the same identity
+//!   re-registering replaces its old registration.
+//! * [`RelayKeeper`] (the node that owns the relay): keeps a registration alive — registers,
+//!   waits until the channel drops, and registers again with jittered exponential back-off.
 
-use crate::store::AuthorityStore;
 use crate::RELAY_ATTRIBUTE;
 use airlock_identity::Identifier;
 use airlock_node::{unix_now, Message, Node, Worker};
@@ -31,9 +33,20 @@ struct Registration {
     forwarder: Address,
 }
 
-/// The project side.
+/// Who may register a relay name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RelayAccess {
+    /// Project node: the project credential's `airlock.relay` attribute must grant the name
+    /// (and the node's `relay` policies must allow it).
+    ProjectPermission,
+    /// Any other node: the node's `relay` policies (default: a valid project credential if the
+    /// node belongs to a project, else the secure channel's trust).
+    Policy,
+}
+
+/// The side that accepts registrations.
 pub struct RelayService {
-    store: Arc<AuthorityStore>,
+    access: RelayAccess,
     registrations: Arc<Mutex<HashMap<String, Registration>>>,
 }
 
@@ -59,10 +72,10 @@ pub fn valid_relay_name(n: &str) -> bool {
 }
 
 impl RelayService {
-    /// A service checking membership in `store`.
-    pub fn new(store: Arc<AuthorityStore>) -> Self {
+    /// A service deciding registrations by `access`.
+    pub fn new(access: RelayAccess) -> Self {
         RelayService {
-            store,
+            access,
             registrations: Arc::new(Mutex::new(HashMap::new())),
         }
     }
@@ -78,25 +91,19 @@ impl RelayService {
         if !valid_relay_name(name) {
             return Err(format!("invalid relay name {name:?}"));
         }
-        if self
-            .store
-            .member(&peer.identifier.to_string())
-            .map_err(|e| e.to_string())?
-            .is_none()
-        {
-            return Err(format!(
-                "{} is not a member of this project",
-                peer.identifier
-            ));
+        if self.access == RelayAccess::ProjectPermission {
+            // A credential is only issued to current members, and deleted members are in the
+            // node's revoked set (checked again by `authorize` below).
+            let cred = peer
+                .credential_at(unix_now())
+                .ok_or("no valid project credential was presented")?;
+            match cred.attributes.get(RELAY_ATTRIBUTE).map(String::as_str) {
+                Some("*") => {}
+                Some(n) if n == name => {}
+                _ => return Err(format!("this member may not claim relay {name:?} (its ticket did not grant --relay {name})")),
+            }
         }
-        let cred = peer
-            .credential_at(unix_now())
-            .ok_or("no valid project credential was presented")?;
-        match cred.attributes.get(RELAY_ATTRIBUTE).map(String::as_str) {
-            Some("*") => {}
-            Some(n) if n == name => {}
-            _ => return Err(format!("this member may not claim relay {name:?} (its ticket did not grant --relay {name})")),
-        }
+        node.authorize(name, "relay", peer)?;
         let forwarder = Address::new(format!("forward_to_{name}")).map_err(|e| e.to_string())?;
         let mut regs = self.registrations.lock().expect("relays");
         if let Some(old) = regs.get(name) {
@@ -183,8 +190,8 @@ impl Worker for RelayService {
 pub struct RelayInfo {
     /// Relay name.
     pub name: String,
-    /// Project.
-    pub project: String,
+    /// Route of the node holding the registration (`/project/P` or any route).
+    pub at: String,
     /// `up` while registered.
     pub status: String,
     /// Where others reach it.
@@ -202,20 +209,22 @@ pub struct RelayKeeper {
 }
 
 impl RelayKeeper {
-    /// Starts keeping relay `name` in `project` registered; waits up to `wait` for the first
-    /// registration and returns its result (the keeper goes on trying either way).
+    /// Starts keeping relay `name` registered at `at` (`/project/P`, or a route to a node such
+    /// as `/ip4/10.0.0.1/tcp/4000`; `/secure/api` is added when the route opens no secure
+    /// channel); waits up to `wait` for the first registration and returns its result (the
+    /// keeper goes on trying either way).
     pub async fn start(
         node: &Node,
-        project: &str,
+        at: &str,
         name: &str,
         wait: Duration,
     ) -> (Arc<Self>, Result<(), String>) {
         let keeper = Arc::new(RelayKeeper {
             info: Mutex::new(RelayInfo {
                 name: name.to_string(),
-                project: project.to_string(),
+                at: at.to_string(),
                 status: "down".into(),
-                address: format!("/project/{project}/service/forward_to_{name}"),
+                address: format!("{}/service/forward_to_{name}", relay_host_route(at)),
                 last_error: None,
             }),
             stopped: AtomicBool::new(false),
@@ -253,20 +262,12 @@ impl RelayKeeper {
         &self,
         node: &Node,
     ) -> Result<Arc<airlock_node::channel::SecureChannel>, String> {
-        let (project, name) = {
+        let (at, name) = {
             let i = self.info.lock().expect("info");
-            (i.project.clone(), i.name.clone())
+            (i.at.clone(), i.name.clone())
         };
-        let p = node
-            .project(&project)
-            .ok_or_else(|| format!("not a member of project {project:?}"))?;
-        let ch = airlock_node::resolve::project_channel(node, &p, Duration::from_secs(10))
-            .await
-            .map_err(|e| e.to_string())?;
-        let route = Route::new(vec![
-            ch.address().clone(),
-            Address::new(RELAY_SERVICE).expect("valid"),
-        ]);
+        let (ch, mut route) = open_relay_channel(node, &at).await?;
+        route.push_back(Address::new(RELAY_SERVICE).expect("valid"));
         let body = json!({"op": "register", "name": name});
         match crate::api::request_json(node, &route, &body, Duration::from_secs(10)).await {
             Ok(_) => Ok(ch),
@@ -290,7 +291,7 @@ impl RelayKeeper {
                         let mut i = self.info.lock().expect("info");
                         i.status = "up".into();
                         i.last_error = None;
-                        tracing::info!(relay = %i.name, project = %i.project, "relay registered");
+                        tracing::info!(relay = %i.name, at = %i.at, "relay registered");
                     }
                     if let Some(tx) = first.take() {
                         let _ = tx.send(Ok(()));
@@ -299,7 +300,7 @@ impl RelayKeeper {
                     *self.current.lock().expect("current") = Some(ch.clone());
                     ch.wait_closed(Duration::from_secs(100 * 365 * 86400)).await;
                     self.info.lock().expect("info").status = "down".into();
-                    tracing::warn!("relay channel to the project closed; registering again");
+                    tracing::warn!("relay channel closed; registering again");
                 }
                 Err(e) => {
                     tracing::warn!("relay registration failed (retrying in {backoff:?}): {e}");
@@ -317,5 +318,65 @@ impl RelayKeeper {
             tokio::time::sleep(wait).await;
             backoff = (backoff * 2).min(Duration::from_secs(30));
         }
+    }
+}
+
+/// The route others use to reach the node holding a relay registered at `at`: `at` itself for
+/// `/project/P` or a route with a secure channel, else `at/secure/api`.
+pub fn relay_host_route(at: &str) -> String {
+    use airlock_wire::{MultiAddr, Segment};
+    let at = at.trim_end_matches('/');
+    match at.parse::<MultiAddr>() {
+        Ok(a)
+            if !a
+                .segments
+                .iter()
+                .any(|s| matches!(s, Segment::Secure(_) | Segment::Project(_))) =>
+        {
+            format!("{at}/secure/api")
+        }
+        _ => at.to_string(),
+    }
+}
+
+/// Opens the secure channel a relay registers through: to the project node for `/project/P`
+/// (trusting only the project identity), else over `at` (with `/secure/api` appended when `at`
+/// opens no channel itself). Returns the channel and the route to the peer node's services.
+async fn open_relay_channel(
+    node: &Node,
+    at: &str,
+) -> Result<(Arc<airlock_node::channel::SecureChannel>, Route), String> {
+    use airlock_wire::{MultiAddr, Segment};
+    let t = Duration::from_secs(10);
+    let mut addr: MultiAddr = at.parse().map_err(|e| format!("--at {at:?}: {e}"))?;
+    if let [Segment::Project(p)] = addr.segments.as_slice() {
+        let project = node
+            .project(p)
+            .ok_or_else(|| format!("not a member of project {p:?}"))?;
+        let ch = airlock_node::resolve::project_channel(node, &project, t)
+            .await
+            .map_err(|e| e.to_string())?;
+        let route = Route::single(ch.address().clone());
+        return Ok((ch, route));
+    }
+    if !addr
+        .segments
+        .iter()
+        .any(|s| matches!(s, Segment::Secure(_) | Segment::Project(_)))
+    {
+        addr.segments.push(Segment::Secure("api".into()));
+    }
+    // The relay hop needs no particular peer identity: what travels through a relay is
+    // end-to-end encrypted between inlet and outlet, which authenticate each other.
+    let r = airlock_node::resolve::resolve(node, &addr, airlock_channel::TrustPolicy::Everyone, t)
+        .await
+        .map_err(|e| e.to_string())?;
+    match r.channel {
+        Some((ch, after)) => {
+            let mut route = Route::single(ch.address().clone());
+            route.append(&after);
+            Ok((ch, route))
+        }
+        None => Err(format!("{at} opens no secure channel")),
     }
 }

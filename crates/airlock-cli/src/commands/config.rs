@@ -143,7 +143,7 @@ pub fn create_from_file(ctx: Ctx, path: &str, foreground: bool) -> Result<()> {
     if let Some(ticket) = &file.ticket {
         let already = !ctx.state.memberships(Some(&identity))?.is_empty();
         if !already {
-            super::project::enroll(&ctx, Some(ticket.clone()), Some(identity.clone()))?;
+            super::project::enroll(&ctx, Some(ticket.clone()), Some(identity.clone()), None)?;
         }
     }
     let project = match &file.project {
@@ -194,7 +194,7 @@ pub fn create_from_file(ctx: Ctx, path: &str, foreground: bool) -> Result<()> {
             let p = project
                 .clone()
                 .context("relays need a project: give a ticket (or enroll first)")?;
-            ctx.state.put_relay(&name, &r, &p)?;
+            ctx.state.put_relay(&name, &r, &format!("/project/{p}"))?;
         }
         for (oname, o) in &file.tcp_outlets {
             let service = o.from.clone().unwrap_or_else(|| {

@@ -333,7 +333,9 @@ fn start_project_services(
     name: &str,
     identity: &str,
 ) -> Result<Vec<tokio::sync::oneshot::Receiver<()>>> {
+    use airlock_project::relay::{RelayAccess, RelayService};
     let mut trusted = Vec::new();
+    let mut relay_access = RelayAccess::Policy;
     for hp in ctx
         .state
         .hosted_projects()?
@@ -342,15 +344,10 @@ fn start_project_services(
     {
         let (authority, _) = ctx.state.load_identity(&hp.authority_identity)?;
         trusted.push(authority.history().verify(airlock_node::unix_now())?);
-        let path = ctx
-            .state
-            .home()
-            .join("projects")
-            .join(&hp.name)
-            .join("authority.sqlite");
-        let store = Arc::new(airlock_project::AuthorityStore::open(&path)?);
+        let store = Arc::new(super::project::open_store(ctx, &hp)?);
         node.set_revoked(airlock_project::authority::revoked_set(&store));
-        airlock_project::relay::RelayService::new(store.clone()).register(node);
+        airlock_project::authority::spawn_revocation_sync(node.clone(), store.clone());
+        relay_access = RelayAccess::ProjectPermission;
         airlock_project::Authority::new(airlock_project::AuthorityConfig {
             project: hp.name.clone(),
             identity: authority,
@@ -360,6 +357,7 @@ fn start_project_services(
         .register(node);
         tracing::info!(project = %hp.name, "hosting the project authority");
     }
+    RelayService::new(relay_access).register(node);
     let memberships = ctx.state.memberships(Some(identity))?;
     let mut known = Vec::new();
     for m in &memberships {
@@ -400,8 +398,8 @@ fn restore_policies(ctx: &Ctx, node: &Node, name: &str) {
 }
 
 async fn restore_relays(ctx: &Ctx, node: &Node, name: &str, extras: &control::Extras) {
-    for (relay, project) in ctx.state.relays(name).unwrap_or_default() {
-        if let Err(e) = extras.create_relay(node, &relay, &project).await {
+    for (relay, at) in ctx.state.relays(name).unwrap_or_default() {
+        if let Err(e) = extras.create_relay(node, &relay, &at).await {
             tracing::error!(%relay, "cannot restore relay: {e:#}");
         }
     }

@@ -124,22 +124,28 @@ pub fn policy(ctx: &Ctx, cmd: PolicyCmd) -> Result<()> {
 
 pub fn relay(ctx: &Ctx, cmd: RelayCmd) -> Result<()> {
     match cmd {
-        RelayCmd::Create { name, at, project } => {
-            let node = ctx.node_name(at.as_deref())?;
-            let project = match project {
-                Some(p) => p,
-                None => ctx.state.default_project()?,
+        RelayCmd::Create {
+            name,
+            at,
+            to,
+            project,
+        } => {
+            let node = ctx.node_name(to.as_deref())?;
+            let at = match (at, project) {
+                (Some(at), _) => ctx.resolve_node_route(&at)?,
+                (None, Some(p)) => format!("/project/{p}"),
+                (None, None) => format!("/project/{}", ctx.state.default_project()?),
             };
-            eprintln!("Registering relay {name} at project {project}…");
+            eprintln!("Registering relay {name} at {at}…");
             let v = ctx.request(
                 &node,
                 Request::RelayCreate {
                     name: name.clone(),
-                    project: project.clone(),
+                    at: at.clone(),
                 },
                 Duration::from_secs(30),
             )?;
-            ctx.state.put_relay(&node, &name, &project)?;
+            ctx.state.put_relay(&node, &name, &at)?;
             if let Some(w) = v["warning"].as_str() {
                 eprintln!("Relay {name} is not registered yet ({w}); the node keeps trying.");
             } else {
@@ -152,19 +158,19 @@ pub fn relay(ctx: &Ctx, cmd: RelayCmd) -> Result<()> {
                 v["address"].as_str().unwrap_or_default().to_string()
             });
         }
-        RelayCmd::List { at } => {
-            let node = ctx.node_name(at.as_deref())?;
+        RelayCmd::List { to } => {
+            let node = ctx.node_name(to.as_deref())?;
             let v = ctx.request(&node, Request::RelayList, T)?;
             ctx.print(&v, |v| {
                 table(
-                    &["NAME", "PROJECT", "STATUS", "ADDRESS"],
+                    &["NAME", "AT", "STATUS", "ADDRESS"],
                     v.as_array()
                         .into_iter()
                         .flatten()
                         .map(|r| {
                             vec![
                                 r["name"].as_str().unwrap_or("").into(),
-                                r["project"].as_str().unwrap_or("").into(),
+                                r["at"].as_str().unwrap_or("").into(),
                                 r["status"].as_str().unwrap_or("").into(),
                                 r["address"].as_str().unwrap_or("").into(),
                             ]
@@ -173,8 +179,8 @@ pub fn relay(ctx: &Ctx, cmd: RelayCmd) -> Result<()> {
                 )
             });
         }
-        RelayCmd::Show { name, at } => {
-            let node = ctx.node_name(at.as_deref())?;
+        RelayCmd::Show { name, to } => {
+            let node = ctx.node_name(to.as_deref())?;
             let v = ctx.request(&node, Request::RelayList, T)?;
             let r: Value = v
                 .as_array()
@@ -182,8 +188,8 @@ pub fn relay(ctx: &Ctx, cmd: RelayCmd) -> Result<()> {
                 .with_context(|| format!("no relay named {name:?} on node {node}"))?;
             ctx.print(&r, |r| serde_json::to_string_pretty(r).unwrap_or_default());
         }
-        RelayCmd::Delete { name, at } => {
-            let node = ctx.node_name(at.as_deref())?;
+        RelayCmd::Delete { name, to } => {
+            let node = ctx.node_name(to.as_deref())?;
             ctx.request(&node, Request::RelayDelete { name: name.clone() }, T)?;
             ctx.state.delete_relay(&node, &name)?;
             eprintln!("Deleted relay {name} on node {node}");

@@ -79,6 +79,10 @@ const MIGRATIONS: &[&str] = &[
         project TEXT NOT NULL,
         PRIMARY KEY (node, name)
      );",
+    // 4: relays at any route; hosted projects with their state in a shared database
+    "ALTER TABLE relays RENAME COLUMN project TO at;
+     UPDATE relays SET at = '/project/' || at;
+     ALTER TABLE hosted_projects ADD COLUMN database TEXT;",
 ];
 
 /// The state folder and database.
@@ -233,6 +237,32 @@ impl State {
         if self.setting("default_identity")?.is_none() {
             self.set_setting("default_identity", name)?;
         }
+        Ok(secret)
+    }
+
+    /// Stores identity `name` from its secret bytes (a project's keys loaded from a shared
+    /// database), with a fresh purpose key. Keeping an existing identity with the same
+    /// identifier is fine; one with another identifier is an error.
+    pub fn import_identity_secret(
+        &self,
+        name: &str,
+        secret_bytes: &[u8],
+    ) -> Result<IdentitySecret> {
+        let now = unix_now();
+        let secret = IdentitySecret::from_secret_bytes(secret_bytes, now)
+            .with_context(|| format!("the stored key of identity {name:?} is corrupt"))?;
+        if let Some(row) = self.identity_row(name)? {
+            if row.identifier != secret.identifier().to_string() {
+                bail!("a local identity named {name:?} already exists with another key ({}); delete it first", row.identifier);
+            }
+            return Ok(secret);
+        }
+        validate_name("identity", name)?;
+        let purpose = PurposeKeySecret::create(&secret, now, DEFAULT_PURPOSE_KEY_TTL);
+        self.db.execute(
+            "INSERT INTO identities(name, identifier, secret, purpose_key, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![name, secret.identifier().to_string(), secret.to_secret_bytes(), purpose.to_secret_bytes(), now as i64],
+        )?;
         Ok(secret)
     }
 

@@ -20,6 +20,10 @@ pub struct HostedProject {
     pub route: String,
     /// Credential lifetime, seconds.
     pub credential_ttl: u64,
+    /// PostgreSQL URL holding the authority state (shared with other project nodes), or None
+    /// for the SQLite file beside the local state. Shown without its password.
+    #[serde(serialize_with = "redacted")]
+    pub database: Option<String>,
 }
 
 /// A local identity's membership in a project.
@@ -37,19 +41,26 @@ pub struct Membership {
     pub authority_identity: Vec<u8>,
 }
 
+fn redacted<S: serde::Serializer>(url: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    match url {
+        Some(u) => s.serialize_some(&airlock_project::store::redact_url(u)),
+        None => s.serialize_none(),
+    }
+}
+
 impl State {
     /// Records a hosted project.
     pub fn insert_hosted_project(&self, p: &HostedProject) -> Result<()> {
         self.db.execute(
-            "INSERT INTO hosted_projects(name, node, authority_identity, route, credential_ttl, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![p.name, p.node, p.authority_identity, p.route, p.credential_ttl as i64, unix_now() as i64],
+            "INSERT INTO hosted_projects(name, node, authority_identity, route, credential_ttl, created_at, database) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![p.name, p.node, p.authority_identity, p.route, p.credential_ttl as i64, unix_now() as i64, p.database],
         )?;
         Ok(())
     }
 
     /// Hosted projects.
     pub fn hosted_projects(&self) -> Result<Vec<HostedProject>> {
-        let mut st = self.db.prepare("SELECT name, node, authority_identity, route, credential_ttl FROM hosted_projects ORDER BY name")?;
+        let mut st = self.db.prepare("SELECT name, node, authority_identity, route, credential_ttl, database FROM hosted_projects ORDER BY name")?;
         let rows = st.query_map([], |r| {
             Ok(HostedProject {
                 name: r.get(0)?,
@@ -57,6 +68,7 @@ impl State {
                 authority_identity: r.get(2)?,
                 route: r.get(3)?,
                 credential_ttl: r.get::<_, i64>(4)? as u64,
+                database: r.get(5)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -148,11 +160,11 @@ impl State {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Records a relay.
-    pub fn put_relay(&self, node: &str, name: &str, project: &str) -> Result<()> {
+    /// Records a relay registered at route `at`.
+    pub fn put_relay(&self, node: &str, name: &str, at: &str) -> Result<()> {
         self.db.execute(
-            "INSERT OR REPLACE INTO relays(node, name, project) VALUES (?1, ?2, ?3)",
-            params![node, name, project],
+            "INSERT OR REPLACE INTO relays(node, name, at) VALUES (?1, ?2, ?3)",
+            params![node, name, at],
         )?;
         Ok(())
     }
@@ -166,11 +178,11 @@ impl State {
         Ok(())
     }
 
-    /// Relays of a node: (name, project).
+    /// Relays of a node: (name, at).
     pub fn relays(&self, node: &str) -> Result<Vec<(String, String)>> {
         let mut st = self
             .db
-            .prepare("SELECT name, project FROM relays WHERE node = ?1 ORDER BY name")?;
+            .prepare("SELECT name, at FROM relays WHERE node = ?1 ORDER BY name")?;
         let rows = st.query_map([node], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }

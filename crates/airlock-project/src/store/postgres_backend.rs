@@ -20,7 +20,7 @@ pub(super) struct PgBackend {
     shown: String,
 }
 
-const SCHEMA_LOCK: i64 = 0x6169_726c_6f63_6b; // "airlock"
+const SCHEMA_LOCK: i64 = 0x0061_6972_6c6f_636b; // "airlock"
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS airlock_members (
@@ -86,7 +86,7 @@ impl PgBackend {
                     }
                 };
                 for job in jobs_rx {
-                    if client.as_ref().map_or(true, |c| c.is_closed()) {
+                    if client.as_ref().is_none_or(|c| c.is_closed()) {
                         client = match connect(&url) {
                             Ok(c) => {
                                 tracing::info!("reconnected to the database");

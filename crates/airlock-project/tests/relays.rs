@@ -1,0 +1,150 @@
+//! Relays end to end on in-process nodes: registration rules (project permission, `relay`
+//! policies, no takeover) and a portal reached through a relay at a plain node.
+
+use airlock_identity::{IdentitySecret, PurposeKeySecret};
+use airlock_node::portal::{InletSpec, OutletSpec};
+use airlock_node::{unix_now, Node, NodeConfig, NodeIdentity};
+use airlock_project::relay::{RelayAccess, RelayKeeper, RelayService};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+async fn node(name: &str) -> Node {
+    let now = unix_now();
+    let secret = IdentitySecret::create(now);
+    let purpose = PurposeKeySecret::create(&secret, now, 3600);
+    Node::start(NodeConfig {
+        name: name.into(),
+        identity: NodeIdentity { secret, purpose },
+        tcp_listen: "127.0.0.1:0".parse().unwrap(),
+        authorized: vec![],
+        rekey: Default::default(),
+        purpose_key_store: None,
+    })
+    .await
+    .unwrap()
+}
+
+/// A node presenting a credential with `pairs` from `authority`.
+async fn member(name: &str, authority: &IdentitySecret, pairs: &[(&str, &str)]) -> Node {
+    let n = node(name).await;
+    let attrs = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let c = airlock_authority::Credential::issue(authority, n.identifier(), attrs, unix_now(), 600)
+        .unwrap();
+    n.set_credentials(vec![c.encode()]);
+    n
+}
+
+/// A relay host trusting `authority`'s credentials.
+async fn hub(authority: &IdentitySecret, access: RelayAccess) -> (Node, String) {
+    let hub = node("hub").await;
+    hub.set_trusted_authorities(vec![authority.history().verify(unix_now()).unwrap()]);
+    RelayService::new(access).register(&hub);
+    let at = format!("/ip4/127.0.0.1/tcp/{}", hub.listen_addr().port());
+    (hub, at)
+}
+
+async fn register(n: &Node, at: &str, name: &str) -> Result<(), String> {
+    let (keeper, first) = RelayKeeper::start(n, at, name, Duration::from_secs(10)).await;
+    if first.is_err() {
+        keeper.stop(n);
+    }
+    first
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn project_node_grants_names_by_credential_and_policy() {
+    let authority = IdentitySecret::create(unix_now());
+    let (hub, at) = hub(&authority, RelayAccess::ProjectPermission).await;
+
+    let bank = member("bank", &authority, &[("airlock.relay", "bank")]).await;
+    register(&bank, &at, "bank").await.expect("granted name");
+
+    let e = register(&bank, &at, "payroll").await.unwrap_err();
+    assert!(e.contains("may not claim relay \"payroll\""), "{e}");
+
+    let nobody = node("nobody").await;
+    let e = register(&nobody, &at, "bank2").await.unwrap_err();
+    assert!(e.contains("no valid project credential"), "{e}");
+
+    // Another member allowed any name still cannot take over a live registration.
+    let other = member("other", &authority, &[("airlock.relay", "*")]).await;
+    let e = register(&other, &at, "bank").await.unwrap_err();
+    assert!(e.contains("held by another member"), "{e}");
+
+    // A relay policy on the project node narrows it further.
+    hub.set_policy(
+        None,
+        Some("relay"),
+        "(= subject.team \"blue\")".parse().unwrap(),
+    )
+    .unwrap();
+    let e = register(&other, &at, "free").await.unwrap_err();
+    assert!(e.contains("denied by the relay policy"), "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn portal_through_a_relay_at_a_plain_node_with_a_relay_policy() {
+    let authority = IdentitySecret::create(unix_now());
+    let (hub, at) = hub(&authority, RelayAccess::Policy).await;
+    hub.set_policy(
+        None,
+        Some("relay"),
+        "(= subject.team \"blue\")".parse().unwrap(),
+    )
+    .unwrap();
+
+    let red = member("red", &authority, &[("team", "red")]).await;
+    let e = register(&red, &at, "red").await.unwrap_err();
+    assert!(e.contains("denied by the relay policy"), "{e}");
+
+    // The bank dials out to the hub and serves an echo outlet behind the relay.
+    let bank = member("bank", &authority, &[("team", "blue")]).await;
+    let (keeper, first) = RelayKeeper::start(&bank, &at, "bank", Duration::from_secs(10)).await;
+    first.expect("blue may register");
+    let info = keeper.info();
+    assert_eq!(info.status, "up");
+    assert_eq!(
+        info.address,
+        format!("{at}/secure/api/service/forward_to_bank")
+    );
+
+    let echo = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let echo_addr = echo.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = echo.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = s.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    bank.create_outlet(OutletSpec {
+        name: "outlet".into(),
+        to: echo_addr.to_string(),
+    })
+    .unwrap();
+
+    let client = node("client").await;
+    let inlet = client
+        .create_inlet(InletSpec {
+            name: "db".into(),
+            from: "127.0.0.1:0".parse().unwrap(),
+            to: format!("{}/secure/api/service/outlet", info.address),
+            authorized: vec![bank.identifier().to_string()],
+        })
+        .await
+        .unwrap();
+    let mut s = tokio::net::TcpStream::connect(&inlet.from).await.unwrap();
+    s.write_all(b"through the relay").await.unwrap();
+    let mut b = [0u8; 17];
+    tokio::time::timeout(Duration::from_secs(10), s.read_exact(&mut b))
+        .await
+        .expect("echo in time")
+        .unwrap();
+    assert_eq!(&b, b"through the relay");
+    keeper.stop(&bank);
+    hub.shutdown().await;
+}

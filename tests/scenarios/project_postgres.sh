@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Scenario: two project nodes serving one project from one PostgreSQL database.
+#
+#   hosta (project node project-shared on 127.0.0.1:PA) ──┐
+#                                                          ├── postgres://…/airlock (shared state)
+#   hostb (project node project-shared on 127.0.0.1:PB) ──┘
+#   members m1, m2, m3 and 20 racers, each with its own AIRLOCK_HOME, reach A or B
+#   (`project enroll --project-address`). Everything runs on 127.0.0.1: this is about shared
+#   state, not isolation.
+#
+# Asserts: B joins the project A created (same project and authority identities); another
+# project name on the same database is refused; a ticket issued at A is redeemed at B and then
+# refused at A; of 20 concurrent redemptions of one single-use ticket across A and B exactly one
+# wins; a member deleted at B loses its relay at A within 60 s; A's members survive its restart.
+set -euo pipefail
+source "$(dirname "$0")/../lib/common.sh"
+[ -x "$AIRLOCK" ] || fail "build first: cargo build --release"
+[ "$(id -u)" = 0 ] || fail "the scenario needs root (runuser for the throwaway PostgreSQL)"
+
+WORK="$(mktemp -d /tmp/airlock-project-pg.XXXXXX)"
+on_exit "rm -rf '$WORK'"
+
+PG_PORT=$(free_port)
+log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
+start_postgres "$PG_PORT"
+psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -c 'CREATE DATABASE airlock' || fail "CREATE DATABASE airlock"
+DB="postgres://postgres@127.0.0.1:$PG_PORT/airlock"
+pass "PostgreSQL running, database airlock created"
+
+# `as PARTY cmd…` runs airlock with the party's own state (nodes stopped at exit, before PostgreSQL).
+as() { local party=$1; shift; env AIRLOCK_HOME="$WORK/$party" "$AIRLOCK" "$@"; }
+for p in hosta hostb m3; do on_exit "env AIRLOCK_HOME='$WORK/$p' '$AIRLOCK' node delete --all --yes"; done
+# `field KEY` prints one key of a JSON object on stdin (booleans as true/false).
+field() { python3 -c 'import json,sys; v=json.load(sys.stdin)[sys.argv[1]]; print(json.dumps(v) if isinstance(v, bool) else v)' "$1"; }
+# `has_member ID` succeeds when the member list on stdin holds ID.
+has_member() { python3 -c 'import json,sys; sys.exit(0 if any(m["identifier"] == sys.argv[1] for m in json.load(sys.stdin)) else 1)' "$1"; }
+relay_status() {
+    as m3 relay list --output json 2>/dev/null \
+        | python3 -c 'import json,sys; r=[x for x in json.load(sys.stdin) if x["name"]=="r1"]; print(r[0]["status"] if r else "none")' 2>/dev/null
+}
+
+log "two project nodes, one database"
+PA=$(free_port)
+PB=$(free_port)
+A_JSON=$(as hosta project create --name shared --listen "127.0.0.1:$PA" --public-address "127.0.0.1:$PA" \
+    --database "$DB" --output json 2>"$WORK/create-a.err") || fail "host A project create: $(cat "$WORK/create-a.err")"
+wait_port "$PA"
+B_JSON=$(as hostb project create --name shared --listen "127.0.0.1:$PB" --public-address "127.0.0.1:$PB" \
+    --database "$DB" --output json 2>"$WORK/create-b.err") || fail "host B project create: $(cat "$WORK/create-b.err")"
+wait_port "$PB"
+[ "$(field joined <<<"$A_JSON")" = false ] || fail "host A should have created the project: $A_JSON"
+[ "$(field joined <<<"$B_JSON")" = true ] || fail "host B should have joined the project: $B_JSON"
+for k in project_identifier authority_identifier; do
+    [ "$(field "$k" <<<"$A_JSON")" = "$(field "$k" <<<"$B_JSON")" ] || fail "$k differs: $A_JSON vs $B_JSON"
+done
+pass "B joined A's project: same project $(field project_identifier <<<"$A_JSON") and authority identities"
+
+PC=$(free_port)
+if out=$(as hostb project create --name other --listen "127.0.0.1:$PC" --public-address "127.0.0.1:$PC" \
+    --database "$DB" 2>&1); then fail "a second project name on the same database was accepted"; fi
+grep -q shared <<<"$out" || fail "the error does not name the project the database holds: $out"
+pass "another project on the same database refused: ${out#error: }"
+
+log "a ticket issued at A, redeemed at B"
+T1=$(as hosta project ticket --usage-count 1 --expires-in 10m) || fail "ticket at A"
+as m1 project enroll "$T1" --project-address "127.0.0.1:$PB" >/dev/null 2>&1 || fail "m1 enroll via B"
+M1_ID=$(as m1 identity show)
+if out=$(as m2 project enroll "$T1" --project-address "127.0.0.1:$PA" 2>&1); then fail "the used ticket was accepted again via A"; fi
+as hostb project member list --output json | has_member "$M1_ID" || fail "B's member list lacks m1 ($M1_ID)"
+as hosta project member list --output json | has_member "$M1_ID" || fail "A's member list lacks m1 ($M1_ID)"
+pass "ticket from A redeemed at B, then refused at A (${out##*error: }); both list m1"
+
+log "20 concurrent redemptions of one single-use ticket, across A and B"
+BEFORE=$(as hosta project member list --output json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+T2=$(as hosta project ticket --usage-count 1 --expires-in 10m) || fail "ticket at A"
+pids=()
+for i in $(seq 1 20); do
+    port=$PA; [ $((i % 2)) = 0 ] || port=$PB
+    timeout 60 env AIRLOCK_HOME="$WORK/race$i" "$AIRLOCK" project enroll "$T2" --project-address "127.0.0.1:$port" \
+        >/dev/null 2>&1 &
+    pids+=($!)
+done
+won=0
+for p in "${pids[@]}"; do if wait "$p"; then won=$((won + 1)); fi; done
+[ "$won" = 1 ] || fail "$won of 20 concurrent redemptions succeeded (expected exactly 1)"
+AFTER=$(as hostb project member list --output json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+[ "$AFTER" = $((BEFORE + 1)) ] || fail "member count went from $BEFORE to $AFTER (expected +1)"
+pass "exactly 1 of 20 concurrent redemptions won; one member added"
+
+log "revocation at B cuts a relay registered at A"
+T3=$(as hosta project ticket --usage-count 1 --expires-in 10m --relay r1) || fail "relay ticket at A"
+as m3 project enroll "$T3" >/dev/null 2>&1 || fail "m3 enroll via A"
+as m3 node create >/dev/null 2>&1 || fail "m3 node"
+as m3 relay create r1 >/dev/null 2>&1 || fail "m3 relay r1"
+up=""
+for _ in $(seq 1 30); do
+    if [ "$(relay_status)" = up ]; then up=yes; break; fi
+    sleep 0.5
+done
+[ -n "$up" ] || fail "relay r1 not up after 15 s: $(as m3 relay list --output json 2>&1)"
+M3_ID=$(as m3 identity show)
+as hostb project member delete "$M3_ID" >/dev/null 2>&1 || fail "member delete at B"
+deleted_at=$(date +%s.%N)
+down=""
+for _ in $(seq 1 120); do
+    if [ "$(relay_status)" != up ]; then down=yes; break; fi
+    sleep 0.5
+done
+took=$(python3 -c "print(f'{$(date +%s.%N) - $deleted_at:.1f}')")
+[ -n "$down" ] || fail "relay r1 still up 60 s after m3 was deleted at B"
+log "relay r1 went down ${took} s after the deletion at B"
+pass "member deleted at B: its relay at A went down after ${took} s"
+
+log "A restarts; the project state lives in PostgreSQL"
+as hosta node stop project-shared >/dev/null 2>&1 || fail "stop A's project node"
+as hostb project member list --output json | has_member "$M1_ID" || fail "B stopped serving while A was down"
+as hosta node start project-shared >/dev/null 2>&1 || fail "start A's project node"
+wait_port "$PA"
+as hosta project member list --output json | has_member "$M1_ID" || fail "A lost m1 after its restart"
+pass "B served while A was down; after A's restart it still lists m1"
+log "store tests against this PostgreSQL (ticket rules, 50 concurrent redemptions, project keys)"
+if command -v cargo >/dev/null; then
+    out=$(cd "$ROOT" && AIRLOCK_TEST_POSTGRES="$DB" cargo test -q --release --workspace --lib -- store::tests::postgres 2>&1) \
+        || fail "store tests on PostgreSQL: $out"
+    grep -q "3 passed" <<<"$out" || fail "expected 3 PostgreSQL store tests to run: $out"
+    pass "store tests pass on PostgreSQL"
+fi
+log "project_postgres: all $STEP checks passed"
