@@ -13,8 +13,8 @@ use crate::message::{ChannelPeer, Message};
 use crate::node::Node;
 use crate::router::Worker;
 use airlock_channel::{
-    ChannelKind, Handshake, HandshakeStep, InnerMessage, PeerIdentity, RecvCipher, RekeyPolicy,
-    Role, SendCipher, TrustPolicy,
+    ChannelKind, Handshake, HandshakeError, HandshakeStep, InnerMessage, PeerIdentity, RecvCipher,
+    RekeyPolicy, Role, SendCipher, TrustPolicy,
 };
 use airlock_identity::Identifier;
 use airlock_wire::{Address, Packet, Route};
@@ -29,6 +29,20 @@ pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 pub const MAX_PENDING_HANDSHAKES: usize = 256;
 /// Outer kind byte of an abort notice (responder → initiator, unauthenticated, informational).
 pub const KIND_ABORT: u8 = 0x04;
+/// Abort code: the responder authenticated the initiator and refuses it (trust policy, revoked
+/// member); retrying will not help until the responder's configuration changes.
+pub const ABORT_REFUSED: u8 = 0x01;
+/// Abort code: anything else (nothing at that address yet, a malformed handshake); worth retrying.
+pub const ABORT_FAILED: u8 = 0x02;
+
+/// The bytes of an abort notice: `0x04 ‖ code ‖ UTF-8 reason` (§5.4 of docs/protocol.md).
+pub fn abort_notice(code: u8, reason: &str) -> Vec<u8> {
+    let mut v = Vec::with_capacity(2 + reason.len());
+    v.push(KIND_ABORT);
+    v.push(code);
+    v.extend_from_slice(reason.as_bytes());
+    v
+}
 /// Channels rekey at least this often.
 pub const REKEY_INTERVAL: Duration = Duration::from_secs(3600);
 
@@ -41,6 +55,8 @@ pub enum ChannelStatus {
     Open,
     /// Handshake failed; the reason.
     Failed(String),
+    /// The peer (or this side's trust policy) refused the handshake: retrying will not help.
+    Refused(String),
     /// Closed (by either side or because the route went down).
     Closed,
 }
@@ -54,6 +70,9 @@ pub enum ChannelError {
     /// The handshake failed.
     #[error("secure channel handshake failed: {0}")]
     Failed(String),
+    /// The handshake was refused (trust policy, revoked member): retrying will not help.
+    #[error("secure channel refused: {0}")]
+    Refused(String),
     /// The channel is closed.
     #[error("secure channel is closed")]
     Closed,
@@ -214,6 +233,7 @@ impl SecureChannel {
                 ChannelStatus::Handshaking => "handshaking".into(),
                 ChannelStatus::Open => "open".into(),
                 ChannelStatus::Failed(r) => format!("failed: {r}"),
+                ChannelStatus::Refused(r) => format!("refused: {r}"),
                 ChannelStatus::Closed => "closed".into(),
             },
             route: self.description.clone(),
@@ -249,6 +269,7 @@ impl SecureChannel {
                 match rx.borrow_and_update().clone() {
                     ChannelStatus::Open => return Ok(()),
                     ChannelStatus::Failed(r) => return Err(ChannelError::Failed(r)),
+                    ChannelStatus::Refused(r) => return Err(ChannelError::Refused(r)),
                     ChannelStatus::Closed => return Err(ChannelError::Closed),
                     ChannelStatus::Handshaking => {}
                 }
@@ -268,7 +289,10 @@ impl SecureChannel {
         let fut = async {
             loop {
                 let s = rx.borrow_and_update().clone();
-                if matches!(s, ChannelStatus::Failed(_) | ChannelStatus::Closed) {
+                if matches!(
+                    s,
+                    ChannelStatus::Failed(_) | ChannelStatus::Refused(_) | ChannelStatus::Closed
+                ) {
                     return s;
                 }
                 if rx.changed().await.is_err() {
@@ -341,14 +365,12 @@ impl SecureChannel {
     }
 
     /// Tells the initiator (unauthenticated, informational) why its handshake was refused.
-    fn send_abort(&self, node: &Node, reason: &str) {
+    fn send_abort(&self, node: &Node, code: u8, reason: &str) {
         if let Some(remote) = self.remote.get() {
-            let mut abort = vec![KIND_ABORT];
-            abort.extend_from_slice(reason.as_bytes());
             node.dispatch(Message::new(
                 remote.clone(),
                 Route::empty(),
-                Packet::copy_from(&abort),
+                Packet::copy_from(&abort_notice(code, reason)),
             ));
         }
     }
@@ -356,6 +378,12 @@ impl SecureChannel {
     fn fail(&self, node: &Node, reason: String) {
         tracing::info!(channel = %self.enc, "secure channel handshake failed: {reason}");
         self.status.send_replace(ChannelStatus::Failed(reason));
+        self.close(node, false);
+    }
+
+    fn refuse(&self, node: &Node, reason: String) {
+        tracing::info!(channel = %self.enc, "secure channel handshake refused: {reason}");
+        self.status.send_replace(ChannelStatus::Refused(reason));
         self.close(node, false);
     }
 
@@ -369,11 +397,20 @@ impl SecureChannel {
         }
         if kind == KIND_ABORT {
             if self.role == Role::Initiator && !self.peer_confirmed.load(Ordering::Acquire) {
-                let reason = String::from_utf8_lossy(&msg.payload.data()[1..])
+                let body = &msg.payload.data()[1..];
+                let (code, text) = match body.split_first() {
+                    Some((&c, rest)) => (c, rest),
+                    None => (ABORT_FAILED, body),
+                };
+                let reason = String::from_utf8_lossy(text)
                     .chars()
                     .take(200)
                     .collect::<String>();
-                self.fail(node, format!("the peer refused the handshake: {reason}"));
+                if code == ABORT_REFUSED {
+                    self.refuse(node, format!("the peer refused the handshake: {reason}"));
+                } else {
+                    self.fail(node, format!("the peer aborted the handshake: {reason}"));
+                }
             }
             return;
         }
@@ -408,10 +445,16 @@ impl SecureChannel {
             Err(e) => {
                 guard.take();
                 drop(guard);
+                let refused = matches!(e, HandshakeError::Untrusted(_));
                 if self.role == Role::Responder {
-                    self.send_abort(node, &e.to_string());
+                    let code = if refused { ABORT_REFUSED } else { ABORT_FAILED };
+                    self.send_abort(node, code, &e.to_string());
                 }
-                self.fail(node, e.to_string());
+                if refused {
+                    self.refuse(node, e.to_string());
+                } else {
+                    self.fail(node, e.to_string());
+                }
             }
         }
     }
@@ -422,9 +465,9 @@ impl SecureChannel {
                 if node.is_revoked(&peer.identifier) {
                     let reason = format!("{} is a revoked project member", peer.identifier);
                     if self.role == Role::Responder {
-                        self.send_abort(node, &reason);
+                        self.send_abort(node, ABORT_REFUSED, &reason);
                     }
-                    self.fail(node, reason);
+                    self.refuse(node, reason);
                     return;
                 }
                 *self.send.lock().expect("send") = Some(send);

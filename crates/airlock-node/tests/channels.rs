@@ -51,6 +51,16 @@ async fn wrong_authorized_identifier_is_refused() {
     .err()
     .expect("refused");
     assert!(err.to_string().contains("not authorized"), "{err}");
+    // A typed refusal: callers (inlets) stop retrying on it without reading the text.
+    assert!(
+        matches!(
+            err,
+            airlock_node::resolve::ResolveError::Channel(
+                airlock_node::channel::ChannelError::Refused(_)
+            )
+        ),
+        "{err:?}"
+    );
     assert!(n2.channels().is_empty(), "failed channel must be removed");
 }
 
@@ -69,9 +79,21 @@ async fn responder_with_authorized_list_refuses_others() {
     let err = resolve(&n2, &ma, TrustPolicy::Everyone, Duration::from_secs(5))
         .await
         .err();
-    // The responder rejects message 3 and tells the initiator, which fails its channel.
+    // The responder rejects message 3 and tells the initiator (abort code "refused"), which
+    // fails its channel with a typed refusal.
     let r = match err {
-        Some(e) => e.to_string(),
+        Some(e) => {
+            assert!(
+                matches!(
+                    e,
+                    airlock_node::resolve::ResolveError::Channel(
+                        airlock_node::channel::ChannelError::Refused(_)
+                    )
+                ),
+                "{e:?}"
+            );
+            e.to_string()
+        }
         None => {
             // The initiator may complete before the abort arrives; then the channel dies.
             let ch = n2.channels().into_iter().next();

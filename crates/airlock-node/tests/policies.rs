@@ -137,6 +137,8 @@ async fn default_policy_in_a_project_requires_a_credential_and_revocation_cuts()
         to: echo.to_string(),
     })
     .unwrap();
+    // The inlet's default policy wants the outlet node's credential too.
+    bank.set_credentials(vec![credential(&authority, &bank, &[])]);
     // No credential at all: the default policy of a project member denies.
     let i = inlet(&analysis, &bank, "nocred").await;
     assert!(ping(i).await.is_err());
@@ -157,4 +159,52 @@ async fn default_policy_in_a_project_requires_a_credential_and_revocation_cuts()
         .expect("cut at once");
     assert!(matches!(r, Ok(0) | Err(_)));
     assert!(ping(i).await.is_err());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inlet_policy_judges_the_outlet_node_before_any_byte_flows() {
+    let authority = IdentitySecret::create(unix_now());
+    let (bank, analysis) = members(&authority).await;
+    let echo = common::echo_server().await;
+    bank.create_outlet(OutletSpec {
+        name: "outlet".into(),
+        to: echo.to_string(),
+    })
+    .unwrap();
+    analysis.set_credentials(vec![credential(&authority, &analysis, &[])]);
+    analysis
+        .set_policy(
+            None,
+            Some("tcp-inlet"),
+            "(= subject.mongodb-outlet \"true\")".parse().unwrap(),
+        )
+        .unwrap();
+
+    // The bank's credential lacks mongodb-outlet: the inlet refuses it at once (typed refusal,
+    // no retry loop), and its clients are closed.
+    bank.set_credentials(vec![credential(&authority, &bank, &[("team", "x")])]);
+    let denied = inlet(&analysis, &bank, "denied").await;
+    let t = Instant::now();
+    assert!(ping(denied).await.is_err());
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "refusal took {:?} (retried?)",
+        t.elapsed()
+    );
+    let info = analysis
+        .inlets()
+        .into_iter()
+        .find(|i| i.name == "denied")
+        .unwrap();
+    let err = info.last_error.unwrap_or_default();
+    assert!(err.contains("tcp-inlet policy denies"), "{err}");
+
+    // With the attribute, the same inlet connects.
+    bank.set_credentials(vec![credential(
+        &authority,
+        &bank,
+        &[("mongodb-outlet", "true")],
+    )]);
+    let allowed = inlet(&analysis, &bank, "allowed").await;
+    ping(allowed).await.unwrap();
 }

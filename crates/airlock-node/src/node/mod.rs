@@ -275,9 +275,9 @@ impl Node {
                 // A handshake towards a missing listener or relay: tell the initiator at once
                 // (unauthenticated notice, like a TCP RST) instead of letting it time out.
                 if msg.payload.data().first() == Some(&0x01) && !msg.ret.is_empty() {
-                    let mut notice = vec![crate::channel::KIND_ABORT];
-                    notice.extend_from_slice(
-                        format!("nothing at address {first} on the node it reached").as_bytes(),
+                    let notice = crate::channel::abort_notice(
+                        crate::channel::ABORT_FAILED,
+                        &format!("nothing at address {first} on the node it reached"),
                     );
                     let back = Message::new(
                         msg.ret,

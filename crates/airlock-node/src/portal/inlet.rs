@@ -205,18 +205,8 @@ impl Inlet {
                 }
                 Err(e) => {
                     *self.last_error.lock().expect("err") = Some(format!("{e:#}"));
-                    // A refusal by policy will not change by retrying right away.
-                    let refused = e.downcast_ref::<super::link::Refused>().is_some() || {
-                        // Refusals that retrying cannot fix: policy, trust, revocation.
-                        let text = format!("{e:#}");
-                        [
-                            "not allowed by this inlet's policy",
-                            "revoked project member",
-                            "not authorized by this channel's trust policy",
-                        ]
-                        .iter()
-                        .any(|m| text.contains(m))
-                    };
+                    // Refusals that retrying cannot fix right away: policy, trust, revocation.
+                    let refused = is_refusal(&e);
                     if refused || tokio::time::Instant::now() + backoff > deadline {
                         return Err(e);
                     }
@@ -241,6 +231,15 @@ impl Inlet {
         };
         if after.is_empty() {
             anyhow::bail!("the inlet route must name the outlet after the secure channel, e.g. …/secure/api/service/outlet");
+        }
+        // This side's tcp-inlet policy judges the outlet node before any byte goes its way.
+        if let Some(peer) = channel.peer().cloned() {
+            if let Err(why) = node.authorize(&self.spec.name, "tcp-inlet", &peer) {
+                for ch in resolved.opened {
+                    ch.close(node, true);
+                }
+                return Err(anyhow::Error::new(InletRefused(why)));
+            }
         }
         match Link::connect(
             node,
@@ -315,4 +314,26 @@ impl Inlet {
             }
         }
     }
+}
+
+/// This inlet's own `tcp-inlet` policy denies the outlet node it reached.
+#[derive(Debug, thiserror::Error)]
+#[error("this inlet's tcp-inlet policy denies the outlet node: {0}")]
+pub struct InletRefused(pub String);
+
+/// True for errors no immediate retry can fix: a policy refusal by either side, a trust policy
+/// rejecting the peer, a revoked member (typed, never matched on message text).
+fn is_refusal(e: &anyhow::Error) -> bool {
+    use crate::channel::ChannelError;
+    use crate::resolve::ResolveError;
+    e.downcast_ref::<super::link::Refused>().is_some()
+        || e.downcast_ref::<InletRefused>().is_some()
+        || matches!(
+            e.downcast_ref::<ChannelError>(),
+            Some(ChannelError::Refused(_))
+        )
+        || matches!(
+            e.downcast_ref::<ResolveError>(),
+            Some(ResolveError::Channel(ChannelError::Refused(_)))
+        )
 }
