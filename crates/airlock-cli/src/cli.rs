@@ -57,6 +57,12 @@ pub enum Command {
     Status,
     /// Stop all nodes and delete all local state.
     Reset(ResetArgs),
+    /// Print a shell completion script, e.g. `airlock completion bash > /etc/bash_completion.d/airlock`.
+    Completion {
+        /// Shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 /// `identity …`
@@ -109,6 +115,8 @@ pub enum NodeCmd {
     Start {
         /// Node name.
         name: String,
+        #[command(flatten)]
+        run: RunArgs,
     },
     /// List nodes.
     List,
@@ -146,7 +154,57 @@ pub enum NodeCmd {
     Run {
         /// Node name.
         name: String,
+        #[command(flatten)]
+        run: RunArgs,
     },
+}
+
+/// How a node process runs (`node create`, `node start`).
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Log format: `text` (stderr) or `json` (one object per line; stdout in the foreground).
+    #[arg(long, value_enum, default_value = "text", env = "AIRLOCK_LOG_FORMAT")]
+    pub log_format: crate::commands::runner::LogFormat,
+    /// Serve Prometheus metrics at /metrics and probes at /healthz and /readyz on this
+    /// address, e.g. 127.0.0.1:9464 (off by default).
+    #[arg(long, value_name = "IP:PORT", env = "AIRLOCK_METRICS")]
+    pub metrics: Option<std::net::SocketAddr>,
+    /// On SIGTERM or Ctrl-C, stop taking portal connections and give the open ones this long
+    /// to finish before cutting them (e.g. 10s, 0 to cut at once).
+    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    pub drain_timeout: String,
+}
+
+impl RunArgs {
+    /// The options for the node runner.
+    pub fn options(&self) -> anyhow::Result<crate::commands::runner::RunOptions> {
+        Ok(crate::commands::runner::RunOptions {
+            log_format: self.log_format,
+            metrics: self.metrics,
+            drain: std::time::Duration::from_secs(crate::commands::project::parse_duration(
+                &self.drain_timeout,
+            )?),
+        })
+    }
+
+    /// The same options as command-line arguments (for the background process).
+    pub fn to_args(&self) -> Vec<String> {
+        let mut v = vec![
+            "--log-format".to_string(),
+            match self.log_format {
+                crate::commands::runner::LogFormat::Text => "text",
+                crate::commands::runner::LogFormat::Json => "json",
+            }
+            .to_string(),
+            "--drain-timeout".to_string(),
+            self.drain_timeout.clone(),
+        ];
+        if let Some(m) = self.metrics {
+            v.push("--metrics".into());
+            v.push(m.to_string());
+        }
+        v
+    }
 }
 
 /// `node create` arguments.
@@ -163,6 +221,8 @@ pub struct NodeCreateArgs {
     /// Identity to run the node with (default identity if omitted).
     #[arg(long)]
     pub identity: Option<String>,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 /// `tcp-outlet …`

@@ -123,6 +123,19 @@ pub struct Extras {
 }
 
 impl Extras {
+    /// Status of every relay this node keeps.
+    pub fn relay_infos(&self) -> Vec<airlock_project::relay::RelayInfo> {
+        let mut v: Vec<_> = self
+            .relays
+            .lock()
+            .expect("relays")
+            .values()
+            .map(|k| k.info())
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
     /// Starts keeping a relay registered; waits briefly for the first registration.
     pub async fn create_relay(&self, node: &Node, name: &str, at: &str) -> Result<Value> {
         if !airlock_project::relay::valid_relay_name(name) {
@@ -318,17 +331,7 @@ async fn handle(node: &Node, extras: &Extras, req: Request) -> Result<Value> {
             json!({"deleted": true})
         }
         Request::RelayCreate { name, at } => extras.create_relay(node, &name, &at).await?,
-        Request::RelayList => {
-            let mut v: Vec<_> = extras
-                .relays
-                .lock()
-                .expect("relays")
-                .values()
-                .map(|k| k.info())
-                .collect();
-            v.sort_by(|a, b| a.name.cmp(&b.name));
-            serde_json::to_value(v)?
-        }
+        Request::RelayList => serde_json::to_value(extras.relay_infos())?,
         Request::RelayDelete { name } => {
             let k = extras.relays.lock().expect("relays").remove(&name);
             match k {

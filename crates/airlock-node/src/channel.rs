@@ -376,12 +376,14 @@ impl SecureChannel {
     }
 
     fn fail(&self, node: &Node, reason: String) {
+        node.count_handshake(crate::node::ops::HandshakeOutcome::Failed);
         tracing::info!(channel = %self.enc, "secure channel handshake failed: {reason}");
         self.status.send_replace(ChannelStatus::Failed(reason));
         self.close(node, false);
     }
 
     fn refuse(&self, node: &Node, reason: String) {
+        node.count_handshake(crate::node::ops::HandshakeOutcome::Refused);
         tracing::info!(channel = %self.enc, "secure channel handshake refused: {reason}");
         self.status.send_replace(ChannelStatus::Refused(reason));
         self.close(node, false);
@@ -478,6 +480,7 @@ impl SecureChannel {
                     channel: self.enc.clone(),
                     credential: Arc::new(std::sync::RwLock::new(credential)),
                 }));
+                node.count_handshake(crate::node::ops::HandshakeOutcome::Established);
                 tracing::info!(channel = %self.enc, peer = %peer.identifier, role = ?self.role, "secure channel established");
                 let _ = self.peer_identity.set(peer);
                 self.watch_first_hop(node);

@@ -120,7 +120,13 @@ pub fn is_config_arg(arg: &str) -> bool {
 }
 
 /// Reads, checks and applies a node file: enroll, record resources, start the node.
-pub fn create_from_file(ctx: Ctx, path: &str, foreground: bool) -> Result<()> {
+pub fn create_from_file(
+    ctx: Ctx,
+    path: &str,
+    foreground: bool,
+    run: &crate::cli::RunArgs,
+) -> Result<()> {
+    let opts = run.options()?;
     let raw = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
     let text =
         interpolate(&raw, |k| std::env::var(k).ok()).with_context(|| format!("in {path}"))?;
@@ -155,7 +161,13 @@ pub fn create_from_file(ctx: Ctx, path: &str, foreground: bool) -> Result<()> {
             .map(|m| m.project.clone()),
     };
     if ctx.state.node(&name)?.is_some() {
-        bail!("a node named {name:?} already exists (delete it first with `airlock node delete {name}`)");
+        // The file is the source of truth: a node recorded by an earlier run of the same
+        // command (a container restarting on kept state) is recorded again from the file.
+        if super::node::is_running(&ctx, &name) {
+            bail!("a node named {name:?} is already running (stop it with `airlock node stop {name}`)");
+        }
+        ctx.state.delete_node(&name)?;
+        eprintln!("Node {name} exists from an earlier run: recording it again from {path}");
     }
     let listen = file
         .tcp_listener_address
@@ -238,9 +250,9 @@ pub fn create_from_file(ctx: Ctx, path: &str, foreground: bool) -> Result<()> {
         return Err(e);
     }
     if foreground {
-        return super::node::run_node_pub(ctx, &name);
+        return super::node::run_node(ctx, &name, &opts);
     }
-    super::node::start_background(&ctx, &name).inspect_err(|_| {
+    super::node::start_background(&ctx, &name, run).inspect_err(|_| {
         let _ = ctx.state.delete_node(&name);
     })
 }

@@ -3,10 +3,12 @@
 mod channel;
 mod config;
 mod identity;
+pub(crate) mod metrics;
 pub(crate) mod node;
 mod portal;
 pub(crate) mod project;
 mod relay_policy;
+pub(crate) mod runner;
 
 use crate::cli::{Cli, Command, Output};
 use crate::control::{ControlClient, Request};
@@ -117,6 +119,12 @@ pub fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
+    if let Command::Completion { shell } = cli.command {
+        // Needs no state: works on a fresh machine and in image builds.
+        let mut cmd = <Cli as clap::CommandFactory>::command();
+        clap_complete::generate(shell, &mut cmd, "airlock", &mut std::io::stdout());
+        return Ok(());
+    }
     // Running a node builds its own runtime; everything else is synchronous.
     let ctx = Ctx {
         state: State::open()?,
@@ -134,5 +142,6 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Relay(c) => relay_policy::relay(&ctx, c),
         Command::Status => node::status(&ctx),
         Command::Reset(_) => node::reset(ctx),
+        Command::Completion { .. } => unreachable!("handled above"),
     }
 }

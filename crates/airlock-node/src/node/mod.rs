@@ -2,6 +2,7 @@
 //! Access decisions (policies, projects, credentials, revocation) are in [`access`].
 
 mod access;
+pub mod ops;
 
 use crate::channel::{self, Listener, SecureChannel};
 use crate::message::Message;
@@ -70,6 +71,7 @@ struct Inner {
     projects: RwLock<HashMap<String, ProjectRoute>>,
     policies: RwLock<crate::policy::Policies>,
     revoked: RwLock<std::collections::HashSet<Identifier>>,
+    counters: ops::NodeCounters,
 }
 
 /// How to reach a project node and whom to expect there.
@@ -118,6 +120,7 @@ impl Node {
                 projects: RwLock::new(HashMap::new()),
                 policies: RwLock::new(Default::default()),
                 revoked: RwLock::new(Default::default()),
+                counters: Default::default(),
             }),
         };
         let trust = if config.authorized.is_empty() {

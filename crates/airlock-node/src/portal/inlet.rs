@@ -300,6 +300,13 @@ impl Inlet {
         }
     }
 
+    /// Stops accepting new client connections (open ones go on); for a graceful drain.
+    pub fn stop_accepting(&self) {
+        if let Some(t) = self.task.lock().expect("task").take() {
+            t.abort();
+        }
+    }
+
     /// Stops listening and closes the link and its channels.
     pub async fn stop(&self, node: &Node) {
         let task = self.task.lock().expect("task").take();

@@ -273,7 +273,12 @@ impl Link {
                     return;
                 };
                 if let Some(peer) = self.channel_peer() {
-                    if let Err(why) = node.authorize(resource, "tcp-outlet", &peer) {
+                    let allowed = if node.is_draining() {
+                        Err("the node is shutting down".to_string())
+                    } else {
+                        node.authorize(resource, "tcp-outlet", &peer)
+                    };
+                    if let Err(why) = allowed {
                         tracing::warn!(outlet = %resource, "connection refused: {why}");
                         self.send_control(
                             node,

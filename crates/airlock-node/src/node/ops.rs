@@ -1,0 +1,112 @@
+//! Operations support: counters for metrics, the credential expiry a node presents, and a
+//! graceful drain before shutdown (inlets stop accepting, outlets refuse new connections,
+//! open connections get a grace period).
+
+use super::Node;
+use airlock_identity::Identifier;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Counters kept by a node (read by the metrics endpoint).
+#[derive(Default)]
+pub struct NodeCounters {
+    handshakes_ok: AtomicU64,
+    handshakes_failed: AtomicU64,
+    handshakes_refused: AtomicU64,
+    draining: AtomicBool,
+}
+
+/// How a secure-channel handshake ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandshakeOutcome {
+    /// Keys established.
+    Established,
+    /// Failed (timeout, malformed message, unreachable).
+    Failed,
+    /// Refused by a trust policy or because the peer is revoked.
+    Refused,
+}
+
+/// Handshake totals by outcome.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HandshakeCounts {
+    /// Established.
+    pub established: u64,
+    /// Failed.
+    pub failed: u64,
+    /// Refused.
+    pub refused: u64,
+}
+
+impl Node {
+    /// Counts a finished handshake.
+    pub fn count_handshake(&self, outcome: HandshakeOutcome) {
+        let c = &self.inner.counters;
+        match outcome {
+            HandshakeOutcome::Established => &c.handshakes_ok,
+            HandshakeOutcome::Failed => &c.handshakes_failed,
+            HandshakeOutcome::Refused => &c.handshakes_refused,
+        }
+        .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Handshake totals since the node started.
+    pub fn handshake_counts(&self) -> HandshakeCounts {
+        let c = &self.inner.counters;
+        HandshakeCounts {
+            established: c.handshakes_ok.load(Ordering::Relaxed),
+            failed: c.handshakes_failed.load(Ordering::Relaxed),
+            refused: c.handshakes_refused.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The credentials this node presents: (issuer, expiry in Unix seconds).
+    pub fn credential_expiries(&self) -> Vec<(Identifier, u64)> {
+        self.inner
+            .credentials
+            .read()
+            .expect("credentials")
+            .iter()
+            .filter_map(|c| airlock_authority::Credential::decode(c).ok())
+            .map(|c| (c.issuer, c.expires_at))
+            .collect()
+    }
+
+    /// True once [`Node::drain`] started: outlets refuse new connections.
+    pub fn is_draining(&self) -> bool {
+        self.inner.counters.draining.load(Ordering::Acquire)
+    }
+
+    /// Open portal connections (inlet and outlet sides).
+    pub fn open_connections(&self) -> usize {
+        self.inlets().iter().map(|i| i.connections).sum::<usize>()
+            + self.outlets().iter().map(|o| o.connections).sum::<usize>()
+    }
+
+    /// Stops taking new portal connections and waits up to `grace` for the open ones to end.
+    /// Returns how many were still open when it gave up (they are cut by [`Node::shutdown`]).
+    pub async fn drain(&self, grace: Duration) -> usize {
+        self.inner.counters.draining.store(true, Ordering::Release);
+        let inlets: Vec<_> = self
+            .inner
+            .inlets
+            .lock()
+            .expect("inlets")
+            .values()
+            .cloned()
+            .collect();
+        for i in inlets {
+            i.stop_accepting();
+        }
+        let deadline = tokio::time::Instant::now() + grace;
+        loop {
+            let open = self.open_connections();
+            if open == 0 || tokio::time::Instant::now() >= deadline {
+                return open;
+            }
+            // Connections end on their own schedule (clients closing); check a few times a
+            // second, bounded by the grace period.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
