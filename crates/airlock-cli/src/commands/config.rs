@@ -149,7 +149,13 @@ pub fn create_from_file(
     if let Some(ticket) = &file.ticket {
         let already = !ctx.state.memberships(Some(&identity))?.is_empty();
         if !already {
-            super::project::enroll(&ctx, Some(ticket.clone()), Some(identity.clone()), None)?;
+            // Progress on stderr only: in the foreground, stdout carries the (JSON) logs.
+            super::project::enroll_identity(
+                &ctx,
+                Some(ticket.clone()),
+                Some(identity.clone()),
+                None,
+            )?;
         }
     }
     let project = match &file.project {

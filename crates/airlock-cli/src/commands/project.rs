@@ -502,13 +502,28 @@ fn read_ticket(arg: Option<String>) -> Result<Ticket> {
     Ok(Ticket::decode(&text)?)
 }
 
-/// Enrolls `identity` with a ticket (inline, file path or $ENROLLMENT_TICKET).
+/// Enrolls `identity` with a ticket (inline, file path or $ENROLLMENT_TICKET); prints the
+/// result.
 pub fn enroll(
     ctx: &Ctx,
     ticket: Option<String>,
     identity: Option<String>,
     project_address: Option<&str>,
 ) -> Result<()> {
+    let out = enroll_identity(ctx, ticket, identity, project_address)?;
+    ctx.print(&out, |o| {
+        o["identifier"].as_str().unwrap_or_default().to_string()
+    });
+    Ok(())
+}
+
+/// Enrolls `identity` with a ticket; returns what `enroll` prints (progress goes to stderr).
+pub fn enroll_identity(
+    ctx: &Ctx,
+    ticket: Option<String>,
+    identity: Option<String>,
+    project_address: Option<&str>,
+) -> Result<Value> {
     let mut ticket = read_ticket(ticket)?;
     if let Some(addr) = project_address {
         ticket.route = address_to_route(addr)?;
@@ -560,10 +575,7 @@ pub fn enroll(
         "Enrolled: nodes created with identity {identity} are now members of project {}.",
         ticket.project
     );
-    ctx.print(&out, |o| {
-        o["identifier"].as_str().unwrap_or_default().to_string()
-    });
-    Ok(())
+    Ok(out)
 }
 
 fn member(ctx: &Ctx, cmd: MemberCmd) -> Result<()> {
