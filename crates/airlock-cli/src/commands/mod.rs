@@ -7,6 +7,7 @@ pub(crate) mod metrics;
 pub(crate) mod node;
 mod portal;
 pub(crate) mod project;
+mod project_host;
 mod relay_policy;
 pub(crate) mod runner;
 

@@ -224,7 +224,7 @@ fn start_project_services(
     {
         let (authority, _) = ctx.state.load_identity(&hp.authority_identity)?;
         trusted.push(authority.history().verify(airlock_node::unix_now())?);
-        let store = Arc::new(super::project::open_store(ctx, &hp)?);
+        let store = Arc::new(super::project_host::open_store(ctx, &hp)?);
         node.set_revoked(airlock_project::authority::revoked_set(&store));
         airlock_project::authority::spawn_revocation_sync(node.clone(), store.clone());
         relay_access = RelayAccess::ProjectPermission;

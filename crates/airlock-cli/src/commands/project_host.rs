@@ -1,0 +1,185 @@
+//! Hosting a project: `project create` (a project node with its authority state in SQLite, or
+//! in PostgreSQL shared with other project nodes of the same project).
+
+use super::project::{address_to_route, parse_duration};
+use super::Ctx;
+use crate::state::{validate_name, HostedProject, Membership};
+use airlock_authority::Attributes;
+use airlock_node::unix_now;
+use airlock_project::store::ProjectKeys;
+use airlock_project::{AuthorityStore, Member};
+use anyhow::{bail, Context, Result};
+use serde_json::json;
+use std::os::unix::fs::DirBuilderExt;
+
+pub fn create(
+    ctx: &Ctx,
+    name: &str,
+    listen: &str,
+    public: Option<&str>,
+    ttl: &str,
+    identity: Option<String>,
+    database: Option<String>,
+) -> Result<()> {
+    validate_name("project", name)?;
+    if let Some(url) = &database {
+        if !airlock_project::store::is_postgres_url(url) {
+            bail!("--database must be a PostgreSQL URL (postgres://user[:password]@host[:port]/database); without it the project keeps its state in a local SQLite file");
+        }
+    }
+    if ctx.state.hosted_projects()?.iter().any(|p| p.name == name) {
+        bail!(
+            "a project named {name:?} is already hosted here (see `airlock project show {name}`)"
+        );
+    }
+    let credential_ttl = parse_duration(ttl)?;
+    if !(60..=30 * 86400).contains(&credential_ttl) {
+        bail!("--credential-ttl must be between 1m and 30d");
+    }
+    let listen_addr: std::net::SocketAddr = listen
+        .parse()
+        .with_context(|| format!("--listen {listen:?} is not IP:PORT"))?;
+    let route = address_to_route(public.unwrap_or(listen))?;
+    let admin = match identity {
+        Some(i) => i,
+        None => ctx.state.default_identity()?,
+    };
+    let node_name = format!("project-{name}");
+    if ctx.state.node(&node_name)?.is_some() {
+        bail!("a node named {node_name:?} already exists; delete it first");
+    }
+    let node_identity = format!("project-{name}");
+    let authority_identity = format!("authority-{name}");
+    let hosted = HostedProject {
+        name: name.to_string(),
+        node: node_name.clone(),
+        authority_identity: authority_identity.clone(),
+        route: route.clone(),
+        credential_ttl,
+        database: database.clone(),
+    };
+    if let Some(url) = &database {
+        eprintln!("Connecting to {}…", airlock_project::store::redact_url(url));
+    }
+    let store = open_store(ctx, &hosted)?;
+    let joined = match &database {
+        Some(_) => share_keys(ctx, &store, name, &node_identity, &authority_identity)?,
+        None => {
+            for id in [&node_identity, &authority_identity] {
+                if ctx.state.identity_row(id)?.is_none() {
+                    ctx.state.create_identity(id)?;
+                }
+            }
+            false
+        }
+    };
+    let (admin_secret, _) = ctx.state.load_identity(&admin)?;
+    store.put_member(&Member {
+        identifier: admin_secret.identifier().to_string(),
+        attributes: Attributes::new(),
+        relay: Some("*".into()),
+        enroller: true,
+        admin: true,
+        added_at: unix_now(),
+    })?;
+    let held_in = store.describe();
+    drop(store);
+    ctx.state
+        .insert_node(&node_name, &node_identity, &listen_addr.to_string())?;
+    ctx.state.insert_hosted_project(&hosted)?;
+    if let Err(e) = super::node::spawn_background_quiet(ctx, &node_name) {
+        ctx.state.delete_hosted_project(name)?;
+        ctx.state.delete_node(&node_name)?;
+        return Err(e);
+    }
+    let (pn, _) = ctx.state.load_identity(&node_identity)?;
+    let (au, _) = ctx.state.load_identity(&authority_identity)?;
+    ctx.state.put_membership(&Membership {
+        identity: admin.clone(),
+        project: name.to_string(),
+        route: route.clone(),
+        project_identity: pn.history().encode(),
+        authority_identity: au.history().encode(),
+    })?;
+    let v = json!({
+        "name": name,
+        "route": route,
+        "node": node_name,
+        "project_identifier": pn.identifier().to_string(),
+        "authority_identifier": au.identifier().to_string(),
+        "admin": admin_secret.identifier().to_string(),
+        "joined": joined,
+        "database": database.as_deref().map(airlock_project::store::redact_url),
+    });
+    if joined {
+        eprintln!("Joined project {name}, held in {held_in}: this node serves it too.");
+    }
+    eprintln!(
+        "Project {name} is running on node {node_name} ({listen_addr}); members reach it at {route}.\nYou ({admin}) are its administrator: create tickets with `airlock project ticket`."
+    );
+    ctx.print(&v, |v| v["name"].as_str().unwrap_or_default().to_string());
+    Ok(())
+}
+
+/// Opens the authority state of a project hosted here: its PostgreSQL database, or the SQLite
+/// file in the state folder.
+pub fn open_store(ctx: &Ctx, hp: &HostedProject) -> Result<AuthorityStore> {
+    match &hp.database {
+        Some(url) => AuthorityStore::postgres(url),
+        None => {
+            let dir = ctx.state.home().join("projects").join(&hp.name);
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)?;
+            AuthorityStore::open(&dir.join("authority.sqlite"))
+        }
+    }
+}
+
+/// Makes the local project and authority identities those of the project the shared database
+/// holds; creates them (and records them in the database) if it holds none yet. Returns true if
+/// the project existed before (this node joins it).
+fn share_keys(
+    ctx: &Ctx,
+    store: &AuthorityStore,
+    name: &str,
+    node_identity: &str,
+    authority_identity: &str,
+) -> Result<bool> {
+    let held = match store.project_keys()? {
+        Some(keys) => keys,
+        None => {
+            let mine = ProjectKeys {
+                name: name.to_string(),
+                project_identity: local_or_new_identity(ctx, node_identity)?,
+                authority_identity: local_or_new_identity(ctx, authority_identity)?,
+            };
+            let held = store.claim_project(&mine)?;
+            if held == mine {
+                return Ok(false);
+            }
+            held // another node created the project at the same moment
+        }
+    };
+    if held.name != name {
+        bail!(
+            "the database {} already holds project {:?}: give --name {} to serve that project from here too, or use another database",
+            store.describe(),
+            held.name,
+            held.name
+        );
+    }
+    ctx.state
+        .import_identity_secret(node_identity, &held.project_identity)?;
+    ctx.state
+        .import_identity_secret(authority_identity, &held.authority_identity)?;
+    Ok(true)
+}
+
+fn local_or_new_identity(ctx: &Ctx, name: &str) -> Result<Vec<u8>> {
+    if ctx.state.identity_row(name)?.is_none() {
+        ctx.state.create_identity(name)?;
+    }
+    Ok(ctx.state.load_identity(name)?.0.to_secret_bytes())
+}
