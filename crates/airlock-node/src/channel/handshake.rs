@@ -1,0 +1,259 @@
+//! Driving the handshake of a secure channel (both roles), abort notices, the `api` listener
+//! that answers handshakes, and `create` for initiators. The data path is in the parent module.
+
+use super::*;
+
+impl SecureChannel {
+    pub(super) fn send_handshake(&self, node: &Node, onward: Route, bytes: &[u8]) {
+        let payload = Packet::copy_from(bytes);
+        node.dispatch(Message::new(
+            onward,
+            Route::single(self.dec.clone()),
+            payload,
+        ));
+    }
+
+    /// Tells the initiator (unauthenticated, informational) why its handshake was refused.
+    pub(super) fn send_abort(&self, node: &Node, code: u8, reason: &str) {
+        if let Some(remote) = self.remote.get() {
+            node.dispatch(Message::new(
+                remote.clone(),
+                Route::empty(),
+                Packet::copy_from(&abort_notice(code, reason)),
+            ));
+        }
+    }
+
+    pub(super) fn fail(&self, node: &Node, reason: String) {
+        node.count_handshake(crate::node::ops::HandshakeOutcome::Failed);
+        tracing::info!(channel = %self.enc, "secure channel handshake failed: {reason}");
+        self.status.send_replace(ChannelStatus::Failed(reason));
+        self.close(node, false);
+    }
+
+    pub(super) fn refuse(&self, node: &Node, reason: String) {
+        node.count_handshake(crate::node::ops::HandshakeOutcome::Refused);
+        tracing::info!(channel = %self.enc, "secure channel handshake refused: {reason}");
+        self.status.send_replace(ChannelStatus::Refused(reason));
+        self.close(node, false);
+    }
+
+    pub(super) fn handle_from_peer(self: &Arc<Self>, node: &Node, mut msg: Message) {
+        let Some(&kind) = msg.payload.data().first() else {
+            return;
+        };
+        if kind == ChannelKind::Data.byte() {
+            self.handle_data(node, msg);
+            return;
+        }
+        if kind == KIND_ABORT {
+            if self.role == Role::Initiator && !self.peer_confirmed.load(Ordering::Acquire) {
+                let body = &msg.payload.data()[1..];
+                let (code, text) = match body.split_first() {
+                    Some((&c, rest)) => (c, rest),
+                    None => (ABORT_FAILED, body),
+                };
+                let reason = String::from_utf8_lossy(text)
+                    .chars()
+                    .take(200)
+                    .collect::<String>();
+                if code == ABORT_REFUSED {
+                    self.refuse(node, format!("the peer refused the handshake: {reason}"));
+                } else {
+                    self.fail(node, format!("the peer aborted the handshake: {reason}"));
+                }
+            }
+            return;
+        }
+        let mut guard = self.handshake.lock().expect("handshake lock");
+        let Some(hs) = guard.as_mut() else {
+            return; // handshake finished: stray or replayed handshake message
+        };
+        let expected = if self.role == Role::Initiator { 2 } else { 3 };
+        if kind != expected {
+            return;
+        }
+        if self.role == Role::Initiator && self.remote.get().is_none() {
+            let _ = self.remote.set(msg.ret.clone());
+        }
+        let remote = self.remote.get().cloned().unwrap_or_default();
+        match hs.read(msg.payload.data_mut(), crate::unix_now()) {
+            Ok(HandshakeStep::SendAndComplete(m3)) => {
+                self.send_handshake(node, remote, &m3);
+                let hs = guard.take().expect("present");
+                drop(guard);
+                self.complete(node, hs);
+            }
+            Ok(HandshakeStep::Complete) => {
+                let hs = guard.take().expect("present");
+                drop(guard);
+                self.complete(node, hs);
+            }
+            Ok(HandshakeStep::Send(_)) => {
+                drop(guard);
+                self.fail(node, "unexpected handshake state".into());
+            }
+            Err(e) => {
+                guard.take();
+                drop(guard);
+                let refused = matches!(e, HandshakeError::Untrusted(_));
+                if self.role == Role::Responder {
+                    let code = if refused { ABORT_REFUSED } else { ABORT_FAILED };
+                    self.send_abort(node, code, &e.to_string());
+                }
+                if refused {
+                    self.refuse(node, e.to_string());
+                } else {
+                    self.fail(node, e.to_string());
+                }
+            }
+        }
+    }
+
+    pub(super) fn complete(self: &Arc<Self>, node: &Node, hs: Handshake) {
+        match hs.finish() {
+            Ok((send, recv, peer)) => {
+                if node.is_revoked(&peer.identifier) {
+                    let reason = format!("{} is a revoked project member", peer.identifier);
+                    if self.role == Role::Responder {
+                        self.send_abort(node, ABORT_REFUSED, &reason);
+                    }
+                    self.refuse(node, reason);
+                    return;
+                }
+                *self.send.lock().expect("send") = Some(send);
+                *self.recv.lock().expect("recv") = Some(recv);
+                let credential = node.verify_credentials(&peer.identifier, &peer.credentials);
+                let _ = self.peer.set(Arc::new(ChannelPeer {
+                    identifier: peer.identifier,
+                    channel: self.enc.clone(),
+                    credential: Arc::new(std::sync::RwLock::new(credential)),
+                }));
+                node.count_handshake(crate::node::ops::HandshakeOutcome::Established);
+                tracing::info!(channel = %self.enc, peer = %peer.identifier, role = ?self.role, "secure channel established");
+                let _ = self.peer_identity.set(peer);
+                self.watch_first_hop(node);
+                self.status.send_replace(ChannelStatus::Open);
+            }
+            Err(e) => self.fail(node, e.to_string()),
+        }
+    }
+
+    /// Closes this channel when the connection or channel it runs over closes.
+    pub(super) fn watch_first_hop(self: &Arc<Self>, node: &Node) {
+        let Some(first) = self.remote.get().and_then(|r| r.first().cloned()) else {
+            return;
+        };
+        self.watch_hop(node, first);
+    }
+
+    /// Closes this channel when `first` (a connection or an outer channel) closes. Replaces an
+    /// earlier watch.
+    pub(super) fn watch_hop(self: &Arc<Self>, node: &Node, first: Address) {
+        if let Some((addr, id)) = self.first_hop_hook.lock().expect("hook").take() {
+            node.remove_close_hook(&addr, id);
+        }
+        let weak = Arc::downgrade(self);
+        let n = node.clone();
+        let hook: CloseHook = Box::new(move || {
+            if let Some(ch) = weak.upgrade() {
+                ch.close(&n, false);
+            }
+        });
+        if let Some(id) = node.on_close(&first, hook) {
+            *self.first_hop_hook.lock().expect("hook") = Some((first, id));
+        } else {
+            // The first hop is already gone.
+            self.close(node, false);
+        }
+    }
+}
+
+/// Opens a channel to the listener at the end of `route_to_listener` (e.g. `[tcp.1, api]`).
+pub async fn create(
+    node: &Node,
+    route_to_listener: Route,
+    trust: TrustPolicy,
+    timeout: Duration,
+) -> Result<Arc<SecureChannel>, ChannelError> {
+    let local = node.local_identity();
+    let (hs, m1) = Handshake::initiate(&local, trust, node.rekey_policy())
+        .map_err(|e| ChannelError::Failed(e.to_string()))?;
+    let ch = SecureChannel::new(node, Role::Initiator, format!("{route_to_listener}"));
+    *ch.handshake.lock().expect("hs") = Some(hs);
+    ch.register(node);
+    // Fail fast if the connection under the handshake drops (e.g. a stale reused connection).
+    if let Some(first) = route_to_listener.first() {
+        ch.watch_hop(node, first.clone());
+    }
+    ch.send_handshake(node, route_to_listener, &m1);
+    match ch.wait_open(timeout).await {
+        Ok(()) => Ok(ch),
+        Err(e) => {
+            ch.close(node, false);
+            Err(e)
+        }
+    }
+}
+
+/// The secure channel listener (`api`): answers handshake message 1.
+pub struct Listener {
+    trust: TrustPolicy,
+}
+
+impl Listener {
+    /// A listener accepting peers allowed by `trust`.
+    pub fn new(trust: TrustPolicy) -> Self {
+        Listener { trust }
+    }
+
+    /// Identifiers this listener accepts, if restricted.
+    pub fn authorized(&self) -> Option<&[Identifier]> {
+        match &self.trust {
+            TrustPolicy::Everyone => None,
+            TrustPolicy::Identifiers(ids) => Some(ids),
+        }
+    }
+}
+
+impl Worker for Listener {
+    fn handle(&self, node: &Node, mut msg: Message) {
+        if msg.payload.data().first() != Some(&ChannelKind::Handshake1.byte()) {
+            return;
+        }
+        if node.pending_handshakes() >= MAX_PENDING_HANDSHAKES {
+            tracing::warn!("too many handshakes in progress; dropping handshake message 1");
+            return;
+        }
+        let local = node.local_identity();
+        let mut hs = match Handshake::respond(&local, self.trust.clone(), node.rekey_policy()) {
+            Ok(h) => h,
+            Err(e) => {
+                tracing::error!("cannot start responder: {e}");
+                return;
+            }
+        };
+        let step = match hs.read(msg.payload.data_mut(), crate::unix_now()) {
+            Ok(HandshakeStep::Send(m2)) => m2,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::debug!("bad handshake message 1: {e}");
+                return;
+            }
+        };
+        let ch = SecureChannel::new(node, Role::Responder, format!("{}", msg.ret));
+        let _ = ch.remote.set(msg.ret.clone());
+        *ch.handshake.lock().expect("hs") = Some(hs);
+        ch.register(node);
+        ch.send_handshake(node, msg.ret, &step);
+        let (n, weak) = (node.clone(), Arc::downgrade(&ch));
+        tokio::spawn(async move {
+            tokio::time::sleep(HANDSHAKE_TIMEOUT).await;
+            if let Some(ch) = weak.upgrade() {
+                if ch.status() == ChannelStatus::Handshaking {
+                    ch.fail(&n, "handshake timed out".into());
+                }
+            }
+        });
+    }
+}
