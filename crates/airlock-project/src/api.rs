@@ -155,6 +155,11 @@ impl AuthorityClient {
         .await
     }
 
+    /// True once a channel under this client closed (the client must be replaced).
+    pub fn is_closed(&self) -> bool {
+        self.channels.iter().any(|c| c.is_closed())
+    }
+
     /// Closes the channel.
     pub fn close(&self) {
         for ch in self.channels.iter().rev() {

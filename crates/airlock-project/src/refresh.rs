@@ -4,17 +4,57 @@
 //! the credential's lifetime has passed (±10 % jitter, so a fleet does not stampede the
 //! authority). Failures back off exponentially from 1 s to 60 s, with jitter. Each new
 //! credential is re-presented on every open channel without a new handshake.
+//!
+//! The refresher and the revocation watcher share one [`AuthoritySession`]: one secure channel
+//! to the project, opened on first use and again only after it closed.
 
 use crate::api::{AuthorityClient, AuthorityRequest};
 use airlock_node::{unix_now, Node};
+use serde_json::Value;
+use std::sync::Arc;
 use std::time::Duration;
 
+/// One channel to a project's authority, shared by the background tasks of a member node.
+pub struct AuthoritySession {
+    node: Node,
+    project: String,
+    client: tokio::sync::Mutex<Option<AuthorityClient>>,
+}
+
+impl AuthoritySession {
+    /// A session for `project` (nothing is opened until the first request).
+    pub fn new(node: Node, project: String) -> Arc<Self> {
+        Arc::new(AuthoritySession {
+            node,
+            project,
+            client: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    /// The project's name.
+    pub fn project(&self) -> &str {
+        &self.project
+    }
+
+    /// Sends a request, (re)connecting first if there is no live channel. A failed request
+    /// drops the channel, so the next one starts afresh.
+    pub async fn request(&self, req: &AuthorityRequest) -> anyhow::Result<Value> {
+        let t = Duration::from_secs(10);
+        let mut guard = self.client.lock().await;
+        if guard.as_ref().is_none_or(|c| c.is_closed()) {
+            *guard = Some(AuthorityClient::connect(&self.node, &self.project, t).await?);
+        }
+        let r = guard.as_ref().expect("connected").request(req, t).await;
+        if r.is_err() {
+            *guard = None;
+        }
+        r
+    }
+}
+
 /// Fetches one credential for this node's identity.
-pub async fn fetch_credential(node: &Node, project: &str) -> anyhow::Result<(Vec<u8>, u64)> {
-    let client = AuthorityClient::connect(node, project, Duration::from_secs(10)).await?;
-    let v = client
-        .request(&AuthorityRequest::Credential, Duration::from_secs(10))
-        .await?;
+pub async fn fetch_credential(session: &AuthoritySession) -> anyhow::Result<(Vec<u8>, u64)> {
+    let v = session.request(&AuthorityRequest::Credential).await?;
     let cred = hex::decode(v["credential"].as_str().unwrap_or_default())?;
     let expires_at = v["expires_at"].as_u64().unwrap_or(0);
     Ok((cred, expires_at))
@@ -27,13 +67,14 @@ fn jitter(d: Duration, fraction: f64) -> Duration {
 
 /// Spawns the refresh loop; it runs until the node's runtime stops. The receiver fires after
 /// the first credential was installed.
-pub fn spawn_refresher(node: Node, project: String) -> tokio::sync::oneshot::Receiver<()> {
+pub fn spawn_refresher(session: Arc<AuthoritySession>) -> tokio::sync::oneshot::Receiver<()> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let mut first = Some(tx);
     tokio::spawn(async move {
+        let (node, project) = (session.node.clone(), session.project.clone());
         let mut backoff = Duration::from_secs(1);
         loop {
-            match fetch_credential(&node, &project).await {
+            match fetch_credential(&session).await {
                 Ok((cred, expires_at)) => {
                     node.set_credentials(vec![cred]);
                     if let Some(tx) = first.take() {
@@ -64,33 +105,21 @@ pub const REVOCATION_POLL: Duration = Duration::from_secs(15);
 /// Spawns the loop that keeps the node's set of revoked members current, so that a deleted
 /// member's channels and portal connections are cut within [`REVOCATION_POLL`] plus the policy
 /// re-check interval.
-pub fn spawn_revocation_watch(node: Node, project: String) -> tokio::task::JoinHandle<()> {
+pub fn spawn_revocation_watch(session: Arc<AuthoritySession>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut client: Option<AuthorityClient> = None;
         loop {
-            if client.is_none() {
-                client = AuthorityClient::connect(&node, &project, Duration::from_secs(10))
-                    .await
-                    .ok();
-            }
-            if let Some(c) = &client {
-                match c
-                    .request(&AuthorityRequest::Revoked, Duration::from_secs(10))
-                    .await
-                {
-                    Ok(v) => {
-                        let set = v
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .filter_map(|x| x.as_str()?.parse().ok())
-                            .collect();
-                        node.set_revoked(set);
-                    }
-                    Err(e) => {
-                        tracing::debug!(%project, "revocation poll failed: {e:#}");
-                        client = None;
-                    }
+            match session.request(&AuthorityRequest::Revoked).await {
+                Ok(v) => {
+                    let set = v
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|x| x.as_str()?.parse().ok())
+                        .collect();
+                    session.node.set_revoked(set);
+                }
+                Err(e) => {
+                    tracing::debug!(project = %session.project, "revocation poll failed: {e:#}")
                 }
             }
             tokio::time::sleep(jitter(REVOCATION_POLL, 0.1)).await;

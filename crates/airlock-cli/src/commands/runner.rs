@@ -251,11 +251,10 @@ fn start_project_services(
     node.set_trusted_authorities(trusted);
     let mut first = Vec::new();
     for k in known {
-        first.push(airlock_project::refresh::spawn_refresher(
-            node.clone(),
-            k.name.clone(),
-        ));
-        airlock_project::refresh::spawn_revocation_watch(node.clone(), k.name.clone());
+        // One channel to the project serves both background tasks.
+        let session = airlock_project::refresh::AuthoritySession::new(node.clone(), k.name.clone());
+        first.push(airlock_project::refresh::spawn_refresher(session.clone()));
+        airlock_project::refresh::spawn_revocation_watch(session);
     }
     Ok(first)
 }
