@@ -118,6 +118,28 @@ pub fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
     out.join("\n")
 }
 
+/// A table of the objects in the JSON array `v`: one column per (header, key); strings as they
+/// are, numbers and booleans printed, missing values empty.
+pub fn json_table(v: &Value, columns: &[(&str, &str)]) -> String {
+    let headers: Vec<&str> = columns.iter().map(|(h, _)| *h).collect();
+    let rows = v
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|o| {
+            columns
+                .iter()
+                .map(|(_, k)| match &o[*k] {
+                    Value::String(s) => s.clone(),
+                    Value::Null => String::new(),
+                    other => other.to_string(),
+                })
+                .collect()
+        })
+        .collect();
+    table(&headers, rows)
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     if let Command::Completion { shell } = cli.command {

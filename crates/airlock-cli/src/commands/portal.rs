@@ -1,6 +1,6 @@
 //! `airlock tcp-outlet …` and `airlock tcp-inlet …`
 
-use super::{table, Ctx};
+use super::{json_table, Ctx};
 use crate::cli::{InletCmd, OutletCmd};
 use crate::control::Request;
 use crate::state::validate_name;
@@ -46,20 +46,14 @@ pub fn outlet(ctx: &Ctx, cmd: OutletCmd) -> Result<()> {
             let node = ctx.node_name(at.as_deref())?;
             let v = ctx.request(&node, Request::OutletList, T)?;
             ctx.print(&v, |v| {
-                table(
-                    &["NAME", "ADDRESS", "TO", "CONNECTIONS"],
-                    v.as_array()
-                        .into_iter()
-                        .flatten()
-                        .map(|o| {
-                            vec![
-                                o["name"].as_str().unwrap_or("").into(),
-                                o["address"].as_str().unwrap_or("").into(),
-                                o["to"].as_str().unwrap_or("").into(),
-                                o["connections"].to_string(),
-                            ]
-                        })
-                        .collect(),
+                json_table(
+                    v,
+                    &[
+                        ("NAME", "name"),
+                        ("ADDRESS", "address"),
+                        ("TO", "to"),
+                        ("CONNECTIONS", "connections"),
+                    ],
                 )
             });
         }
@@ -166,21 +160,15 @@ pub fn inlet(ctx: &Ctx, cmd: InletCmd) -> Result<()> {
             let node = ctx.node_name(at.as_deref())?;
             let v = ctx.request(&node, Request::InletList, T)?;
             ctx.print(&v, |v| {
-                table(
-                    &["NAME", "FROM", "TO", "STATUS", "CONNECTIONS"],
-                    v.as_array()
-                        .into_iter()
-                        .flatten()
-                        .map(|o| {
-                            vec![
-                                o["name"].as_str().unwrap_or("").into(),
-                                o["from"].as_str().unwrap_or("").into(),
-                                o["to"].as_str().unwrap_or("").into(),
-                                o["status"].as_str().unwrap_or("").into(),
-                                o["connections"].to_string(),
-                            ]
-                        })
-                        .collect(),
+                json_table(
+                    v,
+                    &[
+                        ("NAME", "name"),
+                        ("FROM", "from"),
+                        ("TO", "to"),
+                        ("STATUS", "status"),
+                        ("CONNECTIONS", "connections"),
+                    ],
                 )
             });
         }

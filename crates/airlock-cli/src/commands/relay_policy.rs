@@ -1,6 +1,6 @@
 //! `airlock policy …` and `airlock relay …`
 
-use super::{table, Ctx};
+use super::{json_table, Ctx};
 use crate::cli::{PolicyCmd, RelayCmd};
 use crate::control::Request;
 use anyhow::{bail, Context, Result};
@@ -60,19 +60,13 @@ pub fn policy(ctx: &Ctx, cmd: PolicyCmd) -> Result<()> {
             let node = ctx.node_name(at.as_deref())?;
             let v = ctx.request(&node, Request::PolicyList, T)?;
             ctx.print(&v, |v| {
-                table(
-                    &["RESOURCE", "TYPE", "EXPRESSION"],
-                    v.as_array()
-                        .into_iter()
-                        .flatten()
-                        .map(|p| {
-                            vec![
-                                p["resource"].as_str().unwrap_or("").into(),
-                                p["resource_type"].as_str().unwrap_or("").into(),
-                                p["expression"].as_str().unwrap_or("").into(),
-                            ]
-                        })
-                        .collect(),
+                json_table(
+                    v,
+                    &[
+                        ("RESOURCE", "resource"),
+                        ("TYPE", "resource_type"),
+                        ("EXPRESSION", "expression"),
+                    ],
                 )
             });
         }
@@ -162,20 +156,14 @@ pub fn relay(ctx: &Ctx, cmd: RelayCmd) -> Result<()> {
             let node = ctx.node_name(to.as_deref())?;
             let v = ctx.request(&node, Request::RelayList, T)?;
             ctx.print(&v, |v| {
-                table(
-                    &["NAME", "AT", "STATUS", "ADDRESS"],
-                    v.as_array()
-                        .into_iter()
-                        .flatten()
-                        .map(|r| {
-                            vec![
-                                r["name"].as_str().unwrap_or("").into(),
-                                r["at"].as_str().unwrap_or("").into(),
-                                r["status"].as_str().unwrap_or("").into(),
-                                r["address"].as_str().unwrap_or("").into(),
-                            ]
-                        })
-                        .collect(),
+                json_table(
+                    v,
+                    &[
+                        ("NAME", "name"),
+                        ("AT", "at"),
+                        ("STATUS", "status"),
+                        ("ADDRESS", "address"),
+                    ],
                 )
             });
         }
