@@ -41,4 +41,7 @@ bash tests/scenarios/mongodb.sh
 section "scenario: two project nodes on one PostgreSQL"
 bash tests/scenarios/project_postgres.sh
 
+section "scenario: Kubernetes pod topology on network namespaces (seed 004)"
+bash tests/scenarios/pods.sh
+
 section "all tests passed"
