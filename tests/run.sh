@@ -44,4 +44,10 @@ bash tests/scenarios/project_postgres.sh
 section "scenario: Kubernetes pod topology on network namespaces (seed 004)"
 bash tests/scenarios/pods.sh
 
+section "deploy: image recipes, Kubernetes manifests, Helm chart, systemd unit (offline)"
+# The image holds a fully static binary (its own target folder: a second release build).
+RUSTFLAGS='-C target-feature=+crt-static' cargo build --release --target x86_64-unknown-linux-gnu -p airlock-cli
+AIRLOCK_DEPLOY_CONTAINERS=1 AIRLOCK_STATIC_BIN=target/x86_64-unknown-linux-gnu/release/airlock \
+    bash tests/deploy/check.sh
+
 section "all tests passed"

@@ -49,7 +49,9 @@ PY
 }
 
 if [ "${1:-}" = "--env" ]; then
-    helm_ok && venv_ok && [ -f "$ENV_FILE" ] || die "tools missing in $TOOLS: run bash tests/deploy/install-tools.sh"
+    if ! { helm_ok && venv_ok && [ -f "$ENV_FILE" ]; }; then
+        die "tools missing in $TOOLS: run bash tests/deploy/install-tools.sh"
+    fi
     echo "$ENV_FILE"
     exit 0
 fi
@@ -118,13 +120,23 @@ fi
 
 # Container engine settings for this machine (see check.sh): vfs storage kept under $TOOLS,
 # runc (crun rejects hybrid cgroups here), low ulimits (no CAP_SYS_RESOURCE), no network.
+# The run root must stay under 50 characters (podman's own limit: socket paths); a longer one
+# makes the exit command of every container fail, and each `podman run` then hangs 20 s.
+# One per tools folder (two storages must not share a run root), named by a checksum of its path.
+key=$(printf '%s' "$TOOLS" | cksum | cut -d' ' -f1)
+if [ "$(id -u)" = 0 ]; then run_root=/run/airlock-ctr-$key; else run_root="${XDG_RUNTIME_DIR:-/tmp}/airlock-ctr-$key"; fi
 mkdir -p "$TOOLS/containers"
-cat >"$TOOLS/containers/storage.conf" <<EOF
+cat >"$TOOLS/containers/storage.conf.new" <<EOF
 [storage]
 driver = "vfs"
 graphroot = "$TOOLS/containers/storage"
-runroot = "$TOOLS/containers/run"
+runroot = "$run_root"
 EOF
+if ! cmp -s "$TOOLS/containers/storage.conf.new" "$TOOLS/containers/storage.conf"; then
+    # podman keeps the first paths it saw in its database: start the (throwaway) storage anew.
+    rm -rf "$TOOLS/containers/storage"
+fi
+mv "$TOOLS/containers/storage.conf.new" "$TOOLS/containers/storage.conf"
 cat >"$TOOLS/containers/containers.conf" <<'EOF'
 [containers]
 default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]

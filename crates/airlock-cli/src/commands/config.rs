@@ -78,6 +78,12 @@ struct NodeFile {
 pub fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String> {
     let mut out = String::with_capacity(text.len());
     for (n, line) in text.split_inclusive('\n').enumerate() {
+        // Comment lines are left as they are: explaining `$ENROLLMENT_TICKET` in a comment must
+        // not require the variable.
+        if line.trim_start().starts_with('#') {
+            out.push_str(line);
+            continue;
+        }
         let mut rest = line;
         while let Some(i) = rest.find('$') {
             out.push_str(&rest[..i]);
@@ -278,6 +284,16 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("line 2:"), "{e}");
+    }
+
+    #[test]
+    fn comment_lines_are_not_interpolated() {
+        let text = "# the ticket comes from $ENROLLMENT_TICKET\nname: ${N}\n";
+        let out = interpolate(text, |k| (k == "N").then(|| "bank".to_string())).unwrap();
+        assert_eq!(
+            out,
+            "# the ticket comes from $ENROLLMENT_TICKET\nname: bank\n"
+        );
     }
 
     #[test]
