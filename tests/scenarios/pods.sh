@@ -20,6 +20,11 @@ source "$ROOT/tests/testbed/mongodb.sh"
 [ -x "$AIRLOCK" ] || fail "build first: cargo build --release"
 [ "$(id -u)" = 0 ] || fail "the scenario needs root (network namespaces)"
 MANIFESTS="${PODS_MANIFESTS:-$ROOT/deploy/kubernetes}"
+# A Python with PyYAML (the deploy tools' venv has one when the system Python does not).
+PY=python3
+if ! python3 -c 'import yaml' 2>/dev/null; then
+    PY="$(dirname "$(bash "$ROOT/tests/deploy/install-tools.sh")")/venv/bin/python"
+fi
 
 WORK="$(mktemp -d /tmp/airlock-pods.XXXXXX)"
 [ -n "${KEEP_WORK:-}" ] || on_exit "rm -rf '$WORK'"
@@ -33,7 +38,7 @@ mongodb_client_install >/dev/null
 # `sidecar_config KIND` prints the airlock.yaml of the ConfigMap in deploy/kubernetes/ whose
 # configuration has tcp-outlets (bank) or tcp-inlets (analysis).
 sidecar_config() {
-    python3 - "$MANIFESTS" "$1" <<'EOF'
+    "$PY" - "$MANIFESTS" "$1" <<'EOF'
 import glob, sys, yaml
 folder, want = sys.argv[1], sys.argv[2]
 for path in sorted(glob.glob(folder + "/*.yaml")):
@@ -86,7 +91,7 @@ pass "project running; one-use tickets written as Secret files"
 declare -A SIDECAR_PIDS=()
 start_sidecar() {
     local party=$1 ns=$2 config=$3 mount
-    mount=$(python3 -c 'import sys,yaml; t=yaml.safe_load(open(sys.argv[1])).get("ticket",""); print(t.rsplit("/",1)[0] if t.startswith("/") else "")' "$config")
+    mount=$("$PY" -c 'import sys,yaml; t=yaml.safe_load(open(sys.argv[1])).get("ticket",""); print(t.rsplit("/",1)[0] if t.startswith("/") else "")' "$config")
     mkdir -p "$WORK/state/$party"
     ip netns exec "$ns" unshare -m sh -c '
         set -e
