@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# What a project relay costs: 64-byte round trips and connection set-up through
+#   raw loopback  (client -> echo server)
+#   direct portal (client -> inlet -> secure channel -> outlet -> echo)
+#   via relay     (client -> inlet -> project node relay -> outlet -> echo; the project node
+#                  forwards ciphertext of the end-to-end channel inside its own channels)
+# all on 127.0.0.1 in one run, so the ratios compare like with like.
+#
+#   bash bench/relay.sh              # 3000 round trips, 200 set-ups per path
+#   QUICK=1 bash bench/relay.sh      # 500 / 50
+#
+# Knobs: RTT_COUNT, SETUP_COUNT, PORT_BASE (default 19100, uses PORT_BASE..+4), AIRLOCK (binary,
+# default target/release/airlock). Markdown table on stdout, progress on stderr.
+set -euo pipefail
+BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname "$BENCH_DIR")
+AL=${AIRLOCK:-$ROOT/target/release/airlock}
+if [[ ${QUICK:-0} == 1 ]]; then RTT_COUNT=${RTT_COUNT:-500}; SETUP_COUNT=${SETUP_COUNT:-50}
+else RTT_COUNT=${RTT_COUNT:-3000}; SETUP_COUNT=${SETUP_COUNT:-200}; fi
+P=${PORT_BASE:-19100}
+PROJECT_PORT=$P ECHO_PORT=$((P + 1)) RELAY_INLET=$((P + 2)) DIRECT_INLET=$((P + 3))
+log() { printf '[relay-bench %s] %s\n' "$(date +%T)" "$*" >&2; }
+[[ -x $AL ]] || { log "build first: cargo build --release"; exit 1; }
+
+WORK=$(mktemp -d /tmp/airlock-relay-bench.XXXXXX)
+ECHO_PID=""
+cleanup() {
+    set +e
+    for p in analysis bank admin; do
+        [[ -d $WORK/$p ]] && AIRLOCK_HOME=$WORK/$p timeout 20 "$AL" node delete --all --yes >/dev/null 2>&1
+    done
+    [[ -n $ECHO_PID ]] && kill "$ECHO_PID" 2>/dev/null && wait "$ECHO_PID" 2>/dev/null
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+as() { local party=$1; shift; AIRLOCK_HOME=$WORK/$party "$AL" "$@"; }
+
+python3 "$BENCH_DIR/latency.py" serve --port "$ECHO_PORT" </dev/null >/dev/null 2>&1 &
+ECHO_PID=$!
+python3 "$BENCH_DIR/procmon.py" wait-listen "$ECHO_PORT" 10 || { log "echo server did not start"; exit 1; }
+
+log "project node, bank (relay r1 + outlet to the echo server), analysis (two inlets)"
+as admin project create --listen "127.0.0.1:$PROJECT_PORT" >/dev/null 2>&1
+bank_ticket=$(as admin project ticket --relay r1)
+analysis_ticket=$(as admin project ticket)
+as bank project enroll "$bank_ticket" >/dev/null 2>&1
+as bank node create >/dev/null 2>&1
+as bank relay create r1 >/dev/null 2>&1
+as bank tcp-outlet create --to "127.0.0.1:$ECHO_PORT" >/dev/null 2>&1
+as analysis project enroll "$analysis_ticket" >/dev/null 2>&1
+as analysis node create >/dev/null 2>&1
+as analysis tcp-inlet create --from "127.0.0.1:$RELAY_INLET" --via r1 >/dev/null 2>&1
+bank_port=$(as bank node show --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["tcp_listen"].rsplit(":",1)[1])')
+as analysis tcp-inlet create --from "127.0.0.1:$DIRECT_INLET" \
+    --to "/ip4/127.0.0.1/tcp/$bank_port/secure/api/service/outlet" >/dev/null 2>&1
+
+declare -A RTT SETUP
+for path in raw direct relay; do
+    case $path in raw) port=$ECHO_PORT ;; direct) port=$DIRECT_INLET ;; relay) port=$RELAY_INLET ;; esac
+    log "$path: $RTT_COUNT round trips, $SETUP_COUNT set-ups (port $port)"
+    RTT[$path]=$(python3 "$BENCH_DIR/latency.py" rtt --port "$port" --count "$RTT_COUNT")
+    SETUP[$path]=$(python3 "$BENCH_DIR/latency.py" setup --port "$port" --count "$SETUP_COUNT")
+done
+
+python3 - "${RTT[raw]}" "${RTT[direct]}" "${RTT[relay]}" "${SETUP[raw]}" "${SETUP[direct]}" "${SETUP[relay]}" \
+    "$RTT_COUNT" "$SETUP_COUNT" <<'EOF'
+import json, os, sys, time
+rr, rd, rl, sr, sd, sl = (json.loads(a) for a in sys.argv[1:7])
+n_rtt, n_setup = sys.argv[7:9]
+load = open("/proc/loadavg").read().split()[:3]
+print(f"### Airlock relay benchmark\n\n- {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}; "
+      f"{os.cpu_count()} CPUs; load {' '.join(load)}; {n_rtt} round trips of 64 B, {n_setup} set-ups per path\n")
+print("| metric | raw loopback | direct portal | via relay | relay/direct | relay − direct |")
+print("|---|---|---|---|---|---|")
+for name, key, unit, r, d, l in [
+    ("Round trip 64 B, p50", "p50", "µs", rr, rd, rl),
+    ("Round trip 64 B, p99", "p99", "µs", rr, rd, rl),
+    ("Connection set-up, p50", "p50", "ms", sr, sd, sl),
+    ("Connection set-up, p99", "p99", "ms", sr, sd, sl),
+]:
+    a, b, c = r[key], d[key], l[key]
+    fmt = (lambda v: f"{v:.0f}") if unit == "µs" else (lambda v: f"{v:.3f}")
+    print(f"| {name} [{unit}] | {fmt(a)} | {fmt(b)} | {fmt(c)} | {c / b:.2f}× | {fmt(c - b)} |")
+EOF
