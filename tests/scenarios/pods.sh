@@ -89,6 +89,10 @@ pass "project running; one-use tickets written as Secret files"
 # namespace), ENROLLMENT_TICKET read from that file, state in an emptyDir, JSON logs on stdout.
 # Sets SIDECAR_PID.
 declare -A SIDECAR_PIDS=()
+# Signals PID only if it is still an airlock process (PIDs are reused once a sidecar exited).
+stop_airlock_pid() {
+    tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -q airlock && kill -TERM "$1"
+}
 start_sidecar() {
     local party=$1 ns=$2 config=$3 mount
     mount=$("$PY" -c 'import sys,yaml; t=yaml.safe_load(open(sys.argv[1])).get("ticket",""); print(t.rsplit("/",1)[0] if t.startswith("/") else "")' "$config")
@@ -102,7 +106,7 @@ start_sidecar() {
         >>"$WORK/$party.log" 2>>"$WORK/$party.err" </dev/null &
     SIDECAR_PID=$!
     SIDECAR_PIDS[$party]=$SIDECAR_PID
-    on_exit "kill -TERM $SIDECAR_PID"
+    on_exit "stop_airlock_pid $SIDECAR_PID"
 }
 # `wait_ready NS` polls the pod's /readyz (as a readiness probe does) for up to 30 s.
 wait_ready() {
@@ -138,20 +142,36 @@ bytes=$(awk '/^airlock_portal_bytes_total\{.*kind="inlet",direction="out"\}/ {s 
 grep -q '^airlock_credential_expiry_timestamp_seconds{' <<<"$metrics" || fail "no credential expiry in /metrics"
 pass "/metrics: inlet up, $bytes bytes sent, credential expiry exported"
 
-log "SIGTERM: the sidecar drains and exits cleanly"
+log "SIGTERM: the sidecar drains (an open client connection finishes) and exits cleanly"
+# A client holds one connection through the inlet for 2 s.
+ip netns exec "$NS_ANALYSIS" python3 -c '
+import socket, time
+s = socket.create_connection(("127.0.0.1", 17017)); time.sleep(2.0); s.close()' &
+holder=$!
+open_conns() {
+    ip netns exec "$NS_ANALYSIS" curl -sf http://127.0.0.1:9464/metrics \
+        | awk '/^airlock_inlet_connections\{/ {s += $2} END {print s+0}'
+}
+for _ in $(seq 1 50); do [ "$(open_conns)" -ge 1 ] && break; sleep 0.1; done
+[ "$(open_conns)" -ge 1 ] || fail "the held client connection never showed in /metrics"
 pid=${SIDECAR_PIDS[analysis]}
-kill -TERM "$pid"
 t0=$(date +%s.%N)
+kill -TERM "$pid"
+sleep 0.3
+if testbed_tcp_connect "$NS_ANALYSIS" 127.0.0.1 17017 1 2>/dev/null; then fail "the inlet accepted a new connection while draining"; fi
 rc=0; wait "$pid" || rc=$?
 took=$(python3 -c "print(f'{$(date +%s.%N) - $t0:.2f}')")
+wait "$holder" || true
 [ "$rc" = 0 ] || fail "the sidecar exited with $rc after SIGTERM: $(tail -3 "$WORK/analysis.err")"
+python3 -c "import sys; sys.exit(0 if 1.2 <= $took < 5 else 1)" \
+    || fail "exit after ${took} s: expected to wait for the held connection (~1.7 s), within the 5 s drain timeout"
 python3 - "$WORK/analysis.log" <<'EOF' || fail "the sidecar's stdout is not JSON lines"
 import json, sys
 lines = [l for l in open(sys.argv[1]) if l.strip()]
 msgs = [json.loads(l)["fields"]["message"] for l in lines]
 assert any("SIGTERM" in m for m in msgs), msgs[-5:]
 EOF
-pass "exit 0 ${took} s after SIGTERM; logs are JSON lines on stdout"
+pass "new connections refused while draining; exit 0 ${took} s after SIGTERM, once the held connection ended; JSON logs"
 
 log "container restart on the kept emptyDir: no second enrollment needed"
 start_sidecar analysis "$NS_ANALYSIS" "$ANALYSIS_CONFIG"

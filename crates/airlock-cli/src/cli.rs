@@ -404,7 +404,12 @@ pub enum ProjectCmd {
         /// Keep the authority state in PostgreSQL (`postgres://user[:password]@host[:port]/db`)
         /// instead of a local SQLite file. Several project nodes given the same database and
         /// --name serve one project: the first creates it, the next ones join it.
-        #[arg(long, value_name = "URL", env = "AIRLOCK_PROJECT_DATABASE")]
+        #[arg(
+            long,
+            value_name = "URL",
+            env = "AIRLOCK_PROJECT_DATABASE",
+            hide_env_values = true
+        )]
         database: Option<String>,
     },
     /// Show a project.

@@ -94,6 +94,11 @@ impl Policies {
         v
     }
 
+    /// True if a policy is set for resource `name` or type `rtype`.
+    pub fn has_policy(&self, name: &str, rtype: &str) -> bool {
+        self.by_name.contains_key(name) || self.by_type.contains_key(rtype)
+    }
+
     /// Decides whether `peer` may use resource `name` of type `rtype`.
     pub fn authorize(
         &self,

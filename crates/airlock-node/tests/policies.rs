@@ -208,3 +208,35 @@ async fn inlet_policy_judges_the_outlet_node_before_any_byte_flows() {
     let allowed = inlet(&analysis, &bank, "allowed").await;
     ping(allowed).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn responder_refusal_is_typed_and_not_retried_by_the_inlet() {
+    // The outlet node's listener trusts only a stranger: it refuses the inlet's node after
+    // handshake message 3, when the inlet's side already counts the channel as open.
+    let stranger = common::identity().secret.identifier();
+    let bank = common::node_with(
+        "bank",
+        common::identity(),
+        "127.0.0.1:0".parse().unwrap(),
+        vec![stranger],
+    )
+    .await;
+    let analysis = common::node("analysis").await;
+    let echo = common::echo_server().await;
+    bank.create_outlet(OutletSpec {
+        name: "outlet".into(),
+        to: echo.to_string(),
+    })
+    .unwrap();
+    let i = inlet(&analysis, &bank, "refused").await;
+    let t = Instant::now();
+    assert!(ping(i).await.is_err());
+    assert!(
+        t.elapsed() < Duration::from_secs(3),
+        "the inlet retried a refusal for {:?}",
+        t.elapsed()
+    );
+    let err = analysis.inlets()[0].last_error.clone().unwrap_or_default();
+    assert!(err.contains("refused"), "{err}");
+    assert!(bank.handshake_counts().refused >= 1);
+}

@@ -28,14 +28,16 @@ pub struct AuthorityConfig {
     pub store: Arc<AuthorityStore>,
 }
 
-/// The revoked identifiers in `store` as a set.
-pub fn revoked_set(store: &AuthorityStore) -> std::collections::HashSet<Identifier> {
-    store
-        .revoked()
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|s| s.parse().ok())
-        .collect()
+/// The revoked identifiers in `store` as a set; `None` if the store cannot be read (callers then
+/// keep the set they have rather than forgetting revocations).
+pub fn revoked_set(store: &AuthorityStore) -> Option<std::collections::HashSet<Identifier>> {
+    match store.revoked() {
+        Ok(ids) => Some(ids.iter().filter_map(|s| s.parse().ok()).collect()),
+        Err(e) => {
+            tracing::warn!("cannot read revocations: {e:#}");
+            None
+        }
+    }
 }
 
 /// How often a project node re-reads the revocations in its store: other project nodes sharing
@@ -46,21 +48,18 @@ pub const REVOCATION_SYNC: std::time::Duration = std::time::Duration::from_secs(
 /// node sharing the database is cut off here within [`REVOCATION_SYNC`].
 pub fn spawn_revocation_sync(node: Node, store: Arc<AuthorityStore>) {
     tokio::spawn(async move {
-        let mut known = revoked_set(&store);
         let mut tick = tokio::time::interval(REVOCATION_SYNC);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
             let s = store.clone();
-            let Ok(Ok(now)) = tokio::task::spawn_blocking(move || s.revoked()).await else {
+            // The store may block (a database round trip): never on a runtime worker.
+            let Ok(Some(now)) = tokio::task::spawn_blocking(move || revoked_set(&s)).await else {
                 continue;
             };
-            let now: std::collections::HashSet<Identifier> =
-                now.iter().filter_map(|s| s.parse().ok()).collect();
-            if now != known {
+            if now != node.revoked() {
                 tracing::info!(revoked = now.len(), "revocations changed in the store");
-                node.set_revoked(now.clone());
-                known = now;
+                node.set_revoked(now);
             }
         }
     });
@@ -247,7 +246,11 @@ impl Worker for Authority {
                     .map_err(|e| anyhow::anyhow!("bad request: {e}"))?;
                 let deleting = matches!(req, AuthorityRequest::MemberDelete { .. });
                 let v = process(&cfg, &caller, req)?;
-                let revoked = deleting.then(|| revoked_set(&cfg.store));
+                let revoked = if deleting {
+                    revoked_set(&cfg.store)
+                } else {
+                    None
+                };
                 Ok::<_, anyhow::Error>((v, revoked))
             })
             .await;

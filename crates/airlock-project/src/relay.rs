@@ -40,7 +40,8 @@ pub enum RelayAccess {
     /// (and the node's `relay` policies must allow it).
     ProjectPermission,
     /// Any other node: the node's `relay` policies (default: a valid project credential if the
-    /// node belongs to a project, else the secure channel's trust).
+    /// node belongs to a project; a node outside any project refuses every registration until a
+    /// `relay` policy allows it).
     Policy,
 }
 
@@ -62,6 +63,9 @@ impl Worker for Forwarder {
         node.dispatch(msg);
     }
 }
+
+/// Most relay names one secure channel may hold at once.
+pub const MAX_RELAYS_PER_CHANNEL: usize = 16;
 
 /// Relay names: 1-48 of letters, digits, `-`, `_`, `.`.
 pub fn valid_relay_name(n: &str) -> bool {
@@ -103,9 +107,24 @@ impl RelayService {
                 _ => return Err(format!("this member may not claim relay {name:?} (its ticket did not grant --relay {name})")),
             }
         }
+        if self.access == RelayAccess::Policy
+            && !node.has_project()
+            && !node.has_policy(name, "relay")
+        {
+            return Err(format!("this node accepts no relays: it belongs to no project and has no relay policy (allow some with `airlock policy create --resource-type relay --expression …` on node {})", node.name()));
+        }
         node.authorize(name, "relay", peer)?;
         let forwarder = Address::new(format!("forward_to_{name}")).map_err(|e| e.to_string())?;
         let mut regs = self.registrations.lock().expect("relays");
+        let held = regs
+            .iter()
+            .filter(|(n, r)| r.channel == peer.channel && n.as_str() != name)
+            .count();
+        if held >= MAX_RELAYS_PER_CHANNEL {
+            return Err(format!(
+                "one channel may hold at most {MAX_RELAYS_PER_CHANNEL} relays"
+            ));
+        }
         if let Some(old) = regs.get(name) {
             let live = node.channel(&old.channel).is_some_and(|c| !c.is_closed());
             if live && old.owner != peer.identifier {
@@ -205,7 +224,7 @@ pub struct RelayKeeper {
     info: Mutex<RelayInfo>,
     stopped: AtomicBool,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
-    current: Mutex<Option<Arc<airlock_node::channel::SecureChannel>>>,
+    current: Mutex<Option<RelayChannel>>,
 }
 
 impl RelayKeeper {
@@ -254,25 +273,23 @@ impl RelayKeeper {
             t.abort();
         }
         if let Some(ch) = self.current.lock().expect("current").take() {
-            ch.close(node, true);
+            ch.close(node);
         }
     }
 
-    async fn register_once(
-        &self,
-        node: &Node,
-    ) -> Result<Arc<airlock_node::channel::SecureChannel>, String> {
+    async fn register_once(&self, node: &Node) -> Result<RelayChannel, String> {
         let (at, name) = {
             let i = self.info.lock().expect("info");
             (i.at.clone(), i.name.clone())
         };
-        let (ch, mut route) = open_relay_channel(node, &at).await?;
+        let ch = open_relay_channel(node, &at).await?;
+        let mut route = ch.route.clone();
         route.push_back(Address::new(RELAY_SERVICE).expect("valid"));
         let body = json!({"op": "register", "name": name});
         match crate::api::request_json(node, &route, &body, Duration::from_secs(10)).await {
             Ok(_) => Ok(ch),
             Err(e) => {
-                ch.close(node, true);
+                ch.close(node);
                 Err(format!("{e:#}"))
             }
         }
@@ -297,8 +314,15 @@ impl RelayKeeper {
                         let _ = tx.send(Ok(()));
                     }
                     backoff = Duration::from_millis(500);
-                    *self.current.lock().expect("current") = Some(ch.clone());
-                    ch.wait_closed(Duration::from_secs(100 * 365 * 86400)).await;
+                    let inner = ch.inner.clone();
+                    *self.current.lock().expect("current") = Some(ch);
+                    inner
+                        .wait_closed(Duration::from_secs(100 * 365 * 86400))
+                        .await;
+                    // Close the channels under it too (multi-hop --at routes).
+                    if let Some(ch) = self.current.lock().expect("current").take() {
+                        ch.close(&node);
+                    }
                     self.info.lock().expect("info").status = "down".into();
                     tracing::warn!("relay channel closed; registering again");
                 }
@@ -339,13 +363,28 @@ pub fn relay_host_route(at: &str) -> String {
     }
 }
 
+/// The channel a relay is registered through, with every channel opened to reach it.
+struct RelayChannel {
+    /// The innermost channel: the registration lives and dies with it.
+    inner: Arc<airlock_node::channel::SecureChannel>,
+    /// From this node to the relay host's services, starting with `inner`.
+    route: Route,
+    /// All channels opened for it (outermost first), closed together.
+    opened: Vec<Arc<airlock_node::channel::SecureChannel>>,
+}
+
+impl RelayChannel {
+    fn close(&self, node: &Node) {
+        for ch in self.opened.iter().rev() {
+            ch.close(node, true);
+        }
+    }
+}
+
 /// Opens the secure channel a relay registers through: to the project node for `/project/P`
 /// (trusting only the project identity), else over `at` (with `/secure/api` appended when `at`
-/// opens no channel itself). Returns the channel and the route to the peer node's services.
-async fn open_relay_channel(
-    node: &Node,
-    at: &str,
-) -> Result<(Arc<airlock_node::channel::SecureChannel>, Route), String> {
+/// opens no channel itself).
+async fn open_relay_channel(node: &Node, at: &str) -> Result<RelayChannel, String> {
     use airlock_wire::{MultiAddr, Segment};
     let t = Duration::from_secs(10);
     let mut addr: MultiAddr = at.parse().map_err(|e| format!("--at {at:?}: {e}"))?;
@@ -356,8 +395,11 @@ async fn open_relay_channel(
         let ch = airlock_node::resolve::project_channel(node, &project, t)
             .await
             .map_err(|e| e.to_string())?;
-        let route = Route::single(ch.address().clone());
-        return Ok((ch, route));
+        return Ok(RelayChannel {
+            route: Route::single(ch.address().clone()),
+            opened: vec![ch.clone()],
+            inner: ch,
+        });
     }
     if !addr
         .segments
@@ -375,8 +417,17 @@ async fn open_relay_channel(
         Some((ch, after)) => {
             let mut route = Route::single(ch.address().clone());
             route.append(&after);
-            Ok((ch, route))
+            Ok(RelayChannel {
+                inner: ch,
+                route,
+                opened: r.opened,
+            })
         }
-        None => Err(format!("{at} opens no secure channel")),
+        None => {
+            for ch in r.opened.iter().rev() {
+                ch.close(node, true);
+            }
+            Err(format!("{at} opens no secure channel"))
+        }
     }
 }

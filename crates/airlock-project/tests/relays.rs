@@ -89,6 +89,10 @@ async fn project_node_grants_names_by_credential_and_policy() {
 async fn portal_through_a_relay_at_a_plain_node_with_a_relay_policy() {
     let authority = IdentitySecret::create(unix_now());
     let (hub, at) = hub(&authority, RelayAccess::Policy).await;
+    // Outside any project and without a relay policy, a node is no open relay host.
+    let early = member("early", &authority, &[("team", "blue")]).await;
+    let e = register(&early, &at, "early").await.unwrap_err();
+    assert!(e.contains("accepts no relays"), "{e}");
     hub.set_policy(
         None,
         Some("relay"),

@@ -20,6 +20,8 @@ const STARTING: u8 = 0;
 const RUNNING: u8 = 1;
 const STOPPING: u8 = 2;
 const MAX_HEAD: usize = 8 * 1024;
+/// Requests served at once; more connections are closed at once (scrapers and probes need few).
+const MAX_CONCURRENT: usize = 32;
 
 /// Lifecycle as the probes see it.
 #[derive(Default)]
@@ -50,15 +52,22 @@ pub async fn serve(
         .await
         .with_context(|| format!("cannot listen on --metrics {addr}"))?;
     tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT));
     tokio::spawn(async move {
         loop {
             let Ok((mut sock, _)) = listener.accept().await else {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             };
+            // Bounded: slow or idle clients cannot pile up tasks and file descriptors.
+            let Ok(permit) = slots.clone().try_acquire_owned() else {
+                drop(sock);
+                continue;
+            };
             let (node, extras, health) = (node.clone(), extras.clone(), health.clone());
             tokio::spawn(async move {
-                let head = tokio::time::timeout(Duration::from_secs(5), read_head(&mut sock)).await;
+                let _permit = permit;
+                let head = tokio::time::timeout(Duration::from_secs(2), read_head(&mut sock)).await;
                 let (status, ctype, body) = match head {
                     Ok(Some(line)) => respond(&line, &node, &extras, &health),
                     _ => (400, "text/plain", "bad request\n".to_string()),
@@ -75,7 +84,7 @@ pub async fn serve(
                     body.len()
                 );
                 let _ =
-                    tokio::time::timeout(Duration::from_secs(5), sock.write_all(msg.as_bytes()))
+                    tokio::time::timeout(Duration::from_secs(2), sock.write_all(msg.as_bytes()))
                         .await;
                 let _ = sock.shutdown().await;
             });

@@ -12,6 +12,8 @@ use anyhow::{bail, Context, Result};
 use serde_json::json;
 use std::os::unix::fs::DirBuilderExt;
 
+/// `project create`: records and starts the project node, with its authority state in SQLite or
+/// in the shared PostgreSQL database (creating the project there, or joining it).
 pub fn create(
     ctx: &Ctx,
     name: &str,
@@ -147,19 +149,19 @@ fn share_keys(
     node_identity: &str,
     authority_identity: &str,
 ) -> Result<bool> {
-    let held = match store.project_keys()? {
-        Some(keys) => keys,
+    let (held, joined) = match store.project_keys()? {
+        Some(keys) => (keys, true),
         None => {
+            // Keys not yet saved locally: if another node claims the database at the same
+            // moment, this node takes its keys instead and has nothing to undo.
             let mine = ProjectKeys {
                 name: name.to_string(),
-                project_identity: local_or_new_identity(ctx, node_identity)?,
-                authority_identity: local_or_new_identity(ctx, authority_identity)?,
+                project_identity: local_or_new_key(ctx, node_identity)?,
+                authority_identity: local_or_new_key(ctx, authority_identity)?,
             };
             let held = store.claim_project(&mine)?;
-            if held == mine {
-                return Ok(false);
-            }
-            held // another node created the project at the same moment
+            let won = held == mine;
+            (held, !won)
         }
     };
     if held.name != name {
@@ -174,12 +176,13 @@ fn share_keys(
         .import_identity_secret(node_identity, &held.project_identity)?;
     ctx.state
         .import_identity_secret(authority_identity, &held.authority_identity)?;
-    Ok(true)
+    Ok(joined)
 }
 
-fn local_or_new_identity(ctx: &Ctx, name: &str) -> Result<Vec<u8>> {
-    if ctx.state.identity_row(name)?.is_none() {
-        ctx.state.create_identity(name)?;
+/// The secret key of local identity `name`, or a new one kept in memory only.
+fn local_or_new_key(ctx: &Ctx, name: &str) -> Result<Vec<u8>> {
+    if ctx.state.identity_row(name)?.is_some() {
+        return Ok(ctx.state.load_identity(name)?.0.to_secret_bytes());
     }
-    Ok(ctx.state.load_identity(name)?.0.to_secret_bytes())
+    Ok(airlock_identity::IdentitySecret::create(unix_now()).to_secret_bytes())
 }

@@ -225,7 +225,9 @@ fn start_project_services(
         let (authority, _) = ctx.state.load_identity(&hp.authority_identity)?;
         trusted.push(authority.history().verify(airlock_node::unix_now())?);
         let store = Arc::new(super::project_host::open_store(ctx, &hp)?);
-        node.set_revoked(airlock_project::authority::revoked_set(&store));
+        if let Some(set) = airlock_project::authority::revoked_set(&store) {
+            node.set_revoked(set);
+        }
         airlock_project::authority::spawn_revocation_sync(node.clone(), store.clone());
         relay_access = RelayAccess::ProjectPermission;
         airlock_project::Authority::new(airlock_project::AuthorityConfig {

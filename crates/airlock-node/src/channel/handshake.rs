@@ -4,6 +4,15 @@
 use super::*;
 
 impl SecureChannel {
+    /// Counts this channel's handshake outcome in the node's metrics, once: an initiator that
+    /// completed and is then refused by the responder stays counted as established here (the
+    /// responder's node counts the refusal).
+    pub(super) fn count_outcome(&self, node: &Node, outcome: crate::node::ops::HandshakeOutcome) {
+        if !self.counted.swap(true, Ordering::AcqRel) {
+            node.count_handshake(outcome);
+        }
+    }
+
     pub(super) fn send_handshake(&self, node: &Node, onward: Route, bytes: &[u8]) {
         let payload = Packet::copy_from(bytes);
         node.dispatch(Message::new(
@@ -25,14 +34,14 @@ impl SecureChannel {
     }
 
     pub(super) fn fail(&self, node: &Node, reason: String) {
-        node.count_handshake(crate::node::ops::HandshakeOutcome::Failed);
+        self.count_outcome(node, crate::node::ops::HandshakeOutcome::Failed);
         tracing::info!(channel = %self.enc, "secure channel handshake failed: {reason}");
         self.status.send_replace(ChannelStatus::Failed(reason));
         self.close(node, false);
     }
 
     pub(super) fn refuse(&self, node: &Node, reason: String) {
-        node.count_handshake(crate::node::ops::HandshakeOutcome::Refused);
+        self.count_outcome(node, crate::node::ops::HandshakeOutcome::Refused);
         tracing::info!(channel = %self.enc, "secure channel handshake refused: {reason}");
         self.status.send_replace(ChannelStatus::Refused(reason));
         self.close(node, false);
@@ -129,7 +138,7 @@ impl SecureChannel {
                     channel: self.enc.clone(),
                     credential: Arc::new(std::sync::RwLock::new(credential)),
                 }));
-                node.count_handshake(crate::node::ops::HandshakeOutcome::Established);
+                self.count_outcome(node, crate::node::ops::HandshakeOutcome::Established);
                 tracing::info!(channel = %self.enc, peer = %peer.identifier, role = ?self.role, "secure channel established");
                 let _ = self.peer_identity.set(peer);
                 self.watch_first_hop(node);
@@ -190,6 +199,8 @@ pub async fn create(
     match ch.wait_open(timeout).await {
         Ok(()) => Ok(ch),
         Err(e) => {
+            // Timeouts end here without passing through `fail`.
+            ch.count_outcome(node, crate::node::ops::HandshakeOutcome::Failed);
             ch.close(node, false);
             Err(e)
         }

@@ -100,6 +100,8 @@ pub struct SecureChannel {
     first_hop_hook: Mutex<Option<(Address, u64)>>,
     created: Instant,
     rejected: AtomicU64,
+    /// The handshake outcome was counted (once per channel, by the first outcome).
+    counted: AtomicBool,
     description: String,
 }
 
@@ -166,6 +168,7 @@ impl SecureChannel {
             first_hop_hook: Mutex::new(None),
             created: Instant::now(),
             rejected: AtomicU64::new(0),
+            counted: AtomicBool::new(false),
             description,
         })
     }

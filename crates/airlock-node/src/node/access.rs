@@ -30,6 +30,15 @@ impl Node {
             .remove(resource, resource_type)
     }
 
+    /// True if a policy is set for resource `name` or type `rtype` (not just the default).
+    pub fn has_policy(&self, name: &str, rtype: &str) -> bool {
+        self.inner
+            .policies
+            .read()
+            .expect("policies")
+            .has_policy(name, rtype)
+    }
+
     /// All policies.
     pub fn policies(&self) -> Vec<crate::policy::PolicyInfo> {
         self.inner.policies.read().expect("policies").list()
@@ -57,6 +66,11 @@ impl Node {
             peer,
             self.has_project(),
         )
+    }
+
+    /// The current set of revoked project members.
+    pub fn revoked(&self) -> std::collections::HashSet<Identifier> {
+        self.inner.revoked.read().expect("revoked").clone()
     }
 
     /// True if `id` is a revoked project member.

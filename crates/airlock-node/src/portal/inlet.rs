@@ -232,14 +232,17 @@ impl Inlet {
         if after.is_empty() {
             anyhow::bail!("the inlet route must name the outlet after the secure channel, e.g. …/secure/api/service/outlet");
         }
-        // This side's tcp-inlet policy judges the outlet node before any byte goes its way.
-        if let Some(peer) = channel.peer().cloned() {
-            if let Err(why) = node.authorize(&self.spec.name, "tcp-inlet", &peer) {
-                for ch in resolved.opened {
-                    ch.close(node, true);
-                }
-                return Err(anyhow::Error::new(InletRefused(why)));
+        // This side's tcp-inlet policy judges the outlet node before any byte goes its way
+        // (an open channel always has a peer; if not, refuse rather than skip the check).
+        let verdict = match channel.peer().cloned() {
+            Some(peer) => node.authorize(&self.spec.name, "tcp-inlet", &peer),
+            None => Err("the channel to the outlet has no authenticated peer".to_string()),
+        };
+        if let Err(why) = verdict {
+            for ch in resolved.opened {
+                ch.close(node, true);
             }
+            return Err(anyhow::Error::new(InletRefused(why)));
         }
         match Link::connect(
             node,

@@ -136,7 +136,29 @@ impl Link {
         }
         .encode();
         channel.send(node, &outlet_route, &link.ret, hello)?;
-        match tokio::time::timeout(timeout, rx).await {
+        // The channel may end first: a responder refuses the initiator after handshake message
+        // 3, when this side already counts the channel as open. Report that as what it is.
+        let answer = tokio::select! {
+            r = tokio::time::timeout(timeout, rx) => Some(r),
+            _ = async {
+                if channel.wait_closed(timeout).await.is_none() {
+                    std::future::pending::<()>().await;
+                }
+            } => None,
+        };
+        let Some(answer) = answer else {
+            link.close(node, false);
+            return Err(match channel.status() {
+                crate::channel::ChannelStatus::Refused(r) => {
+                    crate::channel::ChannelError::Refused(r).into()
+                }
+                crate::channel::ChannelStatus::Failed(r) => {
+                    crate::channel::ChannelError::Failed(r).into()
+                }
+                _ => anyhow::anyhow!("the secure channel to the outlet node closed"),
+            });
+        };
+        match answer {
             Ok(Ok(Ok(window))) => {
                 link.peer_window.store(window, Ordering::Relaxed);
                 Ok(link)

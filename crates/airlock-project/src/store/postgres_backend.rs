@@ -55,7 +55,17 @@ CREATE TABLE IF NOT EXISTS airlock_project (
 
 fn connect(url: &str) -> Result<Client> {
     let shown = super::redact_url(url);
-    let mut client = Client::connect(url, NoTls)
+    let mut config: postgres::Config = url
+        .parse()
+        .with_context(|| format!("invalid database URL {shown}"))?;
+    // A database that does not answer must not hold authority requests for minutes.
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(std::time::Duration::from_secs(5));
+    }
+    config.keepalives(true);
+    config.keepalives_idle(std::time::Duration::from_secs(30));
+    let mut client = config
+        .connect(NoTls)
         .with_context(|| format!("cannot connect to the database {shown}"))?;
     let mut tx = client.transaction()?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])?;
@@ -85,8 +95,13 @@ impl PgBackend {
                         return;
                     }
                 };
+                let mut last_attempt = std::time::Instant::now();
                 for job in jobs_rx {
-                    if client.as_ref().is_none_or(|c| c.is_closed()) {
+                    // Reconnect at most once a second; jobs in between fail fast.
+                    if client.as_ref().is_none_or(|c| c.is_closed())
+                        && last_attempt.elapsed() >= std::time::Duration::from_secs(1)
+                    {
+                        last_attempt = std::time::Instant::now();
                         client = match connect(&url) {
                             Ok(c) => {
                                 tracing::info!("reconnected to the database");

@@ -164,6 +164,10 @@ fn urls_are_redacted() {
         "postgres://u:***@h:5432/db"
     );
     assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+    assert_eq!(
+        redact_url("postgres://u@h/db?sslmode=disable&password=pw"),
+        "postgres://u@h/db?sslmode=disable&password=***"
+    );
     assert!(is_postgres_url("postgresql://h/db"));
     assert!(!is_postgres_url("sqlite:/x"));
 }
