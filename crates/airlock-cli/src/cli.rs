@@ -509,10 +509,12 @@ pub enum MemberCmd {
 pub enum PolicyCmd {
     /// Set the policy of a resource or resource type.
     Create {
-        /// Resource name (e.g. an outlet's name).
-        #[arg(long, conflicts_with = "resource_type")]
+        /// Resource name (e.g. an outlet's or a relay's name); with --resource-type, only the
+        /// resource of that name and type.
+        #[arg(long)]
         resource: Option<String>,
-        /// Resource type: tcp-inlet, tcp-outlet, relay, kafka-consumer, kafka-producer.
+        /// Resource type: tcp-inlet, tcp-outlet, relay, kafka-consumer, kafka-producer; alone,
+        /// the policy of every resource of that type without its own policy.
         #[arg(long)]
         resource_type: Option<String>,
         /// Policy as an S-expression, e.g. (= subject.mongodb-inlet "true").
@@ -575,6 +577,10 @@ pub enum RelayCmd {
         /// Shorthand for `--at /project/PROJECT`.
         #[arg(long, conflicts_with = "at")]
         project: Option<String>,
+        /// Accept only this identifier as the relay host (repeatable; for `--at` routes to a
+        /// node — the project route always trusts only the project).
+        #[arg(long, value_name = "IDENTIFIER")]
+        authorized: Vec<String>,
     },
     /// List relays of a node.
     List {

@@ -95,6 +95,9 @@ pub enum Request {
         name: String,
         /// Where to register it: `/project/P` or a route to a node.
         at: String,
+        /// Identities accepted at the relay host (empty: any).
+        #[serde(default)]
+        authorized: Vec<String>,
     },
     /// List relays.
     RelayList,
@@ -137,7 +140,13 @@ impl Extras {
     }
 
     /// Starts keeping a relay registered; waits briefly for the first registration.
-    pub async fn create_relay(&self, node: &Node, name: &str, at: &str) -> Result<Value> {
+    pub async fn create_relay(
+        &self,
+        node: &Node,
+        name: &str,
+        at: &str,
+        authorized: &[String],
+    ) -> Result<Value> {
         if !airlock_project::relay::valid_relay_name(name) {
             bail!("invalid relay name {name:?}: use 1-48 letters, digits, '-', '_' or '.'");
         }
@@ -147,7 +156,17 @@ impl Extras {
         let addr: airlock_wire::MultiAddr = at
             .parse()
             .map_err(|e| anyhow::anyhow!("--at {at:?}: {e}"))?;
+        let authorized = authorized
+            .iter()
+            .map(|a| {
+                a.parse::<airlock_identity::Identifier>()
+                    .map_err(|e| anyhow::anyhow!("--authorized {a:?}: {e}"))
+            })
+            .collect::<Result<Vec<_>>>()?;
         if let Some(airlock_wire::Segment::Project(project)) = addr.segments.first() {
+            if !authorized.is_empty() {
+                bail!("--authorized is for relays at a node's route: the channel to /project/{project} already accepts only the project's identity");
+            }
             if node.project(project).is_none() {
                 bail!(
                     "node {} is not a member of project {project:?} (enroll its identity first)",
@@ -155,7 +174,8 @@ impl Extras {
                 );
             }
         }
-        let (keeper, first) = RelayKeeper::start(node, at, name, Duration::from_secs(10)).await;
+        let (keeper, first) =
+            RelayKeeper::start(node, at, name, authorized, Duration::from_secs(10)).await;
         self.relays
             .lock()
             .expect("relays")
@@ -330,7 +350,11 @@ async fn handle(node: &Node, extras: &Extras, req: Request) -> Result<Value> {
             }
             json!({"deleted": true})
         }
-        Request::RelayCreate { name, at } => extras.create_relay(node, &name, &at).await?,
+        Request::RelayCreate {
+            name,
+            at,
+            authorized,
+        } => extras.create_relay(node, &name, &at, &authorized).await?,
         Request::RelayList => serde_json::to_value(extras.relay_infos())?,
         Request::RelayDelete { name } => {
             let k = extras.relays.lock().expect("relays").remove(&name);

@@ -1,8 +1,9 @@
 //! Access policies on portals and other resources (ABAC, language in `airlock-abac`).
 //!
-//! A policy applies to a resource name (e.g. the outlet `db`) or to a resource type
-//! (`tcp-outlet`, `tcp-inlet`, `relay`, `kafka-consumer`, `kafka-producer`). Lookup is name, then
-//! type, then the default: on a node that belongs to a project, the default requires a valid
+//! A policy applies to a resource name (e.g. the outlet `db`), to a name within one type (the
+//! relay `mongodb` but not an inlet of that name), or to a resource type (`tcp-outlet`,
+//! `tcp-inlet`, `relay`, `kafka-consumer`, `kafka-producer`). Lookup is name within the type,
+//! then name alone, then type, then the default: on a node that belongs to a project, the default requires a valid
 //! credential from the project's authority; on a stand-alone node (no project) access is governed
 //! by the secure channel's `--authorized` trust alone. A peer without a credential is denied by
 //! every policy that reads an attribute.
@@ -35,29 +36,40 @@ pub struct PolicyInfo {
 /// The policies of a node.
 #[derive(Default)]
 pub struct Policies {
-    by_name: HashMap<String, Policy>,
+    /// Keyed by (resource type, name); the type is empty for a policy on a name of any type.
+    by_name: HashMap<(String, String), Policy>,
     by_type: HashMap<String, Policy>,
 }
 
+fn check_type(t: &str) -> Result<(), String> {
+    if RESOURCE_TYPES.contains(&t) {
+        Ok(())
+    } else {
+        Err(format!(
+            "unknown resource type {t:?} (one of {})",
+            RESOURCE_TYPES.join(", ")
+        ))
+    }
+}
+
 impl Policies {
-    /// Sets a policy for a resource name or type.
+    /// Sets a policy for a resource name (of any type, or of `resource_type` when both are
+    /// given) or for a whole resource type.
     pub fn set(
         &mut self,
         resource: Option<&str>,
         resource_type: Option<&str>,
         policy: Policy,
     ) -> Result<(), String> {
+        if let Some(t) = resource_type {
+            check_type(t)?;
+        }
         match (resource, resource_type) {
-            (Some(r), _) => {
-                self.by_name.insert(r.to_string(), policy);
+            (Some(r), t) => {
+                let key = (t.unwrap_or_default().to_string(), r.to_string());
+                self.by_name.insert(key, policy);
             }
             (None, Some(t)) => {
-                if !RESOURCE_TYPES.contains(&t) {
-                    return Err(format!(
-                        "unknown resource type {t:?} (one of {})",
-                        RESOURCE_TYPES.join(", ")
-                    ));
-                }
                 self.by_type.insert(t.to_string(), policy);
             }
             (None, None) => return Err("give --resource NAME or --resource-type TYPE".into()),
@@ -68,7 +80,10 @@ impl Policies {
     /// Removes a policy; returns whether one existed.
     pub fn remove(&mut self, resource: Option<&str>, resource_type: Option<&str>) -> bool {
         match (resource, resource_type) {
-            (Some(r), _) => self.by_name.remove(r).is_some(),
+            (Some(r), t) => self
+                .by_name
+                .remove(&(t.unwrap_or_default().to_string(), r.to_string()))
+                .is_some(),
             (None, Some(t)) => self.by_type.remove(t).is_some(),
             _ => false,
         }
@@ -79,9 +94,9 @@ impl Policies {
         let mut v: Vec<PolicyInfo> = self
             .by_name
             .iter()
-            .map(|(k, p)| PolicyInfo {
-                resource: Some(k.clone()),
-                resource_type: None,
+            .map(|((t, r), p)| PolicyInfo {
+                resource: Some(r.clone()),
+                resource_type: Some(t.clone()).filter(|t| !t.is_empty()),
                 expression: p.to_string(),
             })
             .chain(self.by_type.iter().map(|(k, p)| PolicyInfo {
@@ -94,9 +109,18 @@ impl Policies {
         v
     }
 
-    /// True if a policy is set for resource `name` or type `rtype`.
+    /// True if a policy is set for resource `name` of type `rtype`, its name, or its type.
     pub fn has_policy(&self, name: &str, rtype: &str) -> bool {
-        self.by_name.contains_key(name) || self.by_type.contains_key(rtype)
+        self.lookup(name, rtype).is_some()
+    }
+
+    /// The policy that governs resource `name` of type `rtype`: name within the type, then the
+    /// name alone, then the type.
+    fn lookup(&self, name: &str, rtype: &str) -> Option<&Policy> {
+        self.by_name
+            .get(&(rtype.to_string(), name.to_string()))
+            .or_else(|| self.by_name.get(&(String::new(), name.to_string())))
+            .or_else(|| self.by_type.get(rtype))
     }
 
     /// Decides whether `peer` may use resource `name` of type `rtype`.
@@ -109,7 +133,7 @@ impl Policies {
     ) -> Result<(), String> {
         let now = crate::unix_now();
         let cred = peer.credential_at(now);
-        let policy = self.by_name.get(name).or_else(|| self.by_type.get(rtype));
+        let policy = self.lookup(name, rtype);
         let Some(policy) = policy else {
             if in_project && cred.is_none() {
                 return Err(format!(
@@ -143,5 +167,98 @@ impl Policies {
                 peer.identifier
             )),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use airlock_authority::VerifiedCredential;
+    use airlock_identity::Identifier;
+    use airlock_wire::Address;
+    use std::sync::{Arc, RwLock};
+
+    fn peer(attrs: &[(&str, &str)]) -> ChannelPeer {
+        let attributes = attrs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        ChannelPeer {
+            identifier: Identifier([7; 20]),
+            channel: Address::new("ch").unwrap(),
+            credential: Arc::new(RwLock::new(Some(VerifiedCredential {
+                issuer: Identifier([1; 20]),
+                attributes,
+                expires_at: u64::MAX,
+            }))),
+        }
+    }
+
+    fn policy(s: &str) -> Policy {
+        Policy::parse(s).unwrap()
+    }
+
+    #[test]
+    fn name_within_type_does_not_leak_to_other_types() {
+        let mut p = Policies::default();
+        p.set(
+            Some("mongodb"),
+            Some("relay"),
+            policy("(= subject.r \"1\")"),
+        )
+        .unwrap();
+        let relay_peer = peer(&[("r", "1")]);
+        let other = peer(&[("x", "1")]);
+        assert!(p.authorize("mongodb", "relay", &relay_peer, true).is_ok());
+        assert!(p.authorize("mongodb", "relay", &other, true).is_err());
+        // An inlet that happens to be called `mongodb` keeps the default.
+        assert!(!p.has_policy("mongodb", "tcp-inlet"));
+        assert!(p.authorize("mongodb", "tcp-inlet", &other, true).is_ok());
+    }
+
+    #[test]
+    fn lookup_order_is_typed_name_then_name_then_type() {
+        let mut p = Policies::default();
+        p.set(None, Some("relay"), policy("(= subject.t \"1\")"))
+            .unwrap();
+        p.set(Some("db"), None, policy("(= subject.n \"1\")"))
+            .unwrap();
+        p.set(Some("db"), Some("relay"), policy("(= subject.tn \"1\")"))
+            .unwrap();
+        assert!(p
+            .authorize("db", "relay", &peer(&[("tn", "1")]), true)
+            .is_ok());
+        assert!(p
+            .authorize("db", "relay", &peer(&[("n", "1")]), true)
+            .is_err());
+        assert!(p
+            .authorize("db", "tcp-outlet", &peer(&[("n", "1")]), true)
+            .is_ok());
+        assert!(p
+            .authorize("other", "relay", &peer(&[("t", "1")]), true)
+            .is_ok());
+        assert!(p
+            .authorize("other", "relay", &peer(&[("n", "1")]), true)
+            .is_err());
+        assert!(p.remove(Some("db"), Some("relay")));
+        assert!(p
+            .authorize("db", "relay", &peer(&[("n", "1")]), true)
+            .is_ok());
+        assert!(!p.remove(Some("db"), Some("relay")));
+        let listed = p.list();
+        assert_eq!(listed.len(), 2);
+        assert!(listed
+            .iter()
+            .any(|i| i.resource.as_deref() == Some("db") && i.resource_type.is_none()));
+    }
+
+    #[test]
+    fn unknown_type_is_refused_with_or_without_a_name() {
+        let mut p = Policies::default();
+        assert!(p
+            .set(Some("db"), Some("tcp-outlett"), policy("true"))
+            .is_err());
+        assert!(p.set(None, Some("nope"), policy("true")).is_err());
+        assert!(p.set(None, None, policy("true")).is_err());
     }
 }

@@ -217,11 +217,16 @@ pub struct RelayInfo {
     pub address: String,
     /// Last error, if any.
     pub last_error: Option<String>,
+    /// Identities accepted at the relay host (empty: any, or the project identity for
+    /// `/project/P`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub authorized: Vec<String>,
 }
 
 /// Keeps one relay registered.
 pub struct RelayKeeper {
     info: Mutex<RelayInfo>,
+    authorized: Vec<Identifier>,
     stopped: AtomicBool,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     current: Mutex<Option<RelayChannel>>,
@@ -231,11 +236,14 @@ impl RelayKeeper {
     /// Starts keeping relay `name` registered at `at` (`/project/P`, or a route to a node such
     /// as `/ip4/10.0.0.1/tcp/4000`; `/secure/api` is added when the route opens no secure
     /// channel); waits up to `wait` for the first registration and returns its result (the
-    /// keeper goes on trying either way).
+    /// keeper goes on trying either way). With `authorized` non-empty, the channel to a relay
+    /// host reached by route accepts only those identities (`/project/P` always trusts only the
+    /// project's identity).
     pub async fn start(
         node: &Node,
         at: &str,
         name: &str,
+        authorized: Vec<Identifier>,
         wait: Duration,
     ) -> (Arc<Self>, Result<(), String>) {
         let keeper = Arc::new(RelayKeeper {
@@ -245,7 +253,9 @@ impl RelayKeeper {
                 status: "down".into(),
                 address: format!("{}/service/forward_to_{name}", relay_host_route(at)),
                 last_error: None,
+                authorized: authorized.iter().map(|i| i.to_string()).collect(),
             }),
+            authorized,
             stopped: AtomicBool::new(false),
             task: Mutex::new(None),
             current: Mutex::new(None),
@@ -282,7 +292,7 @@ impl RelayKeeper {
             let i = self.info.lock().expect("info");
             (i.at.clone(), i.name.clone())
         };
-        let ch = open_relay_channel(node, &at).await?;
+        let ch = open_relay_channel(node, &at, &self.authorized).await?;
         let mut route = ch.route.clone();
         route.push_back(Address::new(RELAY_SERVICE).expect("valid"));
         let body = json!({"op": "register", "name": name});
@@ -383,8 +393,12 @@ impl RelayChannel {
 
 /// Opens the secure channel a relay registers through: to the project node for `/project/P`
 /// (trusting only the project identity), else over `at` (with `/secure/api` appended when `at`
-/// opens no channel itself).
-async fn open_relay_channel(node: &Node, at: &str) -> Result<RelayChannel, String> {
+/// opens no channel itself), trusting `authorized` (everyone when empty).
+async fn open_relay_channel(
+    node: &Node,
+    at: &str,
+    authorized: &[Identifier],
+) -> Result<RelayChannel, String> {
     use airlock_wire::{MultiAddr, Segment};
     let t = Duration::from_secs(10);
     let mut addr: MultiAddr = at.parse().map_err(|e| format!("--at {at:?}: {e}"))?;
@@ -408,9 +422,16 @@ async fn open_relay_channel(node: &Node, at: &str) -> Result<RelayChannel, Strin
     {
         addr.segments.push(Segment::Secure("api".into()));
     }
-    // The relay hop needs no particular peer identity: what travels through a relay is
-    // end-to-end encrypted between inlet and outlet, which authenticate each other.
-    let r = airlock_node::resolve::resolve(node, &addr, airlock_channel::TrustPolicy::Everyone, t)
+    // By default the relay hop needs no particular peer identity: what travels through a relay
+    // is end-to-end encrypted between inlet and outlet, which authenticate each other. Naming
+    // the host (`--authorized`) keeps an impostor from learning the relay's name and traffic
+    // volume.
+    let trust = if authorized.is_empty() {
+        airlock_channel::TrustPolicy::Everyone
+    } else {
+        airlock_channel::TrustPolicy::Identifiers(authorized.to_vec())
+    };
+    let r = airlock_node::resolve::resolve(node, &addr, trust, t)
         .await
         .map_err(|e| e.to_string())?;
     match r.channel {

@@ -47,7 +47,7 @@ async fn hub(authority: &IdentitySecret, access: RelayAccess) -> (Node, String) 
 }
 
 async fn register(n: &Node, at: &str, name: &str) -> Result<(), String> {
-    let (keeper, first) = RelayKeeper::start(n, at, name, Duration::from_secs(10)).await;
+    let (keeper, first) = RelayKeeper::start(n, at, name, vec![], Duration::from_secs(10)).await;
     if first.is_err() {
         keeper.stop(n);
     }
@@ -106,7 +106,8 @@ async fn portal_through_a_relay_at_a_plain_node_with_a_relay_policy() {
 
     // The bank dials out to the hub and serves an echo outlet behind the relay.
     let bank = member("bank", &authority, &[("team", "blue")]).await;
-    let (keeper, first) = RelayKeeper::start(&bank, &at, "bank", Duration::from_secs(10)).await;
+    let (keeper, first) =
+        RelayKeeper::start(&bank, &at, "bank", vec![], Duration::from_secs(10)).await;
     first.expect("blue may register");
     let info = keeper.info();
     assert_eq!(info.status, "up");
@@ -151,4 +152,44 @@ async fn portal_through_a_relay_at_a_plain_node_with_a_relay_policy() {
     assert_eq!(&b, b"through the relay");
     keeper.stop(&bank);
     hub.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_host_can_be_pinned_by_identifier() {
+    let authority = IdentitySecret::create(unix_now());
+    let (hub, at) = hub(&authority, RelayAccess::Policy).await;
+    hub.set_policy(None, Some("relay"), "true".parse().unwrap())
+        .unwrap();
+    let bank = member("bank", &authority, &[]).await;
+    let impostor = node("impostor").await;
+
+    // Pinned to another identity: the channel to the hub is refused, nothing is registered.
+    let (keeper, first) = RelayKeeper::start(
+        &bank,
+        &at,
+        "pinned",
+        vec![impostor.identifier()],
+        Duration::from_secs(10),
+    )
+    .await;
+    let e = first.unwrap_err();
+    keeper.stop(&bank);
+    assert!(
+        e.contains(&hub.identifier().to_string()) && e.contains("not authorized"),
+        "{e}"
+    );
+    assert_eq!(keeper.info().status, "down");
+
+    // Pinned to the hub: registered, and the info names the pinned host.
+    let (keeper, first) = RelayKeeper::start(
+        &bank,
+        &at,
+        "pinned",
+        vec![hub.identifier()],
+        Duration::from_secs(10),
+    )
+    .await;
+    first.expect("the right host");
+    assert_eq!(keeper.info().authorized, vec![hub.identifier().to_string()]);
+    keeper.stop(&bank);
 }

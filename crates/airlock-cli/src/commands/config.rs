@@ -218,7 +218,8 @@ pub fn create_from_file(
             let p = project
                 .clone()
                 .context("relays need a project: give a ticket (or enroll first)")?;
-            ctx.state.put_relay(&name, &r, &format!("/project/{p}"))?;
+            ctx.state
+                .put_relay(&name, &r, &format!("/project/{p}"), &[])?;
         }
         for (oname, o) in &file.tcp_outlets {
             let service = o.from.clone().unwrap_or_else(|| {

@@ -47,10 +47,11 @@ pub fn policy(ctx: &Ctx, cmd: PolicyCmd) -> Result<()> {
             )?;
             eprintln!(
                 "Policy for {} on node {node}: {expression}",
-                resource
-                    .as_deref()
-                    .map(|r| format!("resource {r}"))
-                    .unwrap_or_else(|| format!("type {}", resource_type.as_deref().unwrap_or("")))
+                match (resource.as_deref(), resource_type.as_deref()) {
+                    (Some(r), Some(t)) => format!("{t} {r}"),
+                    (Some(r), None) => format!("resource {r} (any type)"),
+                    (None, t) => format!("type {}", t.unwrap_or_default()),
+                }
             );
             ctx.print(&v, |v| {
                 v["expression"].as_str().unwrap_or_default().to_string()
@@ -123,6 +124,7 @@ pub fn relay(ctx: &Ctx, cmd: RelayCmd) -> Result<()> {
             at,
             to,
             project,
+            authorized,
         } => {
             let node = ctx.node_name(to.as_deref())?;
             let at = match (at, project) {
@@ -136,10 +138,11 @@ pub fn relay(ctx: &Ctx, cmd: RelayCmd) -> Result<()> {
                 Request::RelayCreate {
                     name: name.clone(),
                     at: at.clone(),
+                    authorized: authorized.clone(),
                 },
                 Duration::from_secs(30),
             )?;
-            ctx.state.put_relay(&node, &name, &at)?;
+            ctx.state.put_relay(&node, &name, &at, &authorized)?;
             if let Some(w) = v["warning"].as_str() {
                 eprintln!("Relay {name} is not registered yet ({w}); the node keeps trying.");
             } else {

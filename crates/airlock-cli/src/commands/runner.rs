@@ -279,8 +279,8 @@ fn restore_policies(ctx: &Ctx, node: &Node, name: &str) {
 }
 
 async fn restore_relays(ctx: &Ctx, node: &Node, name: &str, extras: &control::Extras) {
-    for (relay, at) in ctx.state.relays(name).unwrap_or_default() {
-        if let Err(e) = extras.create_relay(node, &relay, &at).await {
+    for (relay, at, authorized) in ctx.state.relays(name).unwrap_or_default() {
+        if let Err(e) = extras.create_relay(node, &relay, &at, &authorized).await {
             tracing::error!(%relay, "cannot restore relay: {e:#}");
         }
     }

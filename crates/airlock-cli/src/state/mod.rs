@@ -83,6 +83,8 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE relays RENAME COLUMN project TO at;
      UPDATE relays SET at = '/project/' || at;
      ALTER TABLE hosted_projects ADD COLUMN database TEXT;",
+    // 5: relay hosts named by identifier
+    "ALTER TABLE relays ADD COLUMN authorized TEXT NOT NULL DEFAULT '';",
 ];
 
 /// The state folder and database.

@@ -160,11 +160,11 @@ impl State {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Records a relay registered at route `at`.
-    pub fn put_relay(&self, node: &str, name: &str, at: &str) -> Result<()> {
+    /// Records a relay registered at route `at`, accepting `authorized` hosts (any if empty).
+    pub fn put_relay(&self, node: &str, name: &str, at: &str, authorized: &[String]) -> Result<()> {
         self.db.execute(
-            "INSERT OR REPLACE INTO relays(node, name, at) VALUES (?1, ?2, ?3)",
-            params![node, name, at],
+            "INSERT OR REPLACE INTO relays(node, name, at, authorized) VALUES (?1, ?2, ?3, ?4)",
+            params![node, name, at, authorized.join(",")],
         )?;
         Ok(())
     }
@@ -178,12 +178,20 @@ impl State {
         Ok(())
     }
 
-    /// Relays of a node: (name, at).
-    pub fn relays(&self, node: &str) -> Result<Vec<(String, String)>> {
+    /// Relays of a node: (name, at, authorized hosts).
+    pub fn relays(&self, node: &str) -> Result<Vec<(String, String, Vec<String>)>> {
         let mut st = self
             .db
-            .prepare("SELECT name, at FROM relays WHERE node = ?1 ORDER BY name")?;
-        let rows = st.query_map([node], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            .prepare("SELECT name, at, authorized FROM relays WHERE node = ?1 ORDER BY name")?;
+        let rows = st.query_map([node], |r| {
+            let a: String = r.get(2)?;
+            let authorized = a
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect();
+            Ok((r.get(0)?, r.get(1)?, authorized))
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 }
