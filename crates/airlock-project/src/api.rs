@@ -86,7 +86,21 @@ impl Worker for Reply {
     }
 }
 
-/// Sends one request along `route` and waits for the JSON answer.
+/// The service answered, and refused the request (`{"ok":false,"error":…}`): the channel
+/// that carried it is fine. Other errors of [`request_json`] mean no usable answer came.
+#[derive(Debug)]
+pub struct Refusal(pub String);
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+/// Sends one request along `route` and waits for the JSON answer; an answer with `ok: false` is
+/// a [`Refusal`].
 pub async fn request_json(
     node: &Node,
     route: &Route,
@@ -113,12 +127,10 @@ pub async fn request_json(
     if v["ok"].as_bool() == Some(true) {
         Ok(v["result"].clone())
     } else {
-        bail!(
-            "{}",
-            v["error"]
-                .as_str()
-                .unwrap_or("the project refused the request")
-        )
+        let reason = v["error"]
+            .as_str()
+            .unwrap_or("the project refused the request");
+        Err(Refusal(reason.to_string()).into())
     }
 }
 

@@ -36,8 +36,9 @@ impl AuthoritySession {
         &self.project
     }
 
-    /// Sends a request, (re)connecting first if there is no live channel. A failed request
-    /// drops the channel, so the next one starts afresh.
+    /// Sends a request, (re)connecting first if there is no live channel. A request that got no
+    /// usable answer drops the channel, so the next one starts afresh; a refusal by the
+    /// authority keeps it (the channel works, the answer was no).
     pub async fn request(&self, req: &AuthorityRequest) -> anyhow::Result<Value> {
         let t = Duration::from_secs(10);
         let mut guard = self.client.lock().await;
@@ -45,8 +46,10 @@ impl AuthoritySession {
             *guard = Some(AuthorityClient::connect(&self.node, &self.project, t).await?);
         }
         let r = guard.as_ref().expect("connected").request(req, t).await;
-        if r.is_err() {
-            *guard = None;
+        if let Err(e) = &r {
+            if e.downcast_ref::<crate::api::Refusal>().is_none() {
+                *guard = None;
+            }
         }
         r
     }

@@ -1,0 +1,87 @@
+//! The member side of the authority protocol: one shared channel, kept across refusals.
+
+use airlock_identity::{IdentitySecret, PurposeKeySecret};
+use airlock_node::{unix_now, Node, NodeConfig, NodeIdentity, ProjectRoute};
+use airlock_project::api::{AuthorityRequest, Refusal};
+use airlock_project::authority::{Authority, AuthorityConfig};
+use airlock_project::refresh::AuthoritySession;
+use airlock_project::store::AuthorityStore;
+use std::sync::Arc;
+
+async fn node(name: &str) -> Node {
+    let now = unix_now();
+    let secret = IdentitySecret::create(now);
+    let purpose = PurposeKeySecret::create(&secret, now, 3600);
+    Node::start(NodeConfig {
+        name: name.into(),
+        identity: NodeIdentity { secret, purpose },
+        tcp_listen: "127.0.0.1:0".parse().unwrap(),
+        authorized: vec![],
+        rekey: Default::default(),
+        purpose_key_store: None,
+    })
+    .await
+    .unwrap()
+}
+
+fn open_channels(n: &Node) -> Vec<String> {
+    let mut v: Vec<String> = n
+        .channels()
+        .iter()
+        .filter(|c| !c.is_closed())
+        .map(|c| c.address().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_keeps_the_channel_and_a_lost_project_drops_it() {
+    let project = node("project").await;
+    Authority::new(AuthorityConfig {
+        project: "p".into(),
+        identity: IdentitySecret::create(unix_now()),
+        credential_ttl: 600,
+        store: Arc::new(AuthorityStore::in_memory().unwrap()),
+    })
+    .register(&project);
+
+    let outsider = node("outsider").await;
+    outsider.set_project(
+        "p",
+        ProjectRoute {
+            route: format!("/ip4/127.0.0.1/tcp/{}", project.listen_addr().port())
+                .parse()
+                .unwrap(),
+            identifier: project.identifier(),
+        },
+    );
+    let session = AuthoritySession::new(outsider.clone(), "p".into());
+
+    // Not a member: the authority answers no, twice, over the same channel.
+    let e = session
+        .request(&AuthorityRequest::Credential)
+        .await
+        .unwrap_err();
+    let refusal = e
+        .downcast_ref::<Refusal>()
+        .expect("a refusal, not a transport error");
+    assert!(refusal.0.contains("is not a member"), "{refusal}");
+    let first = open_channels(&outsider);
+    assert_eq!(first.len(), 1, "{first:?}");
+    let e = session
+        .request(&AuthorityRequest::Revoked)
+        .await
+        .unwrap_err();
+    assert!(e.downcast_ref::<Refusal>().is_some(), "{e:#}");
+    assert_eq!(open_channels(&outsider), first);
+
+    // The project goes away: the error is not a refusal, and no channel is left open.
+    project.shutdown().await;
+    let e = session
+        .request(&AuthorityRequest::Credential)
+        .await
+        .unwrap_err();
+    assert!(e.downcast_ref::<Refusal>().is_none(), "{e:#}");
+    assert!(open_channels(&outsider).is_empty());
+}
