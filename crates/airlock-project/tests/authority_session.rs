@@ -1,28 +1,15 @@
 //! The member side of the authority protocol: one shared channel, kept across refusals.
 
-use airlock_identity::{IdentitySecret, PurposeKeySecret};
-use airlock_node::{unix_now, Node, NodeConfig, NodeIdentity, ProjectRoute};
+mod common;
+
+use airlock_identity::IdentitySecret;
+use airlock_node::{unix_now, Node, ProjectRoute};
 use airlock_project::api::{AuthorityRequest, Refusal};
 use airlock_project::authority::{Authority, AuthorityConfig};
 use airlock_project::refresh::AuthoritySession;
 use airlock_project::store::AuthorityStore;
+use common::node;
 use std::sync::Arc;
-
-async fn node(name: &str) -> Node {
-    let now = unix_now();
-    let secret = IdentitySecret::create(now);
-    let purpose = PurposeKeySecret::create(&secret, now, 3600);
-    Node::start(NodeConfig {
-        name: name.into(),
-        identity: NodeIdentity { secret, purpose },
-        tcp_listen: "127.0.0.1:0".parse().unwrap(),
-        authorized: vec![],
-        rekey: Default::default(),
-        purpose_key_store: None,
-    })
-    .await
-    .unwrap()
-}
 
 fn open_channels(n: &Node) -> Vec<String> {
     let mut v: Vec<String> = n

@@ -1,28 +1,15 @@
 //! Relays end to end on in-process nodes: registration rules (project permission, `relay`
 //! policies, no takeover) and a portal reached through a relay at a plain node.
 
-use airlock_identity::{IdentitySecret, PurposeKeySecret};
+mod common;
+
+use airlock_identity::IdentitySecret;
 use airlock_node::portal::{InletSpec, OutletSpec};
-use airlock_node::{unix_now, Node, NodeConfig, NodeIdentity};
+use airlock_node::{unix_now, Node};
 use airlock_project::relay::{RelayAccess, RelayKeeper, RelayService};
+use common::node;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-async fn node(name: &str) -> Node {
-    let now = unix_now();
-    let secret = IdentitySecret::create(now);
-    let purpose = PurposeKeySecret::create(&secret, now, 3600);
-    Node::start(NodeConfig {
-        name: name.into(),
-        identity: NodeIdentity { secret, purpose },
-        tcp_listen: "127.0.0.1:0".parse().unwrap(),
-        authorized: vec![],
-        rekey: Default::default(),
-        purpose_key_store: None,
-    })
-    .await
-    .unwrap()
-}
 
 /// A node presenting a credential with `pairs` from `authority`.
 async fn member(name: &str, authority: &IdentitySecret, pairs: &[(&str, &str)]) -> Node {
