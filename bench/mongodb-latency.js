@@ -17,6 +17,7 @@
 
 const fs = require('node:fs');
 const { MongoClient } = require('mongodb');
+const { runMain } = require('../tests/testbed/mongodb-client/exit.js');
 
 function usage(msg) {
   if (msg) console.error(`mongodb-latency: ${msg}`);
@@ -102,14 +103,4 @@ async function main() {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err) => {
-    const name = err && err.name ? err.name : 'Error';
-    const reason = err && err.reason && err.reason.servers
-      ? ' [' + [...err.reason.servers.values()].map((s) => `${s.address}: ${s.error ? s.error.message : s.type}`).join('; ') + ']'
-      : '';
-    console.error(`ERROR: ${name}: ${err && err.message ? err.message : err}${reason} (${url})`);
-    process.exit(1);
-  },
-);
+runMain(main, url);

@@ -11,6 +11,7 @@
 
 const crypto = require('node:crypto');
 const { MongoClient } = require('mongodb');
+const { runMain } = require('./exit.js');
 
 const TIMEOUT_MS = 10_000;
 const url = process.argv[2] || process.env.MONGODB_URL;
@@ -66,14 +67,4 @@ async function main() {
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err) => {
-    const name = err && err.name ? err.name : 'Error';
-    const reason = err && err.reason && err.reason.servers
-      ? ' [' + [...err.reason.servers.values()].map((s) => `${s.address}: ${s.error ? s.error.message : s.type}`).join('; ') + ']'
-      : '';
-    console.error(`ERROR: ${name}: ${err && err.message ? err.message : err}${reason} (${url})`);
-    process.exit(1);
-  },
-);
+runMain(main, url);
