@@ -41,16 +41,17 @@ impl Health {
     }
 }
 
-/// Binds `addr` and serves the endpoint in the background.
+/// Binds `addr` and serves the endpoint in the background; returns the bound address.
 pub async fn serve(
     addr: SocketAddr,
     node: Node,
     extras: Arc<Extras>,
     health: Arc<Health>,
-) -> Result<()> {
+) -> Result<SocketAddr> {
     let listener = TcpListener::bind(addr)
         .await
         .with_context(|| format!("cannot listen on --metrics {addr}"))?;
+    let addr = listener.local_addr()?;
     tracing::info!(%addr, "serving /metrics, /healthz and /readyz");
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT));
     tokio::spawn(async move {
@@ -90,7 +91,7 @@ pub async fn serve(
             });
         }
     });
-    Ok(())
+    Ok(addr)
 }
 
 /// Reads until the end of the request head; returns its first line, or None if the head is
@@ -380,11 +381,4 @@ pub fn render_metrics(node: &Node, extras: &Extras, health: &Health) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::label;
-
-    #[test]
-    fn label_values_are_escaped() {
-        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
-    }
-}
+mod tests;
