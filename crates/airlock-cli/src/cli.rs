@@ -511,11 +511,11 @@ pub enum PolicyCmd {
     Create {
         /// Resource name (e.g. an outlet's or a relay's name); with --resource-type, only the
         /// resource of that name and type.
-        #[arg(long)]
+        #[arg(long, value_parser = clap::builder::NonEmptyStringValueParser::new())]
         resource: Option<String>,
         /// Resource type: tcp-inlet, tcp-outlet, relay, kafka-consumer, kafka-producer; alone,
         /// the policy of every resource of that type without its own policy.
-        #[arg(long)]
+        #[arg(long, value_parser = clap::builder::NonEmptyStringValueParser::new())]
         resource_type: Option<String>,
         /// Policy as an S-expression, e.g. (= subject.mongodb-inlet "true").
         #[arg(long, conflicts_with = "allow")]
@@ -533,12 +533,12 @@ pub enum PolicyCmd {
         #[arg(long)]
         at: Option<String>,
     },
-    /// Show the policy of a resource or type.
+    /// Show the policy created for exactly this resource name and/or type.
     Show {
-        /// Resource name.
+        /// Resource name, as given when the policy was created.
         #[arg(long)]
         resource: Option<String>,
-        /// Resource type.
+        /// Resource type, as given when the policy was created (both must match).
         #[arg(long)]
         resource_type: Option<String>,
         /// Node.
@@ -547,10 +547,10 @@ pub enum PolicyCmd {
     },
     /// Delete a policy.
     Delete {
-        /// Resource name.
+        /// Resource name, as given when the policy was created.
         #[arg(long)]
         resource: Option<String>,
-        /// Resource type.
+        /// Resource type, as given when the policy was created (both must match).
         #[arg(long)]
         resource_type: Option<String>,
         /// Node.

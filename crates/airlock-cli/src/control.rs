@@ -156,17 +156,13 @@ impl Extras {
         let addr: airlock_wire::MultiAddr = at
             .parse()
             .map_err(|e| anyhow::anyhow!("--at {at:?}: {e}"))?;
-        let authorized = authorized
-            .iter()
-            .map(|a| {
-                a.parse::<airlock_identity::Identifier>()
-                    .map_err(|e| anyhow::anyhow!("--authorized {a:?}: {e}"))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        if let Some(airlock_wire::Segment::Project(project)) = addr.segments.first() {
+        let authorized = parse_identifiers(authorized)?;
+        if let [airlock_wire::Segment::Project(project)] = addr.segments.as_slice() {
             if !authorized.is_empty() {
                 bail!("--authorized is for relays at a node's route: the channel to /project/{project} already accepts only the project's identity");
             }
+        }
+        if let Some(airlock_wire::Segment::Project(project)) = addr.segments.first() {
             if node.project(project).is_none() {
                 bail!(
                     "node {} is not a member of project {project:?} (enroll its identity first)",
@@ -234,16 +230,18 @@ pub async fn serve(node: Node, socket: &Path, extras: Arc<Extras>) -> Result<()>
     }
 }
 
+fn parse_identifiers(authorized: &[String]) -> Result<Vec<airlock_identity::Identifier>> {
+    authorized
+        .iter()
+        .map(|s| s.parse().with_context(|| format!("--authorized {s:?}")))
+        .collect()
+}
+
 fn trust_of(authorized: &[String]) -> Result<TrustPolicy> {
     if authorized.is_empty() {
         return Ok(TrustPolicy::Everyone);
     }
-    Ok(TrustPolicy::Identifiers(
-        authorized
-            .iter()
-            .map(|s| s.parse().with_context(|| format!("--authorized {s:?}")))
-            .collect::<Result<_>>()?,
-    ))
+    Ok(TrustPolicy::Identifiers(parse_identifiers(authorized)?))
 }
 
 struct ReplyWorker(Mutex<Option<oneshot::Sender<Message>>>);

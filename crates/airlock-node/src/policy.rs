@@ -27,7 +27,8 @@ pub const RESOURCE_TYPES: &[&str] = &[
 pub struct PolicyInfo {
     /// Resource name, if the policy is for one resource.
     pub resource: Option<String>,
-    /// Resource type, if the policy is for a type.
+    /// Resource type: the policy's whole scope without `resource`, else the type the named
+    /// resource must have (none: a resource of that name of any type).
     pub resource_type: Option<String>,
     /// The expression, canonical form.
     pub expression: String,
@@ -36,8 +37,8 @@ pub struct PolicyInfo {
 /// The policies of a node.
 #[derive(Default)]
 pub struct Policies {
-    /// Keyed by (resource type, name); the type is empty for a policy on a name of any type.
-    by_name: HashMap<(String, String), Policy>,
+    /// By resource type, then name; the type is empty for a policy on a name of any type.
+    by_name: HashMap<String, HashMap<String, Policy>>,
     by_type: HashMap<String, Policy>,
 }
 
@@ -64,10 +65,15 @@ impl Policies {
         if let Some(t) = resource_type {
             check_type(t)?;
         }
+        if resource == Some("") {
+            return Err("the resource name is empty".into());
+        }
         match (resource, resource_type) {
             (Some(r), t) => {
-                let key = (t.unwrap_or_default().to_string(), r.to_string());
-                self.by_name.insert(key, policy);
+                self.by_name
+                    .entry(t.unwrap_or_default().to_string())
+                    .or_default()
+                    .insert(r.to_string(), policy);
             }
             (None, Some(t)) => {
                 self.by_type.insert(t.to_string(), policy);
@@ -82,8 +88,8 @@ impl Policies {
         match (resource, resource_type) {
             (Some(r), t) => self
                 .by_name
-                .remove(&(t.unwrap_or_default().to_string(), r.to_string()))
-                .is_some(),
+                .get_mut(t.unwrap_or_default())
+                .is_some_and(|m| m.remove(r).is_some()),
             (None, Some(t)) => self.by_type.remove(t).is_some(),
             _ => false,
         }
@@ -94,10 +100,12 @@ impl Policies {
         let mut v: Vec<PolicyInfo> = self
             .by_name
             .iter()
-            .map(|((t, r), p)| PolicyInfo {
-                resource: Some(r.clone()),
-                resource_type: Some(t.clone()).filter(|t| !t.is_empty()),
-                expression: p.to_string(),
+            .flat_map(|(t, m)| {
+                m.iter().map(move |(r, p)| PolicyInfo {
+                    resource: Some(r.clone()),
+                    resource_type: Some(t.clone()).filter(|t| !t.is_empty()),
+                    expression: p.to_string(),
+                })
             })
             .chain(self.by_type.iter().map(|(k, p)| PolicyInfo {
                 resource: None,
@@ -109,17 +117,21 @@ impl Policies {
         v
     }
 
-    /// True if a policy is set for resource `name` of type `rtype`, its name, or its type.
-    pub fn has_policy(&self, name: &str, rtype: &str) -> bool {
-        self.lookup(name, rtype).is_some()
+    /// True if a policy names type `rtype`: for resource `name` of that type, or for the whole
+    /// type (a policy on the name alone does not count).
+    pub fn has_typed_policy(&self, name: &str, rtype: &str) -> bool {
+        self.named(rtype, name).is_some() || self.by_type.contains_key(rtype)
+    }
+
+    fn named(&self, rtype: &str, name: &str) -> Option<&Policy> {
+        self.by_name.get(rtype).and_then(|m| m.get(name))
     }
 
     /// The policy that governs resource `name` of type `rtype`: name within the type, then the
     /// name alone, then the type.
     fn lookup(&self, name: &str, rtype: &str) -> Option<&Policy> {
-        self.by_name
-            .get(&(rtype.to_string(), name.to_string()))
-            .or_else(|| self.by_name.get(&(String::new(), name.to_string())))
+        self.named(rtype, name)
+            .or_else(|| self.named("", name))
             .or_else(|| self.by_type.get(rtype))
     }
 
@@ -212,7 +224,11 @@ mod tests {
         assert!(p.authorize("mongodb", "relay", &relay_peer, true).is_ok());
         assert!(p.authorize("mongodb", "relay", &other, true).is_err());
         // An inlet that happens to be called `mongodb` keeps the default.
-        assert!(!p.has_policy("mongodb", "tcp-inlet"));
+        assert!(!p.has_typed_policy("mongodb", "tcp-inlet"));
+        assert!(p.has_typed_policy("mongodb", "relay"));
+        // A policy on a name alone opens no relay hosting.
+        p.set(Some("db"), None, policy("true")).unwrap();
+        assert!(!p.has_typed_policy("db", "relay"));
         assert!(p.authorize("mongodb", "tcp-inlet", &other, true).is_ok());
     }
 
@@ -260,5 +276,8 @@ mod tests {
             .is_err());
         assert!(p.set(None, Some("nope"), policy("true")).is_err());
         assert!(p.set(None, None, policy("true")).is_err());
+        assert!(p.set(Some(""), Some("relay"), policy("true")).is_err());
+        assert!(p.set(Some(""), None, policy("true")).is_err());
+        assert!(p.set(None, Some(""), policy("true")).is_err());
     }
 }

@@ -86,8 +86,9 @@ impl Worker for Reply {
     }
 }
 
-/// The service answered, and refused the request (`{"ok":false,"error":…}`): the channel
-/// that carried it is fine. Other errors of [`request_json`] mean no usable answer came.
+/// The service answered, and refused the request (`{"ok":false,"error":…}` without
+/// `"retry":true`): the channel that carried it is fine. Other errors of [`request_json`] mean
+/// no usable answer came.
 #[derive(Debug)]
 pub struct Refusal(pub String);
 
@@ -124,13 +125,16 @@ pub async fn request_json(
     };
     let v: Value =
         serde_json::from_slice(msg.payload.data()).context("malformed answer from the project")?;
-    if v["ok"].as_bool() == Some(true) {
-        Ok(v["result"].clone())
-    } else {
-        let reason = v["error"]
-            .as_str()
-            .unwrap_or("the project refused the request");
-        Err(Refusal(reason.to_string()).into())
+    let reason = v["error"]
+        .as_str()
+        .unwrap_or("the project refused the request");
+    match v["ok"].as_bool() {
+        Some(true) => Ok(v["result"].clone()),
+        Some(false) if v["retry"].as_bool() != Some(true) => {
+            Err(Refusal(reason.to_string()).into())
+        }
+        Some(false) => bail!("{reason}"),
+        None => bail!("malformed answer from the project (no \"ok\")"),
     }
 }
 

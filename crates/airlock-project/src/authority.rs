@@ -264,7 +264,8 @@ impl Worker for Authority {
                     json!({"ok": true, "result": v})
                 }
                 Ok(Err(e)) => json!({"ok": false, "error": format!("{e:#}")}),
-                Err(_) => json!({"ok": false, "error": "internal error"}),
+                // Not an answer to the request: the caller should try again (elsewhere).
+                Err(_) => json!({"ok": false, "error": "internal error", "retry": true}),
             };
             node.dispatch(Message::new(
                 ret,

@@ -19,7 +19,13 @@ pub struct AuthoritySession {
     node: Node,
     project: String,
     client: tokio::sync::Mutex<Option<AuthorityClient>>,
+    /// Refusals in a row on the current channel.
+    refusals: std::sync::atomic::AtomicU32,
 }
+
+/// After this many refusals in a row the channel is replaced anyway: behind one address,
+/// another project node may serve the next attempt.
+const REFUSALS_BEFORE_RECONNECT: u32 = 3;
 
 impl AuthoritySession {
     /// A session for `project` (nothing is opened until the first request).
@@ -28,6 +34,7 @@ impl AuthoritySession {
             node,
             project,
             client: tokio::sync::Mutex::new(None),
+            refusals: std::sync::atomic::AtomicU32::new(0),
         })
     }
 
@@ -38,7 +45,7 @@ impl AuthoritySession {
 
     /// Sends a request, (re)connecting first if there is no live channel. A request that got no
     /// usable answer drops the channel, so the next one starts afresh; a refusal by the
-    /// authority keeps it (the channel works, the answer was no).
+    /// authority keeps it (the channel works, the answer was no) unless refusals keep coming.
     pub async fn request(&self, req: &AuthorityRequest) -> anyhow::Result<Value> {
         let t = Duration::from_secs(10);
         let mut guard = self.client.lock().await;
@@ -46,8 +53,17 @@ impl AuthoritySession {
             *guard = Some(AuthorityClient::connect(&self.node, &self.project, t).await?);
         }
         let r = guard.as_ref().expect("connected").request(req, t).await;
-        if let Err(e) = &r {
-            if e.downcast_ref::<crate::api::Refusal>().is_none() {
+        use std::sync::atomic::Ordering;
+        match &r {
+            Ok(_) => self.refusals.store(0, Ordering::Relaxed),
+            Err(e) if e.downcast_ref::<crate::api::Refusal>().is_some() => {
+                if self.refusals.fetch_add(1, Ordering::Relaxed) + 1 >= REFUSALS_BEFORE_RECONNECT {
+                    self.refusals.store(0, Ordering::Relaxed);
+                    *guard = None;
+                }
+            }
+            Err(_) => {
+                self.refusals.store(0, Ordering::Relaxed);
                 *guard = None;
             }
         }

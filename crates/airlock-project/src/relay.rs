@@ -109,9 +109,9 @@ impl RelayService {
         }
         if self.access == RelayAccess::Policy
             && !node.has_project()
-            && !node.has_policy(name, "relay")
+            && !node.has_typed_policy(name, "relay")
         {
-            return Err(format!("this node accepts no relays: it belongs to no project and has no relay policy (allow some with `airlock policy create --resource-type relay --expression …` on node {})", node.name()));
+            return Err(format!("this node accepts no relays: it belongs to no project and has no relay policy for {name:?} (allow relays with `airlock policy create --resource-type relay --expression …` on node {})", node.name()));
         }
         node.authorize(name, "relay", peer)?;
         let forwarder = Address::new(format!("forward_to_{name}")).map_err(|e| e.to_string())?;

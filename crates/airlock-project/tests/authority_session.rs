@@ -63,6 +63,20 @@ async fn a_refusal_keeps_the_channel_and_a_lost_project_drops_it() {
     assert!(e.downcast_ref::<Refusal>().is_some(), "{e:#}");
     assert_eq!(open_channels(&outsider), first);
 
+    // Refusals that keep coming replace the channel (another project node may answer).
+    session
+        .request(&AuthorityRequest::Revoked)
+        .await
+        .unwrap_err();
+    assert!(open_channels(&outsider).is_empty());
+    session
+        .request(&AuthorityRequest::Revoked)
+        .await
+        .unwrap_err();
+    let second = open_channels(&outsider);
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert_ne!(second, first);
+
     // The project goes away: the error is not a refusal, and no channel is left open.
     project.shutdown().await;
     let e = session

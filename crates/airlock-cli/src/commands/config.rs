@@ -202,6 +202,17 @@ pub fn create_from_file(
             if p.resource.is_none() && p.resource_type.is_none() {
                 bail!("{path}: each policy needs resource or resource-type");
             }
+            if p.resource.as_deref() == Some("") {
+                bail!("{path}: a policy's resource is empty");
+            }
+            if let Some(t) = &p.resource_type {
+                if !airlock_node::policy::RESOURCE_TYPES.contains(&t.as_str()) {
+                    bail!(
+                        "{path}: unknown resource-type {t:?} (one of {})",
+                        airlock_node::policy::RESOURCE_TYPES.join(", ")
+                    );
+                }
+            }
             ctx.state.put_policy(
                 &name,
                 p.resource.as_deref().unwrap_or(""),

@@ -2,7 +2,7 @@
 //! `/metrics`, liveness at `/healthz`, readiness at `/readyz`.
 //!
 //! A deliberately small HTTP/1.x responder: one request per connection, request head capped at
-//! 8 KiB and 5 s, only `GET`; anything else gets a 4xx and the connection is closed. Nothing
+//! 8 KiB and 2 s, only `GET`; anything else gets a 4xx and the connection is closed. Nothing
 //! here can change the node.
 
 use crate::control::Extras;
@@ -87,6 +87,8 @@ pub async fn serve(
                 let _ =
                     tokio::time::timeout(Duration::from_secs(2), sock.write_all(msg.as_bytes()))
                         .await;
+                // The slot is free before the client sees the end of the answer.
+                drop(_permit);
                 let _ = sock.shutdown().await;
             });
         }

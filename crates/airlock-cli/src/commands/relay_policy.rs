@@ -87,7 +87,7 @@ pub fn policy(ctx: &Ctx, cmd: PolicyCmd) -> Result<()> {
                         })
                         .cloned()
                 })
-                .context("no such policy (the default applies: a valid project credential in a project, else the channel's trust)")?;
+                .context("no policy was created for exactly this --resource/--resource-type (see `airlock policy list`)")?;
             ctx.print(&found, |p| {
                 p["expression"].as_str().unwrap_or_default().to_string()
             });
@@ -142,6 +142,13 @@ pub fn relay(ctx: &Ctx, cmd: RelayCmd) -> Result<()> {
                 },
                 Duration::from_secs(30),
             )?;
+            // A node still running an older binary would drop the pin without a word.
+            if !authorized.is_empty()
+                && v["authorized"].as_array().map(Vec::len) != Some(authorized.len())
+            {
+                let _ = ctx.request(&node, Request::RelayDelete { name: name.clone() }, T);
+                bail!("node {node} did not pin the relay host (it runs an older airlock): restart it with `airlock node stop {node} && airlock node start {node}` and try again");
+            }
             ctx.state.put_relay(&node, &name, &at, &authorized)?;
             if let Some(w) = v["warning"].as_str() {
                 eprintln!("Relay {name} is not registered yet ({w}); the node keeps trying.");

@@ -7,7 +7,7 @@ use crate::state::State;
 use airlock_identity::PurposeKeySecret;
 use airlock_node::portal::{InletSpec, OutletSpec};
 use airlock_node::{Node, NodeConfig, NodeIdentity};
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use serde_json::json;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -127,7 +127,7 @@ fn run_node_inner(ctx: &Ctx, name: &str, child: bool, opts: &RunOptions) -> Resu
                 tracing::warn!("no project credential yet; continuing, the node keeps trying");
             }
         }
-        restore_policies(ctx, &node, name);
+        restore_policies(ctx, &node, name)?;
         restore_portals(ctx, &node, name).await;
         let extras = Arc::new(control::Extras::default());
         restore_relays(ctx, &node, name, &extras).await;
@@ -261,21 +261,40 @@ fn start_project_services(
     Ok(first)
 }
 
-fn restore_policies(ctx: &Ctx, node: &Node, name: &str) {
-    for (resource, rtype, expr) in ctx.state.policies(name).unwrap_or_default() {
+/// Installs the node's recorded policies. Fails closed: a recorded policy that cannot be
+/// installed as it is (an expression or a type this version does not accept) becomes a policy
+/// that denies everyone, on the resource name it was for, so nothing it guarded opens up.
+fn restore_policies(ctx: &Ctx, node: &Node, name: &str) -> Result<()> {
+    let rows = ctx
+        .state
+        .policies(name)
+        .context("cannot read the node's policies")?;
+    for (resource, rtype, expr) in rows {
+        let resource = Some(resource.as_str()).filter(|s| !s.is_empty());
+        let rtype = Some(rtype.as_str()).filter(|s| !s.is_empty());
         let r = airlock_abac::Policy::parse(&expr)
             .map_err(|e| e.to_string())
-            .and_then(|p| {
-                node.set_policy(
-                    Some(resource.as_str()).filter(|s| !s.is_empty()),
-                    Some(rtype.as_str()).filter(|s| !s.is_empty()),
-                    p,
-                )
-            });
-        if let Err(e) = r {
-            tracing::error!("cannot restore policy {expr:?}: {e}");
+            .and_then(|p| node.set_policy(resource, rtype, p));
+        let Err(e) = r else { continue };
+        let deny: airlock_abac::Policy = "false".parse().expect("valid policy");
+        let fallback = match (resource, rtype) {
+            (Some(_), Some(t)) if airlock_node::policy::RESOURCE_TYPES.contains(&t) => {
+                node.set_policy(resource, rtype, deny)
+            }
+            (Some(_), _) => node.set_policy(resource, None, deny),
+            // A type this version does not know governs no resource here.
+            (None, _) => Err("nothing to guard".into()),
+        };
+        match fallback {
+            Ok(()) => tracing::error!(
+                resource,
+                resource_type = rtype,
+                "cannot restore policy {expr:?} ({e}); denying everyone there until it is replaced"
+            ),
+            Err(_) => tracing::error!(resource_type = rtype, "cannot restore policy {expr:?}: {e}"),
         }
     }
+    Ok(())
 }
 
 async fn restore_relays(ctx: &Ctx, node: &Node, name: &str, extras: &control::Extras) {

@@ -7,7 +7,8 @@ use airlock_authority::{Credential, VerifiedCredential};
 use airlock_identity::{Identifier, VerifiedIdentity};
 
 impl Node {
-    /// Sets a policy (S-expression) for a resource name or type.
+    /// Sets a policy (S-expression) for a resource name (of any type, or of `resource_type`
+    /// when both are given) or for a resource type.
     pub fn set_policy(
         &self,
         resource: Option<&str>,
@@ -30,13 +31,14 @@ impl Node {
             .remove(resource, resource_type)
     }
 
-    /// True if a policy is set for resource `name` or type `rtype` (not just the default).
-    pub fn has_policy(&self, name: &str, rtype: &str) -> bool {
+    /// True if a policy names type `rtype`, for resource `name` of it or for the whole type
+    /// (a policy on the name alone does not count; nor does the default).
+    pub fn has_typed_policy(&self, name: &str, rtype: &str) -> bool {
         self.inner
             .policies
             .read()
             .expect("policies")
-            .has_policy(name, rtype)
+            .has_typed_policy(name, rtype)
     }
 
     /// All policies.

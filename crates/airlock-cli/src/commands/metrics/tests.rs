@@ -117,26 +117,32 @@ async fn hostile_requests_get_4xx_and_the_endpoint_lives_on() {
     // further clients are turned away at once; once the idle ones got their 400 and left, the
     // endpoint answers again.
     let mut idle = Vec::new();
+    let flood = std::time::Instant::now();
     for _ in 0..(MAX_CONCURRENT + 8) {
         idle.push(TcpStream::connect(addr).await.unwrap());
     }
     let turned_away = exchange(addr, b"GET /healthz HTTP/1.1\r\n\r\n").await;
-    assert_eq!(
-        turned_away, "",
-        "a client beyond the cap is closed without an answer"
-    );
-    let mut answered = 0;
+    // No slot can free up before the head timeout (2 s) of the first idle client.
+    let slots_still_full = flood.elapsed() < Duration::from_millis(1900);
+    let (mut answered, mut silent) = (0, 0);
     for mut s in idle {
         let mut out = Vec::new();
         let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
-        if String::from_utf8_lossy(&out).starts_with("HTTP/1.1 400") {
-            answered += 1;
+        match String::from_utf8_lossy(&out) {
+            a if a.starts_with("HTTP/1.1 400") => answered += 1,
+            a if a.is_empty() => silent += 1,
+            a => panic!("unexpected answer to an idle client: {a:?}"),
         }
     }
-    assert_eq!(
-        answered, MAX_CONCURRENT,
-        "idle clients answered 400 after the timeout"
-    );
+    assert_eq!(answered + silent, MAX_CONCURRENT + 8);
+    assert!(answered >= 1, "{answered}");
+    if slots_still_full {
+        assert_eq!(answered, MAX_CONCURRENT);
+        assert_eq!(
+            turned_away, "",
+            "a client beyond the cap is closed without an answer"
+        );
+    }
     let a = exchange(addr, b"GET /healthz HTTP/1.1\r\n\r\n").await;
     assert_eq!(status(&a), "200", "{a}");
 }
