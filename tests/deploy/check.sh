@@ -193,6 +193,11 @@ refuse "chart schema refuses an unknown outlet key" "tcp-outlets/db" \
     helm template bad "$CHART" --kube-version "$HELM_KUBE" --set config.tcp-outlets.db.too=127.0.0.1:1
 refuse "chart schema refuses a misspelled top-level value" "extraContainer" \
     helm template bad "$CHART" --kube-version "$HELM_KUBE" --set extraContainer=x
+refuse "chart schema refuses an unknown policy resource-type" "resource-type" \
+    helm template bad "$CHART" --kube-version "$HELM_KUBE" --set 'config.policies[0].resource-type=outlet' --set 'config.policies[0].expression=true'
+mutate $bank "$WORK/badtype.yaml" 'cm["data"]["airlock.yaml"] = cm["data"]["airlock.yaml"].replace("resource-type: tcp-outlet", "resource-type: outlet")'
+refuse "contract refuses an unknown policy resource-type in airlock.yaml" "resource-type must be one of" \
+    "$PY" tests/deploy/workloads.py "$WORK/badtype.yaml"
 refuse "chart refuses nativeSidecar before Kubernetes 1.29" "1.29" \
     helm template bad "$CHART" --kube-version 1.28.0 -f "$CHART/examples/bank-values.yaml" --set nativeSidecar=true
 

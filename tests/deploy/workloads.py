@@ -25,6 +25,7 @@ NODE_KEYS = {
     "relay", "relays", "policies", "policy", "tcp-outlets", "tcp-outlet", "tcp-inlets", "tcp-inlet",
 }
 POLICY_KEYS = {"resource", "resource-type", "expression", "allow"}
+RESOURCE_TYPES = {"tcp-inlet", "tcp-outlet", "relay", "kafka-consumer", "kafka-producer"}
 OUTLET_KEYS = {"to", "from"}
 INLET_KEYS = {"from", "to", "via", "authorized"}
 
@@ -91,6 +92,10 @@ def check_config(where, text, env_names, secret_files, problems):
             bad(f"policy {p!r}: needs exactly one of expression or allow")
         if "resource" not in p and "resource-type" not in p:
             bad(f"policy {p!r}: needs resource or resource-type")
+        if "resource-type" in p and p["resource-type"] not in RESOURCE_TYPES:
+            bad(f"policy {p!r}: resource-type must be one of {sorted(RESOURCE_TYPES)}")
+        if "resource" in p and not p["resource"]:
+            bad(f"policy {p!r}: empty resource")
     for oname, o in (cfg.get("tcp-outlets", cfg.get("tcp-outlet", {})) or {}).items():
         if not isinstance(o, dict) or set(o) - OUTLET_KEYS or "to" not in o:
             bad(f"tcp-outlet {oname}: needs `to` and only {sorted(OUTLET_KEYS)}")
