@@ -82,6 +82,11 @@ def check_config(where, text, env_names, secret_files, problems):
     relays = cfg.get("relay", cfg.get("relays", []))
     relays = [relays] if isinstance(relays, str) else (relays or [])
     for r in relays:
+        if isinstance(r, dict):
+            if set(r) - {"name", "at", "authorized"} or "name" not in r:
+                bad(f"relay entry {r!r}: needs `name` and only name, at, authorized")
+                continue
+            r = r["name"]
         if not isinstance(r, str) or not NAME_RE.match(r):
             bad(f"invalid relay name {r!r}")
     for p in cfg.get("policies", cfg.get("policy", [])) or []:

@@ -3,7 +3,8 @@
 //! ```yaml
 //! name: bank_corp
 //! ticket: ${ENROLLMENT_TICKET}      # enroll first (inline ticket, file path, or variable)
-//! relay: mongodb                    # or a list of names
+//! relay: mongodb                    # or a list: names, or entries such as
+//!                                   #   { name: edge, at: /ip4/10.0.0.1/tcp/4000, authorized: [I…] }
 //! policies:
 //!   - resource-type: tcp-outlet
 //!     expression: (= subject.mongodb-inlet "true")
@@ -22,11 +23,46 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
+/// A relay: its name (registered at the project), or where to register it.
+#[derive(Debug)]
+enum RelayEntry {
+    Name(String),
+    At(RelayAt),
+}
+
+impl RelayEntry {
+    /// One entry of `relay:`: a name or a `{name, at, authorized}` map (checked key by key, so
+    /// that an unknown key is named in the error).
+    fn from_yaml(v: &serde_yaml::Value) -> Result<Self> {
+        match v {
+            serde_yaml::Value::String(n) => Ok(RelayEntry::Name(n.clone())),
+            serde_yaml::Value::Mapping(_) => serde_yaml::from_value(v.clone())
+                .map(RelayEntry::At)
+                .map_err(|e| anyhow::anyhow!("relay entry {}: {e}", describe(v))),
+            _ => bail!(
+                "relay entry {}: give a name or {{name, at, authorized}}",
+                describe(v)
+            ),
+        }
+    }
+}
+
+fn describe(v: &serde_yaml::Value) -> String {
+    serde_yaml::to_string(v)
+        .unwrap_or_default()
+        .trim()
+        .replace('\n', ", ")
+}
+
 #[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum OneOrMany {
-    One(String),
-    Many(Vec<String>),
+#[serde(deny_unknown_fields)]
+struct RelayAt {
+    name: String,
+    /// `/project/P`, `/node/N` or any route to a node (default: the project).
+    at: Option<String>,
+    /// Accept only these identities as the relay host.
+    #[serde(default)]
+    authorized: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -64,8 +100,9 @@ struct NodeFile {
     identity: Option<String>,
     project: Option<String>,
     tcp_listener_address: Option<String>,
+    /// A relay entry or a list of them (see [`RelayEntry::from_yaml`]).
     #[serde(alias = "relays")]
-    relay: Option<OneOrMany>,
+    relay: Option<serde_yaml::Value>,
     #[serde(default, alias = "policy")]
     policies: Vec<PolicyEntry>,
     #[serde(default, alias = "tcp-outlet")]
@@ -221,16 +258,38 @@ pub fn create_from_file(
             )?;
         }
         let relays = match &file.relay {
-            None => vec![],
-            Some(OneOrMany::One(r)) => vec![r.clone()],
-            Some(OneOrMany::Many(v)) => v.clone(),
+            None | Some(serde_yaml::Value::Null) => vec![],
+            Some(serde_yaml::Value::Sequence(v)) => v.iter().collect(),
+            Some(one) => vec![one],
         };
         for r in relays {
-            let p = project
-                .clone()
-                .context("relays need a project: give a ticket (or enroll first)")?;
-            ctx.state
-                .put_relay(&name, &r, &format!("/project/{p}"), &[])?;
+            let r = &RelayEntry::from_yaml(r).with_context(|| path.to_string())?;
+            let (relay, at, authorized) = match r {
+                RelayEntry::Name(n) => (n, None, &[][..]),
+                RelayEntry::At(a) => (&a.name, a.at.as_deref(), &a.authorized[..]),
+            };
+            if !airlock_project::relay::valid_relay_name(relay) {
+                bail!("{path}: invalid relay name {relay:?}: use 1-48 letters, digits, '-', '_' or '.'");
+            }
+            for id in authorized {
+                id.parse::<airlock_identity::Identifier>()
+                    .with_context(|| format!("{path}: relay {relay}: authorized {id:?}"))?;
+            }
+            let at = match at {
+                Some(at) => ctx
+                    .resolve_node_route(at)
+                    .with_context(|| format!("{path}: relay {relay}: at {at:?}"))?,
+                None => {
+                    let p = project.clone().with_context(|| {
+                        format!("{path}: relay {relay} needs a project (give a ticket, or `at`)")
+                    })?;
+                    format!("/project/{p}")
+                }
+            };
+            if at.starts_with("/project/") && !at.contains("/secure/") && !authorized.is_empty() {
+                bail!("{path}: relay {relay}: `authorized` is for relays at a node's route (the project route trusts only the project)");
+            }
+            ctx.state.put_relay(&name, relay, &at, authorized)?;
         }
         for (oname, o) in &file.tcp_outlets {
             let service = o.from.clone().unwrap_or_else(|| {
@@ -317,5 +376,32 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ok.tcp_inlets["db"].via.as_deref(), Some("mongodb"));
+    }
+
+    #[test]
+    fn relays_are_names_or_entries() {
+        let f: NodeFile = serde_yaml::from_str(
+            "relays:\n  - mongodb\n  - { name: edge, at: /ip4/10.0.0.1/tcp/4000, authorized: [I00] }\n",
+        )
+        .unwrap();
+        let Some(serde_yaml::Value::Sequence(v)) = f.relay else {
+            panic!("a list")
+        };
+        let v: Vec<RelayEntry> = v
+            .iter()
+            .map(|e| RelayEntry::from_yaml(e).unwrap())
+            .collect();
+        assert!(matches!(&v[0], RelayEntry::Name(n) if n == "mongodb"));
+        assert!(matches!(&v[1], RelayEntry::At(a) if a.name == "edge" && a.authorized == ["I00"]));
+        let f: NodeFile = serde_yaml::from_str("relay: { name: x, bogus: 1 }\n").unwrap();
+        let e = RelayEntry::from_yaml(&f.relay.unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `bogus`"), "{e}");
+        let f: NodeFile = serde_yaml::from_str("relay: [[a]]\n").unwrap();
+        let Some(serde_yaml::Value::Sequence(v)) = f.relay else {
+            panic!("a list")
+        };
+        assert!(RelayEntry::from_yaml(&v[0]).is_err());
     }
 }
