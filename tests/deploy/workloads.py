@@ -25,6 +25,7 @@ NODE_KEYS = {
     "relay", "relays", "policies", "policy", "tcp-outlets", "tcp-outlet", "tcp-inlets", "tcp-inlet",
 }
 POLICY_KEYS = {"resource", "resource-type", "expression", "allow"}
+RELAY_RE = re.compile(r"^[A-Za-z0-9._-]{1,48}$")
 RESOURCE_TYPES = {"tcp-inlet", "tcp-outlet", "relay", "kafka-consumer", "kafka-producer"}
 OUTLET_KEYS = {"to", "from"}
 INLET_KEYS = {"from", "to", "via", "authorized"}
@@ -80,15 +81,18 @@ def check_config(where, text, env_names, secret_files, problems):
     if isinstance(ticket, str) and ticket.startswith("/") and ticket not in secret_files:
         bad(f"ticket file {ticket} is not a Secret key mounted in the sidecar ({sorted(secret_files) or 'none'})")
     relays = cfg.get("relay", cfg.get("relays", []))
-    relays = [relays] if isinstance(relays, str) else (relays or [])
+    relays = [relays] if isinstance(relays, (str, dict)) else (relays or [])
+    if not isinstance(relays, list):
+        bad(f"relay: give a name, an entry or a list of them, not {relays!r}")
+        relays = []
     for r in relays:
         if isinstance(r, dict):
             if set(r) - {"name", "at", "authorized"} or "name" not in r:
                 bad(f"relay entry {r!r}: needs `name` and only name, at, authorized")
                 continue
             r = r["name"]
-        if not isinstance(r, str) or not NAME_RE.match(r):
-            bad(f"invalid relay name {r!r}")
+        if not isinstance(r, str) or not RELAY_RE.match(r):
+            bad(f"invalid relay name {r!r} (1-48 letters, digits, '.', '_', '-')")
     for p in cfg.get("policies", cfg.get("policy", [])) or []:
         if not isinstance(p, dict) or set(p) - POLICY_KEYS:
             bad(f"policy {p!r}: keys must be among {sorted(POLICY_KEYS)}")
@@ -97,7 +101,7 @@ def check_config(where, text, env_names, secret_files, problems):
             bad(f"policy {p!r}: needs exactly one of expression or allow")
         if "resource" not in p and "resource-type" not in p:
             bad(f"policy {p!r}: needs resource or resource-type")
-        if "resource-type" in p and p["resource-type"] not in RESOURCE_TYPES:
+        if "resource-type" in p and (not isinstance(p["resource-type"], str) or p["resource-type"] not in RESOURCE_TYPES):
             bad(f"policy {p!r}: resource-type must be one of {sorted(RESOURCE_TYPES)}")
         if "resource" in p and not p["resource"]:
             bad(f"policy {p!r}: empty resource")

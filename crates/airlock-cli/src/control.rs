@@ -157,10 +157,8 @@ impl Extras {
             .parse()
             .map_err(|e| anyhow::anyhow!("--at {at:?}: {e}"))?;
         let authorized = parse_identifiers(authorized)?;
-        if let [airlock_wire::Segment::Project(project)] = addr.segments.as_slice() {
-            if !authorized.is_empty() {
-                bail!("--authorized is for relays at a node's route: the channel to /project/{project} already accepts only the project's identity");
-            }
+        if !authorized.is_empty() && !airlock_project::relay::can_pin_host(at) {
+            bail!("--authorized needs a route that ends in a secure channel to the relay host (e.g. /ip4/…/tcp/…, /node/N, or …/secure/api); the project's own channel already accepts only the project's identity");
         }
         if let Some(airlock_wire::Segment::Project(project)) = addr.segments.first() {
             if node.project(project).is_none() {

@@ -263,6 +263,10 @@ impl Worker for Authority {
                     }
                     json!({"ok": true, "result": v})
                 }
+                // A store failure decides nothing: the caller should try again (elsewhere).
+                Ok(Err(e)) if e.downcast_ref::<crate::store::StoreFailure>().is_some() => {
+                    json!({"ok": false, "error": format!("{e:#}"), "retry": true})
+                }
                 Ok(Err(e)) => json!({"ok": false, "error": format!("{e:#}")}),
                 // Not an answer to the request: the caller should try again (elsewhere).
                 Err(_) => json!({"ok": false, "error": "internal error", "retry": true}),

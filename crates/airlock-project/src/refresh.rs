@@ -51,6 +51,7 @@ impl AuthoritySession {
         let mut guard = self.client.lock().await;
         if guard.as_ref().is_none_or(|c| c.is_closed()) {
             *guard = Some(AuthorityClient::connect(&self.node, &self.project, t).await?);
+            self.refusals.store(0, std::sync::atomic::Ordering::Relaxed);
         }
         let r = guard.as_ref().expect("connected").request(req, t).await;
         use std::sync::atomic::Ordering;

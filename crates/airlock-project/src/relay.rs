@@ -355,6 +355,20 @@ impl RelayKeeper {
     }
 }
 
+/// Can a relay registered at `at` pin its host's identity (`--authorized`)? Yes when the route
+/// ends in a secure channel this node opens (`/secure/…`, or none, for which `/secure/api` is
+/// added); no for `/project/P` (the project channel trusts the project identity) and routes
+/// through the project without a secure channel of their own.
+pub fn can_pin_host(at: &str) -> bool {
+    use airlock_wire::{MultiAddr, Segment};
+    let Ok(a) = at.parse::<MultiAddr>() else {
+        return false;
+    };
+    let secure = a.segments.iter().any(|s| matches!(s, Segment::Secure(_)));
+    let project = a.segments.iter().any(|s| matches!(s, Segment::Project(_)));
+    secure || !project
+}
+
 /// The route others use to reach the node holding a relay registered at `at`: `at` itself for
 /// `/project/P` or a route with a secure channel, else `at/secure/api`.
 pub fn relay_host_route(at: &str) -> String {

@@ -180,3 +180,14 @@ async fn relay_host_can_be_pinned_by_identifier() {
     assert_eq!(keeper.info().authorized, vec![hub.identifier().to_string()]);
     keeper.stop(&bank);
 }
+
+#[test]
+fn host_pinning_needs_a_channel_of_our_own() {
+    use airlock_project::relay::can_pin_host;
+    assert!(can_pin_host("/ip4/10.0.0.1/tcp/4000"));
+    assert!(can_pin_host("/ip4/10.0.0.1/tcp/4000/secure/api"));
+    assert!(can_pin_host("/project/p/service/forward_to_h/secure/api"));
+    assert!(!can_pin_host("/project/p"));
+    assert!(!can_pin_host("/project/p/service/forward_to_h"));
+    assert!(!can_pin_host("not a route"));
+}

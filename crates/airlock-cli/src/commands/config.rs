@@ -286,8 +286,8 @@ pub fn create_from_file(
                     format!("/project/{p}")
                 }
             };
-            if at.starts_with("/project/") && !at.contains("/secure/") && !authorized.is_empty() {
-                bail!("{path}: relay {relay}: `authorized` is for relays at a node's route (the project route trusts only the project)");
+            if !authorized.is_empty() && !airlock_project::relay::can_pin_host(&at) {
+                bail!("{path}: relay {relay}: `authorized` needs an `at` route that ends in a secure channel to the relay host (the project route trusts only the project)");
             }
             ctx.state.put_relay(&name, relay, &at, authorized)?;
         }

@@ -146,8 +146,11 @@ pub fn relay(ctx: &Ctx, cmd: RelayCmd) -> Result<()> {
             if !authorized.is_empty()
                 && v["authorized"].as_array().map(Vec::len) != Some(authorized.len())
             {
-                let _ = ctx.request(&node, Request::RelayDelete { name: name.clone() }, T);
-                bail!("node {node} did not pin the relay host (it runs an older airlock): restart it with `airlock node stop {node} && airlock node start {node}` and try again");
+                let undone = match ctx.request(&node, Request::RelayDelete { name: name.clone() }, T) {
+                    Ok(_) => "the relay was removed again".to_string(),
+                    Err(e) => format!("removing the unpinned relay failed too ({e:#}): delete it with `airlock relay delete {name} --to {node}`"),
+                };
+                bail!("node {node} did not pin the relay host (it runs an older airlock; {undone}): restart it with `airlock node stop {node} && airlock node start {node}` and try again");
             }
             ctx.state.put_relay(&node, &name, &at, &authorized)?;
             if let Some(w) = v["warning"].as_str() {

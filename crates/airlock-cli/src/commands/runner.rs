@@ -119,6 +119,8 @@ fn run_node_inner(ctx: &Ctx, name: &str, child: bool, opts: &RunOptions) -> Resu
         })
         .await?;
         ctx.state.node_started(name, &node.listen_addr().to_string(), std::process::id())?;
+        // Policies first: the relay service and portals below must never run on defaults.
+        restore_policies(ctx, &node, name)?;
         let first_credentials = start_project_services(ctx, &node, name, &row.identity)?;
         // Be ready with a credential: relays and portals created right after `node create`
         // need it. If the project is unreachable, start anyway and keep trying.
@@ -127,7 +129,6 @@ fn run_node_inner(ctx: &Ctx, name: &str, child: bool, opts: &RunOptions) -> Resu
                 tracing::warn!("no project credential yet; continuing, the node keeps trying");
             }
         }
-        restore_policies(ctx, &node, name)?;
         restore_portals(ctx, &node, name).await;
         let extras = Arc::new(control::Extras::default());
         restore_relays(ctx, &node, name, &extras).await;
@@ -261,6 +262,40 @@ fn start_project_services(
     Ok(first)
 }
 
+/// Where a recorded policy that cannot be installed puts its deny-all stand-in: the same scope
+/// when its type is known, the name alone when only the type is unknown; `None` for an unknown
+/// type alone (it governs no resource this version has).
+fn deny_all_scope<'a>(
+    resource: Option<&'a str>,
+    rtype: Option<&'a str>,
+) -> Option<(Option<&'a str>, Option<&'a str>)> {
+    let known = |t: &str| airlock_node::policy::RESOURCE_TYPES.contains(&t);
+    match (resource, rtype) {
+        (_, Some(t)) if known(t) => Some((resource, rtype)),
+        (Some(_), _) => Some((resource, None)),
+        (None, _) => None,
+    }
+}
+
+#[cfg(test)]
+#[test]
+fn unrestorable_policies_fail_closed() {
+    assert_eq!(
+        deny_all_scope(Some("db"), Some("tcp-outlet")),
+        Some((Some("db"), Some("tcp-outlet")))
+    );
+    assert_eq!(
+        deny_all_scope(Some("db"), Some("outlet")),
+        Some((Some("db"), None))
+    );
+    assert_eq!(deny_all_scope(Some("db"), None), Some((Some("db"), None)));
+    assert_eq!(
+        deny_all_scope(None, Some("tcp-outlet")),
+        Some((None, Some("tcp-outlet")))
+    );
+    assert_eq!(deny_all_scope(None, Some("outlet")), None);
+}
+
 /// Installs the node's recorded policies. Fails closed: a recorded policy that cannot be
 /// installed as it is (an expression or a type this version does not accept) becomes a policy
 /// that denies everyone, on the resource name it was for, so nothing it guarded opens up.
@@ -277,13 +312,9 @@ fn restore_policies(ctx: &Ctx, node: &Node, name: &str) -> Result<()> {
             .and_then(|p| node.set_policy(resource, rtype, p));
         let Err(e) = r else { continue };
         let deny: airlock_abac::Policy = "false".parse().expect("valid policy");
-        let fallback = match (resource, rtype) {
-            (Some(_), Some(t)) if airlock_node::policy::RESOURCE_TYPES.contains(&t) => {
-                node.set_policy(resource, rtype, deny)
-            }
-            (Some(_), _) => node.set_policy(resource, None, deny),
-            // A type this version does not know governs no resource here.
-            (None, _) => Err("nothing to guard".into()),
+        let fallback = match deny_all_scope(resource, rtype) {
+            Some((r, t)) => node.set_policy(r, t, deny),
+            None => Err("nothing to guard".into()),
         };
         match fallback {
             Ok(()) => tracing::error!(

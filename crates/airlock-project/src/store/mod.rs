@@ -16,7 +16,7 @@ mod postgres_backend;
 mod sqlite_backend;
 
 use airlock_authority::Attributes;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -197,6 +197,19 @@ pub fn redact_url(url: &str) -> String {
     out
 }
 
+/// Marks a store operation that failed (database unreachable, I/O, …): a request it served was
+/// not decided, and may succeed when tried again.
+#[derive(Debug)]
+pub struct StoreFailure;
+
+impl std::fmt::Display for StoreFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the project's state store failed")
+    }
+}
+
+impl std::error::Error for StoreFailure {}
+
 impl AuthorityStore {
     /// Opens (creating) a SQLite store at `path`.
     pub fn open(path: &Path) -> Result<Self> {
@@ -228,27 +241,29 @@ impl AuthorityStore {
 
     /// Adds or replaces a member (and lifts a revocation of it).
     pub fn put_member(&self, m: &Member) -> Result<()> {
-        self.backend.put_member(m)
+        self.backend.put_member(m).context(StoreFailure)
     }
 
     /// One member.
     pub fn member(&self, identifier: &str) -> Result<Option<Member>> {
-        self.backend.member(identifier)
+        self.backend.member(identifier).context(StoreFailure)
     }
 
     /// All members, oldest first.
     pub fn members(&self) -> Result<Vec<Member>> {
-        self.backend.members()
+        self.backend.members().context(StoreFailure)
     }
 
     /// Removes a member and records the revocation; returns whether it existed.
     pub fn delete_member(&self, identifier: &str) -> Result<bool> {
-        self.backend.delete_member(identifier, now())
+        self.backend
+            .delete_member(identifier, now())
+            .context(StoreFailure)
     }
 
     /// Identifiers of deleted members (not re-admitted since), newest first.
     pub fn revoked(&self) -> Result<Vec<String>> {
-        self.backend.revoked()
+        self.backend.revoked().context(StoreFailure)
     }
 
     /// Stores a ticket.
@@ -261,6 +276,7 @@ impl AuthorityStore {
     ) -> Result<()> {
         self.backend
             .create_ticket(secret_hash, spec, created_by, now)
+            .context(StoreFailure)
     }
 
     /// Redeems a ticket for `identifier` atomically; returns the member record.
@@ -270,18 +286,22 @@ impl AuthorityStore {
         identifier: &str,
         now: u64,
     ) -> Result<std::result::Result<Member, RedeemError>> {
-        self.backend.redeem(secret_hash, identifier, now)
+        self.backend
+            .redeem(secret_hash, identifier, now)
+            .context(StoreFailure)
     }
 
     /// Records `keys` as the project this database holds, unless it already holds one; returns
     /// the keys it holds afterwards (the given ones, or those of the project created before).
     pub fn claim_project(&self, keys: &ProjectKeys) -> Result<ProjectKeys> {
-        self.backend.claim_project(keys, now())
+        self.backend
+            .claim_project(keys, now())
+            .context(StoreFailure)
     }
 
     /// The project this database holds, if any.
     pub fn project_keys(&self) -> Result<Option<ProjectKeys>> {
-        self.backend.project_keys()
+        self.backend.project_keys().context(StoreFailure)
     }
 }
 
