@@ -58,6 +58,15 @@ pub enum TrustPolicy {
 }
 
 impl TrustPolicy {
+    /// Only `ids`, or everyone when the list is empty (how `--authorized` options read).
+    pub fn only_or_everyone(ids: Vec<Identifier>) -> Self {
+        if ids.is_empty() {
+            TrustPolicy::Everyone
+        } else {
+            TrustPolicy::Identifiers(ids)
+        }
+    }
+
     fn allows(&self, id: &Identifier) -> bool {
         match self {
             TrustPolicy::Everyone => true,

@@ -236,10 +236,9 @@ fn parse_identifiers(authorized: &[String]) -> Result<Vec<airlock_identity::Iden
 }
 
 fn trust_of(authorized: &[String]) -> Result<TrustPolicy> {
-    if authorized.is_empty() {
-        return Ok(TrustPolicy::Everyone);
-    }
-    Ok(TrustPolicy::Identifiers(parse_identifiers(authorized)?))
+    Ok(TrustPolicy::only_or_everyone(parse_identifiers(
+        authorized,
+    )?))
 }
 
 struct ReplyWorker(Mutex<Option<oneshot::Sender<Message>>>);

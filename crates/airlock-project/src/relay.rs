@@ -440,11 +440,7 @@ async fn open_relay_channel(
     // is end-to-end encrypted between inlet and outlet, which authenticate each other. Naming
     // the host (`--authorized`) keeps an impostor from learning the relay's name and traffic
     // volume.
-    let trust = if authorized.is_empty() {
-        airlock_channel::TrustPolicy::Everyone
-    } else {
-        airlock_channel::TrustPolicy::Identifiers(authorized.to_vec())
-    };
+    let trust = airlock_channel::TrustPolicy::only_or_everyone(authorized.to_vec());
     let r = airlock_node::resolve::resolve(node, &addr, trust, t)
         .await
         .map_err(|e| e.to_string())?;

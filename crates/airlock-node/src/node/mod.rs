@@ -31,6 +31,30 @@ pub struct NodeIdentity {
     pub purpose: PurposeKeySecret,
 }
 
+impl NodeIdentity {
+    /// A new identity with a purpose key valid for `purpose_ttl` seconds from now.
+    pub fn generate(purpose_ttl: u64) -> Self {
+        let now = crate::unix_now();
+        let secret = IdentitySecret::create(now);
+        let purpose = PurposeKeySecret::create(&secret, now, purpose_ttl);
+        NodeIdentity { secret, purpose }
+    }
+}
+
+impl NodeConfig {
+    /// A node with a new identity on a free loopback port, trusting any peer (tests, demos).
+    pub fn loopback(name: &str) -> Self {
+        NodeConfig {
+            name: name.into(),
+            identity: NodeIdentity::generate(3600),
+            tcp_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            authorized: vec![],
+            rekey: Default::default(),
+            purpose_key_store: None,
+        }
+    }
+}
+
 /// Called when the node rotated its purpose key, so the owner can persist it.
 pub type PurposeKeyStore = Arc<dyn Fn(&PurposeKeySecret) + Send + Sync>;
 
@@ -123,11 +147,7 @@ impl Node {
                 counters: Default::default(),
             }),
         };
-        let trust = if config.authorized.is_empty() {
-            TrustPolicy::Everyone
-        } else {
-            TrustPolicy::Identifiers(config.authorized)
-        };
+        let trust = TrustPolicy::only_or_everyone(config.authorized);
         let r = node.router();
         r.register(Address::new("api")?, Arc::new(Listener::new(trust)));
         r.register(Address::new("echo")?, Arc::new(Echo));

@@ -100,16 +100,12 @@ impl Inlet {
                 spec.to
             );
         }
-        let trust = if spec.authorized.is_empty() {
-            TrustPolicy::Everyone
-        } else {
-            TrustPolicy::Identifiers(
-                spec.authorized
-                    .iter()
-                    .map(|s| s.parse::<Identifier>())
-                    .collect::<Result<_, _>>()?,
-            )
-        };
+        let trust = TrustPolicy::only_or_everyone(
+            spec.authorized
+                .iter()
+                .map(|s| s.parse::<Identifier>())
+                .collect::<Result<_, _>>()?,
+        );
         let listener = TcpListener::bind(spec.from).await.map_err(|e| {
             if e.kind() == std::io::ErrorKind::AddrInUse {
                 anyhow::anyhow!(

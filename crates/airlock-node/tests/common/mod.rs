@@ -2,7 +2,7 @@
 
 #![allow(dead_code)]
 
-use airlock_identity::{IdentitySecret, PurposeKeySecret};
+use airlock_identity::IdentitySecret;
 use airlock_node::{unix_now, Message, Node, NodeConfig, NodeIdentity, Worker};
 use airlock_wire::{Address, Packet, Route};
 use std::net::SocketAddr;
@@ -14,10 +14,7 @@ use tokio::sync::oneshot;
 
 /// A fresh identity.
 pub fn identity() -> NodeIdentity {
-    let now = unix_now();
-    let secret = IdentitySecret::create(now);
-    let purpose = PurposeKeySecret::create(&secret, now, 3600);
-    NodeIdentity { secret, purpose }
+    NodeIdentity::generate(3600)
 }
 
 /// Starts a node on a free loopback port.

@@ -1,8 +1,7 @@
 //! The operations endpoint answers what it should and survives what it should not see.
 
 use super::*;
-use airlock_identity::{IdentitySecret, PurposeKeySecret};
-use airlock_node::{NodeConfig, NodeIdentity};
+use airlock_node::NodeConfig;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -12,19 +11,7 @@ fn label_values_are_escaped() {
 }
 
 async fn endpoint() -> (SocketAddr, Arc<Health>, Node) {
-    let now = unix_now();
-    let secret = IdentitySecret::create(now);
-    let purpose = PurposeKeySecret::create(&secret, now, 3600);
-    let node = Node::start(NodeConfig {
-        name: "ops".into(),
-        identity: NodeIdentity { secret, purpose },
-        tcp_listen: "127.0.0.1:0".parse().unwrap(),
-        authorized: vec![],
-        rekey: Default::default(),
-        purpose_key_store: None,
-    })
-    .await
-    .unwrap();
+    let node = Node::start(NodeConfig::loopback("ops")).await.unwrap();
     let health = Arc::new(Health::default());
     let addr = serve(
         "127.0.0.1:0".parse().unwrap(),
