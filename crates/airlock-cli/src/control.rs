@@ -372,6 +372,7 @@ async fn handle(node: &Node, extras: &Extras, req: Request) -> Result<Value> {
             let (tx, rx) = oneshot::channel();
             node.router().register(
                 reply_addr.clone(),
+                airlock_node::Access::reply_via(&r.route),
                 Arc::new(ReplyWorker(Mutex::new(Some(tx)))),
             );
             node.dispatch(Message::new(
@@ -387,7 +388,7 @@ async fn handle(node: &Node, extras: &Extras, req: Request) -> Result<Value> {
             match reply {
                 Ok(Ok(m)) => json!({
                     "reply": String::from_utf8_lossy(m.payload.data()),
-                    "peer": m.peer.map(|p| p.identifier.to_string()),
+                    "peer": m.peer().map(|p| p.identifier.to_string()),
                 }),
                 _ => bail!("no reply within {timeout:?} from {to} (is the route right and the service running?)"),
             }

@@ -7,6 +7,7 @@
 //!
 //! Layout:
 //! * [`message`], [`router`] — routed messages and the address table;
+//! * [`flow_control`] — which origins each address accepts (checked on every delivery);
 //! * [`transport`] — TCP listeners and connections (framing from `airlock-wire`);
 //! * [`channel`] — the secure channel driver (core from `airlock-channel`) and the `api` listener;
 //! * [`services`] — `echo` and `uppercase`;
@@ -16,6 +17,7 @@
 
 pub mod channel;
 pub mod close_hooks;
+pub mod flow_control;
 pub mod message;
 pub mod node;
 pub mod policy;
@@ -25,6 +27,7 @@ pub mod router;
 pub mod services;
 pub mod transport;
 
+pub use flow_control::{Access, Exposure, Origin};
 pub use message::{ChannelPeer, Message};
 pub use node::{Node, NodeConfig, NodeIdentity, ProjectRoute};
 pub use router::Worker;

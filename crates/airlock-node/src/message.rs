@@ -1,5 +1,6 @@
 //! A routed message inside a node.
 
+use crate::flow_control::{ExposureCell, Origin};
 use airlock_authority::VerifiedCredential;
 use airlock_identity::Identifier;
 use airlock_wire::{Address, Packet, Route};
@@ -7,7 +8,7 @@ use std::sync::{Arc, RwLock};
 
 /// The authenticated peer of the secure channel a message arrived through. Set only by a
 /// channel's decrypting end on this node; never read from the wire, so it cannot be forged.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct ChannelPeer {
     /// The peer's identifier.
     pub identifier: Identifier,
@@ -16,6 +17,8 @@ pub struct ChannelPeer {
     /// The peer's current verified credential (attributes signed by a trusted authority), if
     /// any. Replaced when the peer refreshes its credential on the live channel.
     pub credential: Arc<RwLock<Option<VerifiedCredential>>>,
+    /// What the peer may reach on this node through the channel (see [`crate::flow_control`]).
+    pub exposure: ExposureCell,
 }
 
 impl ChannelPeer {
@@ -38,18 +41,36 @@ pub struct Message {
     pub ret: Route,
     /// The payload.
     pub payload: Packet,
-    /// Set when the message came out of a secure channel.
-    pub peer: Option<Arc<ChannelPeer>>,
+    /// Where it came from; the router admits it only to addresses that accept this origin.
+    pub origin: Origin,
 }
 
 impl Message {
-    /// A message with no channel peer.
+    /// A message produced by code on this node ([`Origin::Local`]).
     pub fn new(onward: Route, ret: Route, payload: Packet) -> Self {
         Message {
             onward,
             ret,
             payload,
-            peer: None,
+            origin: Origin::Local,
+        }
+    }
+
+    /// A message with the given origin.
+    pub fn with_origin(onward: Route, ret: Route, payload: Packet, origin: Origin) -> Self {
+        Message {
+            onward,
+            ret,
+            payload,
+            origin,
+        }
+    }
+
+    /// The authenticated peer, when the message came out of a secure channel.
+    pub fn peer(&self) -> Option<&Arc<ChannelPeer>> {
+        match &self.origin {
+            Origin::Channel(p) => Some(p),
+            _ => None,
         }
     }
 }

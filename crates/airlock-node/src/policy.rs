@@ -203,6 +203,7 @@ mod tests {
                 attributes,
                 expires_at: u64::MAX,
             }))),
+            exposure: Default::default(),
         }
     }
 

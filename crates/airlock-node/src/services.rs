@@ -21,7 +21,7 @@ fn reply(node: &Node, mut msg: Message, me: &str, transform: impl FnOnce(&mut [u
         onward: msg.ret,
         ret: Route::single(Address::new(me).expect("valid")),
         payload: msg.payload,
-        peer: None,
+        origin: crate::flow_control::Origin::Local,
     };
     node.dispatch(back);
 }

@@ -11,6 +11,7 @@
 //! limit or malformed close the connection; a connection silent for [`IDLE_TIMEOUT`] is closed
 //! (peers send heartbeats every [`HEARTBEAT_INTERVAL`]); at most [`MAX_CONNECTIONS`] are accepted.
 
+use crate::flow_control::{Access, Origin};
 use crate::message::Message;
 use crate::node::Node;
 use crate::router::Worker;
@@ -113,9 +114,15 @@ impl Connection {
 }
 
 impl Worker for Connection {
-    fn handle(&self, _node: &Node, mut msg: Message) {
+    fn handle(&self, node: &Node, mut msg: Message) {
         msg.onward.pop_front();
         if self.is_closed() {
+            return;
+        }
+        // Never send what the peer must refuse: it would close this connection and every
+        // channel, relay and portal on it. Drop the one message instead.
+        if let Err(e) = frame::check_message(&msg.onward, &msg.ret, msg.payload.len()) {
+            node.count_unsendable(&self.addr, &e);
             return;
         }
         frame::encode_message(&mut msg.payload, &msg.onward, &msg.ret);
@@ -223,7 +230,7 @@ fn start(
         outbound_key,
         bytes_out: AtomicU64::new(0),
     });
-    node.router().register(addr, conn.clone());
+    node.router().register(addr, Access::Local, conn.clone());
     node.remember_connection(conn.clone());
     conn.send_bytes(Bytes::from_static(&PREAMBLE));
     let (n1, c1) = (node.clone(), conn.clone());
@@ -264,7 +271,12 @@ async fn read_loop(node: &Node, conn: &Arc<Connection>) -> anyhow::Result<()> {
                     payload,
                 })) => {
                     ret.push_front(conn.addr.clone());
-                    node.dispatch(Message::new(onward, ret, payload));
+                    node.dispatch(Message::with_origin(
+                        onward,
+                        ret,
+                        payload,
+                        Origin::Transport(conn.addr.clone()),
+                    ));
                 }
                 Ok(Some(InboundFrame::Heartbeat)) => {}
                 Ok(None) => break,

@@ -29,7 +29,7 @@ async fn message_through_secure_channel_is_authenticated() {
         .expect("reply");
     assert_eq!(reply.payload.data(), b"HELLO");
     // The reply came out of the channel, stamped with the peer's identifier.
-    assert_eq!(reply.peer.unwrap().identifier, n1.identifier());
+    assert_eq!(reply.peer().unwrap().identifier, n1.identifier());
     // The responder saw the initiator's identity.
     let responder = n1.channels().into_iter().next().expect("responder channel");
     assert_eq!(responder.peer().unwrap().identifier, n2.identifier());
@@ -110,7 +110,7 @@ async fn responder_with_authorized_list_refuses_others() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn services_are_reachable_without_channel_but_outlets_are_not() {
+async fn services_and_outlets_are_not_reachable_without_a_channel() {
     use airlock_node::portal::OutletSpec;
     let n1 = common::node("n1").await;
     let n2 = common::node("n2").await;
@@ -123,24 +123,43 @@ async fn services_are_reachable_without_channel_but_outlets_are_not() {
     let conn = airlock_node::transport::connect(&n2, &a.to_string())
         .await
         .unwrap();
-    // A portal Hello sent over plain TCP to the outlet…
+    // A portal Hello and an echo request sent over plain TCP…
     let hello = airlock_portal::PortalFrame::Hello { window: 1024 }.encode();
     n2.dispatch(Message::new(
         Route::new(vec![conn.clone(), Address::new("outlet").unwrap()]),
         Route::empty(),
         hello,
     ));
-    // …then an echo on the same connection: frames are handled in order, so once the echo
-    // answers, the Hello has been handled (and refused).
-    let reply = request(
+    let bare_echo = request(
         &n2,
-        Route::new(vec![conn, Address::new("echo").unwrap()]),
+        Route::new(vec![conn.clone(), Address::new("echo").unwrap()]),
         b"ping",
-    )
-    .await;
-    assert_eq!(reply.expect("echo").payload.data(), b"ping");
+    );
+    // …get no answer; a channel over the same connection still works, and since frames are
+    // handled in order, once it answers both bare messages have been handled (and refused).
+    let (bare, _) = tokio::join!(bare_echo, async {
+        let ch = airlock_node::channel::create(
+            &n2,
+            Route::new(vec![conn.clone(), Address::new("api").unwrap()]),
+            TrustPolicy::Everyone,
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+        let r = request(
+            &n2,
+            Route::new(vec![ch.address().clone(), Address::new("echo").unwrap()]),
+            b"through",
+        )
+        .await;
+        assert_eq!(
+            r.expect("echo through the channel").payload.data(),
+            b"through"
+        );
+    });
+    assert!(bare.is_none(), "echo answered over bare TCP");
+    assert_eq!(n1.refused_deliveries(), 2);
     let info = &n1.outlets()[0];
-    assert_eq!(info.refused, 1);
     assert_eq!(info.links, 0);
 }
 

@@ -9,7 +9,7 @@
 use crate::AUTHORITY_ADDRESS;
 use airlock_authority::Attributes;
 use airlock_node::channel::SecureChannel;
-use airlock_node::{resolve, Message, Node, Worker};
+use airlock_node::{resolve, Access, Message, Node, Worker};
 use airlock_wire::{Address, MultiAddr, Packet, Route};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -110,8 +110,12 @@ pub async fn request_json(
 ) -> Result<Value> {
     let addr = Address::new(format!("reply.{:016x}", airlock_node::random_u64()))?;
     let (tx, rx) = oneshot::channel();
-    node.router()
-        .register(addr.clone(), Arc::new(Reply(Mutex::new(Some(tx)))));
+    // The answer may come only over the hop the request leaves by.
+    node.router().register(
+        addr.clone(),
+        Access::reply_via(route),
+        Arc::new(Reply(Mutex::new(Some(tx)))),
+    );
     node.dispatch(Message::new(
         route.clone(),
         Route::single(addr.clone()),

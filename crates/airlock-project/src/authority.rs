@@ -80,6 +80,7 @@ impl Authority {
     pub fn register(self, node: &Node) {
         node.router().register(
             Address::new(crate::AUTHORITY_ADDRESS).expect("valid"),
+            airlock_node::Access::Service,
             Arc::new(self),
         );
     }
@@ -230,7 +231,7 @@ fn process(cfg: &AuthorityConfig, caller: &Identifier, req: AuthorityRequest) ->
 
 impl Worker for Authority {
     fn handle(&self, node: &Node, msg: Message) {
-        let Some(peer) = msg.peer.clone() else {
+        let Some(peer) = msg.peer().cloned() else {
             tracing::warn!("authority request without a secure channel refused");
             return;
         };

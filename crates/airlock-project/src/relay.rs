@@ -15,14 +15,15 @@
 
 use crate::RELAY_ATTRIBUTE;
 use airlock_identity::Identifier;
-use airlock_node::{unix_now, Message, Node, Worker};
+use airlock_node::channel::SecureChannel;
+use airlock_node::{unix_now, Access, Exposure, Message, Node, Worker};
 use airlock_wire::{Address, Packet, Route};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The relay service address on a project node.
 pub const RELAY_SERVICE: &str = "relays";
@@ -30,7 +31,7 @@ pub const RELAY_SERVICE: &str = "relays";
 struct Registration {
     owner: Identifier,
     channel: Address,
-    forwarder: Address,
+    forwarder: Arc<Forwarder>,
 }
 
 /// Who may register a relay name.
@@ -51,16 +52,155 @@ pub struct RelayService {
     registrations: Arc<Mutex<HashMap<String, Registration>>>,
 }
 
+/// `forward_to_NAME`: carries messages from callers onto the registration channel.
+///
+/// Flow control (docs/protocol.md §2.1, §9.5): the forwarder is a service, so only messages
+/// that a channel exposing services decrypted reach it (never bare TCP); a caller must not be
+/// revoked and, on a project node, must be a member (the `relay` policy decides who may *hold*
+/// a name; callers are authenticated end to end by the relay owner's listener and policies). It delivers only onto the channel the relay was
+/// registered over — never along a route the caller chose. Answers come back through a
+/// per-caller back-path address (`relay.<random>`) that accepts only the registration channel
+/// and delivers only onto the hop the caller's messages came from, so a relay owner cannot use
+/// the host to reach anything but the callers that reached it.
 struct Forwarder {
-    via: Address,
+    name: String,
+    address: Address,
+    channel: std::sync::Weak<SecureChannel>,
+    callers: Mutex<HashMap<Address, Caller>>,
 }
 
-impl Worker for Forwarder {
+struct Caller {
+    back: Address,
+    checked: Instant,
+    hook: Option<u64>,
+}
+
+/// Most callers (distinct hops) one relay serves at once.
+pub const MAX_CALLERS_PER_RELAY: usize = 4096;
+
+/// A caller's policy decision is re-evaluated this often (revocation and policy changes reach
+/// live relay paths within this time plus the polling interval).
+pub const CALLER_RECHECK: Duration = Duration::from_secs(10);
+
+impl Forwarder {
+    fn back_for(self: &Arc<Self>, node: &Node, msg: &Message) -> Result<Address, String> {
+        let hop = match msg.origin.hop() {
+            Some(h) => h.clone(),
+            // Local code answering through its own reply slot.
+            None => msg.ret.first().cloned().ok_or("no return route")?,
+        };
+        let mut callers = self.callers.lock().expect("callers");
+        if let Some(c) = callers.get_mut(&hop) {
+            if c.checked.elapsed() < CALLER_RECHECK {
+                return Ok(c.back.clone());
+            }
+        }
+        if let Some(peer) = msg.peer() {
+            node.admits_member(peer)?;
+        }
+        if let Some(c) = callers.get_mut(&hop) {
+            c.checked = Instant::now();
+            return Ok(c.back.clone());
+        }
+        if callers.len() >= MAX_CALLERS_PER_RELAY {
+            return Err(format!(
+                "relay {:?} serves {MAX_CALLERS_PER_RELAY} callers already",
+                self.name
+            ));
+        }
+        let channel = self
+            .channel
+            .upgrade()
+            .ok_or("the relay channel is closed")?;
+        let back = Address::new(format!("relay.{:016x}", airlock_node::random_u64()))
+            .map_err(|e| e.to_string())?;
+        node.router().register(
+            back.clone(),
+            Access::Via(channel.address().clone()),
+            Arc::new(BackPath {
+                forwarder: self.address.clone(),
+                to: hop.clone(),
+            }),
+        );
+        callers.insert(
+            hop.clone(),
+            Caller {
+                back: back.clone(),
+                checked: Instant::now(),
+                hook: None,
+            },
+        );
+        drop(callers);
+        // The back-path goes with the caller's hop (the hook runs at once if it is gone).
+        let (weak, n, h) = (Arc::downgrade(self), node.clone(), hop.clone());
+        let hook = node.on_close(
+            &hop,
+            Box::new(move || {
+                if let Some(f) = weak.upgrade() {
+                    let gone = f.callers.lock().expect("callers").remove(&h);
+                    if let Some(c) = gone {
+                        n.router().unregister(&c.back);
+                    }
+                }
+            }),
+        );
+        if let Some(c) = self.callers.lock().expect("callers").get_mut(&hop) {
+            c.hook = hook;
+        }
+        Ok(back)
+    }
+
+    /// Removes every back-path (the registration ended).
+    fn stop(&self, node: &Node) {
+        for (hop, c) in self.callers.lock().expect("callers").drain() {
+            node.router().unregister(&c.back);
+            if let Some(id) = c.hook {
+                node.remove_close_hook(&hop, id);
+            }
+        }
+    }
+}
+
+struct ForwarderWorker(Arc<Forwarder>);
+
+impl Worker for ForwarderWorker {
+    fn handle(&self, node: &Node, mut msg: Message) {
+        let f = &self.0;
+        let back = match f.back_for(node, &msg) {
+            Ok(b) => b,
+            Err(why) => {
+                tracing::warn!(relay = %f.name, from = %msg.origin.describe(), "relay refused a message: {why}");
+                return;
+            }
+        };
+        let Some(channel) = f.channel.upgrade() else {
+            return;
+        };
+        msg.onward.pop_front();
+        let mut ret = msg.ret;
+        ret.pop_front();
+        ret.push_front(back);
+        if let Err(e) = channel.send(node, &msg.onward, &ret, msg.payload) {
+            tracing::debug!(relay = %f.name, "relay could not forward: {e}");
+        }
+    }
+}
+
+/// `relay.<random>`: answers from the relay owner to one caller.
+struct BackPath {
+    forwarder: Address,
+    to: Address,
+}
+
+impl Worker for BackPath {
     fn handle(&self, node: &Node, mut msg: Message) {
         msg.onward.pop_front();
-        msg.onward.push_front(self.via.clone());
-        msg.peer = None;
-        node.dispatch(msg);
+        // Deliver onto the hop the caller spoke through, and nothing else; the caller answers
+        // through the forwarder again.
+        msg.onward.push_front(self.to.clone());
+        msg.ret.pop_front();
+        msg.ret.push_front(self.forwarder.clone());
+        node.dispatch(Message::new(msg.onward, msg.ret, msg.payload));
     }
 }
 
@@ -86,12 +226,15 @@ impl RelayService {
 
     /// Registers the service on `node`.
     pub fn register(self, node: &Node) {
-        node.router()
-            .register(Address::new(RELAY_SERVICE).expect("valid"), Arc::new(self));
+        node.router().register(
+            Address::new(RELAY_SERVICE).expect("valid"),
+            Access::Service,
+            Arc::new(self),
+        );
     }
 
     fn register_relay(&self, node: &Node, msg: &Message, name: &str) -> Result<Value, String> {
-        let peer = msg.peer.as_ref().ok_or("not through a secure channel")?;
+        let peer = msg.peer().ok_or("not through a secure channel")?;
         if !valid_relay_name(name) {
             return Err(format!("invalid relay name {name:?}"));
         }
@@ -130,21 +273,30 @@ impl RelayService {
             if live && old.owner != peer.identifier {
                 return Err(format!("relay {name:?} is held by another member"));
             }
-            node.router().unregister(&old.forwarder);
+            node.router().unregister(&old.forwarder.address);
+            old.forwarder.stop(node);
         }
+        let channel = node
+            .channel(&peer.channel)
+            .ok_or("the registering channel is closed")?;
         node.router().unregister(&forwarder);
+        let fw = Arc::new(Forwarder {
+            name: name.to_string(),
+            address: forwarder.clone(),
+            channel: Arc::downgrade(&channel),
+            callers: Mutex::new(HashMap::new()),
+        });
         node.router().register(
             forwarder.clone(),
-            Arc::new(Forwarder {
-                via: peer.channel.clone(),
-            }),
+            Access::Service,
+            Arc::new(ForwarderWorker(fw.clone())),
         );
         regs.insert(
             name.to_string(),
             Registration {
                 owner: peer.identifier,
                 channel: peer.channel.clone(),
-                forwarder: forwarder.clone(),
+                forwarder: fw,
             },
         );
         drop(regs);
@@ -160,7 +312,8 @@ impl RelayService {
                 let mut regs = regs.lock().expect("relays");
                 if regs.get(&name2).is_some_and(|r| r.channel == chan) {
                     if let Some(r) = regs.remove(&name2) {
-                        n.router().unregister(&r.forwarder);
+                        n.router().unregister(&r.forwarder.address);
+                        r.forwarder.stop(&n);
                         tracing::info!(relay = %name2, "relay registration dropped with its channel");
                     }
                 }
@@ -183,7 +336,7 @@ impl RelayService {
 
 impl Worker for RelayService {
     fn handle(&self, node: &Node, msg: Message) {
-        if msg.peer.is_none() || msg.ret.is_empty() || msg.payload.len() > 4096 {
+        if msg.peer().is_none() || msg.ret.is_empty() || msg.payload.len() > 4096 {
             return;
         }
         let answer = match serde_json::from_slice::<Value>(msg.payload.data()) {
@@ -293,6 +446,8 @@ impl RelayKeeper {
             (i.at.clone(), i.name.clone())
         };
         let ch = open_relay_channel(node, &at, &self.authorized).await?;
+        // Relayed callers open their channels to this node's listener through this one.
+        ch.inner.expose(Exposure::Listener);
         let mut route = ch.route.clone();
         route.push_back(Address::new(RELAY_SERVICE).expect("valid"));
         let body = json!({"op": "register", "name": name});

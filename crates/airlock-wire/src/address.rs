@@ -14,9 +14,10 @@ pub const MAX_ADDRESS_LEN: usize = 64;
 /// Maximum number of addresses in one route.
 pub const MAX_ROUTE_LEN: usize = 16;
 
-/// The name of a worker on a node. 1–64 bytes of ASCII letters, digits and `._-:#`.
+/// The name of a worker on a node. 1–64 bytes of ASCII letters, digits and `._-:#`. Cheap to
+/// clone (shared), since every hop of every message copies addresses between routes.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Address(String);
+pub struct Address(std::sync::Arc<str>);
 
 impl Address {
     /// Validates and wraps a name.
@@ -37,12 +38,12 @@ impl Address {
                 format!("character {c:?} is not allowed in {name:?}"),
             ));
         }
-        Ok(Address(name))
+        Ok(Address(name.into()))
     }
 
     /// A fresh random-looking local address with a prefix, e.g. `sc.1a2b3c4d5e6f7081`.
     pub fn with_random_suffix(prefix: &str, random: u64) -> Self {
-        Address(format!("{prefix}.{random:016x}"))
+        Address(format!("{prefix}.{random:016x}").into())
     }
 
     /// The name as a string slice.

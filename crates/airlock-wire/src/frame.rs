@@ -52,6 +52,9 @@ pub enum FrameError {
     /// A frame announced a size over the limit.
     #[error("frame of {0} bytes exceeds the limit of {MAX_FRAME_LEN} bytes")]
     TooLarge(usize),
+    /// A route has more hops than a peer accepts (checked before sending).
+    #[error("a route of {0} hops exceeds the maximum of {max}", max = crate::address::MAX_ROUTE_LEN)]
+    RouteTooLong(usize),
     /// A frame body did not decode.
     #[error("malformed frame: {0}")]
     Malformed(#[from] DecodeError),
@@ -139,6 +142,28 @@ fn decode_body(frame: BytesMut) -> Result<InboundFrame, FrameError> {
         ret,
         payload: Packet::from_parts(frame, header_len),
     })
+}
+
+/// Checks, before sending, that a message frame with these routes and a payload of
+/// `payload_len` bytes is one the peer accepts: a node never sends what its peer must refuse
+/// (the peer would close the connection and every channel on it).
+pub fn check_message(onward: &Route, ret: &Route, payload_len: usize) -> Result<(), FrameError> {
+    check_routes(onward, ret)?;
+    let body_len = 1 + onward.encoded_len() + ret.encoded_len() + payload_len;
+    if body_len > MAX_FRAME_LEN {
+        return Err(FrameError::TooLarge(body_len));
+    }
+    Ok(())
+}
+
+/// Checks that both routes have at most [`crate::address::MAX_ROUTE_LEN`] hops.
+pub fn check_routes(onward: &Route, ret: &Route) -> Result<(), FrameError> {
+    for r in [onward, ret] {
+        if r.len() > crate::address::MAX_ROUTE_LEN {
+            return Err(FrameError::RouteTooLong(r.len()));
+        }
+    }
+    Ok(())
 }
 
 /// Encodes a routed message frame around `payload` in place (using its headroom).

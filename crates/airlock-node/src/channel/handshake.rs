@@ -130,14 +130,23 @@ impl SecureChannel {
                     self.refuse(node, reason);
                     return;
                 }
-                *self.send.lock().expect("send") = Some(send);
-                *self.recv.lock().expect("recv") = Some(recv);
                 let credential = node.verify_credentials(&peer.identifier, &peer.credentials);
+                // What the peer may reach here: a channel the listener accepted exposes this
+                // node's services; a channel this node opened exposes nothing until its owner
+                // widens it (flow control, docs/protocol.md §2.1).
+                let exposure = match self.role {
+                    Role::Responder => Exposure::Services,
+                    Role::Initiator => Exposure::Nothing,
+                };
                 let _ = self.peer.set(Arc::new(ChannelPeer {
                     identifier: peer.identifier,
                     channel: self.enc.clone(),
                     credential: Arc::new(std::sync::RwLock::new(credential)),
+                    exposure: crate::flow_control::ExposureCell::new(exposure),
                 }));
+                // The peer is known before the first data message can be opened.
+                *self.send.lock().expect("send") = Some(send);
+                *self.recv.lock().expect("recv") = Some(recv);
                 self.count_outcome(node, crate::node::ops::HandshakeOutcome::Established);
                 tracing::info!(channel = %self.enc, peer = %peer.identifier, role = ?self.role, "secure channel established");
                 let _ = self.peer_identity.set(peer);
@@ -190,7 +199,7 @@ pub async fn create(
         .map_err(|e| ChannelError::Failed(e.to_string()))?;
     let ch = SecureChannel::new(node, Role::Initiator, format!("{route_to_listener}"));
     *ch.handshake.lock().expect("hs") = Some(hs);
-    ch.register(node);
+    ch.register(node, route_to_listener.first());
     // Fail fast if the connection under the handshake drops (e.g. a stale reused connection).
     if let Some(first) = route_to_listener.first() {
         ch.watch_hop(node, first.clone());
@@ -255,7 +264,7 @@ impl Worker for Listener {
         let ch = SecureChannel::new(node, Role::Responder, format!("{}", msg.ret));
         let _ = ch.remote.set(msg.ret.clone());
         *ch.handshake.lock().expect("hs") = Some(hs);
-        ch.register(node);
+        ch.register(node, msg.origin.hop());
         ch.send_handshake(node, msg.ret, &step);
         let (n, weak) = (node.clone(), Arc::downgrade(&ch));
         tokio::spawn(async move {

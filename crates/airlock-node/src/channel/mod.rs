@@ -9,6 +9,7 @@
 //! The `api` listener answers handshake message 1 by creating a responder end.
 
 use crate::close_hooks::{CloseHook, CloseHooks};
+use crate::flow_control::{Access, Exposure, Origin};
 use crate::message::{ChannelPeer, Message};
 use crate::node::Node;
 use crate::router::Worker;
@@ -79,6 +80,9 @@ pub enum ChannelError {
     /// The channel is closed.
     #[error("secure channel is closed")]
     Closed,
+    /// The message cannot be sent (a route over the hop limit); nothing was sent.
+    #[error("message not sent: {0}")]
+    Unsendable(String),
 }
 
 /// One end of a secure channel.
@@ -173,16 +177,25 @@ impl SecureChannel {
         })
     }
 
-    fn register(self: &Arc<Self>, node: &Node) {
+    /// Registers both ends: the encrypting end accepts only local senders; the decrypting end
+    /// only what arrives over `first_hop` (the connection or outer channel the peer speaks
+    /// through).
+    fn register(self: &Arc<Self>, node: &Node, first_hop: Option<&Address>) {
         node.router().register(
             self.enc.clone(),
+            Access::Local,
             Arc::new(ChannelEnd {
                 ch: self.clone(),
                 decrypting: false,
             }),
         );
+        let dec_access = match first_hop {
+            Some(h) => Access::Via(h.clone()),
+            None => Access::Local,
+        };
         node.router().register(
             self.dec.clone(),
+            dec_access,
             Arc::new(ChannelEnd {
                 ch: self.clone(),
                 decrypting: true,
@@ -199,6 +212,15 @@ impl SecureChannel {
     /// A node-unique id.
     pub fn id(&self) -> u64 {
         self.id
+    }
+
+    /// Widens what the peer may reach on this node through this channel (e.g. a relay
+    /// registration channel exposes the listener, so relayed handshakes reach this node).
+    /// Has no effect before the handshake completed.
+    pub fn expose(&self, exposure: Exposure) {
+        if let Some(p) = self.peer.get() {
+            p.exposure.set(exposure);
+        }
     }
 
     /// The authenticated peer, once the handshake completed.
@@ -319,6 +341,11 @@ impl SecureChannel {
         ret: &Route,
         mut payload: Packet,
     ) -> Result<(), ChannelError> {
+        // Never send what the peer must refuse (it would drop the message after decrypting).
+        if let Err(e) = airlock_wire::frame::check_routes(onward, ret) {
+            node.count_unsendable(&self.enc, &e);
+            return Err(ChannelError::Unsendable(e.to_string()));
+        }
         InnerMessage::prepend_payload_header(&mut payload, onward, ret);
         self.send_inner(node, payload)
     }
@@ -383,10 +410,16 @@ impl SecureChannel {
                 mut ret,
                 payload,
             }) => {
+                let Some(peer) = self.peer.get() else {
+                    return;
+                };
                 ret.push_front(self.enc.clone());
-                let mut inner = Message::new(onward, ret, payload);
-                inner.peer = self.peer.get().cloned();
-                node.dispatch(inner);
+                node.dispatch(Message::with_origin(
+                    onward,
+                    ret,
+                    payload,
+                    Origin::Channel(peer.clone()),
+                ));
             }
             Ok(InnerMessage::Close) => {
                 tracing::info!(channel = %self.enc, "peer closed the secure channel");

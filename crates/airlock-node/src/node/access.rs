@@ -70,6 +70,22 @@ impl Node {
         )
     }
 
+    /// Decides whether `peer` may use this node's shared resources that no policy names, such as
+    /// a relay another member registered: never a revoked member, and on a node that belongs to
+    /// a project only a peer with a valid credential from a trusted authority (a member).
+    pub fn admits_member(&self, peer: &crate::message::ChannelPeer) -> Result<(), String> {
+        if self.is_revoked(&peer.identifier) {
+            return Err(format!("{} is no longer a project member", peer.identifier));
+        }
+        if self.has_project() && peer.credential_at(crate::unix_now()).is_none() {
+            return Err(format!(
+                "{} presented no valid project credential",
+                peer.identifier
+            ));
+        }
+        Ok(())
+    }
+
     /// The current set of revoked project members.
     pub fn revoked(&self) -> std::collections::HashSet<Identifier> {
         self.inner.revoked.read().expect("revoked").clone()

@@ -5,9 +5,10 @@ mod access;
 pub mod ops;
 
 use crate::channel::{self, Listener, SecureChannel};
+use crate::flow_control::Access;
 use crate::message::Message;
 use crate::portal::{Inlet, InletInfo, InletSpec, Outlet, OutletInfo, OutletSpec};
-use crate::router::Router;
+use crate::router::{Lookup, Router};
 use crate::services::{Echo, Uppercase};
 use crate::transport::{self, CloseHook, Connection};
 use airlock_channel::{LocalIdentity, RekeyPolicy, TrustPolicy};
@@ -149,9 +150,17 @@ impl Node {
         };
         let trust = TrustPolicy::only_or_everyone(config.authorized);
         let r = node.router();
-        r.register(Address::new("api")?, Arc::new(Listener::new(trust)));
-        r.register(Address::new("echo")?, Arc::new(Echo));
-        r.register(Address::new("uppercase")?, Arc::new(Uppercase));
+        r.register(
+            Address::new("api")?,
+            Access::Listener,
+            Arc::new(Listener::new(trust)),
+        );
+        r.register(Address::new("echo")?, Access::Service, Arc::new(Echo));
+        r.register(
+            Address::new("uppercase")?,
+            Access::Service,
+            Arc::new(Uppercase),
+        );
         let bound = transport::listen(&node, config.tcp_listen).await.map_err(|e| {
             if e.kind() == std::io::ErrorKind::AddrInUse {
                 anyhow::anyhow!(
@@ -286,14 +295,17 @@ impl Node {
         self.inner.ids.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Routes a message to the worker named by its first onward address.
+    /// Routes a message to the worker named by its first onward address, if that worker
+    /// accepts the message's origin (flow control, [`crate::flow_control`]); otherwise the
+    /// message is dropped, counted and logged — with no answer to the sender.
     pub fn dispatch(&self, msg: Message) {
         let Some(first) = msg.onward.first() else {
             return;
         };
-        match self.inner.router.get(first) {
-            Some(w) => w.handle(self, msg),
-            None => {
+        match self.inner.router.lookup(first, &msg.origin) {
+            Lookup::Found(w) => w.handle(self, msg),
+            Lookup::Refused(why) => self.count_refused_delivery(first, &msg.origin, &why),
+            Lookup::Missing => {
                 tracing::debug!(address = %first, "no worker at address; message dropped");
                 // A handshake towards a missing listener or relay: tell the initiator at once
                 // (unauthenticated notice, like a TCP RST) instead of letting it time out.
@@ -465,6 +477,7 @@ impl Node {
         let outlet = Outlet::new(spec.clone());
         if !self.router().register(
             addr,
+            Access::Service,
             Arc::new(crate::portal::outlet::OutletWorker(outlet.clone())),
         ) {
             anyhow::bail!(

@@ -13,6 +13,8 @@ pub struct NodeCounters {
     handshakes_ok: AtomicU64,
     handshakes_failed: AtomicU64,
     handshakes_refused: AtomicU64,
+    refused_deliveries: AtomicU64,
+    unsendable: AtomicU64,
     draining: AtomicBool,
 }
 
@@ -48,6 +50,54 @@ impl Node {
             HandshakeOutcome::Refused => &c.handshakes_refused,
         }
         .fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts (and logs, rate-limited) a message that flow control kept from `address`.
+    pub(crate) fn count_refused_delivery(
+        &self,
+        address: &airlock_wire::Address,
+        origin: &crate::flow_control::Origin,
+        why: &crate::flow_control::Refusal,
+    ) {
+        let n = self
+            .inner
+            .counters
+            .refused_deliveries
+            .fetch_add(1, Ordering::Relaxed);
+        if n < 20 || n.is_power_of_two() {
+            tracing::warn!(%address, from = %origin.describe(), "flow control refused a message: {why} ({} refused so far)", n + 1);
+        }
+    }
+
+    /// Messages that flow control refused since the node started (no address accepted their
+    /// origin).
+    pub fn refused_deliveries(&self) -> u64 {
+        self.inner
+            .counters
+            .refused_deliveries
+            .load(Ordering::Relaxed)
+    }
+
+    /// Counts (and logs, rate-limited) a message this node would not send because its peer
+    /// must refuse it (route over 16 hops, frame over the limit).
+    pub(crate) fn count_unsendable(
+        &self,
+        via: &airlock_wire::Address,
+        why: &dyn std::fmt::Display,
+    ) {
+        let n = self
+            .inner
+            .counters
+            .unsendable
+            .fetch_add(1, Ordering::Relaxed);
+        if n < 20 || n.is_power_of_two() {
+            tracing::warn!(%via, "dropped a message the peer would refuse: {why} ({} dropped so far)", n + 1);
+        }
+    }
+
+    /// Messages dropped before sending because the peer would refuse them.
+    pub fn unsendable_messages(&self) -> u64 {
+        self.inner.counters.unsendable.load(Ordering::Relaxed)
     }
 
     /// Handshake totals since the node started.

@@ -103,8 +103,12 @@ impl Link {
             stats,
             channel_hook: Mutex::new(None),
         });
-        node.router()
-            .register(link.addr.clone(), Arc::new(LinkWorker(link.clone())));
+        // Only frames that came out of this link's own channel reach it.
+        node.router().register(
+            link.addr.clone(),
+            crate::flow_control::Access::Via(channel.address().clone()),
+            Arc::new(LinkWorker(link.clone())),
+        );
         let weak = Arc::downgrade(&link);
         let n = node.clone();
         let id = channel.on_close(Box::new(move || {
@@ -264,8 +268,7 @@ impl Link {
 
     fn handle(self: &Arc<Self>, node: &Node, msg: Message) {
         let from_our_channel = msg
-            .peer
-            .as_ref()
+            .peer()
             .is_some_and(|p| p.channel == *self.channel.address() && p.identifier == self.peer);
         if !from_our_channel {
             tracing::warn!(link = %self.addr, "dropping portal frame that did not come through this link's secure channel");

@@ -112,7 +112,7 @@ pub struct OutletWorker(pub Arc<Outlet>);
 impl Worker for OutletWorker {
     fn handle(&self, node: &Node, msg: Message) {
         let outlet = &self.0;
-        let Some(peer) = msg.peer.clone() else {
+        let Some(peer) = msg.peer().cloned() else {
             let n = outlet.refused.fetch_add(1, Ordering::Relaxed);
             if n < 10 {
                 tracing::warn!(outlet = %outlet.spec.name, "refused a message that did not come through a secure channel");

@@ -126,8 +126,11 @@ impl Worker for Reply {
 pub async fn request(node: &Node, route: Route, body: &[u8]) -> Option<Message> {
     let addr = Address::new(format!("reply.{:x}", airlock_node::random_u64())).unwrap();
     let (tx, rx) = oneshot::channel();
-    node.router()
-        .register(addr.clone(), Arc::new(Reply(Mutex::new(Some(tx)))));
+    node.router().register(
+        addr.clone(),
+        airlock_node::Access::reply_via(&route),
+        Arc::new(Reply(Mutex::new(Some(tx)))),
+    );
     node.dispatch(Message::new(
         route,
         Route::single(addr.clone()),
