@@ -194,5 +194,16 @@ impl Access {
     }
 }
 
+/// Prefixes of addresses a node generates for itself (connections, channel ends, portal links,
+/// relay back-paths, reply slots): never service names, never worth an answer to a stranger.
+pub const GENERATED_PREFIXES: &[&str] = &["tcp.", "sc.", "portal.", "relay.", "reply."];
+
+/// True for an address a node generates for itself (see [`GENERATED_PREFIXES`]).
+pub fn is_generated(addr: &Address) -> bool {
+    GENERATED_PREFIXES
+        .iter()
+        .any(|p| addr.as_str().starts_with(p))
+}
+
 #[cfg(test)]
 mod tests;

@@ -303,25 +303,33 @@ impl Node {
             return;
         };
         match self.inner.router.lookup(first, &msg.origin) {
-            Lookup::Found(w) => w.handle(self, msg),
+            Lookup::Found(w) => return w.handle(self, msg),
             Lookup::Refused(why) => self.count_refused_delivery(first, &msg.origin, &why),
             Lookup::Missing => {
                 tracing::debug!(address = %first, "no worker at address; message dropped");
-                // A handshake towards a missing listener or relay: tell the initiator at once
-                // (unauthenticated notice, like a TCP RST) instead of letting it time out.
-                if msg.payload.data().first() == Some(&0x01) && !msg.ret.is_empty() {
-                    let notice = crate::channel::abort_notice(
-                        crate::channel::ABORT_FAILED,
-                        &format!("nothing at address {first} on the node it reached"),
-                    );
-                    let back = Message::new(
-                        msg.ret,
-                        Route::empty(),
-                        airlock_wire::Packet::copy_from(&notice),
-                    );
-                    self.dispatch(back);
-                }
             }
+        }
+        // A handshake towards a listener or relay that is missing, or that this message may not
+        // reach: tell the initiator at once (unauthenticated notice, like a TCP RST) instead of
+        // letting it time out. Both cases get the same words, and generated addresses
+        // (connections, channel ends, links) get no answer at all, so nobody can probe which
+        // of them exist.
+        if msg.payload.data().first() == Some(&0x01)
+            && !msg.ret.is_empty()
+            && !crate::flow_control::is_generated(first)
+        {
+            let notice = crate::channel::abort_notice(
+                crate::channel::ABORT_FAILED,
+                &format!(
+                    "nothing at address {first} that this message may reach on the node it reached"
+                ),
+            );
+            let back = Message::new(
+                msg.ret,
+                Route::empty(),
+                airlock_wire::Packet::copy_from(&notice),
+            );
+            self.dispatch(back);
         }
     }
 
