@@ -191,3 +191,160 @@ fn host_pinning_needs_a_channel_of_our_own() {
     assert!(!can_pin_host("/project/p/service/forward_to_h"));
     assert!(!can_pin_host("not a route"));
 }
+
+/// Waits (bounded) until `node` has refused at least `n` deliveries; returns the count.
+async fn refused_at_least(node: &Node, n: u64) -> u64 {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = node.refused_deliveries();
+        if got >= n || tokio::time::Instant::now() >= deadline {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Flow control at a relay host and at the relay owner, attacked with what travels in clear
+/// frame headers (channel and back-path addresses): a bare TCP client at the host, the relay
+/// owner against the host's other channels, and the host against the relay owner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relay_host_and_owner_cannot_be_used_against_each_other() {
+    use airlock_portal::PortalFrame;
+    use airlock_wire::{frame, Address, Packet, Route};
+    let a = |s: &str| Address::new(s).unwrap();
+    let authority = IdentitySecret::create(unix_now());
+    let (hub, at) = hub(&authority, RelayAccess::Policy).await;
+    hub.set_policy(
+        None,
+        Some("relay"),
+        "(= subject.team \"blue\")".parse().unwrap(),
+    )
+    .unwrap();
+    let bank = member("bank", &authority, &[("team", "blue")]).await;
+    let (keeper, first) =
+        RelayKeeper::start(&bank, &at, "bank", vec![], Duration::from_secs(10)).await;
+    first.expect("registered");
+    let echo = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let echo_addr = echo.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = echo.accept().await {
+            tokio::spawn(async move {
+                let (mut r, mut w) = s.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    let client = node("client").await;
+    bank.create_outlet(OutletSpec {
+        name: "outlet".into(),
+        to: echo_addr.to_string(),
+    })
+    .unwrap();
+    bank.set_policy(
+        Some("outlet"),
+        Some("tcp-outlet"),
+        format!("(= subject.identifier \"{}\")", client.identifier())
+            .parse()
+            .unwrap(),
+    )
+    .unwrap();
+    let inlet = client
+        .create_inlet(InletSpec {
+            name: "db".into(),
+            from: "127.0.0.1:0".parse().unwrap(),
+            to: format!("{}/secure/api/service/outlet", keeper.info().address),
+            authorized: vec![bank.identifier().to_string()],
+        })
+        .await
+        .unwrap();
+    let mut s = tokio::net::TcpStream::connect(&inlet.from).await.unwrap();
+    s.write_all(b"legit").await.unwrap();
+    let mut b = [0u8; 5];
+    tokio::time::timeout(Duration::from_secs(10), s.read_exact(&mut b))
+        .await
+        .expect("echo through the relay")
+        .unwrap();
+    assert_eq!(bank.outlets()[0].links, 1);
+
+    // The hub's channels: towards the bank (registration) and towards the client.
+    let hub_to = |id| {
+        hub.channels()
+            .into_iter()
+            .find(|c| c.peer().map(|p| p.identifier) == Some(id))
+            .unwrap()
+    };
+    let hub_bank = hub_to(bank.identifier());
+    let hub_client = hub_to(client.identifier());
+    let hello = || PortalFrame::Hello { window: 1 << 20 }.encode();
+
+    // 1. A bare TCP client at the hub: the forwarder, the hub's encrypting end towards the
+    //    bank, and every back-path address are refused (services need a channel).
+    let before = hub.refused_deliveries();
+    let mut raw = tokio::net::TcpStream::connect(hub.listen_addr())
+        .await
+        .unwrap();
+    raw.write_all(&frame::PREAMBLE).await.unwrap();
+    for onward in [
+        Route::new(vec![a("forward_to_bank"), a("outlet")]),
+        Route::new(vec![hub_bank.address().clone(), a("outlet")]),
+        Route::new(vec![hub_client.address().clone(), a("uppercase")]),
+    ] {
+        let mut p = Packet::copy_from(hello().data());
+        frame::encode_message(&mut p, &onward, &Route::empty());
+        raw.write_all(p.data()).await.unwrap();
+    }
+    assert!(
+        refused_at_least(&hub, before + 3).await >= before + 3,
+        "the hub did not refuse the bare TCP client"
+    );
+
+    // 2. The relay owner against the hub: through its registration channel it may not reach
+    //    the hub's connections or its channel to the client.
+    let bank_hub = bank
+        .channels()
+        .into_iter()
+        .find(|c| c.peer().map(|p| p.identifier) == Some(hub.identifier()))
+        .unwrap();
+    let before = hub.refused_deliveries();
+    bank_hub
+        .send(
+            &bank,
+            &Route::new(vec![hub_client.address().clone(), a("uppercase")]),
+            &Route::empty(),
+            Packet::copy_from(b"speak as the hub"),
+        )
+        .unwrap();
+    assert!(
+        refused_at_least(&hub, before + 1).await > before,
+        "the hub encrypted the relay owner's message into its channel to the client"
+    );
+
+    // 3. The hub against the relay owner: the registration channel exposes only the bank's
+    //    listener, not its outlet or services.
+    let before = bank.refused_deliveries();
+    hub_bank
+        .send(&hub, &Route::single(a("outlet")), &Route::empty(), hello())
+        .unwrap();
+    hub_bank
+        .send(
+            &hub,
+            &Route::single(a("echo")),
+            &Route::empty(),
+            Packet::copy_from(b"x"),
+        )
+        .unwrap();
+    assert!(
+        refused_at_least(&bank, before + 2).await >= before + 2,
+        "the bank let the relay host reach its services"
+    );
+    assert_eq!(bank.outlets()[0].links, 1, "the hub opened a portal link");
+    assert_eq!(client.refused_deliveries(), 0);
+    // The legitimate path still works.
+    s.write_all(b"again").await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), s.read_exact(&mut b))
+        .await
+        .expect("echo again")
+        .unwrap();
+    assert_eq!(&b, b"again");
+    keeper.stop(&bank);
+}
