@@ -404,9 +404,11 @@ pub enum ProjectCmd {
         /// Administrator identity (the default identity if omitted).
         #[arg(long)]
         identity: Option<String>,
-        /// Keep the authority state in PostgreSQL (`postgres://user[:password]@host[:port]/db`)
-        /// instead of a local SQLite file. Several project nodes given the same database and
-        /// --name serve one project: the first creates it, the next ones join it.
+        /// Keep the authority state in PostgreSQL (`postgres://user@host[:port]/db`) instead of
+        /// a local SQLite file. Several project nodes given the same database and --name serve
+        /// one project: the first creates it, the next ones join it. Give the password with
+        /// --database-password-file or AIRLOCK_DATABASE_PASSWORD rather than in the URL (a
+        /// command line is visible to every local user in `ps`).
         #[arg(
             long,
             value_name = "URL",
@@ -414,6 +416,12 @@ pub enum ProjectCmd {
             hide_env_values = true
         )]
         database: Option<String>,
+        /// File holding the --database password (one line; a final newline is ignored). It
+        /// must be private to you: a file readable by group or others is refused (`chmod 600
+        /// PATH`). Alternatively set the environment variable AIRLOCK_DATABASE_PASSWORD. Either
+        /// fills in a URL given without a password.
+        #[arg(long, value_name = "PATH")]
+        database_password_file: Option<std::path::PathBuf>,
     },
     /// Show a project.
     Show {
@@ -505,4 +513,47 @@ pub enum MemberCmd {
         #[arg(long)]
         project: Option<String>,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// The database password can be given out of argv: a file, or an environment variable
+    /// named in the help.
+    #[test]
+    fn project_create_takes_the_database_password_out_of_argv() {
+        let cli = Cli::try_parse_from([
+            "airlock",
+            "project",
+            "create",
+            "--database",
+            "postgres://airlock@db/airlock",
+            "--database-password-file",
+            "/run/secrets/db",
+        ])
+        .expect("parses");
+        let Command::Project(ProjectCmd::Create {
+            database_password_file,
+            ..
+        }) = cli.command
+        else {
+            panic!("project create")
+        };
+        assert_eq!(
+            database_password_file.as_deref(),
+            Some(std::path::Path::new("/run/secrets/db"))
+        );
+        let mut cmd = Cli::command();
+        let help = cmd
+            .find_subcommand_mut("project")
+            .and_then(|p| p.find_subcommand_mut("create"))
+            .expect("project create")
+            .render_long_help()
+            .to_string();
+        assert!(help.contains("--database-password-file"), "{help}");
+        assert!(help.contains("AIRLOCK_DATABASE_PASSWORD"), "{help}");
+        assert!(help.contains("chmod 600"), "{help}");
+    }
 }

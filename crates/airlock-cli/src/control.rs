@@ -1,7 +1,8 @@
 //! The local control API between the CLI and a running node.
 //!
-//! A Unix socket `nodes/<name>/control.sock` inside the `0700` state folder, itself `0600`: only
-//! the owning user can drive the node. One JSON request per line, one JSON response per line:
+//! A Unix socket `nodes/<name>/control.sock` inside the `0700` state folder, itself `0600` from
+//! the moment it exists (created under umask `077`, see [`bind_private`]): only the owning user
+//! can drive the node. One JSON request per line, one JSON response per line:
 //! `{"ok":true,"result":…}` or `{"ok":false,"error":"…"}`. After a `stop` request the node
 //! keeps the connection open until it has shut down, so the caller can wait for the process to
 //! end by waiting for EOF.
@@ -182,12 +183,37 @@ impl Extras {
     }
 }
 
+/// Binds the control socket `socket` (replacing a stale one) so that no other user can ever
+/// connect to it, not even for an instant: its folder is made `0700` first, and the socket is
+/// created under umask `077` (so it is born `0600`, with no window between `bind` and a
+/// `chmod`). The process umask is restored before returning.
+pub fn bind_private(socket: &Path) -> Result<std::os::unix::net::UnixListener> {
+    if let Some(dir) = socket.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot restrict the folder {}", dir.display()))?;
+    }
+    let _ = std::fs::remove_file(socket);
+    let bound = {
+        // SAFETY: umask only swaps the process file mode mask; it cannot fail. Other threads
+        // creating files meanwhile get a stricter mode, never a looser one.
+        let previous = unsafe { libc::umask(0o077) };
+        let bound = std::os::unix::net::UnixListener::bind(socket);
+        // SAFETY: as above, restoring the caller's mask.
+        unsafe { libc::umask(previous) };
+        bound
+    };
+    let listener =
+        bound.with_context(|| format!("cannot create the control socket {}", socket.display()))?;
+    // Already 0600 by the umask; set it explicitly in case the file system ignores it.
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
 /// Serves the control socket until `stop` is requested; returns then.
 pub async fn serve(node: Node, socket: &Path, extras: Arc<Extras>) -> Result<()> {
-    let _ = std::fs::remove_file(socket);
-    let listener = UnixListener::bind(socket)
-        .with_context(|| format!("cannot create the control socket {}", socket.display()))?;
-    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))?;
+    let listener = bind_private(socket)?;
+    listener.set_nonblocking(true)?;
+    let listener = UnixListener::from_std(listener)?;
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let stop_tx = Arc::new(stop_tx);
     loop {
@@ -447,5 +473,75 @@ impl ControlClient {
         let _ = self.writer.set_read_timeout(Some(timeout));
         let mut buf = String::new();
         matches!(self.reader.read_line(&mut buf), Ok(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fresh folder under the system temporary folder, removed on drop.
+    struct TempDir(std::path::PathBuf);
+
+    impl TempDir {
+        fn new(tag: &str) -> Self {
+            let p = std::env::temp_dir().join(format!(
+                "airlock-{tag}-{}-{:016x}",
+                std::process::id(),
+                airlock_node::random_u64()
+            ));
+            std::fs::create_dir(&p).expect("temp dir");
+            TempDir(p)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777
+    }
+
+    /// The socket is never reachable by other users: it is created 0600 in a 0700 folder (not
+    /// chmod-ed afterwards, which would leave a window), and the process umask is left as it
+    /// was.
+    #[test]
+    fn control_socket_is_private_from_the_start() {
+        let dir = TempDir::new("control");
+        std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let socket = dir.0.join("control.sock");
+        // SAFETY: umask only swaps the process file mode mask.
+        let before = unsafe { libc::umask(0o022) };
+        // Watch the socket appear and record the first mode seen (at the bind, before any
+        // chmod): a sampler thread polls while the main thread binds.
+        let (seen_tx, seen_rx) = std::sync::mpsc::channel();
+        let watch = socket.clone();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop2 = stop.clone();
+        let sampler = std::thread::spawn(move || {
+            while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+                if let Ok(m) = std::fs::symlink_metadata(&watch) {
+                    let _ = seen_tx.send(m.permissions().mode() & 0o777);
+                    return;
+                }
+            }
+        });
+        let listener = bind_private(&socket).expect("bind");
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        sampler.join().unwrap();
+        // SAFETY: as above; this reads the mask back and restores the caller's.
+        let after = unsafe { libc::umask(before) };
+        assert_eq!(after, 0o022, "the process umask is restored");
+        assert_eq!(mode(&socket), 0o600, "socket mode");
+        assert_eq!(mode(&dir.0), 0o700, "socket folder mode");
+        if let Ok(first) = seen_rx.try_recv() {
+            assert_eq!(first, 0o600, "mode the socket was created with");
+        }
+        // It still accepts its owner.
+        std::os::unix::net::UnixStream::connect(&socket).expect("owner connects");
+        drop(listener);
     }
 }

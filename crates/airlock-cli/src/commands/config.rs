@@ -14,7 +14,9 @@
 //!   mongodb: { from: 127.0.0.1:17017, via: mongodb }
 //! ```
 //! `$VAR` and `${VAR}` are replaced from the environment before parsing; a missing variable and
-//! an unknown key are errors that name the line. Resources are recorded first and the node
+//! an unknown key are errors that name the line. A value from the environment may be a secret:
+//! an error about it names the variable (`ticket (from ${ENROLLMENT_TICKET}) is not a valid
+//! ticket: …`) and never prints the value ([`Substitutions`]). Resources are recorded first and the node
 //! creates them as it starts, so the same file works in the background and with `--foreground`.
 
 use super::Ctx;
@@ -111,8 +113,118 @@ struct NodeFile {
     tcp_inlets: BTreeMap<String, InletEntry>,
 }
 
-/// Replaces `$VAR` / `${VAR}` from `lookup`; errors name the line.
-pub fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String> {
+/// Values that [`interpolate`] took from the environment, by variable name: a value in a node
+/// file may be a secret (`ticket: ${ENROLLMENT_TICKET}`), so an error about it names the
+/// variable instead of printing what it held.
+#[derive(Debug, Default)]
+pub struct Substitutions(Vec<(String, String)>);
+
+/// Values shorter than this are matched whole only (as a field's entire value), never searched
+/// for inside messages: replacing `1` or `db` everywhere would garble them, and hides nothing.
+const MIN_SCRUBBED: usize = 4;
+/// Values at least this long are also searched for as prefixes (of at least [`MIN_PREFIX`]
+/// bytes), since some messages echo only the start of a bad value (`airlock-ticket:…`).
+const MIN_PREFIXED: usize = 24;
+/// Shortest prefix of a long value that is hidden.
+const MIN_PREFIX: usize = 16;
+
+impl Substitutions {
+    fn add(&mut self, name: &str, value: &str) {
+        if !self.0.iter().any(|(n, v)| n == name && v == value) {
+            self.0.push((name.to_string(), value.to_string()));
+        }
+    }
+
+    /// The variables (as `${VAR}`) whose values make up part or all of `value`.
+    pub fn sources(&self, value: &str) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .0
+            .iter()
+            .filter(|(_, v)| {
+                !v.is_empty()
+                    && (v == value || (v.len() >= MIN_SCRUBBED && value.contains(v.as_str())))
+            })
+            .map(|(n, _)| format!("${{{n}}}"))
+            .collect();
+        names.dedup();
+        names
+    }
+
+    /// How an error names field `field` holding `value`: `field "value"`, or, when the value
+    /// came (in part) from the environment, `field (from ${VAR})` without the value.
+    pub fn field(&self, field: &str, value: &str) -> String {
+        let from = self.sources(value);
+        if from.is_empty() {
+            format!("{field} {value:?}")
+        } else {
+            format!("{field} (from {})", from.join(", "))
+        }
+    }
+
+    /// Like [`Substitutions::field`], but never shows the value (for secrets such as tickets).
+    pub fn secret_field(&self, field: &str, value: &str) -> String {
+        let from = self.sources(value);
+        if from.is_empty() {
+            field.to_string()
+        } else {
+            format!("{field} (from {})", from.join(", "))
+        }
+    }
+
+    /// `msg` with every value taken from the environment replaced by `${VAR}`: as written, as
+    /// a quoted string would escape it, and, for long values, any prefix of [`MIN_PREFIX`]
+    /// bytes or more (a truncated echo). The last line of defence for errors about a node file.
+    pub fn scrub(&self, msg: &str) -> String {
+        let mut vars: Vec<&(String, String)> = self
+            .0
+            .iter()
+            .filter(|(_, v)| v.len() >= MIN_SCRUBBED)
+            .collect();
+        vars.sort_by_key(|(_, v)| std::cmp::Reverse(v.len()));
+        let mut out = msg.to_string();
+        for (name, value) in vars {
+            let var = format!("${{{name}}}");
+            let quoted = format!("{value:?}");
+            let escaped = &quoted[1..quoted.len() - 1];
+            // Whole forms first (the escaped one is the longer), then truncated echoes.
+            for form in [escaped, value.as_str()] {
+                out = out.replace(form, &var);
+            }
+            for form in [escaped, value.as_str()] {
+                if form.len() >= MIN_PREFIXED {
+                    for end in (MIN_PREFIX..form.len()).rev() {
+                        if let Some(prefix) = form.get(..end) {
+                            if out.contains(prefix) {
+                                out = out.replace(prefix, &var);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// `e` (with its causes) scrubbed by [`Substitutions::scrub`]; unchanged if there is
+    /// nothing to hide.
+    pub fn scrub_error(&self, e: anyhow::Error) -> anyhow::Error {
+        let msg = format!("{e:#}");
+        let clean = self.scrub(&msg);
+        if clean == msg {
+            e
+        } else {
+            anyhow::anyhow!(clean)
+        }
+    }
+}
+
+/// Replaces `$VAR` / `${VAR}` from `lookup`; errors name the line. Returns the text and what
+/// was substituted.
+pub fn interpolate(
+    text: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<(String, Substitutions)> {
+    let mut subs = Substitutions::default();
     let mut out = String::with_capacity(text.len());
     for (n, line) in text.split_inclusive('\n').enumerate() {
         // Comment lines are left as they are: explaining `$ENROLLMENT_TICKET` in a comment must
@@ -148,12 +260,13 @@ pub fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Resul
                     line.trim_end()
                 )
             })?;
+            subs.add(name, &value);
             out.push_str(&value);
             rest = &after[consumed..];
         }
         out.push_str(rest);
     }
-    Ok(out)
+    Ok((out, subs))
 }
 
 /// Is this `node create` argument a configuration file?
@@ -171,9 +284,24 @@ pub fn create_from_file(
 ) -> Result<()> {
     let opts = run.options()?;
     let raw = std::fs::read_to_string(path).with_context(|| format!("cannot read {path}"))?;
-    let text =
+    let (text, subs) =
         interpolate(&raw, |k| std::env::var(k).ok()).with_context(|| format!("in {path}"))?;
-    let file: NodeFile = serde_yaml::from_str(&text).map_err(|e| {
+    apply(ctx, path, &text, &subs, foreground, run, &opts).map_err(|e| subs.scrub_error(e))
+}
+
+/// Checks and applies the interpolated text of node file `path`. Errors name a value that came
+/// from the environment by its variable ([`Substitutions::field`]); the caller scrubs what
+/// slips through (messages from deeper layers) with [`Substitutions::scrub`].
+fn apply(
+    ctx: Ctx,
+    path: &str,
+    text: &str,
+    subs: &Substitutions,
+    foreground: bool,
+    run: &crate::cli::RunArgs,
+    opts: &super::runner::RunOptions,
+) -> Result<()> {
+    let file: NodeFile = serde_yaml::from_str(text).map_err(|e| {
         let at = e
             .location()
             .map(|l| format!("line {}, column {}: ", l.line(), l.column()))
@@ -181,9 +309,12 @@ pub fn create_from_file(
         anyhow::anyhow!("{path}: {at}{e}")
     })?;
     let name = file.name.clone().unwrap_or_else(|| "default".into());
-    validate_name("node", &name)?;
+    validate_name("node", &name).map_err(|e| named(path, subs, "name", &name, e))?;
     let identity = match &file.identity {
-        Some(i) => i.clone(),
+        Some(i) => {
+            validate_name("identity", i).map_err(|e| named(path, subs, "identity", i, e))?;
+            i.clone()
+        }
         None => name.clone(),
     };
     if ctx.state.identity_row(&identity)?.is_none() {
@@ -192,13 +323,20 @@ pub fn create_from_file(
     if let Some(ticket) = &file.ticket {
         let already = !ctx.state.memberships(Some(&identity))?.is_empty();
         if !already {
+            let label = subs.secret_field("ticket", ticket);
+            if !std::path::Path::new(ticket).is_file() {
+                if let Some(problem) = ticket_problem(ticket) {
+                    bail!("{path}: {label} is not a valid ticket: {problem}");
+                }
+            }
             // Progress on stderr only: in the foreground, stdout carries the (JSON) logs.
             super::project::enroll_identity(
                 &ctx,
                 Some(ticket.clone()),
                 Some(identity.clone()),
                 None,
-            )?;
+            )
+            .with_context(|| format!("{path}: enrolling with the {label}"))?;
         }
     }
     let project = match &file.project {
@@ -222,18 +360,21 @@ pub fn create_from_file(
         .tcp_listener_address
         .clone()
         .unwrap_or_else(|| "127.0.0.1:0".into());
-    let listen: std::net::SocketAddr = listen
-        .parse()
-        .with_context(|| format!("{path}: tcp-listener-address {listen:?} is not IP:PORT"))?;
+    let listen: std::net::SocketAddr = listen.parse().with_context(|| {
+        format!(
+            "{path}: {} is not IP:PORT",
+            subs.field("tcp-listener-address", &listen)
+        )
+    })?;
     ctx.state
         .insert_node(&name, &identity, &listen.to_string())?;
     let record = || -> Result<()> {
         for p in &file.policies {
             let policy = match (&p.expression, &p.allow) {
                 (Some(e), None) => airlock_abac::Policy::parse(e)
-                    .map_err(|err| anyhow::anyhow!("{path}: policy:\n{}", err.render(e)))?,
+                    .map_err(|err| policy_error(path, subs, "expression", e, &err))?,
                 (None, Some(a)) => airlock_abac::Policy::parse_boolean(a)
-                    .map_err(|err| anyhow::anyhow!("{path}: policy:\n{}", err.render(a)))?,
+                    .map_err(|err| policy_error(path, subs, "allow", a, &err))?,
                 _ => bail!("{path}: each policy needs exactly one of expression or allow"),
             };
             if p.resource.is_none() && p.resource_type.is_none() {
@@ -245,7 +386,8 @@ pub fn create_from_file(
             if let Some(t) = &p.resource_type {
                 if !airlock_node::policy::RESOURCE_TYPES.contains(&t.as_str()) {
                     bail!(
-                        "{path}: unknown resource-type {t:?} (one of {})",
+                        "{path}: unknown {} (one of {})",
+                        subs.field("resource-type", t),
                         airlock_node::policy::RESOURCE_TYPES.join(", ")
                     );
                 }
@@ -269,16 +411,21 @@ pub fn create_from_file(
                 RelayEntry::At(a) => (&a.name, a.at.as_deref(), &a.authorized[..]),
             };
             if !airlock_project::relay::valid_relay_name(relay) {
-                bail!("{path}: invalid relay name {relay:?}: use 1-48 letters, digits, '-', '_' or '.'");
+                bail!(
+                    "{path}: invalid {}: use 1-48 letters, digits, '-', '_' or '.'",
+                    subs.field("relay name", relay)
+                );
             }
             for id in authorized {
                 id.parse::<airlock_identity::Identifier>()
-                    .with_context(|| format!("{path}: relay {relay}: authorized {id:?}"))?;
+                    .with_context(|| {
+                        format!("{path}: relay {relay}: {}", subs.field("authorized", id))
+                    })?;
             }
             let at = match at {
                 Some(at) => ctx
                     .resolve_node_route(at)
-                    .with_context(|| format!("{path}: relay {relay}: at {at:?}"))?,
+                    .with_context(|| format!("{path}: relay {relay}: {}", subs.field("at", at)))?,
                 None => {
                     let p = project.clone().with_context(|| {
                         format!("{path}: relay {relay} needs a project (give a ticket, or `at`)")
@@ -299,11 +446,12 @@ pub fn create_from_file(
                     oname.clone()
                 }
             });
-            validate_name("outlet", &service)?;
+            validate_name("outlet", &service)
+                .map_err(|e| named(path, subs, "tcp-outlet from", &service, e))?;
             ctx.state.insert_outlet(&name, &service, &o.to)?;
         }
         for (iname, i) in &file.tcp_inlets {
-            validate_name("inlet", iname)?;
+            validate_name("inlet", iname).map_err(|e| named(path, subs, "tcp-inlet", iname, e))?;
             let to = match (&i.via, &i.to) {
                 (Some(via), to) => {
                     let p = project
@@ -319,8 +467,8 @@ pub fn create_from_file(
             };
             i.from.parse::<std::net::SocketAddr>().with_context(|| {
                 format!(
-                    "{path}: tcp-inlet {iname}: from {:?} is not IP:PORT",
-                    i.from
+                    "{path}: tcp-inlet {iname}: {} is not IP:PORT",
+                    subs.field("from", &i.from)
                 )
             })?;
             ctx.state
@@ -333,11 +481,68 @@ pub fn create_from_file(
         return Err(e);
     }
     if foreground {
-        return super::node::run_node(ctx, &name, &opts);
+        return super::node::run_node(ctx, &name, opts);
     }
     super::node::start_background(&ctx, &name, run).inspect_err(|_| {
         let _ = ctx.state.delete_node(&name);
     })
+}
+
+/// A name check's error, for `field` of the file: the check's own message when the value was
+/// written in the file, or one naming the variable when it came from the environment.
+fn named(
+    path: &str,
+    subs: &Substitutions,
+    field: &str,
+    value: &str,
+    e: anyhow::Error,
+) -> anyhow::Error {
+    if subs.sources(value).is_empty() {
+        anyhow::anyhow!("{path}: {e}")
+    } else {
+        let rule = e.to_string();
+        let rule = rule.rsplit_once(": ").map(|(_, r)| r).unwrap_or("");
+        anyhow::anyhow!(
+            "{path}: {} is not a valid name: {rule}",
+            subs.field(field, value)
+        )
+    }
+}
+
+/// A policy that does not parse: the expression shown under the error, unless it came from
+/// the environment (then the variable is named and the position given).
+fn policy_error(
+    path: &str,
+    subs: &Substitutions,
+    key: &str,
+    source: &str,
+    err: &airlock_abac::ParseError,
+) -> anyhow::Error {
+    if subs.sources(source).is_empty() {
+        anyhow::anyhow!("{path}: policy:\n{}", err.render(source))
+    } else {
+        anyhow::anyhow!("{path}: policy {}: {err}", subs.field(key, source))
+    }
+}
+
+/// Why `ticket` is not an enrollment ticket, in words that never quote it (it holds the
+/// enrollment secret); None if it decodes.
+fn ticket_problem(ticket: &str) -> Option<String> {
+    match airlock_authority::Ticket::decode(ticket) {
+        Ok(_) => None,
+        // The decoder's format errors quote the start of the string or a character of it.
+        Err(airlock_authority::TicketError::Format(detail)) => Some(
+            if detail.starts_with("not hex") {
+                "the text after 'airlock-ticket:' is not hexadecimal"
+            } else if detail == "too long" {
+                "too long"
+            } else {
+                "expected a string starting with 'airlock-ticket:' (or the path of a file holding one)"
+            }
+            .into(),
+        ),
+        Err(e) => Some(e.to_string()),
+    }
 }
 
 #[cfg(test)]
@@ -348,7 +553,7 @@ mod tests {
     fn interpolation_and_errors_name_the_line() {
         let env = |k: &str| (k == "T").then(|| "abc".to_string());
         assert_eq!(
-            interpolate("a: $T\nb: ${T}x\nc: $$\n", env).unwrap(),
+            interpolate("a: $T\nb: ${T}x\nc: $$\n", env).unwrap().0,
             "a: abc\nb: abcx\nc: $$\n"
         );
         let e = interpolate("a: 1\nb: ${MISSING}\n", env)
@@ -358,9 +563,47 @@ mod tests {
     }
 
     #[test]
+    fn errors_name_the_variable_not_its_value() {
+        const SECRET: &str = "tok_4e1f9a0b7c2d5e8f3a6b9c0d1e2f";
+        let env = |k: &str| match k {
+            "TICKET" => Some(SECRET.to_string()),
+            "PORT" => Some("1".to_string()),
+            _ => None,
+        };
+        let (text, subs) = interpolate("ticket: ${TICKET}\nport: $PORT\n", env).unwrap();
+        assert_eq!(text, format!("ticket: {SECRET}\nport: 1\n"));
+        assert_eq!(
+            subs.secret_field("ticket", SECRET),
+            "ticket (from ${TICKET})"
+        );
+        assert_eq!(subs.secret_field("ticket", "inline"), "ticket");
+        assert_eq!(
+            subs.field("at", &format!("/ip4/{SECRET}")),
+            "at (from ${TICKET})"
+        );
+        assert_eq!(subs.field("port", "1"), "port (from ${PORT})");
+        // A short value is recognised only whole: "10" is not from $PORT.
+        assert_eq!(subs.field("port", "10"), "port \"10\"");
+        // Scrubbing: as written, escaped by a quoting message, and a truncated echo.
+        let msg = format!("bad {SECRET:?}; starts {}…; line 1", &SECRET[..20]);
+        let clean = subs.scrub(&msg);
+        assert!(!clean.contains(&SECRET[..16]), "{clean}");
+        assert_eq!(clean, "bad \"${TICKET}\"; starts ${TICKET}…; line 1");
+        let (_, subs) = interpolate("a: ${Q}\n", |_| Some(format!("{SECRET}\"x"))).unwrap();
+        let clean = subs.scrub(&format!(
+            "invalid type: string {:?}",
+            format!("{SECRET}\"x")
+        ));
+        assert_eq!(clean, "invalid type: string \"${Q}\"");
+        // Nothing to hide: the same error comes back.
+        let e = subs.scrub_error(anyhow::anyhow!("plain"));
+        assert_eq!(e.to_string(), "plain");
+    }
+
+    #[test]
     fn comment_lines_are_not_interpolated() {
         let text = "# the ticket comes from $ENROLLMENT_TICKET\nname: ${N}\n";
-        let out = interpolate(text, |k| (k == "N").then(|| "bank".to_string())).unwrap();
+        let (out, _) = interpolate(text, |k| (k == "N").then(|| "bank".to_string())).unwrap();
         assert_eq!(
             out,
             "# the ticket comes from $ENROLLMENT_TICKET\nname: bank\n"

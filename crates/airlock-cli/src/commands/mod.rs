@@ -2,6 +2,7 @@
 
 mod channel;
 mod config;
+mod db_password;
 mod identity;
 pub(crate) mod metrics;
 pub(crate) mod node;

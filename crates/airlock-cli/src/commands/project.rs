@@ -163,15 +163,23 @@ pub fn run(ctx: &Ctx, cmd: ProjectCmd) -> Result<()> {
             credential_ttl,
             identity,
             database,
-        } => super::project_host::create(
-            ctx,
-            &name,
-            &listen,
-            public_address.as_deref(),
-            &credential_ttl,
-            identity,
-            database,
-        ),
+            database_password_file,
+        } => {
+            let database = super::db_password::database_url(
+                database,
+                database_password_file.as_deref(),
+                std::env::var_os(super::db_password::PASSWORD_ENV),
+            )?;
+            super::project_host::create(
+                ctx,
+                &name,
+                &listen,
+                public_address.as_deref(),
+                &credential_ttl,
+                identity,
+                database,
+            )
+        }
         ProjectCmd::Show { name } => {
             let name = match name {
                 Some(n) => n,

@@ -7,8 +7,8 @@ use anyhow::{bail, Result};
 use rusqlite::params;
 use serde::Serialize;
 
-/// A project this machine hosts.
-#[derive(Debug, Clone, Serialize)]
+/// A project this machine hosts. Neither `Debug` nor `Serialize` shows the database password.
+#[derive(Clone, Serialize)]
 pub struct HostedProject {
     /// Project name.
     pub name: String,
@@ -39,6 +39,25 @@ pub struct Membership {
     pub project_identity: Vec<u8>,
     /// Authority change history.
     pub authority_identity: Vec<u8>,
+}
+
+impl std::fmt::Debug for HostedProject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostedProject")
+            .field("name", &self.name)
+            .field("node", &self.node)
+            .field("authority_identity", &self.authority_identity)
+            .field("route", &self.route)
+            .field("credential_ttl", &self.credential_ttl)
+            .field(
+                "database",
+                &self
+                    .database
+                    .as_deref()
+                    .map(airlock_project::store::redact_url),
+            )
+            .finish()
+    }
 }
 
 fn redacted<S: serde::Serializer>(url: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
