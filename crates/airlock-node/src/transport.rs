@@ -36,14 +36,33 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(30);
 /// Maximum accepted connections per listener.
 pub const MAX_CONNECTIONS: usize = 4096;
+/// Maximum accepted connections from one source IP address (before any authentication).
+pub const MAX_CONNECTIONS_PER_SOURCE: usize = 64;
+/// Most bytes queued for a peer that does not read; beyond it the connection is closed, so a
+/// peer that never reads cannot make this node buffer without bound. Portal credit (2 MiB per
+/// stream) keeps legitimate queues far below it for up to about a hundred busy streams.
+pub const MAX_OUTBOX_BYTES: usize = 256 * 1024 * 1024;
 
 pub use crate::close_hooks::CloseHook;
 use crate::close_hooks::CloseHooks;
+
+/// What became of bytes handed to a connection.
+#[derive(Debug, PartialEq, Eq)]
+enum Sent {
+    /// Written or queued.
+    Ok,
+    /// The connection already failed.
+    Failed,
+    /// The outbox went over [`MAX_OUTBOX_BYTES`]: the connection must close.
+    Overflow,
+}
 
 /// Frames waiting for the socket to become writable.
 #[derive(Default)]
 struct Outbox {
     queue: VecDeque<Bytes>,
+    /// Bytes in `queue`.
+    queued: usize,
     /// The flusher task owns the socket's write side until the queue is empty.
     flushing: bool,
     /// A write failed; the connection is closing.
@@ -129,29 +148,42 @@ impl Worker for Connection {
         let bytes = msg.payload.freeze();
         self.bytes_out
             .fetch_add(bytes.len() as u64, Ordering::Relaxed);
-        self.send_bytes(bytes);
+        if self.send_bytes(bytes) == Sent::Overflow {
+            // The flusher may be stuck waiting for writability: close from here.
+            self.close(node);
+        }
     }
 }
 
 impl Connection {
     /// Writes `b` now if the socket takes it, else queues the rest for the flusher task.
-    fn send_bytes(&self, mut b: Bytes) {
+    fn send_bytes(&self, mut b: Bytes) -> Sent {
         let mut out = self.out.lock().expect("outbox");
         if out.failed {
-            return;
+            return Sent::Failed;
         }
         if !out.flushing && out.queue.is_empty() {
             match self.stream.try_write(&b) {
-                Ok(n) if n == b.len() => return,
+                Ok(n) if n == b.len() => return Sent::Ok,
                 Ok(n) => b.advance(n),
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
                 Err(_) => {
                     out.failed = true;
                     drop(out);
                     self.wake.notify_one();
-                    return;
+                    return Sent::Failed;
                 }
             }
+        }
+        out.queued += b.len();
+        if out.queued > MAX_OUTBOX_BYTES {
+            tracing::warn!(conn = %self.addr, peer = %self.peer, "closing a connection whose peer does not read ({} bytes queued)", out.queued);
+            out.failed = true;
+            out.queue.clear();
+            out.queued = 0;
+            drop(out);
+            self.wake.notify_one();
+            return Sent::Overflow;
         }
         out.queue.push_back(b);
         if !out.flushing {
@@ -159,6 +191,7 @@ impl Connection {
             drop(out);
             self.wake.notify_one();
         }
+        Sent::Ok
     }
 }
 
@@ -168,6 +201,7 @@ pub async fn listen(node: &Node, addr: SocketAddr) -> std::io::Result<SocketAddr
     let local = listener.local_addr()?;
     let node2 = node.clone();
     let limit = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let per_source: Arc<Mutex<std::collections::HashMap<std::net::IpAddr, usize>>> = Arc::default();
     let handle = tokio::spawn(async move {
         loop {
             let (stream, peer) = match listener.accept().await {
@@ -182,8 +216,27 @@ pub async fn listen(node: &Node, addr: SocketAddr) -> std::io::Result<SocketAddr
                 tracing::warn!(%peer, "connection limit reached; refusing");
                 continue;
             };
+            {
+                let mut m = per_source.lock().expect("per source");
+                let n = m.entry(peer.ip()).or_insert(0);
+                if *n >= MAX_CONNECTIONS_PER_SOURCE {
+                    tracing::warn!(%peer, "connection limit for this source address reached; refusing");
+                    continue;
+                }
+                *n += 1;
+            }
             let conn = start(&node2, stream, peer, None);
-            let _ = conn.on_close(Box::new(move || drop(permit)));
+            let (ps, ip) = (per_source.clone(), peer.ip());
+            let _ = conn.on_close(Box::new(move || {
+                drop(permit);
+                let mut m = ps.lock().expect("per source");
+                if let Some(n) = m.get_mut(&ip) {
+                    *n -= 1;
+                    if *n == 0 {
+                        m.remove(&ip);
+                    }
+                }
+            }));
         }
     });
     node.track_listener(handle);
@@ -356,7 +409,11 @@ async fn flush_loop(conn: &Connection) -> std::io::Result<()> {
                     break;
                 }
                 let n = out.queue.len().min(64);
-                batch.extend(out.queue.drain(..n));
+                for b in out.queue.drain(..n) {
+                    batch.push(b);
+                }
+                let taken: usize = batch.iter().map(|b| b.len()).sum();
+                out.queued = out.queued.saturating_sub(taken);
             }
             write_all_vectored(&conn.stream, &mut batch).await?;
         }

@@ -245,6 +245,18 @@ impl Worker for Listener {
             tracing::warn!("too many handshakes in progress; dropping handshake message 1");
             return;
         }
+        let source = match &msg.origin {
+            crate::flow_control::Origin::Transport(conn) => {
+                node.connection_peer(conn).map(|a| a.ip())
+            }
+            _ => None,
+        };
+        if let Some(ip) = source {
+            if node.pending_handshakes_from(ip) >= MAX_PENDING_HANDSHAKES_PER_SOURCE {
+                tracing::warn!(source = %ip, "too many handshakes in progress from this address; dropping handshake message 1");
+                return;
+            }
+        }
         let local = node.local_identity();
         let mut hs = match Handshake::respond(&local, self.trust.clone(), node.rekey_policy()) {
             Ok(h) => h,
@@ -263,6 +275,9 @@ impl Worker for Listener {
         };
         let ch = SecureChannel::new(node, Role::Responder, format!("{}", msg.ret));
         let _ = ch.remote.set(msg.ret.clone());
+        if let Some(ip) = source {
+            let _ = ch.source.set(ip);
+        }
         *ch.handshake.lock().expect("hs") = Some(hs);
         ch.register(node, msg.origin.hop());
         ch.send_handshake(node, msg.ret, &step);

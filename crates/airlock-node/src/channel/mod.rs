@@ -31,6 +31,8 @@ pub use handshake::{create, Listener};
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 /// Maximum number of responder handshakes in progress per node.
 pub const MAX_PENDING_HANDSHAKES: usize = 256;
+/// Maximum number of responder handshakes in progress from one source IP address (over TCP).
+pub const MAX_PENDING_HANDSHAKES_PER_SOURCE: usize = 16;
 /// Outer kind byte of an abort notice (responder → initiator, unauthenticated, informational).
 pub const KIND_ABORT: u8 = 0x04;
 /// Abort code: the responder authenticated the initiator and refuses it (trust policy, revoked
@@ -107,6 +109,8 @@ pub struct SecureChannel {
     /// The handshake outcome was counted (once per channel, by the first outcome).
     counted: AtomicBool,
     description: String,
+    /// For responders reached over TCP: the source IP address of the connection (limits).
+    source: OnceLock<std::net::IpAddr>,
 }
 
 impl std::fmt::Debug for SecureChannel {
@@ -174,6 +178,7 @@ impl SecureChannel {
             rejected: AtomicU64::new(0),
             counted: AtomicBool::new(false),
             description,
+            source: OnceLock::new(),
         })
     }
 
@@ -207,6 +212,11 @@ impl SecureChannel {
     /// The encrypting address: route through it to reach the peer's node.
     pub fn address(&self) -> &Address {
         &self.enc
+    }
+
+    /// For a responder reached over TCP, the connection's source IP address.
+    pub fn source_ip(&self) -> Option<std::net::IpAddr> {
+        self.source.get().copied()
     }
 
     /// A node-unique id.

@@ -421,6 +421,29 @@ impl Node {
             .count()
     }
 
+    /// Number of responder handshakes in progress from source IP `ip`.
+    pub fn pending_handshakes_from(&self, ip: std::net::IpAddr) -> usize {
+        self.inner
+            .channels
+            .lock()
+            .expect("channels")
+            .values()
+            .filter(|c| {
+                c.status() == channel::ChannelStatus::Handshaking && c.source_ip() == Some(ip)
+            })
+            .count()
+    }
+
+    /// The remote socket address of connection `a`.
+    pub fn connection_peer(&self, a: &Address) -> Option<SocketAddr> {
+        self.inner
+            .connections
+            .lock()
+            .expect("conns")
+            .get(a)
+            .map(|c| c.peer())
+    }
+
     /// Number of TCP connections.
     pub fn connection_count(&self) -> usize {
         self.inner.connections.lock().expect("conns").len()
