@@ -226,7 +226,7 @@ async fn a_channel_peer_cannot_bounce_through_the_nodes_connections_or_channels(
     let _ = refused_at_least(&c, 1).await;
     assert_eq!(b.outlets()[0].links, 1, "M opened a portal link as C");
     assert_eq!(c.refused_deliveries(), 0);
-    assert!(b.refused_deliveries() >= before + 1);
+    assert!(b.refused_deliveries() > before);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
