@@ -15,6 +15,13 @@ use std::sync::Arc;
 pub const MAX_TICKET_LIFETIME: u64 = 30 * 24 * 3600;
 /// Maximum usage count of a ticket.
 pub const MAX_TICKET_USES: u32 = 10_000;
+/// Most enrollments one ticket created by an enroller (who is not an administrator) may allow:
+/// an enroller admits people one at a time or in small groups; larger grants are an
+/// administrator's decision.
+pub const ENROLLER_MAX_TICKET_USES: u32 = 100;
+/// Longest lifetime of a ticket created by an enroller (who is not an administrator): 7 days,
+/// so that a forgotten ticket of an enroller stops working within a week.
+pub const ENROLLER_MAX_TICKET_LIFETIME: u64 = 7 * 24 * 3600;
 
 /// How the authority runs.
 pub struct AuthorityConfig {
@@ -121,6 +128,58 @@ fn check_ticket(t: &TicketRequest) -> Result<()> {
     Ok(())
 }
 
+/// What an enroller who is not an administrator may put in a ticket: nothing it does not hold
+/// itself (docs/protocol.md §9.2). No enroller flag; a relay permission only if its own covers
+/// it (`*` only from `*`, a name from that name or `*`); only attribute pairs it holds with the
+/// same value; at most [`ENROLLER_MAX_TICKET_USES`] uses and [`ENROLLER_MAX_TICKET_LIFETIME`].
+fn check_enroller_grant(enroller: &Member, t: &TicketRequest) -> Result<()> {
+    if t.enroller {
+        bail!(
+            "only project administrators may create enroller tickets: \
+             drop --enroller, or ask an administrator for the ticket"
+        );
+    }
+    if let Some(r) = &t.relay {
+        match enroller.relay.as_deref() {
+            Some("*") => {}
+            Some(own) if own == r => {}
+            Some(own) => bail!(
+                "an enroller may grant only the relay permission it holds: you may grant \
+                 relay {own:?}, not relay {r:?}; ask an administrator for this ticket"
+            ),
+            None => bail!(
+                "you hold no relay permission, so your tickets cannot grant relay {r:?}: \
+                 drop --relay, or ask an administrator for this ticket"
+            ),
+        }
+    }
+    for (k, v) in &t.attributes {
+        if enroller.attributes.get(k) != Some(v) {
+            let held = match enroller.attributes.get(k) {
+                Some(own) => format!("you hold {k}={own}"),
+                None => format!("you hold no attribute {k}"),
+            };
+            bail!(
+                "an enroller may grant only attributes it holds itself, with the same value: \
+                 cannot grant {k}={v} ({held}); ask an administrator for this ticket"
+            );
+        }
+    }
+    if t.usage_count > ENROLLER_MAX_TICKET_USES {
+        bail!(
+            "tickets created by an enroller allow at most {ENROLLER_MAX_TICKET_USES} uses: \
+             lower --usage-count, or ask an administrator"
+        );
+    }
+    if t.expires_in_secs > ENROLLER_MAX_TICKET_LIFETIME {
+        bail!(
+            "tickets created by an enroller last at most 7 days: lower --expires-in, \
+             or ask an administrator"
+        );
+    }
+    Ok(())
+}
+
 fn process(cfg: &AuthorityConfig, caller: &Identifier, req: AuthorityRequest) -> Result<Value> {
     let store = &cfg.store;
     let caller_s = caller.to_string();
@@ -153,6 +212,9 @@ fn process(cfg: &AuthorityConfig, caller: &Identifier, req: AuthorityRequest) ->
                 bail!("only administrators and enrollers may create tickets");
             }
             check_ticket(&ticket)?;
+            if let Some(m) = me.as_ref().filter(|m| !m.admin) {
+                check_enroller_grant(m, &ticket)?;
+            }
             let secret = Ticket::new_secret();
             let expires_at = unix_now() + ticket.expires_in_secs;
             store.create_ticket(
@@ -277,5 +339,152 @@ impl Worker for Authority {
                 Packet::copy_from(v.to_string().as_bytes()),
             ));
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> AuthorityConfig {
+        AuthorityConfig {
+            project: "p".into(),
+            identity: IdentitySecret::create(unix_now()),
+            credential_ttl: 600,
+            store: Arc::new(AuthorityStore::in_memory().unwrap()),
+        }
+    }
+
+    /// Adds a member with a fresh identity; returns its identifier.
+    fn add(cfg: &AuthorityConfig, f: impl FnOnce(&mut Member)) -> Identifier {
+        let id = IdentitySecret::create(unix_now()).identifier();
+        let mut m = Member {
+            identifier: id.to_string(),
+            attributes: Default::default(),
+            relay: None,
+            enroller: false,
+            admin: false,
+            added_at: unix_now(),
+        };
+        f(&mut m);
+        cfg.store.put_member(&m).unwrap();
+        id
+    }
+
+    fn ticket(f: impl FnOnce(&mut TicketRequest)) -> AuthorityRequest {
+        let mut t = TicketRequest {
+            usage_count: 1,
+            expires_in_secs: 600,
+            attributes: Default::default(),
+            relay: None,
+            enroller: false,
+        };
+        f(&mut t);
+        AuthorityRequest::CreateTicket { ticket: t }
+    }
+
+    fn attrs(pairs: &[(&str, &str)]) -> airlock_authority::Attributes {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn refusal(cfg: &AuthorityConfig, caller: &Identifier, req: AuthorityRequest) -> String {
+        match process(cfg, caller, req) {
+            Ok(v) => panic!("accepted: {v}"),
+            Err(e) => format!("{e:#}"),
+        }
+    }
+
+    #[test]
+    fn enrollers_grant_only_a_subset_of_their_own_grants() {
+        let cfg = config();
+        let enroller = add(&cfg, |m| {
+            m.enroller = true;
+            m.relay = Some("r1".into());
+            m.attributes = attrs(&[("team", "blue"), ("env", "prod")]);
+        });
+
+        // What the enroller holds, it may pass on (all or part of it), within the caps.
+        process(
+            &cfg,
+            &enroller,
+            ticket(|t| {
+                t.relay = Some("r1".into());
+                t.attributes = attrs(&[("team", "blue")]);
+                t.usage_count = ENROLLER_MAX_TICKET_USES;
+                t.expires_in_secs = ENROLLER_MAX_TICKET_LIFETIME;
+            }),
+        )
+        .unwrap();
+        process(&cfg, &enroller, ticket(|_| {})).unwrap();
+
+        let e = refusal(&cfg, &enroller, ticket(|t| t.enroller = true));
+        assert!(
+            e.contains("only project administrators may create enroller tickets"),
+            "{e}"
+        );
+        let e = refusal(&cfg, &enroller, ticket(|t| t.relay = Some("r2".into())));
+        assert!(e.contains("relay \"r2\"") && e.contains("\"r1\""), "{e}");
+        let e = refusal(&cfg, &enroller, ticket(|t| t.relay = Some("*".into())));
+        assert!(e.contains("relay \"*\""), "{e}");
+        let e = refusal(
+            &cfg,
+            &enroller,
+            ticket(|t| t.attributes = attrs(&[("team", "red")])),
+        );
+        assert!(e.contains("team=red") && e.contains("team=blue"), "{e}");
+        let e = refusal(
+            &cfg,
+            &enroller,
+            ticket(|t| t.attributes = attrs(&[("admin-ish", "true")])),
+        );
+        assert!(e.contains("admin-ish=true"), "{e}");
+        let e = refusal(
+            &cfg,
+            &enroller,
+            ticket(|t| t.usage_count = ENROLLER_MAX_TICKET_USES + 1),
+        );
+        assert!(e.contains("at most 100 uses"), "{e}");
+        let e = refusal(
+            &cfg,
+            &enroller,
+            ticket(|t| t.expires_in_secs = ENROLLER_MAX_TICKET_LIFETIME + 1),
+        );
+        assert!(e.contains("at most 7 days"), "{e}");
+
+        // An enroller that may claim any relay may grant any relay name, or `*`.
+        let wide = add(&cfg, |m| {
+            m.enroller = true;
+            m.relay = Some("*".into());
+        });
+        for r in ["*", "r9"] {
+            process(&cfg, &wide, ticket(|t| t.relay = Some(r.into()))).unwrap();
+        }
+        // One without relay permission grants none.
+        let none = add(&cfg, |m| m.enroller = true);
+        let e = refusal(&cfg, &none, ticket(|t| t.relay = Some("r1".into())));
+        assert!(e.contains("you hold no relay permission"), "{e}");
+
+        // Administrators keep full power.
+        let admin = add(&cfg, |m| m.admin = true);
+        process(
+            &cfg,
+            &admin,
+            ticket(|t| {
+                t.enroller = true;
+                t.relay = Some("*".into());
+                t.attributes = attrs(&[("team", "red")]);
+                t.usage_count = MAX_TICKET_USES;
+                t.expires_in_secs = MAX_TICKET_LIFETIME;
+            }),
+        )
+        .unwrap();
+
+        // Plain members create no tickets at all.
+        let member = add(&cfg, |_| {});
+        let e = refusal(&cfg, &member, ticket(|_| {}));
+        assert!(e.contains("only administrators and enrollers"), "{e}");
     }
 }
