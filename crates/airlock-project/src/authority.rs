@@ -398,6 +398,37 @@ mod tests {
     }
 
     #[test]
+    fn deleting_an_enroller_voids_its_tickets() {
+        let cfg = config();
+        let admin = add(&cfg, |m| m.admin = true);
+        let enroller = add(&cfg, |m| m.enroller = true);
+        let v = process(&cfg, &enroller, ticket(|t| t.usage_count = 5)).unwrap();
+        let secret = v["secret"].as_str().unwrap().to_string();
+        let newcomer = IdentitySecret::create(unix_now()).identifier();
+        process(
+            &cfg,
+            &newcomer,
+            AuthorityRequest::Enroll {
+                secret: secret.clone(),
+            },
+        )
+        .unwrap();
+        process(
+            &cfg,
+            &admin,
+            AuthorityRequest::MemberDelete {
+                identifier: enroller.to_string(),
+            },
+        )
+        .unwrap();
+        let late = IdentitySecret::create(unix_now()).identifier();
+        let e = refusal(&cfg, &late, AuthorityRequest::Enroll { secret });
+        assert!(e.contains("the member who created it was removed"), "{e}");
+        // Whom it admitted before stays a member.
+        assert!(cfg.store.member(&newcomer.to_string()).unwrap().is_some());
+    }
+
+    #[test]
     fn enrollers_grant_only_a_subset_of_their_own_grants() {
         let cfg = config();
         let enroller = add(&cfg, |m| {

@@ -41,6 +41,9 @@ CREATE TABLE IF NOT EXISTS airlock_tickets (
     created_by TEXT NOT NULL,
     created_at BIGINT NOT NULL
 );
+-- Added after the first release: existing tables gain the column (idempotent).
+ALTER TABLE airlock_tickets ADD COLUMN IF NOT EXISTS invalidated_at BIGINT;
+CREATE INDEX IF NOT EXISTS airlock_tickets_created_by ON airlock_tickets (created_by);
 CREATE TABLE IF NOT EXISTS airlock_revoked (
     identifier TEXT PRIMARY KEY,
     revoked_at BIGINT NOT NULL
@@ -238,6 +241,11 @@ impl Backend for PgBackend {
                      ON CONFLICT (identifier) DO UPDATE SET revoked_at = excluded.revoked_at",
                     &[&id, &(now as i64)],
                 )?;
+                tx.execute(
+                    "UPDATE airlock_tickets SET invalidated_at = $2
+                     WHERE created_by = $1 AND invalidated_at IS NULL AND remaining > 0",
+                    &[&id, &(now as i64)],
+                )?;
             }
             tx.commit()?;
             Ok(n > 0)
@@ -296,8 +304,10 @@ impl Backend for PgBackend {
             // FOR UPDATE: a concurrent redemption (from this or another project node) waits
             // here and then reads the decremented count.
             let row = tx.query_opt(
-                "SELECT remaining, expires_at, attributes, relay, enroller FROM airlock_tickets
-                 WHERE secret_hash = $1 FOR UPDATE",
+                "SELECT t.remaining, t.expires_at, t.attributes, t.relay, t.enroller,
+                   t.invalidated_at IS NOT NULL OR NOT EXISTS
+                     (SELECT 1 FROM airlock_members m WHERE m.identifier = t.created_by)
+                 FROM airlock_tickets t WHERE t.secret_hash = $1 FOR UPDATE OF t",
                 &[&hash],
             )?;
             let Some(row) = row else {
@@ -309,6 +319,7 @@ impl Backend for PgBackend {
                 attributes: row.try_get(2)?,
                 relay: row.try_get(3)?,
                 enroller: row.try_get(4)?,
+                creator_removed: row.try_get(5)?,
             };
             let (member, attrs) = match row.admit(&id, now) {
                 Ok(m) => m,
