@@ -1,6 +1,7 @@
 //! The `authority` service of a project node.
 
 use crate::api::{AuthorityRequest, TicketRequest};
+use crate::limits::{AuthorityLimits, RateLimiter};
 use crate::store::{AuthorityStore, Member, TicketSpec};
 use crate::{ENROLLER_ATTRIBUTE, RELAY_ATTRIBUTE};
 use airlock_authority::{valid_attribute_name_pub as valid_name, Credential, Ticket};
@@ -9,7 +10,8 @@ use airlock_node::{unix_now, Message, Node, Worker};
 use airlock_wire::{Address, Packet, Route};
 use anyhow::{bail, Result};
 use serde_json::{json, Value};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 /// Maximum lifetime of a ticket: 30 days.
 pub const MAX_TICKET_LIFETIME: u64 = 30 * 24 * 3600;
@@ -75,12 +77,28 @@ pub fn spawn_revocation_sync(node: Node, store: Arc<AuthorityStore>) {
 /// The service worker.
 pub struct Authority {
     cfg: Arc<AuthorityConfig>,
+    limits: AuthorityLimits,
+    in_flight: Arc<tokio::sync::Semaphore>,
+    limiter: Arc<Limiter>,
 }
 
+/// The per-identity bucket of callers that are not members.
+type Limiter = Mutex<RateLimiter<Identifier>>;
+
 impl Authority {
-    /// A service over `cfg`.
+    /// A service over `cfg` with the default [`AuthorityLimits`].
     pub fn new(cfg: AuthorityConfig) -> Self {
-        Authority { cfg: Arc::new(cfg) }
+        Self::with_limits(cfg, AuthorityLimits::default())
+    }
+
+    /// A service over `cfg` with `limits`.
+    pub fn with_limits(cfg: AuthorityConfig, limits: AuthorityLimits) -> Self {
+        Authority {
+            cfg: Arc::new(cfg),
+            limits,
+            in_flight: Arc::new(tokio::sync::Semaphore::new(limits.max_in_flight)),
+            limiter: Arc::new(Mutex::new(RateLimiter::for_non_members(&limits))),
+        }
     }
 
     /// Registers the service on `node` at [`crate::AUTHORITY_ADDRESS`].
@@ -180,10 +198,40 @@ fn check_enroller_grant(enroller: &Member, t: &TicketRequest) -> Result<()> {
     Ok(())
 }
 
-fn process(cfg: &AuthorityConfig, caller: &Identifier, req: AuthorityRequest) -> Result<Value> {
+/// Takes a token from `caller`'s bucket, or refuses the request (callers that are not members).
+fn rate_limit(limiter: Option<&Limiter>, caller: &Identifier) -> Result<()> {
+    let Some(l) = limiter else {
+        return Ok(());
+    };
+    let verdict = l.lock().expect("limiter").check(caller, Instant::now());
+    if let Err(wait) = verdict {
+        bail!(
+            "too many requests from {caller}: identities that are not members of the project \
+             are rate-limited; wait {:.1} s and try again",
+            wait.as_secs_f64().max(0.1)
+        );
+    }
+    Ok(())
+}
+
+/// Decides one request of `caller`. Enroll attempts, and every request of a caller that is not
+/// a member, pass `limiter` first (`None`: not limited).
+fn process(
+    cfg: &AuthorityConfig,
+    limiter: Option<&Limiter>,
+    caller: &Identifier,
+    req: AuthorityRequest,
+) -> Result<Value> {
     let store = &cfg.store;
     let caller_s = caller.to_string();
+    let enrolling = matches!(req, AuthorityRequest::Enroll { .. });
+    if enrolling {
+        rate_limit(limiter, caller)?;
+    }
     let me = store.member(&caller_s)?;
+    if me.is_none() && !enrolling {
+        rate_limit(limiter, caller)?;
+    }
     let is_admin = me.as_ref().is_some_and(|m| m.admin);
     let require_admin = || -> Result<()> {
         if !is_admin {
@@ -299,15 +347,23 @@ impl Worker for Authority {
         if msg.payload.len() > 64 * 1024 || msg.ret.is_empty() {
             return;
         }
+        let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
+            // Over the cap: nothing was decided, the caller should try again a little later.
+            tracing::debug!(caller = %peer.identifier, "authority busy, request refused");
+            answer(node, msg.ret, &busy_answer(self.limits.max_in_flight));
+            return;
+        };
         let body = msg.payload.data().to_vec();
         let (cfg, node, ret) = (self.cfg.clone(), node.clone(), msg.ret);
+        let limiter = self.limiter.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let caller = peer.identifier;
-            let answer = tokio::task::spawn_blocking(move || {
+            let answer_v = tokio::task::spawn_blocking(move || {
                 let req: AuthorityRequest = serde_json::from_slice(&body)
                     .map_err(|e| anyhow::anyhow!("bad request: {e}"))?;
                 let deleting = matches!(req, AuthorityRequest::MemberDelete { .. });
-                let v = process(&cfg, &caller, req)?;
+                let v = process(&cfg, Some(&limiter), &caller, req)?;
                 let revoked = if deleting {
                     revoked_set(&cfg.store)
                 } else {
@@ -316,7 +372,7 @@ impl Worker for Authority {
                 Ok::<_, anyhow::Error>((v, revoked))
             })
             .await;
-            let v = match answer {
+            let v = match answer_v {
                 Ok(Ok((v, revoked))) => {
                     if let Some(set) = revoked {
                         // Cut the deleted member off this node at once: its channels (and with
@@ -333,13 +389,29 @@ impl Worker for Authority {
                 // Not an answer to the request: the caller should try again (elsewhere).
                 Err(_) => json!({"ok": false, "error": "internal error", "retry": true}),
             };
-            node.dispatch(Message::new(
-                ret,
-                Route::single(Address::new(crate::AUTHORITY_ADDRESS).expect("valid")),
-                Packet::copy_from(v.to_string().as_bytes()),
-            ));
+            answer(&node, ret, &v);
         });
     }
+}
+
+/// The answer to a request over the cap of requests in flight: undecided, try again.
+fn busy_answer(max_in_flight: usize) -> Value {
+    json!({
+        "ok": false,
+        "error": format!(
+            "the project's authority is busy ({max_in_flight} requests in flight); try again in a moment"
+        ),
+        "retry": true,
+    })
+}
+
+/// Sends `v` back along `ret`.
+fn answer(node: &Node, ret: Route, v: &Value) {
+    node.dispatch(Message::new(
+        ret,
+        Route::single(Address::new(crate::AUTHORITY_ADDRESS).expect("valid")),
+        Packet::copy_from(v.to_string().as_bytes()),
+    ));
 }
 
 #[cfg(test)]
@@ -391,7 +463,7 @@ mod tests {
     }
 
     fn refusal(cfg: &AuthorityConfig, caller: &Identifier, req: AuthorityRequest) -> String {
-        match process(cfg, caller, req) {
+        match process(cfg, None, caller, req) {
             Ok(v) => panic!("accepted: {v}"),
             Err(e) => format!("{e:#}"),
         }
@@ -402,11 +474,12 @@ mod tests {
         let cfg = config();
         let admin = add(&cfg, |m| m.admin = true);
         let enroller = add(&cfg, |m| m.enroller = true);
-        let v = process(&cfg, &enroller, ticket(|t| t.usage_count = 5)).unwrap();
+        let v = process(&cfg, None, &enroller, ticket(|t| t.usage_count = 5)).unwrap();
         let secret = v["secret"].as_str().unwrap().to_string();
         let newcomer = IdentitySecret::create(unix_now()).identifier();
         process(
             &cfg,
+            None,
             &newcomer,
             AuthorityRequest::Enroll {
                 secret: secret.clone(),
@@ -415,6 +488,7 @@ mod tests {
         .unwrap();
         process(
             &cfg,
+            None,
             &admin,
             AuthorityRequest::MemberDelete {
                 identifier: enroller.to_string(),
@@ -440,6 +514,7 @@ mod tests {
         // What the enroller holds, it may pass on (all or part of it), within the caps.
         process(
             &cfg,
+            None,
             &enroller,
             ticket(|t| {
                 t.relay = Some("r1".into());
@@ -449,7 +524,7 @@ mod tests {
             }),
         )
         .unwrap();
-        process(&cfg, &enroller, ticket(|_| {})).unwrap();
+        process(&cfg, None, &enroller, ticket(|_| {})).unwrap();
 
         let e = refusal(&cfg, &enroller, ticket(|t| t.enroller = true));
         assert!(
@@ -491,7 +566,7 @@ mod tests {
             m.relay = Some("*".into());
         });
         for r in ["*", "r9"] {
-            process(&cfg, &wide, ticket(|t| t.relay = Some(r.into()))).unwrap();
+            process(&cfg, None, &wide, ticket(|t| t.relay = Some(r.into()))).unwrap();
         }
         // One without relay permission grants none.
         let none = add(&cfg, |m| m.enroller = true);
@@ -502,6 +577,7 @@ mod tests {
         let admin = add(&cfg, |m| m.admin = true);
         process(
             &cfg,
+            None,
             &admin,
             ticket(|t| {
                 t.enroller = true;
