@@ -13,6 +13,7 @@
 //! so concurrent redemptions (from any number of project nodes) never admit more members than
 //! the usage count.
 
+mod pg_tls;
 mod postgres_backend;
 mod sqlite_backend;
 
@@ -237,8 +238,11 @@ impl AuthorityStore {
     }
 
     /// Connects to a PostgreSQL database (`postgres://user[:password]@host[:port]/db`),
-    /// creating the tables if needed. TLS is not supported: use a Unix socket
-    /// (`host=/run/postgresql`) or a trusted network.
+    /// creating the tables if needed. TLS (rustls) follows `sslmode` (`disable`, `prefer`,
+    /// `require`, `verify-ca`, `verify-full`) and `sslrootcert=PATH` (a PEM CA file; default:
+    /// the built-in web PKI roots) in the URL. Without `sslmode` it is `verify-full`, unless
+    /// every host is a Unix socket or a loopback address (then `prefer`); see
+    /// docs/protocol.md §9.8.
     pub fn postgres(url: &str) -> Result<Self> {
         Ok(AuthorityStore {
             backend: Box::new(postgres_backend::PgBackend::connect(url)?),

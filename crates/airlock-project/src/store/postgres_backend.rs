@@ -7,7 +7,7 @@
 //! other things; they are created under an advisory lock so two nodes starting at once do not
 //! race.
 
-use super::{Backend, Member, ProjectKeys, RedeemError, TicketRow, TicketSpec};
+use super::{pg_tls, Backend, Member, ProjectKeys, RedeemError, TicketRow, TicketSpec};
 use anyhow::{anyhow, Context, Result};
 use postgres::{Client, NoTls, Row};
 use std::sync::mpsc;
@@ -58,8 +58,11 @@ CREATE TABLE IF NOT EXISTS airlock_project (
 
 fn connect(url: &str) -> Result<Client> {
     let shown = super::redact_url(url);
-    let mut config: postgres::Config = url
+    let (rest, mode, root) = pg_tls::split_url(url);
+    let mut config: postgres::Config = rest
         .parse()
+        .with_context(|| format!("invalid database URL {shown}"))?;
+    let tls = pg_tls::settings(&mut config, mode.as_deref(), root.as_deref())
         .with_context(|| format!("invalid database URL {shown}"))?;
     // A database that does not answer must not hold authority requests for minutes.
     if config.get_connect_timeout().is_none() {
@@ -67,9 +70,24 @@ fn connect(url: &str) -> Result<Client> {
     }
     config.keepalives(true);
     config.keepalives_idle(std::time::Duration::from_secs(30));
-    let mut client = config
-        .connect(NoTls)
-        .with_context(|| format!("cannot connect to the database {shown}"))?;
+    let connected = match pg_tls::connector(&tls)
+        .with_context(|| format!("database {shown} ({})", tls.describe()))?
+    {
+        Some(connector) => config.connect(connector),
+        None => config.connect(NoTls),
+    };
+    let mut client = match connected {
+        Ok(c) => c,
+        Err(e) => {
+            let hint = pg_tls::hint(&e, &tls)
+                .map(|h| format!(" — {h}"))
+                .unwrap_or_default();
+            return Err(anyhow::Error::new(e).context(format!(
+                "cannot connect to the database {shown} ({}){hint}",
+                tls.describe()
+            )));
+        }
+    };
     let mut tx = client.transaction()?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])?;
     tx.batch_execute(SCHEMA)
