@@ -47,14 +47,43 @@ ensure_postgres() {
 }
 
 # Starts a throwaway PostgreSQL cluster on 127.0.0.1:$1 (trust auth), stopped at exit.
+# With a second argument DIR (from make_pg_certs), TLS is on with DIR/server.{pem,key}, and the
+# database `airlock` accepts TCP connections only over TLS (hostssl); others also in plaintext.
 start_postgres() {
-    local port=$1
+    local port=$1 certs=${2:-} tls=""
     ensure_postgres
     PG_DIR="$(mktemp -d /tmp/airlock-pg.XXXXXX)"
     chown postgres "$PG_DIR"
     runuser -u postgres -- "$PG_BIN/initdb" -D "$PG_DIR/data" -A trust -U postgres >/dev/null
+    if [ -n "$certs" ]; then
+        install -o postgres -m 0644 "$certs/server.pem" "$PG_DIR/server.pem"
+        install -o postgres -m 0600 "$certs/server.key" "$PG_DIR/server.key"
+        printf '%s\n' 'local all all trust' 'hostssl airlock all 127.0.0.1/32 trust' \
+            'host airlock all 127.0.0.1/32 reject' 'host all all 127.0.0.1/32 trust' \
+            >"$PG_DIR/data/pg_hba.conf"
+        tls="-c ssl=on -c ssl_cert_file=$PG_DIR/server.pem -c ssl_key_file=$PG_DIR/server.key"
+    fi
     runuser -u postgres -- "$PG_BIN/pg_ctl" -w -D "$PG_DIR/data" -l "$PG_DIR/log" \
-        -o "-c listen_addresses=127.0.0.1 -p $port -k $PG_DIR -c max_connections=300" start >/dev/null
+        -o "-c listen_addresses=127.0.0.1 -p $port -k $PG_DIR -c max_connections=300 $tls" start >/dev/null
     on_exit "rm -rf '$PG_DIR'"
     on_exit "runuser -u postgres -- '$PG_BIN/pg_ctl' -D '$PG_DIR/data' -m fast stop"
+}
+
+# Makes, in directory $1, a CA (ca.pem), another CA that signs nothing (other-ca.pem) and a
+# server certificate for 127.0.0.1 and localhost signed by the first (server.pem, server.key).
+make_pg_certs() {
+    local d=$1 ca
+    mkdir -p "$d"
+    for ca in ca other-ca; do
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+            -subj "/CN=airlock test $ca" -addext basicConstraints=critical,CA:TRUE \
+            -addext keyUsage=critical,keyCertSign,cRLSign \
+            -keyout "$d/$ca.key" -out "$d/$ca.pem" 2>/dev/null || fail "openssl: CA $ca"
+    done
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=localhost \
+        -keyout "$d/server.key" -out "$d/server.csr" 2>/dev/null || fail "openssl: server key"
+    printf '%s\n' 'subjectAltName=DNS:localhost,IP:127.0.0.1' 'basicConstraints=CA:FALSE' \
+        'keyUsage=critical,digitalSignature' 'extendedKeyUsage=serverAuth' >"$d/server.ext"
+    openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+        -days 2 -extfile "$d/server.ext" -out "$d/server.pem" 2>/dev/null || fail "openssl: server certificate"
 }

@@ -99,14 +99,22 @@ pass "refused by the outlet's policy after $(( $(date +%s) - start )) s"
 if as analysis project enroll "$ANALYSIS_TICKET" --identity default >/dev/null 2>&1; then fail "a used ticket was accepted twice"; fi
 pass "a used ticket is refused"
 
-log "enrollers may issue tickets, plain members may not"
-ENROLLER_TICKET=$(as admin project ticket --enroller)
+log "enrollers may issue tickets (within their own grants), plain members may not"
+ENROLLER_TICKET=$(as admin project ticket --enroller --attribute team=delegated)
 as intruder project enroll "$ENROLLER_TICKET" --identity delegate >/dev/null 2>&1 || fail "enroller enroll"
 DELEGATED=$(as intruder project ticket --identity delegate --attribute team=delegated) || fail "an enroller could not create a ticket"
 case $DELEGATED in airlock-ticket:*) ;; *) fail "not a ticket: $DELEGATED" ;; esac
+# An enroller grants only what it holds (docs/protocol.md §9.2).
+if out=$(as intruder project ticket --identity delegate --attribute team=admins 2>&1); then
+    fail "an enroller granted an attribute value it does not hold"
+fi
+grep -q "only attributes it holds itself" <<<"$out" || fail "escalation refused for another reason: $out"
+if as intruder project ticket --identity delegate --enroller >/dev/null 2>&1; then
+    fail "an enroller created an enroller ticket"
+fi
 if as bank project ticket >/dev/null 2>&1; then fail "a plain member created a ticket"; fi
 if as bank project member list >/dev/null 2>&1; then fail "a plain member listed members"; fi
-pass "ticket delegation: --enroller members issue tickets; others are refused"
+pass "ticket delegation: --enroller members issue tickets within their own grants; others are refused"
 
 log "revocation: project member delete"
 ANALYSIS_ID=$(as analysis identity show)

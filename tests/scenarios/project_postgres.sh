@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Scenario: two project nodes serving one project from one PostgreSQL database.
 #
-#   hosta (project node project-shared on 127.0.0.1:PA) ──┐
+#   hosta (project node project-shared on 127.0.0.1:PA) ──┐  TLS, verify-full, CA file
 #                                                          ├── postgres://…/airlock (shared state)
 #   hostb (project node project-shared on 127.0.0.1:PB) ──┘
 #   members m1, m2, m3 and 20 racers, each with its own AIRLOCK_HOME, reach A or B
 #   (`project enroll --project-address`). Everything runs on 127.0.0.1: this is about shared
 #   state, not isolation.
 #
-# Asserts: B joins the project A created (same project and authority identities); another
+# Asserts: the database `airlock` accepts only TLS, and a project node that does not trust the
+# server's CA is refused with a clear error; B joins the project A created (same project and authority identities); another
 # project name on the same database is refused; a ticket issued at A is redeemed at B and then
 # refused at A; of 20 concurrent redemptions of one single-use ticket across A and B exactly one
 # wins; a member deleted at B loses its relay at A within 60 s; A's members survive its restart.
@@ -21,15 +22,23 @@ WORK="$(mktemp -d /tmp/airlock-project-pg.XXXXXX)"
 on_exit "rm -rf '$WORK'"
 
 PG_PORT=$(free_port)
-log "starting PostgreSQL on 127.0.0.1:$PG_PORT"
-start_postgres "$PG_PORT"
-psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -c 'CREATE DATABASE airlock' || fail "CREATE DATABASE airlock"
-DB="postgres://postgres@127.0.0.1:$PG_PORT/airlock"
-pass "PostgreSQL running, database airlock created"
+log "starting PostgreSQL with TLS on 127.0.0.1:$PG_PORT"
+make_pg_certs "$WORK/pgtls"
+start_postgres "$PG_PORT" "$WORK/pgtls"
+for db in airlock airlock_tests; do
+    psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -c "CREATE DATABASE $db" || fail "CREATE DATABASE $db"
+done
+# The project nodes verify the server in full (chain and host name) against the scenario's CA;
+# `airlock` refuses plaintext, so every connection that works used TLS.
+DB="postgres://postgres@127.0.0.1:$PG_PORT/airlock?sslmode=verify-full&sslrootcert=$WORK/pgtls/ca.pem"
+if PGSSLMODE=disable psql -X -q -h 127.0.0.1 -p "$PG_PORT" -U postgres -d airlock -c 'SELECT 1' >/dev/null 2>&1; then
+    fail "database airlock accepted a plaintext connection"
+fi
+pass "PostgreSQL running with TLS; database airlock refuses plaintext"
 
 # `as PARTY cmd…` runs airlock with the party's own state (nodes stopped at exit, before PostgreSQL).
 as() { local party=$1; shift; env AIRLOCK_HOME="$WORK/$party" "$AIRLOCK" "$@"; }
-for p in hosta hostb m3; do on_exit "env AIRLOCK_HOME='$WORK/$p' '$AIRLOCK' node delete --all --yes"; done
+for p in hosta hostb hostx m3; do on_exit "env AIRLOCK_HOME='$WORK/$p' '$AIRLOCK' node delete --all --yes"; done
 # `field KEY` prints one key of a JSON object on stdin (booleans as true/false).
 field() { python3 -c 'import json,sys; v=json.load(sys.stdin)[sys.argv[1]]; print(json.dumps(v) if isinstance(v, bool) else v)' "$1"; }
 # `has_member ID` succeeds when the member list on stdin holds ID.
@@ -39,7 +48,16 @@ relay_status() {
         | python3 -c 'import json,sys; r=[x for x in json.load(sys.stdin) if x["name"]=="r1"]; print(r[0]["status"] if r else "none")' 2>/dev/null
 }
 
-log "two project nodes, one database"
+log "a project node that does not trust the database's CA is refused"
+PX=$(free_port)
+if out=$(as hostx project create --name shared --listen "127.0.0.1:$PX" --public-address "127.0.0.1:$PX" \
+    --database "${DB%%&sslrootcert=*}&sslrootcert=$WORK/pgtls/other-ca.pem" 2>&1); then
+    fail "a project node connected to the database with the wrong CA"
+fi
+grep -q "not signed by a CA trusted here" <<<"$out" || fail "the wrong CA failed for another reason: $out"
+pass "wrong CA refused: ${out#error: }"
+
+log "two project nodes, one database (TLS, verify-full)"
 PA=$(free_port)
 PB=$(free_port)
 A_JSON=$(as hosta project create --name shared --listen "127.0.0.1:$PA" --public-address "127.0.0.1:$PA" \
@@ -121,11 +139,16 @@ as hosta node start project-shared >/dev/null 2>&1 || fail "start A's project no
 wait_port "$PA"
 as hosta project member list --output json | has_member "$M1_ID" || fail "A lost m1 after its restart"
 pass "B served while A was down; after A's restart it still lists m1"
-log "store tests against this PostgreSQL (ticket rules, 50 concurrent redemptions, project keys)"
+log "store tests against this PostgreSQL (ticket rules, 50 concurrent redemptions, project keys, deleted creators, upgrades; TLS)"
 if command -v cargo >/dev/null; then
-    out=$(cd "$ROOT" && AIRLOCK_TEST_POSTGRES="$DB" cargo test -q --release --workspace --lib -- store::tests::postgres 2>&1) \
+    TEST_DB="postgres://postgres@127.0.0.1:$PG_PORT/airlock_tests"
+    out=$(cd "$ROOT" && AIRLOCK_TEST_POSTGRES="$TEST_DB" cargo test -q --release --workspace --lib -- store::tests::postgres 2>&1) \
         || fail "store tests on PostgreSQL: $out"
-    grep -q "3 passed" <<<"$out" || fail "expected 3 PostgreSQL store tests to run: $out"
+    grep -q "5 passed" <<<"$out" || fail "expected 5 PostgreSQL store tests to run: $out"
     pass "store tests pass on PostgreSQL"
+    out=$(cd "$ROOT" && AIRLOCK_TEST_POSTGRES="$TEST_DB" cargo test -q --release -p airlock-project --test postgres_tls 2>&1) \
+        || fail "TLS test on PostgreSQL: $out"
+    grep -q "1 passed" <<<"$out" || fail "expected the PostgreSQL TLS test to run: $out"
+    pass "PostgreSQL TLS test passes (right CA, wrong CA, wrong host name)"
 fi
 log "project_postgres: all $STEP checks passed"

@@ -1,6 +1,7 @@
 //! The `authority` service of a project node.
 
 use crate::api::{AuthorityRequest, TicketRequest};
+use crate::limits::{AuthorityLimits, RateLimiter};
 use crate::store::{AuthorityStore, Member, TicketSpec};
 use crate::{ENROLLER_ATTRIBUTE, RELAY_ATTRIBUTE};
 use airlock_authority::{valid_attribute_name_pub as valid_name, Credential, Ticket};
@@ -9,12 +10,20 @@ use airlock_node::{unix_now, Message, Node, Worker};
 use airlock_wire::{Address, Packet, Route};
 use anyhow::{bail, Result};
 use serde_json::{json, Value};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 /// Maximum lifetime of a ticket: 30 days.
 pub const MAX_TICKET_LIFETIME: u64 = 30 * 24 * 3600;
 /// Maximum usage count of a ticket.
 pub const MAX_TICKET_USES: u32 = 10_000;
+/// Most enrollments one ticket created by an enroller (who is not an administrator) may allow:
+/// an enroller admits people one at a time or in small groups; larger grants are an
+/// administrator's decision.
+pub const ENROLLER_MAX_TICKET_USES: u32 = 100;
+/// Longest lifetime of a ticket created by an enroller (who is not an administrator): 7 days,
+/// so that a forgotten ticket of an enroller stops working within a week.
+pub const ENROLLER_MAX_TICKET_LIFETIME: u64 = 7 * 24 * 3600;
 
 /// How the authority runs.
 pub struct AuthorityConfig {
@@ -68,12 +77,28 @@ pub fn spawn_revocation_sync(node: Node, store: Arc<AuthorityStore>) {
 /// The service worker.
 pub struct Authority {
     cfg: Arc<AuthorityConfig>,
+    limits: AuthorityLimits,
+    in_flight: Arc<tokio::sync::Semaphore>,
+    limiter: Arc<Limiter>,
 }
 
+/// The per-identity bucket of callers that are not members.
+type Limiter = Mutex<RateLimiter<Identifier>>;
+
 impl Authority {
-    /// A service over `cfg`.
+    /// A service over `cfg` with the default [`AuthorityLimits`].
     pub fn new(cfg: AuthorityConfig) -> Self {
-        Authority { cfg: Arc::new(cfg) }
+        Self::with_limits(cfg, AuthorityLimits::default())
+    }
+
+    /// A service over `cfg` with `limits`.
+    pub fn with_limits(cfg: AuthorityConfig, limits: AuthorityLimits) -> Self {
+        Authority {
+            cfg: Arc::new(cfg),
+            limits,
+            in_flight: Arc::new(tokio::sync::Semaphore::new(limits.max_in_flight)),
+            limiter: Arc::new(Mutex::new(RateLimiter::for_non_members(&limits))),
+        }
     }
 
     /// Registers the service on `node` at [`crate::AUTHORITY_ADDRESS`].
@@ -122,10 +147,92 @@ fn check_ticket(t: &TicketRequest) -> Result<()> {
     Ok(())
 }
 
-fn process(cfg: &AuthorityConfig, caller: &Identifier, req: AuthorityRequest) -> Result<Value> {
+/// What an enroller who is not an administrator may put in a ticket: nothing it does not hold
+/// itself (docs/protocol.md §9.2). No enroller flag; a relay permission only if its own covers
+/// it (`*` only from `*`, a name from that name or `*`); only attribute pairs it holds with the
+/// same value; at most [`ENROLLER_MAX_TICKET_USES`] uses and [`ENROLLER_MAX_TICKET_LIFETIME`].
+fn check_enroller_grant(enroller: &Member, t: &TicketRequest) -> Result<()> {
+    if t.enroller {
+        bail!(
+            "only project administrators may create enroller tickets: \
+             drop --enroller, or ask an administrator for the ticket"
+        );
+    }
+    if let Some(r) = &t.relay {
+        match enroller.relay.as_deref() {
+            Some("*") => {}
+            Some(own) if own == r => {}
+            Some(own) => bail!(
+                "an enroller may grant only the relay permission it holds: you may grant \
+                 relay {own:?}, not relay {r:?}; ask an administrator for this ticket"
+            ),
+            None => bail!(
+                "you hold no relay permission, so your tickets cannot grant relay {r:?}: \
+                 drop --relay, or ask an administrator for this ticket"
+            ),
+        }
+    }
+    for (k, v) in &t.attributes {
+        if enroller.attributes.get(k) != Some(v) {
+            let held = match enroller.attributes.get(k) {
+                Some(own) => format!("you hold {k}={own}"),
+                None => format!("you hold no attribute {k}"),
+            };
+            bail!(
+                "an enroller may grant only attributes it holds itself, with the same value: \
+                 cannot grant {k}={v} ({held}); ask an administrator for this ticket"
+            );
+        }
+    }
+    if t.usage_count > ENROLLER_MAX_TICKET_USES {
+        bail!(
+            "tickets created by an enroller allow at most {ENROLLER_MAX_TICKET_USES} uses: \
+             lower --usage-count, or ask an administrator"
+        );
+    }
+    if t.expires_in_secs > ENROLLER_MAX_TICKET_LIFETIME {
+        bail!(
+            "tickets created by an enroller last at most 7 days: lower --expires-in, \
+             or ask an administrator"
+        );
+    }
+    Ok(())
+}
+
+/// Takes a token from `caller`'s bucket, or refuses the request (callers that are not members).
+fn rate_limit(limiter: Option<&Limiter>, caller: &Identifier) -> Result<()> {
+    let Some(l) = limiter else {
+        return Ok(());
+    };
+    let verdict = l.lock().expect("limiter").check(caller, Instant::now());
+    if let Err(wait) = verdict {
+        bail!(
+            "too many requests from {caller}: identities that are not members of the project \
+             are rate-limited; wait {:.1} s and try again",
+            wait.as_secs_f64().max(0.1)
+        );
+    }
+    Ok(())
+}
+
+/// Decides one request of `caller`. Enroll attempts, and every request of a caller that is not
+/// a member, pass `limiter` first (`None`: not limited).
+fn process(
+    cfg: &AuthorityConfig,
+    limiter: Option<&Limiter>,
+    caller: &Identifier,
+    req: AuthorityRequest,
+) -> Result<Value> {
     let store = &cfg.store;
     let caller_s = caller.to_string();
+    let enrolling = matches!(req, AuthorityRequest::Enroll { .. });
+    if enrolling {
+        rate_limit(limiter, caller)?;
+    }
     let me = store.member(&caller_s)?;
+    if me.is_none() && !enrolling {
+        rate_limit(limiter, caller)?;
+    }
     let is_admin = me.as_ref().is_some_and(|m| m.admin);
     let require_admin = || -> Result<()> {
         if !is_admin {
@@ -154,6 +261,9 @@ fn process(cfg: &AuthorityConfig, caller: &Identifier, req: AuthorityRequest) ->
                 bail!("only administrators and enrollers may create tickets");
             }
             check_ticket(&ticket)?;
+            if let Some(m) = me.as_ref().filter(|m| !m.admin) {
+                check_enroller_grant(m, &ticket)?;
+            }
             let secret = Ticket::new_secret();
             let expires_at = unix_now() + ticket.expires_in_secs;
             store.create_ticket(
@@ -238,15 +348,23 @@ impl Worker for Authority {
         if msg.payload.len() > 64 * 1024 || msg.ret.is_empty() {
             return;
         }
+        let Ok(permit) = self.in_flight.clone().try_acquire_owned() else {
+            // Over the cap: nothing was decided, the caller should try again a little later.
+            tracing::debug!(caller = %peer.identifier, "authority busy, request refused");
+            answer(node, msg.ret, &busy_answer(self.limits.max_in_flight));
+            return;
+        };
         let body = msg.payload.data().to_vec();
         let (cfg, node, ret) = (self.cfg.clone(), node.clone(), msg.ret);
+        let limiter = self.limiter.clone();
         tokio::spawn(async move {
+            let _permit = permit;
             let caller = peer.identifier;
-            let answer = tokio::task::spawn_blocking(move || {
+            let answer_v = tokio::task::spawn_blocking(move || {
                 let req: AuthorityRequest = serde_json::from_slice(&body)
                     .map_err(|e| anyhow::anyhow!("bad request: {e}"))?;
                 let deleting = matches!(req, AuthorityRequest::MemberDelete { .. });
-                let v = process(&cfg, &caller, req)?;
+                let v = process(&cfg, Some(&limiter), &caller, req)?;
                 let revoked = if deleting {
                     revoked_set(&cfg.store)
                 } else {
@@ -255,7 +373,7 @@ impl Worker for Authority {
                 Ok::<_, anyhow::Error>((v, revoked))
             })
             .await;
-            let v = match answer {
+            let v = match answer_v {
                 Ok(Ok((v, revoked))) => {
                     if let Some(set) = revoked {
                         // Cut the deleted member off this node at once: its channels (and with
@@ -272,11 +390,209 @@ impl Worker for Authority {
                 // Not an answer to the request: the caller should try again (elsewhere).
                 Err(_) => json!({"ok": false, "error": "internal error", "retry": true}),
             };
-            node.dispatch(Message::new(
-                ret,
-                Route::single(Address::new(crate::AUTHORITY_ADDRESS).expect("valid")),
-                Packet::copy_from(v.to_string().as_bytes()),
-            ));
+            answer(&node, ret, &v);
         });
+    }
+}
+
+/// The answer to a request over the cap of requests in flight: undecided, try again.
+fn busy_answer(max_in_flight: usize) -> Value {
+    json!({
+        "ok": false,
+        "error": format!(
+            "the project's authority is busy ({max_in_flight} requests in flight); try again in a moment"
+        ),
+        "retry": true,
+    })
+}
+
+/// Sends `v` back along `ret`.
+fn answer(node: &Node, ret: Route, v: &Value) {
+    node.dispatch(Message::new(
+        ret,
+        Route::single(Address::new(crate::AUTHORITY_ADDRESS).expect("valid")),
+        Packet::copy_from(v.to_string().as_bytes()),
+    ));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> AuthorityConfig {
+        AuthorityConfig {
+            project: "p".into(),
+            identity: IdentitySecret::create(unix_now()),
+            credential_ttl: 600,
+            store: Arc::new(AuthorityStore::in_memory().unwrap()),
+        }
+    }
+
+    /// Adds a member with a fresh identity; returns its identifier.
+    fn add(cfg: &AuthorityConfig, f: impl FnOnce(&mut Member)) -> Identifier {
+        let id = IdentitySecret::create(unix_now()).identifier();
+        let mut m = Member {
+            identifier: id.to_string(),
+            attributes: Default::default(),
+            relay: None,
+            enroller: false,
+            admin: false,
+            added_at: unix_now(),
+        };
+        f(&mut m);
+        cfg.store.put_member(&m).unwrap();
+        id
+    }
+
+    fn ticket(f: impl FnOnce(&mut TicketRequest)) -> AuthorityRequest {
+        let mut t = TicketRequest {
+            usage_count: 1,
+            expires_in_secs: 600,
+            attributes: Default::default(),
+            relay: None,
+            enroller: false,
+        };
+        f(&mut t);
+        AuthorityRequest::CreateTicket { ticket: t }
+    }
+
+    fn attrs(pairs: &[(&str, &str)]) -> airlock_authority::Attributes {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn refusal(cfg: &AuthorityConfig, caller: &Identifier, req: AuthorityRequest) -> String {
+        match process(cfg, None, caller, req) {
+            Ok(v) => panic!("accepted: {v}"),
+            Err(e) => format!("{e:#}"),
+        }
+    }
+
+    #[test]
+    fn deleting_an_enroller_voids_its_tickets() {
+        let cfg = config();
+        let admin = add(&cfg, |m| m.admin = true);
+        let enroller = add(&cfg, |m| m.enroller = true);
+        let v = process(&cfg, None, &enroller, ticket(|t| t.usage_count = 5)).unwrap();
+        let secret = v["secret"].as_str().unwrap().to_string();
+        let newcomer = IdentitySecret::create(unix_now()).identifier();
+        process(
+            &cfg,
+            None,
+            &newcomer,
+            AuthorityRequest::Enroll {
+                secret: secret.clone(),
+            },
+        )
+        .unwrap();
+        process(
+            &cfg,
+            None,
+            &admin,
+            AuthorityRequest::MemberDelete {
+                identifier: enroller.to_string(),
+            },
+        )
+        .unwrap();
+        let late = IdentitySecret::create(unix_now()).identifier();
+        let e = refusal(&cfg, &late, AuthorityRequest::Enroll { secret });
+        assert!(e.contains("the member who created it was removed"), "{e}");
+        // Whom it admitted before stays a member.
+        assert!(cfg.store.member(&newcomer.to_string()).unwrap().is_some());
+    }
+
+    #[test]
+    fn enrollers_grant_only_a_subset_of_their_own_grants() {
+        let cfg = config();
+        let enroller = add(&cfg, |m| {
+            m.enroller = true;
+            m.relay = Some("r1".into());
+            m.attributes = attrs(&[("team", "blue"), ("env", "prod")]);
+        });
+
+        // What the enroller holds, it may pass on (all or part of it), within the caps.
+        process(
+            &cfg,
+            None,
+            &enroller,
+            ticket(|t| {
+                t.relay = Some("r1".into());
+                t.attributes = attrs(&[("team", "blue")]);
+                t.usage_count = ENROLLER_MAX_TICKET_USES;
+                t.expires_in_secs = ENROLLER_MAX_TICKET_LIFETIME;
+            }),
+        )
+        .unwrap();
+        process(&cfg, None, &enroller, ticket(|_| {})).unwrap();
+
+        let e = refusal(&cfg, &enroller, ticket(|t| t.enroller = true));
+        assert!(
+            e.contains("only project administrators may create enroller tickets"),
+            "{e}"
+        );
+        let e = refusal(&cfg, &enroller, ticket(|t| t.relay = Some("r2".into())));
+        assert!(e.contains("relay \"r2\"") && e.contains("\"r1\""), "{e}");
+        let e = refusal(&cfg, &enroller, ticket(|t| t.relay = Some("*".into())));
+        assert!(e.contains("relay \"*\""), "{e}");
+        let e = refusal(
+            &cfg,
+            &enroller,
+            ticket(|t| t.attributes = attrs(&[("team", "red")])),
+        );
+        assert!(e.contains("team=red") && e.contains("team=blue"), "{e}");
+        let e = refusal(
+            &cfg,
+            &enroller,
+            ticket(|t| t.attributes = attrs(&[("admin-ish", "true")])),
+        );
+        assert!(e.contains("admin-ish=true"), "{e}");
+        let e = refusal(
+            &cfg,
+            &enroller,
+            ticket(|t| t.usage_count = ENROLLER_MAX_TICKET_USES + 1),
+        );
+        assert!(e.contains("at most 100 uses"), "{e}");
+        let e = refusal(
+            &cfg,
+            &enroller,
+            ticket(|t| t.expires_in_secs = ENROLLER_MAX_TICKET_LIFETIME + 1),
+        );
+        assert!(e.contains("at most 7 days"), "{e}");
+
+        // An enroller that may claim any relay may grant any relay name, or `*`.
+        let wide = add(&cfg, |m| {
+            m.enroller = true;
+            m.relay = Some("*".into());
+        });
+        for r in ["*", "r9"] {
+            process(&cfg, None, &wide, ticket(|t| t.relay = Some(r.into()))).unwrap();
+        }
+        // One without relay permission grants none.
+        let none = add(&cfg, |m| m.enroller = true);
+        let e = refusal(&cfg, &none, ticket(|t| t.relay = Some("r1".into())));
+        assert!(e.contains("you hold no relay permission"), "{e}");
+
+        // Administrators keep full power.
+        let admin = add(&cfg, |m| m.admin = true);
+        process(
+            &cfg,
+            None,
+            &admin,
+            ticket(|t| {
+                t.enroller = true;
+                t.relay = Some("*".into());
+                t.attributes = attrs(&[("team", "red")]);
+                t.usage_count = MAX_TICKET_USES;
+                t.expires_in_secs = MAX_TICKET_LIFETIME;
+            }),
+        )
+        .unwrap();
+
+        // Plain members create no tickets at all.
+        let member = add(&cfg, |_| {});
+        let e = refusal(&cfg, &member, ticket(|_| {}));
+        assert!(e.contains("only administrators and enrollers"), "{e}");
     }
 }

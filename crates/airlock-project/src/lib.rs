@@ -4,11 +4,14 @@
 //!   immediate transaction, so concurrent redemptions of a one-use ticket admit exactly one).
 //! * [`authority`] — the `authority` service: enroll with a ticket secret, fetch a credential,
 //!   create tickets and manage members (administrators and enrollers only).
+//! * [`limits`] — the authority's cap on requests in flight and its per-identity rate limit for
+//!   callers that are not members.
 //! * [`api`] — request/response messages of the service and a client used by the CLI and by nodes
 //!   to fetch and refresh their credentials.
 
 pub mod api;
 pub mod authority;
+pub mod limits;
 pub mod refresh;
 pub mod relay;
 pub mod store;

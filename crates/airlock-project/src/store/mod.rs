@@ -7,11 +7,13 @@
 //!   serve one project: they share members, tickets and revocations, and load the project and
 //!   authority identities from the database.
 //!
-//! Tickets are stored by the SHA-256 of their secret. Redeeming one is a single transaction that
+//! Tickets are stored by the SHA-256 of their secret, with their creator: deleting a member
+//! makes its unredeemed tickets unusable. Redeeming one is a single transaction that
 //! locks the ticket row, checks expiry and remaining uses, decrements it and upserts the member,
 //! so concurrent redemptions (from any number of project nodes) never admit more members than
 //! the usage count.
 
+mod pg_tls;
 mod postgres_backend;
 mod sqlite_backend;
 
@@ -86,6 +88,11 @@ pub enum RedeemError {
         "the enrollment ticket has already been used; ask the project administrator for a new one"
     )]
     UsedUp,
+    /// The member who created the ticket has been deleted (its unredeemed tickets died with it).
+    #[error(
+        "the enrollment ticket is no longer valid: the member who created it was removed from the project; ask a project administrator for a new ticket"
+    )]
+    CreatorRemoved,
 }
 
 /// A stored ticket, as read inside a redemption.
@@ -95,6 +102,8 @@ struct TicketRow {
     attributes: String,
     relay: Option<String>,
     enroller: bool,
+    /// Its creator was deleted (the ticket was marked unusable then), or is no longer a member.
+    creator_removed: bool,
 }
 
 impl TicketRow {
@@ -104,6 +113,9 @@ impl TicketRow {
         identifier: &str,
         now: u64,
     ) -> std::result::Result<(Member, String), RedeemError> {
+        if self.creator_removed {
+            return Err(RedeemError::CreatorRemoved);
+        }
         if (self.expires_at as u64) < now {
             return Err(RedeemError::Expired);
         }
@@ -226,8 +238,11 @@ impl AuthorityStore {
     }
 
     /// Connects to a PostgreSQL database (`postgres://user[:password]@host[:port]/db`),
-    /// creating the tables if needed. TLS is not supported: use a Unix socket
-    /// (`host=/run/postgresql`) or a trusted network.
+    /// creating the tables if needed. TLS (rustls) follows `sslmode` (`disable`, `prefer`,
+    /// `require`, `verify-ca`, `verify-full`) and `sslrootcert=PATH` (a PEM CA file; default:
+    /// the built-in web PKI roots) in the URL. Without `sslmode` it is `verify-full`, unless
+    /// every host is a Unix socket or a loopback address (then `prefer`); see
+    /// docs/protocol.md §9.8.
     pub fn postgres(url: &str) -> Result<Self> {
         Ok(AuthorityStore {
             backend: Box::new(postgres_backend::PgBackend::connect(url)?),
@@ -254,7 +269,9 @@ impl AuthorityStore {
         self.backend.members().context(StoreFailure)
     }
 
-    /// Removes a member and records the revocation; returns whether it existed.
+    /// Removes a member and records the revocation; in the same transaction, the tickets it
+    /// created that still have uses left become unusable ([`RedeemError::CreatorRemoved`], even
+    /// if the member is added again later). Returns whether it existed.
     pub fn delete_member(&self, identifier: &str) -> Result<bool> {
         self.backend
             .delete_member(identifier, now())

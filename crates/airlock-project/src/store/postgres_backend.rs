@@ -7,7 +7,7 @@
 //! other things; they are created under an advisory lock so two nodes starting at once do not
 //! race.
 
-use super::{Backend, Member, ProjectKeys, RedeemError, TicketRow, TicketSpec};
+use super::{pg_tls, Backend, Member, ProjectKeys, RedeemError, TicketRow, TicketSpec};
 use anyhow::{anyhow, Context, Result};
 use postgres::{Client, NoTls, Row};
 use std::sync::mpsc;
@@ -41,6 +41,9 @@ CREATE TABLE IF NOT EXISTS airlock_tickets (
     created_by TEXT NOT NULL,
     created_at BIGINT NOT NULL
 );
+-- Added after the first release: existing tables gain the column (idempotent).
+ALTER TABLE airlock_tickets ADD COLUMN IF NOT EXISTS invalidated_at BIGINT;
+CREATE INDEX IF NOT EXISTS airlock_tickets_created_by ON airlock_tickets (created_by);
 CREATE TABLE IF NOT EXISTS airlock_revoked (
     identifier TEXT PRIMARY KEY,
     revoked_at BIGINT NOT NULL
@@ -55,8 +58,11 @@ CREATE TABLE IF NOT EXISTS airlock_project (
 
 fn connect(url: &str) -> Result<Client> {
     let shown = super::redact_url(url);
-    let mut config: postgres::Config = url
+    let (rest, mode, root) = pg_tls::split_url(url);
+    let mut config: postgres::Config = rest
         .parse()
+        .with_context(|| format!("invalid database URL {shown}"))?;
+    let tls = pg_tls::settings(&mut config, mode.as_deref(), root.as_deref())
         .with_context(|| format!("invalid database URL {shown}"))?;
     // A database that does not answer must not hold authority requests for minutes.
     if config.get_connect_timeout().is_none() {
@@ -64,9 +70,24 @@ fn connect(url: &str) -> Result<Client> {
     }
     config.keepalives(true);
     config.keepalives_idle(std::time::Duration::from_secs(30));
-    let mut client = config
-        .connect(NoTls)
-        .with_context(|| format!("cannot connect to the database {shown}"))?;
+    let connected = match pg_tls::connector(&tls)
+        .with_context(|| format!("database {shown} ({})", tls.describe()))?
+    {
+        Some(connector) => config.connect(connector),
+        None => config.connect(NoTls),
+    };
+    let mut client = match connected {
+        Ok(c) => c,
+        Err(e) => {
+            let hint = pg_tls::hint(&e, &tls)
+                .map(|h| format!(" — {h}"))
+                .unwrap_or_default();
+            return Err(anyhow::Error::new(e).context(format!(
+                "cannot connect to the database {shown} ({}){hint}",
+                tls.describe()
+            )));
+        }
+    };
     let mut tx = client.transaction()?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])?;
     tx.batch_execute(SCHEMA)
@@ -238,6 +259,11 @@ impl Backend for PgBackend {
                      ON CONFLICT (identifier) DO UPDATE SET revoked_at = excluded.revoked_at",
                     &[&id, &(now as i64)],
                 )?;
+                tx.execute(
+                    "UPDATE airlock_tickets SET invalidated_at = $2
+                     WHERE created_by = $1 AND invalidated_at IS NULL AND remaining > 0",
+                    &[&id, &(now as i64)],
+                )?;
             }
             tx.commit()?;
             Ok(n > 0)
@@ -296,8 +322,10 @@ impl Backend for PgBackend {
             // FOR UPDATE: a concurrent redemption (from this or another project node) waits
             // here and then reads the decremented count.
             let row = tx.query_opt(
-                "SELECT remaining, expires_at, attributes, relay, enroller FROM airlock_tickets
-                 WHERE secret_hash = $1 FOR UPDATE",
+                "SELECT t.remaining, t.expires_at, t.attributes, t.relay, t.enroller,
+                   t.invalidated_at IS NOT NULL OR NOT EXISTS
+                     (SELECT 1 FROM airlock_members m WHERE m.identifier = t.created_by)
+                 FROM airlock_tickets t WHERE t.secret_hash = $1 FOR UPDATE OF t",
                 &[&hash],
             )?;
             let Some(row) = row else {
@@ -309,6 +337,7 @@ impl Backend for PgBackend {
                 attributes: row.try_get(2)?,
                 relay: row.try_get(3)?,
                 enroller: row.try_get(4)?,
+                creator_removed: row.try_get(5)?,
             };
             let (member, attrs) = match row.admit(&id, now) {
                 Ok(m) => m,

@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS tickets (
     relay TEXT,
     enroller INTEGER NOT NULL DEFAULT 0,
     created_by TEXT NOT NULL,
-    created_at INTEGER NOT NULL
+    created_at INTEGER NOT NULL,
+    invalidated_at INTEGER
 );
 CREATE TABLE IF NOT EXISTS revoked (
     identifier TEXT PRIMARY KEY,
@@ -41,6 +42,21 @@ CREATE TABLE IF NOT EXISTS project (
     authority_identity BLOB NOT NULL,
     created_at INTEGER NOT NULL
 );";
+
+/// Brings a database created by an earlier version up to [`SCHEMA`]; idempotent. Tickets
+/// gained `invalidated_at` (set when their creator is deleted) and an index on `created_by`.
+fn migrate(db: &mut Connection) -> Result<()> {
+    let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let has_column = tx
+        .prepare("SELECT 1 FROM pragma_table_info('tickets') WHERE name = 'invalidated_at'")?
+        .exists([])?;
+    if !has_column {
+        tx.execute_batch("ALTER TABLE tickets ADD COLUMN invalidated_at INTEGER")?;
+    }
+    tx.execute_batch("CREATE INDEX IF NOT EXISTS tickets_created_by ON tickets(created_by)")?;
+    tx.commit()?;
+    Ok(())
+}
 
 fn member_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Member> {
     let attrs: String = r.get(1)?;
@@ -56,11 +72,12 @@ fn member_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Member> {
 
 impl SqliteBackend {
     pub(super) fn open(path: &Path) -> Result<Self> {
-        let db =
+        let mut db =
             Connection::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         db.busy_timeout(std::time::Duration::from_secs(10))?;
         db.pragma_update(None, "journal_mode", "WAL")?;
         db.execute_batch(SCHEMA)?;
+        migrate(&mut db).with_context(|| format!("cannot upgrade {}", path.display()))?;
         Ok(SqliteBackend {
             db: Mutex::new(db),
             path: path.display().to_string(),
@@ -68,8 +85,9 @@ impl SqliteBackend {
     }
 
     pub(super) fn in_memory() -> Result<Self> {
-        let db = Connection::open_in_memory()?;
+        let mut db = Connection::open_in_memory()?;
         db.execute_batch(SCHEMA)?;
+        migrate(&mut db)?;
         Ok(SqliteBackend {
             db: Mutex::new(db),
             path: ":memory:".into(),
@@ -129,6 +147,11 @@ impl Backend for SqliteBackend {
                 "INSERT OR REPLACE INTO revoked(identifier, revoked_at) VALUES (?1, ?2)",
                 params![identifier, now as i64],
             )?;
+            tx.execute(
+                "UPDATE tickets SET invalidated_at = ?2
+                 WHERE created_by = ?1 AND invalidated_at IS NULL AND remaining > 0",
+                params![identifier, now as i64],
+            )?;
         }
         tx.commit()?;
         Ok(n > 0)
@@ -177,7 +200,10 @@ impl Backend for SqliteBackend {
         let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let row = tx
             .query_row(
-                "SELECT remaining, expires_at, attributes, relay, enroller FROM tickets WHERE secret_hash = ?1",
+                "SELECT t.remaining, t.expires_at, t.attributes, t.relay, t.enroller,
+                   t.invalidated_at IS NOT NULL
+                   OR NOT EXISTS (SELECT 1 FROM members m WHERE m.identifier = t.created_by)
+                 FROM tickets t WHERE t.secret_hash = ?1",
                 [&secret_hash[..]],
                 |r| {
                     Ok(TicketRow {
@@ -186,6 +212,7 @@ impl Backend for SqliteBackend {
                         attributes: r.get(2)?,
                         relay: r.get(3)?,
                         enroller: r.get::<_, i64>(4)? != 0,
+                        creator_removed: r.get::<_, i64>(5)? != 0,
                     })
                 },
             )

@@ -28,7 +28,22 @@ fn pg_url(name: &str) -> Option<String> {
     Some(format!("{base}{sep}options=-csearch_path%3D{name}"))
 }
 
+/// Records the member "Iadmin" that creates the tests' tickets (tickets whose creator is not a
+/// member are refused).
+fn add_admin(s: &AuthorityStore) {
+    s.put_member(&Member {
+        identifier: "Iadmin".into(),
+        attributes: Default::default(),
+        relay: Some("*".into()),
+        enroller: true,
+        admin: true,
+        added_at: 0,
+    })
+    .unwrap();
+}
+
 fn check_redeem_rules(s: &AuthorityStore) {
+    add_admin(s);
     let h = [1u8; 32];
     s.create_ticket(&h, &spec(1, 1000), "Iadmin", 0).unwrap();
     assert_eq!(
@@ -44,7 +59,7 @@ fn check_redeem_rules(s: &AuthorityStore) {
         s.redeem(&[3u8; 32], "Ic", 101).unwrap(),
         Err(RedeemError::Expired)
     );
-    assert_eq!(s.members().unwrap().len(), 1);
+    assert_eq!(s.members().unwrap().len(), 2);
     assert_eq!(s.member("Ia").unwrap().unwrap(), m);
     assert!(s.delete_member("Ia").unwrap());
     assert!(!s.delete_member("Ia").unwrap());
@@ -54,6 +69,40 @@ fn check_redeem_rules(s: &AuthorityStore) {
     s.put_member(&Member { admin: true, ..m }).unwrap();
     assert!(s.revoked().unwrap().is_empty());
     assert!(s.member("Ia").unwrap().unwrap().admin);
+}
+
+/// Deleting a member makes the tickets it created unusable; members it already admitted stay,
+/// and so do other creators' tickets.
+fn check_deleted_creator_tickets(s: &AuthorityStore) {
+    add_admin(s);
+    let enroller = Member {
+        identifier: "Ienroller".into(),
+        attributes: Default::default(),
+        relay: None,
+        enroller: true,
+        admin: false,
+        added_at: 0,
+    };
+    s.put_member(&enroller).unwrap();
+    s.create_ticket(&[20u8; 32], &spec(5, 1000), "Ienroller", 0)
+        .unwrap();
+    s.create_ticket(&[21u8; 32], &spec(5, 1000), "Iadmin", 0)
+        .unwrap();
+    s.redeem(&[20u8; 32], "Ia", 10).unwrap().unwrap();
+    assert!(s.delete_member("Ienroller").unwrap());
+    assert_eq!(
+        s.redeem(&[20u8; 32], "Ib", 10).unwrap(),
+        Err(RedeemError::CreatorRemoved)
+    );
+    assert!(s.member("Ib").unwrap().is_none());
+    assert!(s.member("Ia").unwrap().is_some());
+    s.redeem(&[21u8; 32], "Ic", 10).unwrap().unwrap();
+    // Re-admitting the creator does not revive its old tickets.
+    s.put_member(&enroller).unwrap();
+    assert_eq!(
+        s.redeem(&[20u8; 32], "Id", 10).unwrap(),
+        Err(RedeemError::CreatorRemoved)
+    );
 }
 
 fn check_claim(s: &AuthorityStore) {
@@ -79,6 +128,7 @@ fn check_claim(s: &AuthorityStore) {
 fn check_concurrent_redemption(open: impl Fn() -> AuthorityStore + Send + Sync + 'static) {
     let open = Arc::new(open);
     let s = open();
+    add_admin(&s);
     let h = [9u8; 32];
     s.create_ticket(&h, &spec(1, u64::MAX / 4), "Iadmin", 0)
         .unwrap();
@@ -99,12 +149,98 @@ fn check_concurrent_redemption(open: impl Fn() -> AuthorityStore + Send + Sync +
         .filter(|ok| *ok)
         .count();
     assert_eq!(admitted, 1);
-    assert_eq!(s.members().unwrap().len(), 1);
+    assert_eq!(s.members().unwrap().len(), 2);
 }
 
 #[test]
 fn sqlite_redeem_rules() {
     check_redeem_rules(&AuthorityStore::in_memory().unwrap());
+}
+
+#[test]
+fn sqlite_deleting_a_member_invalidates_its_tickets() {
+    check_deleted_creator_tickets(&AuthorityStore::in_memory().unwrap());
+}
+
+/// The tickets table as the first release created it (no `invalidated_at`), with a ticket of a
+/// current member and one of a member deleted before the upgrade.
+const OLD_TICKETS: &str = "
+CREATE TABLE {p}members (identifier TEXT PRIMARY KEY, attributes TEXT NOT NULL, relay TEXT,
+    enroller {b} NOT NULL DEFAULT {f}, admin {b} NOT NULL DEFAULT {f}, added_at BIGINT NOT NULL);
+CREATE TABLE {p}tickets (secret_hash {blob} PRIMARY KEY, remaining BIGINT NOT NULL,
+    expires_at BIGINT NOT NULL, attributes TEXT NOT NULL, relay TEXT,
+    enroller {b} NOT NULL DEFAULT {f}, created_by TEXT NOT NULL, created_at BIGINT NOT NULL);
+INSERT INTO {p}members VALUES ('Iadmin', '{}', '*', {t}, {t}, 0);
+INSERT INTO {p}tickets VALUES ({h1}, 3, 4000000000, '{}', NULL, {f}, 'Iadmin', 0);
+INSERT INTO {p}tickets VALUES ({h2}, 3, 4000000000, '{}', NULL, {f}, 'Igone', 0);";
+
+/// An upgraded database keeps working: opening it (twice) adds what is missing, old tickets of
+/// members still redeem, and those of members deleted before the upgrade do not.
+fn check_upgraded(open: impl Fn() -> AuthorityStore) {
+    let _ = open();
+    let s = open();
+    assert_eq!(
+        s.redeem(&[0x11; 32], "Ia", 10).unwrap().unwrap().identifier,
+        "Ia"
+    );
+    assert_eq!(
+        s.redeem(&[0x22; 32], "Ib", 10).unwrap(),
+        Err(RedeemError::CreatorRemoved)
+    );
+    assert!(s.delete_member("Iadmin").unwrap());
+    assert_eq!(
+        s.redeem(&[0x11; 32], "Ic", 10).unwrap(),
+        Err(RedeemError::CreatorRemoved)
+    );
+}
+
+fn old_tickets(prefix: &str, sqlite: bool) -> String {
+    let (b, t, f, blob) = if sqlite {
+        ("INTEGER", "1", "0", "BLOB")
+    } else {
+        ("BOOLEAN", "TRUE", "FALSE", "BYTEA")
+    };
+    let (h1, h2) = if sqlite {
+        (
+            format!("X'{}'", "11".repeat(32)),
+            format!("X'{}'", "22".repeat(32)),
+        )
+    } else {
+        (
+            format!("'\\x{}'::bytea", "11".repeat(32)),
+            format!("'\\x{}'::bytea", "22".repeat(32)),
+        )
+    };
+    OLD_TICKETS
+        .replace("{p}", prefix)
+        .replace("{blob}", blob)
+        .replace("{b}", b)
+        .replace("{t}", t)
+        .replace("{f}", f)
+        .replace("{h1}", &h1)
+        .replace("{h2}", &h2)
+}
+
+#[test]
+fn sqlite_upgrades_an_old_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("authority.sqlite");
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(&old_tickets("", true))
+        .unwrap();
+    check_upgraded(|| AuthorityStore::open(&path).unwrap());
+}
+
+#[test]
+fn postgres_upgrades_an_old_database() {
+    let Some(url) = pg_url("t_upgrade") else {
+        eprintln!("skipped: set AIRLOCK_TEST_POSTGRES=postgres://… to run");
+        return;
+    };
+    let mut c = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
+    c.batch_execute(&old_tickets("airlock_", false)).unwrap();
+    check_upgraded(|| AuthorityStore::postgres(&url).unwrap());
 }
 
 #[test]
@@ -126,6 +262,15 @@ fn postgres_redeem_rules() {
         return;
     };
     check_redeem_rules(&AuthorityStore::postgres(&url).unwrap());
+}
+
+#[test]
+fn postgres_deleting_a_member_invalidates_its_tickets() {
+    let Some(url) = pg_url("t_creator") else {
+        eprintln!("skipped: set AIRLOCK_TEST_POSTGRES=postgres://… to run");
+        return;
+    };
+    check_deleted_creator_tickets(&AuthorityStore::postgres(&url).unwrap());
 }
 
 #[test]
