@@ -15,5 +15,12 @@ pub use frame::{PortalFrame, ResetReason};
 
 /// Default receive window per stream (bytes in flight before the sender must wait).
 pub const DEFAULT_WINDOW: u32 = 2 * 1024 * 1024;
+/// The largest window a peer may advertise; larger ones are taken as this (a peer cannot make
+/// this side push unbounded data towards it).
+pub const MAX_WINDOW: u32 = 16 * 1024 * 1024;
+/// Most streams one link carries at once; further `Open`s are reset (refused).
+pub const MAX_STREAMS_PER_LINK: usize = 1024;
+/// Most portal links one secure channel may hold at one outlet.
+pub const MAX_LINKS_PER_CHANNEL: usize = 16;
 /// Largest data chunk carried in one frame.
 pub const MAX_CHUNK: usize = 256 * 1024;

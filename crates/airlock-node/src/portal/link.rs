@@ -14,7 +14,7 @@ use crate::message::Message;
 use crate::node::Node;
 use crate::router::Worker;
 use airlock_identity::Identifier;
-use airlock_portal::{PortalFrame, ResetReason, DEFAULT_WINDOW};
+use airlock_portal::{PortalFrame, ResetReason, DEFAULT_WINDOW, MAX_STREAMS_PER_LINK, MAX_WINDOW};
 use airlock_wire::{Address, Packet, Route};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
@@ -164,7 +164,8 @@ impl Link {
         };
         match answer {
             Ok(Ok(Ok(window))) => {
-                link.peer_window.store(window, Ordering::Relaxed);
+                link.peer_window
+                    .store(window.min(MAX_WINDOW), Ordering::Relaxed);
                 Ok(link)
             }
             Ok(Ok(Err(_))) => {
@@ -196,7 +197,8 @@ impl Link {
             Side::Outlet { target, resource },
             stats,
         )?;
-        link.peer_window.store(window, Ordering::Relaxed);
+        link.peer_window
+            .store(window.min(MAX_WINDOW), Ordering::Relaxed);
         ret.pop_front(); // the channel's own address
         let _ = link.remote.set(ret);
         link.send_control(
@@ -216,6 +218,16 @@ impl Link {
     /// The channel peer (identity and current credential).
     pub fn channel_peer(&self) -> Option<Arc<crate::message::ChannelPeer>> {
         self.channel.peer().cloned()
+    }
+
+    /// The encrypting address of the link's secure channel.
+    pub fn channel_address(&self) -> &Address {
+        self.channel.address()
+    }
+
+    /// The window the peer advertised (capped at [`MAX_WINDOW`]).
+    pub fn peer_window(&self) -> u32 {
+        self.peer_window.load(Ordering::Relaxed)
     }
 
     /// The peer identity.
@@ -319,6 +331,18 @@ impl Link {
                 {
                     let mut streams = self.streams.lock().expect("streams");
                     if streams.contains_key(&id) {
+                        return;
+                    }
+                    if streams.len() >= MAX_STREAMS_PER_LINK {
+                        drop(streams);
+                        tracing::warn!(outlet = %resource, "connection refused: the link carries {MAX_STREAMS_PER_LINK} streams already");
+                        self.send_control(
+                            node,
+                            PortalFrame::Reset {
+                                stream: id,
+                                reason: ResetReason::Refused,
+                            },
+                        );
                         return;
                     }
                     streams.insert(id, stream.clone());

@@ -142,6 +142,31 @@ impl Worker for OutletWorker {
                     );
                     return;
                 }
+                let held = {
+                    let mut links = outlet.links.lock().expect("links");
+                    links.retain(|l| !l.is_closed());
+                    links
+                        .iter()
+                        .filter(|l| l.channel_address() == &peer.channel)
+                        .count()
+                };
+                if held >= airlock_portal::MAX_LINKS_PER_CHANNEL {
+                    outlet.refused.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(outlet = %outlet.spec.name, peer = %peer.identifier, "portal link refused: the channel holds {held} links already");
+                    let mut back = msg.ret.clone();
+                    back.pop_front();
+                    let _ = channel.send(
+                        node,
+                        &back,
+                        &airlock_wire::Route::empty(),
+                        PortalFrame::Reset {
+                            stream: 0,
+                            reason: airlock_portal::ResetReason::Refused,
+                        }
+                        .encode(),
+                    );
+                    return;
+                }
                 if let Some(link) = Link::accept(
                     node,
                     channel,
