@@ -89,6 +89,11 @@ impl Connection {
         &self.addr
     }
 
+    /// Bytes of routed messages written or queued so far (not counting heartbeats).
+    pub fn bytes_out(&self) -> u64 {
+        self.bytes_out.load(Ordering::Relaxed)
+    }
+
     /// The remote socket address.
     pub fn peer(&self) -> SocketAddr {
         self.peer

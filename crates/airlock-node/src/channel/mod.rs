@@ -106,6 +106,8 @@ pub struct SecureChannel {
     first_hop_hook: Mutex<Option<(Address, u64)>>,
     created: Instant,
     rejected: AtomicU64,
+    /// Messages sealed and sent to the peer.
+    sent: AtomicU64,
     /// The handshake outcome was counted (once per channel, by the first outcome).
     counted: AtomicBool,
     description: String,
@@ -176,6 +178,7 @@ impl SecureChannel {
             first_hop_hook: Mutex::new(None),
             created: Instant::now(),
             rejected: AtomicU64::new(0),
+            sent: AtomicU64::new(0),
             counted: AtomicBool::new(false),
             description,
             source: OnceLock::new(),
@@ -251,6 +254,11 @@ impl SecureChannel {
     /// True once closed or failed.
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
+    }
+
+    /// Number of messages sealed and sent to the peer (data, close, credential refresh).
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
     }
 
     /// Number of data messages rejected (tampered, replayed, too old).
@@ -370,6 +378,7 @@ impl SecureChannel {
         cipher
             .seal(&mut plaintext)
             .map_err(|_| ChannelError::Closed)?;
+        self.sent.fetch_add(1, Ordering::Relaxed);
         // Dispatch under the lock so the transport sees messages in nonce order.
         node.dispatch(Message::new(remote.clone(), Route::empty(), plaintext));
         Ok(())

@@ -434,6 +434,16 @@ impl Node {
             .count()
     }
 
+    /// Bytes written (or queued) to connection `a` so far.
+    pub fn connection_bytes_out(&self, a: &Address) -> Option<u64> {
+        self.inner
+            .connections
+            .lock()
+            .expect("conns")
+            .get(a)
+            .map(|c| c.bytes_out())
+    }
+
     /// The remote socket address of connection `a`.
     pub fn connection_peer(&self, a: &Address) -> Option<SocketAddr> {
         self.inner
