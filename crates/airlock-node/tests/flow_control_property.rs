@@ -7,7 +7,7 @@
 mod common;
 
 use airlock_node::portal::{InletSpec, OutletSpec};
-use airlock_node::{Message, Node, Origin};
+use airlock_node::{Message, Origin};
 use airlock_portal::PortalFrame;
 use airlock_wire::{Address, Packet, Route};
 use std::time::Duration;
