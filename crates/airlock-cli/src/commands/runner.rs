@@ -227,9 +227,13 @@ fn start_project_services(
         trusted.push(authority.history().verify(airlock_node::unix_now())?);
         let store = Arc::new(super::project_host::open_store(ctx, &hp)?);
         if let Some(set) = airlock_project::authority::revoked_set(&store) {
-            node.set_revoked(set);
+            node.set_revoked(&hp.name, set);
         }
-        airlock_project::authority::spawn_revocation_sync(node.clone(), store.clone());
+        airlock_project::authority::spawn_revocation_sync(
+            node.clone(),
+            hp.name.clone(),
+            store.clone(),
+        );
         relay_access = RelayAccess::ProjectPermission;
         airlock_project::Authority::new(airlock_project::AuthorityConfig {
             project: hp.name.clone(),

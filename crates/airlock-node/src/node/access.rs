@@ -53,13 +53,7 @@ impl Node {
         rtype: &str,
         peer: &crate::message::ChannelPeer,
     ) -> Result<(), String> {
-        if self
-            .inner
-            .revoked
-            .read()
-            .expect("revoked")
-            .contains(&peer.identifier)
-        {
+        if self.is_revoked(&peer.identifier) {
             return Err(format!("{} is no longer a project member", peer.identifier));
         }
         self.inner.policies.read().expect("policies").authorize(
@@ -86,23 +80,55 @@ impl Node {
         Ok(())
     }
 
-    /// The current set of revoked project members.
+    /// The revoked members of every project, as one set (the union of the per-project sets).
     pub fn revoked(&self) -> std::collections::HashSet<Identifier> {
-        self.inner.revoked.read().expect("revoked").clone()
+        self.inner
+            .revoked
+            .read()
+            .expect("revoked")
+            .values()
+            .flatten()
+            .copied()
+            .collect()
     }
 
-    /// True if `id` is a revoked project member.
+    /// The revoked members of one project (as its authority last reported them).
+    pub fn revoked_in(&self, project: &str) -> std::collections::HashSet<Identifier> {
+        self.inner
+            .revoked
+            .read()
+            .expect("revoked")
+            .get(project)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// True if `id` is a revoked member of any project this node knows revocations of.
     pub fn is_revoked(&self, id: &Identifier) -> bool {
-        self.inner.revoked.read().expect("revoked").contains(id)
+        self.inner
+            .revoked
+            .read()
+            .expect("revoked")
+            .values()
+            .any(|s| s.contains(id))
     }
 
-    /// Replaces the set of revoked (deleted) project members: their credentials are ignored and
-    /// their channels to this node are closed at once.
-    pub fn set_revoked(&self, revoked: std::collections::HashSet<Identifier>) {
-        *self.inner.revoked.write().expect("revoked") = revoked.clone();
+    /// Replaces the set of revoked (deleted) members of `project` (leaving other projects'
+    /// sets alone: a node may be a member of several projects, and one project's list says
+    /// nothing about another's members). Everywhere the node checks the union: revoked
+    /// identities' credentials are ignored and their channels to this node are closed at once.
+    pub fn set_revoked(&self, project: &str, revoked: std::collections::HashSet<Identifier>) {
+        {
+            let mut all = self.inner.revoked.write().expect("revoked");
+            if revoked.is_empty() {
+                all.remove(project);
+            } else {
+                all.insert(project.to_string(), revoked);
+            }
+        }
         for ch in self.channels() {
             if let Some(p) = ch.peer() {
-                if revoked.contains(&p.identifier) {
+                if self.is_revoked(&p.identifier) {
                     tracing::warn!(peer = %p.identifier, channel = %ch.address(), "closing channel of a revoked member");
                     ch.close(self, true);
                 }
@@ -157,13 +183,7 @@ impl Node {
         presenter: &Identifier,
         credentials: &[Vec<u8>],
     ) -> Option<VerifiedCredential> {
-        if self
-            .inner
-            .revoked
-            .read()
-            .expect("revoked")
-            .contains(presenter)
-        {
+        if self.is_revoked(presenter) {
             tracing::warn!(peer = %presenter, "credential of a revoked member ignored");
             return None;
         }

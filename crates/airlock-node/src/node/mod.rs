@@ -95,7 +95,8 @@ struct Inner {
     credentials: RwLock<Vec<Vec<u8>>>,
     projects: RwLock<HashMap<String, ProjectRoute>>,
     policies: RwLock<crate::policy::Policies>,
-    revoked: RwLock<std::collections::HashSet<Identifier>>,
+    /// Revoked members by project (each project's poll replaces only its own set).
+    revoked: RwLock<HashMap<String, std::collections::HashSet<Identifier>>>,
     counters: ops::NodeCounters,
 }
 
