@@ -217,6 +217,7 @@ fn start_project_services(
     use airlock_project::relay::{RelayAccess, RelayService};
     let mut trusted = Vec::new();
     let mut relay_access = RelayAccess::Policy;
+    let mut hosted = Vec::new();
     for hp in ctx
         .state
         .hosted_projects()?
@@ -224,7 +225,11 @@ fn start_project_services(
         .filter(|p| p.node == name)
     {
         let (authority, _) = ctx.state.load_identity(&hp.authority_identity)?;
-        trusted.push(authority.history().verify(airlock_node::unix_now())?);
+        let verified = authority.history().verify(airlock_node::unix_now())?;
+        // The hosted project owns this node's resources (docs/protocol.md §9.7).
+        node.set_authority_project(verified.identifier, &hp.name);
+        hosted.push(verified.identifier);
+        trusted.push(verified);
         let store = Arc::new(super::project_host::open_store(ctx, &hp)?);
         if let Some(set) = airlock_project::authority::revoked_set(&store) {
             node.set_revoked(&hp.name, set);
@@ -243,6 +248,9 @@ fn start_project_services(
         })
         .register(node);
         tracing::info!(project = %hp.name, "hosting the project authority");
+    }
+    if let [only] = hosted[..] {
+        node.set_home_authority(Some(only));
     }
     RelayService::new(relay_access).register(node);
     let memberships = ctx.state.memberships(Some(identity))?;

@@ -56,26 +56,60 @@ impl Node {
         if self.is_revoked(&peer.identifier) {
             return Err(format!("{} is no longer a project member", peer.identifier));
         }
-        self.inner.policies.read().expect("policies").authorize(
-            name,
-            rtype,
-            peer,
-            self.has_project(),
-        )
+        let binding = self.binding(peer);
+        self.inner
+            .policies
+            .read()
+            .expect("policies")
+            .authorize(name, rtype, peer, &binding)
+    }
+
+    /// True if this node belongs to a project or hosts one: its default policy then requires a
+    /// credential from the project's authority.
+    pub fn in_project(&self) -> bool {
+        self.has_project()
+            || self
+                .inner
+                .home_authority
+                .read()
+                .expect("home authority")
+                .is_some()
+    }
+
+    /// How credentials bind for decisions about `peer` (see [`crate::policy::Binding`]).
+    fn binding(&self, peer: &crate::message::ChannelPeer) -> crate::policy::Binding {
+        let issuer_project = peer
+            .credential_at(crate::unix_now())
+            .and_then(|c| self.authority_project(&c.issuer));
+        crate::policy::Binding {
+            in_project: self.in_project(),
+            home: self.home_authority(),
+            issuer_project,
+            known_peer: true,
+        }
     }
 
     /// Decides whether `peer` may use this node's shared resources that no policy names, such as
     /// a relay another member registered: never a revoked member, and on a node that belongs to
-    /// a project only a peer with a valid credential from a trusted authority (a member).
+    /// a project only a peer with a valid credential from its home authority (a member; from
+    /// any trusted authority on a node in several projects that hosts none).
     pub fn admits_member(&self, peer: &crate::message::ChannelPeer) -> Result<(), String> {
         if self.is_revoked(&peer.identifier) {
             return Err(format!("{} is no longer a project member", peer.identifier));
         }
-        if self.has_project() && peer.credential_at(crate::unix_now()).is_none() {
-            return Err(format!(
-                "{} presented no valid project credential",
-                peer.identifier
-            ));
+        if self.in_project() {
+            // Bound to the home project when there is one; on a node in several projects any
+            // of their credentials (the relay owner's listener and policies decide the rest).
+            let cred = match self.home_authority() {
+                Some(_) => self.home_credential(peer),
+                None => peer.credential_at(crate::unix_now()),
+            };
+            if cred.is_none() {
+                return Err(format!(
+                    "{} presented no valid project credential",
+                    peer.identifier
+                ));
+            }
         }
         Ok(())
     }
@@ -165,6 +199,64 @@ impl Node {
         *self.inner.authorities.write().expect("authorities") = authorities;
     }
 
+    /// Names the project `authority` speaks for: policies see it as `subject.project` of the
+    /// credentials it issued (docs/protocol.md §9.7).
+    pub fn set_authority_project(&self, authority: Identifier, project: &str) {
+        self.inner
+            .authority_projects
+            .write()
+            .expect("authority projects")
+            .insert(authority, project.to_string());
+    }
+
+    /// The project `authority` speaks for, if this node was told.
+    pub fn authority_project(&self, authority: &Identifier) -> Option<String> {
+        self.inner
+            .authority_projects
+            .read()
+            .expect("authority projects")
+            .get(authority)
+            .cloned()
+    }
+
+    /// Sets the authority of the project this node hosts: it owns this node's resources, so
+    /// its credentials alone satisfy the default policy, policies that do not name an issuer,
+    /// and the relay permission of a project node, even if the node trusts other authorities.
+    pub fn set_home_authority(&self, authority: Option<Identifier>) {
+        *self.inner.home_authority.write().expect("home authority") = authority;
+    }
+
+    /// The authority that owns this node's resources (§9.7): the one of the project it hosts,
+    /// else the only authority it trusts; `None` for a node outside any project or one that
+    /// trusts several authorities and hosts none (there, only policies that name
+    /// `subject.project` or `subject.issuer` accept credentials).
+    pub fn home_authority(&self) -> Option<Identifier> {
+        if let Some(h) = *self.inner.home_authority.read().expect("home authority") {
+            return Some(h);
+        }
+        match self
+            .inner
+            .authorities
+            .read()
+            .expect("authorities")
+            .as_slice()
+        {
+            [only] => Some(only.identifier),
+            _ => None,
+        }
+    }
+
+    /// The peer's credential if it is valid now and issued by the authority that owns this
+    /// node's resources ([`Node::home_authority`]).
+    pub fn home_credential(
+        &self,
+        peer: &crate::message::ChannelPeer,
+    ) -> Option<VerifiedCredential> {
+        let home = self.home_authority()?;
+        peer.credential_at(crate::unix_now())
+            .filter(|c| c.issuer == home)
+    }
+
     /// Sets the credentials this node presents: in new handshakes, and re-presented at once on
     /// every open channel (no new handshake).
     pub fn set_credentials(&self, credentials: Vec<Vec<u8>>) {
@@ -176,7 +268,8 @@ impl Node {
         }
     }
 
-    /// Verifies credentials presented by `presenter`; returns the first valid one. Failures are
+    /// Verifies credentials presented by `presenter`; returns the one from the home authority
+    /// ([`Node::home_authority`]) if any is valid, else the first valid one. Failures are
     /// logged (a peer without a valid credential gets no attributes; policies decide).
     pub fn verify_credentials(
         &self,
@@ -187,14 +280,21 @@ impl Node {
             tracing::warn!(peer = %presenter, "credential of a revoked member ignored");
             return None;
         }
+        let home = self.home_authority();
         let authorities = self.inner.authorities.read().expect("authorities");
         let now = crate::unix_now();
+        // The home project's credential if the peer presented one (it is the one that counts
+        // for this node's resources), else the first valid one.
+        let mut first = None;
         for raw in credentials {
             match Credential::decode(raw).and_then(|c| c.verify(&authorities, presenter, now)) {
-                Ok(v) => return Some(v),
+                Ok(v) if Some(v.issuer) == home => return Some(v),
+                Ok(v) => {
+                    first.get_or_insert(v);
+                }
                 Err(e) => tracing::warn!(peer = %presenter, "credential rejected: {e}"),
             }
         }
-        None
+        first
     }
 }

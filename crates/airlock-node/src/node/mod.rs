@@ -92,6 +92,10 @@ struct Inner {
     started: std::time::Instant,
     purpose_key_store: Option<PurposeKeyStore>,
     authorities: RwLock<Vec<VerifiedIdentity>>,
+    /// The project each trusted authority speaks for (`subject.project` in policies).
+    authority_projects: RwLock<HashMap<Identifier, String>>,
+    /// The authority of the project this node hosts (binds its resources), if any.
+    home_authority: RwLock<Option<Identifier>>,
     credentials: RwLock<Vec<Vec<u8>>>,
     projects: RwLock<HashMap<String, ProjectRoute>>,
     policies: RwLock<crate::policy::Policies>,
@@ -142,6 +146,8 @@ impl Node {
                 started: std::time::Instant::now(),
                 purpose_key_store: config.purpose_key_store,
                 authorities: RwLock::new(Vec::new()),
+                authority_projects: RwLock::new(HashMap::new()),
+                home_authority: RwLock::new(None),
                 credentials: RwLock::new(Vec::new()),
                 projects: RwLock::new(HashMap::new()),
                 policies: RwLock::new(Default::default()),
