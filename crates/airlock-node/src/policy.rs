@@ -149,6 +149,35 @@ impl Policies {
         v
     }
 
+    /// Identifiers that policies name: string literals that read as identifiers (as in
+    /// `(= subject.identifier "I…")`). A node outside any project admits them at its listener
+    /// (docs/protocol.md §5.4); the policies then decide what they may use.
+    pub fn named_identifiers(&self) -> Vec<Identifier> {
+        fn walk(e: &airlock_abac::Expr, out: &mut Vec<Identifier>) {
+            match e {
+                airlock_abac::Expr::Str(s) => {
+                    if let Ok(id) = s.parse() {
+                        out.push(id);
+                    }
+                }
+                airlock_abac::Expr::List(v) | airlock_abac::Expr::Call(_, v) => {
+                    v.iter().for_each(|e| walk(e, out))
+                }
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        for p in self
+            .by_name
+            .values()
+            .flat_map(|m| m.values())
+            .chain(self.by_type.values())
+        {
+            walk(p.expr(), &mut out);
+        }
+        out
+    }
+
     /// True if a policy names type `rtype`: for resource `name` of that type, or for the whole
     /// type (a policy on the name alone does not count).
     pub fn has_typed_policy(&self, name: &str, rtype: &str) -> bool {

@@ -122,6 +122,8 @@ where
             identity: NodeIdentity { secret, purpose },
             tcp_listen: "127.0.0.1:0".parse().expect("valid"),
             authorized: Vec::new(),
+            trust_unknown: false,
+            known_identities: None,
             rekey: Default::default(),
             purpose_key_store: None,
         })

@@ -114,6 +114,8 @@ fn run_node_inner(ctx: &Ctx, name: &str, child: bool, opts: &RunOptions) -> Resu
             identity: NodeIdentity { secret, purpose },
             tcp_listen: listen,
             authorized: Vec::new(),
+            trust_unknown: false,
+            known_identities: Some(known_identities(name)),
             rekey: Default::default(),
             purpose_key_store: Some(store),
         })
@@ -204,6 +206,31 @@ fn detach_stdout() {
             libc::dup2(devnull.as_raw_fd(), 1);
         }
     }
+}
+
+/// What node `name` knows, read from the state when the node asks (at most every
+/// [`airlock_node::node::KNOWN_IDENTITIES_TTL`]), so identities created while it runs count too.
+/// An unreadable state yields none (the node then admits only its own identity: fail closed).
+fn known_identities(name: &str) -> airlock_node::node::KnownIdentities {
+    let name = name.to_string();
+    let state = std::sync::Mutex::new(None::<State>);
+    Arc::new(move || {
+        let mut guard = state.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.is_none() {
+            *guard = State::open().ok();
+        }
+        let Some(s) = guard.as_ref() else {
+            tracing::warn!("cannot read the state: admitting only this node's own identity");
+            return Vec::new();
+        };
+        match s.known_identifiers(&name) {
+            Ok(ids) => ids.iter().filter_map(|i| i.parse().ok()).collect(),
+            Err(e) => {
+                tracing::warn!("cannot read the known identities: {e:#}");
+                Vec::new()
+            }
+        }
+    })
 }
 
 /// Hosts the authority of projects whose node this is, and joins the projects the node's

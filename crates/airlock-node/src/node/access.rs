@@ -1,12 +1,106 @@
 //! Access decisions of a node: policies, project membership, trusted authorities, the
 //! credentials it presents and verifies, and revoked members.
 
-use super::{Node, ProjectRoute};
+use super::{KnownIdentities, Node, ProjectRoute, KNOWN_IDENTITIES_TTL};
 use crate::channel;
+use crate::message::Message;
+use crate::router::Worker;
 use airlock_authority::{Credential, VerifiedCredential};
+use airlock_channel::TrustPolicy;
 use airlock_identity::{Identifier, VerifiedIdentity};
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Who a node's `api` listener admits (docs/protocol.md §5.4).
+pub(super) struct Admission {
+    /// The configured `--authorized` list: if non-empty, exactly these.
+    authorized: Vec<Identifier>,
+    /// Everyone, outside any project (tests, demos).
+    trust_unknown: bool,
+    known: Option<KnownIdentities>,
+    /// The last list `known` returned, and when.
+    cache: Mutex<Option<(Instant, Arc<HashSet<Identifier>>)>>,
+}
+
+impl Admission {
+    pub(super) fn new(
+        authorized: Vec<Identifier>,
+        trust_unknown: bool,
+        known: Option<KnownIdentities>,
+    ) -> Self {
+        Admission {
+            authorized,
+            trust_unknown,
+            known,
+            cache: Mutex::new(None),
+        }
+    }
+
+    /// The identities `known` lists, asked again at most every [`KNOWN_IDENTITIES_TTL`].
+    fn known(&self) -> Arc<HashSet<Identifier>> {
+        let Some(f) = &self.known else {
+            return Arc::default();
+        };
+        let mut cache = self.cache.lock().expect("known identities");
+        if let Some((at, ids)) = cache.as_ref() {
+            if at.elapsed() < KNOWN_IDENTITIES_TTL {
+                return ids.clone();
+            }
+        }
+        let ids: Arc<HashSet<Identifier>> = Arc::new(f().into_iter().collect());
+        *cache = Some((Instant::now(), ids.clone()));
+        ids
+    }
+}
+
+/// The `api` listener: answers handshake message 1 with the trust the node computes at that
+/// moment ([`Node::listener_trust`]), so a node that joins a project later admits its members.
+pub(super) struct AdmittingListener;
+
+impl Worker for AdmittingListener {
+    fn handle(&self, node: &Node, msg: Message) {
+        channel::Listener::new(node.listener_trust()).handle(node, msg);
+    }
+}
 
 impl Node {
+    /// The trust policy of the `api` listener now (docs/protocol.md §5.4): the configured
+    /// `authorized` list if any; else everyone on a node in a project (members prove themselves
+    /// with credentials, and strangers must reach the authority to enroll) or with
+    /// `trust_unknown`; else only identities this node knows: its own, the known identities
+    /// and those its policies name.
+    pub fn listener_trust(&self) -> TrustPolicy {
+        let a = &self.inner.admission;
+        if !a.authorized.is_empty() {
+            return TrustPolicy::Identifiers(a.authorized.clone());
+        }
+        if a.trust_unknown || self.in_project() {
+            return TrustPolicy::Everyone;
+        }
+        let mut ids: HashSet<Identifier> = a.known().iter().copied().collect();
+        ids.insert(self.identifier());
+        ids.extend(
+            self.inner
+                .policies
+                .read()
+                .expect("policies")
+                .named_identifiers(),
+        );
+        TrustPolicy::Identifiers(ids.into_iter().collect())
+    }
+
+    /// True if `id` is an identity this node knows: its own, a configured `authorized` one, or
+    /// one its known identities list (not merely named by a policy); everyone with
+    /// `trust_unknown`. Outside any project, the default policy allows exactly these.
+    pub fn knows(&self, id: &Identifier) -> bool {
+        let a = &self.inner.admission;
+        a.trust_unknown
+            || *id == self.identifier()
+            || a.authorized.contains(id)
+            || a.known().contains(id)
+    }
+
     /// Sets a policy (S-expression) for a resource name (of any type, or of `resource_type`
     /// when both are given) or for a resource type.
     pub fn set_policy(
@@ -85,7 +179,7 @@ impl Node {
             in_project: self.in_project(),
             home: self.home_authority(),
             issuer_project,
-            known_peer: true,
+            known_peer: self.knows(&peer.identifier),
         }
     }
 
