@@ -96,7 +96,7 @@ pub fn spawn_refresher(session: Arc<AuthoritySession>) -> tokio::sync::oneshot::
         loop {
             match fetch_credential(&session).await {
                 Ok((cred, expires_at)) => {
-                    node.set_credentials(vec![cred]);
+                    node.set_project_credential(&project, cred);
                     if let Some(tx) = first.take() {
                         let _ = tx.send(());
                     }

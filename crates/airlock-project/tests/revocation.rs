@@ -1,12 +1,13 @@
-//! Revocation on a node that is a member of two projects: each project's poll replaces only
-//! that project's revoked set; the node checks the union (docs/protocol.md §9.4).
+//! A node that is a member of two projects: each project's revocation poll replaces only that
+//! project's revoked set, the node checks the union (docs/protocol.md §9.4); and it presents
+//! both projects' credentials (§9.7).
 
 mod common;
 
 use airlock_identity::{Identifier, IdentitySecret};
 use airlock_node::{unix_now, Node, ProjectRoute};
 use airlock_project::authority::{Authority, AuthorityConfig};
-use airlock_project::refresh::{spawn_revocation_watch, AuthoritySession};
+use airlock_project::refresh::{spawn_refresher, spawn_revocation_watch, AuthoritySession};
 use airlock_project::store::{AuthorityStore, Member};
 use common::node;
 use std::sync::Arc;
@@ -84,4 +85,25 @@ async fn one_projects_poll_does_not_unrevoke_another_projects_member() {
         "project B's poll (without X) un-revoked the member project A deleted"
     );
     assert_eq!(m.revoked(), [x, y].into_iter().collect());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_of_two_projects_presents_both_credentials() {
+    let (pa, store_a) = project("a").await;
+    let (pb, store_b) = project("b").await;
+    let m = node("member").await;
+    for s in [&store_a, &store_b] {
+        s.put_member(&member(m.identifier())).unwrap();
+    }
+    join(&m, "a", &pa);
+    join(&m, "b", &pb);
+    let first_a = spawn_refresher(AuthoritySession::new(m.clone(), "a".into()));
+    let first_b = spawn_refresher(AuthoritySession::new(m.clone(), "b".into()));
+    first_a.await.unwrap();
+    first_b.await.unwrap();
+    // One credential per project: a peer bound to either project finds its own (§9.7).
+    let mut issuers: Vec<_> = m.credential_expiries().into_iter().map(|c| c.0).collect();
+    issuers.sort();
+    issuers.dedup();
+    assert_eq!(issuers.len(), 2, "{issuers:?}");
 }

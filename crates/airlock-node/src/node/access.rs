@@ -362,6 +362,22 @@ impl Node {
         }
     }
 
+    /// Replaces this node's credential from `project`'s authority and presents it with those of
+    /// its other projects (a node in several projects shows each peer every credential; the
+    /// peer keeps the one its resources are bound to, §9.7).
+    pub fn set_project_credential(&self, project: &str, credential: Vec<u8>) {
+        let all = {
+            let mut m = self
+                .inner
+                .project_credentials
+                .lock()
+                .expect("project credentials");
+            m.insert(project.to_string(), credential);
+            m.values().cloned().collect()
+        };
+        self.set_credentials(all);
+    }
+
     /// Verifies credentials presented by `presenter`; returns the one from the home authority
     /// ([`Node::home_authority`]) if any is valid, else the first valid one. Failures are
     /// logged (a peer without a valid credential gets no attributes; policies decide).

@@ -114,6 +114,8 @@ struct Inner {
     /// The authority of the project this node hosts (binds its resources), if any.
     home_authority: RwLock<Option<Identifier>>,
     credentials: RwLock<Vec<Vec<u8>>>,
+    /// The credential of each project this node is a member of (presented together).
+    project_credentials: Mutex<std::collections::BTreeMap<String, Vec<u8>>>,
     projects: RwLock<HashMap<String, ProjectRoute>>,
     policies: RwLock<crate::policy::Policies>,
     /// Revoked members by project (each project's poll replaces only its own set).
@@ -168,6 +170,7 @@ impl Node {
                 authority_projects: RwLock::new(HashMap::new()),
                 home_authority: RwLock::new(None),
                 credentials: RwLock::new(Vec::new()),
+                project_credentials: Mutex::new(Default::default()),
                 projects: RwLock::new(HashMap::new()),
                 policies: RwLock::new(Default::default()),
                 revoked: RwLock::new(Default::default()),
