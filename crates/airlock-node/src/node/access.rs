@@ -175,11 +175,13 @@ impl Node {
         let issuer_project = peer
             .credential_at(crate::unix_now())
             .and_then(|c| self.authority_project(&c.issuer));
+        let in_project = self.in_project();
         crate::policy::Binding {
-            in_project: self.in_project(),
+            in_project,
             home: self.home_authority(),
             issuer_project,
-            known_peer: self.knows(&peer.identifier),
+            // Only outside a project does the default ask (it may read the owner's state).
+            known_peer: !in_project && self.knows(&peer.identifier),
         }
     }
 
