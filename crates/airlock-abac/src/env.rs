@@ -12,9 +12,18 @@ pub const SUBJECT_IDENTIFIER: &str = "subject.identifier";
 /// the runtime.
 pub const SUBJECT_HAS_CREDENTIAL: &str = "subject.has_credential";
 
+/// Name of the built-in holding the identifier of the authority that issued the peer's
+/// credential (a string, empty without one), set by the runtime (airlock-node).
+pub const SUBJECT_ISSUER: &str = "subject.issuer";
+
+/// Name of the built-in holding the project whose authority issued the peer's credential (a
+/// string, empty without one or when the node does not know the authority's project), set by
+/// the runtime (airlock-node).
+pub const SUBJECT_PROJECT: &str = "subject.project";
+
 /// Attribute keys that [`Environment::from_attributes`] drops because, prefixed with
 /// `subject.`, they would name a built-in.
-pub const RESERVED_ATTRIBUTES: [&str; 2] = ["identifier", "has_credential"];
+pub const RESERVED_ATTRIBUTES: [&str; 4] = ["identifier", "has_credential", "issuer", "project"];
 
 /// Identifier names bound to values, against which a [`crate::Policy`] is evaluated.
 ///
@@ -136,6 +145,8 @@ mod tests {
             pairs(&[
                 ("identifier", "Iattacker"),
                 ("has_credential", "true"),
+                ("issuer", "Iattacker"),
+                ("project", "other"),
                 ("team", "a"),
             ]),
             pairs(&[("name", "db")]),

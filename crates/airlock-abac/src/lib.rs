@@ -82,7 +82,9 @@
 //! `identifier` would otherwise become `subject.identifier`. **An environment must therefore
 //! insert the built-ins *after* the credential attributes**, so the runtime's values always
 //! win; [`Environment::from_attributes`] does this, and additionally drops attributes named
-//! `identifier` or `has_credential` outright.
+//! `identifier` or `has_credential` outright. Attributes named `issuer` and `project` are
+//! dropped too: the runtime sets [`SUBJECT_ISSUER`] and [`SUBJECT_PROJECT`] (who issued the
+//! credential) after the attributes.
 //!
 //! # Errors
 //!
@@ -103,7 +105,10 @@ mod shorthand;
 mod value;
 
 pub use ast::{is_identifier, Arity, Expr, Op};
-pub use env::{Environment, RESERVED_ATTRIBUTES, SUBJECT_HAS_CREDENTIAL, SUBJECT_IDENTIFIER};
+pub use env::{
+    Environment, RESERVED_ATTRIBUTES, SUBJECT_HAS_CREDENTIAL, SUBJECT_IDENTIFIER, SUBJECT_ISSUER,
+    SUBJECT_PROJECT,
+};
 pub use error::{EvalError, ParseError};
 pub use policy::Policy;
 pub use value::Value;

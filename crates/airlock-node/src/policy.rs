@@ -4,12 +4,19 @@
 //! relay `mongodb` but not an inlet of that name), or to a resource type (`tcp-outlet`,
 //! `tcp-inlet`, `relay`, `kafka-consumer`, `kafka-producer`). Lookup is name within the type,
 //! then name alone, then type, then the default: on a node that belongs to a project, the default requires a valid
-//! credential from the project's authority; on a stand-alone node (no project) access is governed
-//! by the secure channel's `--authorized` trust alone. A peer without a credential is denied by
-//! every policy that reads an attribute.
+//! credential from the authority of the project that owns the node's resources (its **home**
+//! authority, see [`Binding`]); on a stand-alone node (no project) access is governed by the
+//! secure channel's `--authorized` trust alone. A peer without a credential is denied by every
+//! policy that reads an attribute.
+//!
+//! **A credential's issuer binds it** (docs/protocol.md §9.7): a policy that names neither
+//! `subject.project` nor `subject.issuer` sees a credential only if the home authority issued
+//! it; a policy that names one of them sees a credential from any trusted authority, with
+//! `subject.issuer` and `subject.project` saying whose it is, and decides itself.
 
 use crate::message::ChannelPeer;
-use airlock_abac::{Environment, Policy};
+use airlock_abac::{Environment, Policy, SUBJECT_ISSUER, SUBJECT_PROJECT};
+use airlock_identity::Identifier;
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -32,6 +39,31 @@ pub struct PolicyInfo {
     pub resource_type: Option<String>,
     /// The expression, canonical form.
     pub expression: String,
+}
+
+/// How a node binds credentials to its resources when it decides (docs/protocol.md §9.7).
+#[derive(Debug, Clone, Default)]
+pub struct Binding {
+    /// The node belongs to a project, hosts one or trusts an authority: the default policy
+    /// requires a valid credential from `home`.
+    pub in_project: bool,
+    /// The authority that owns the node's resources: the one of the project it hosts, else
+    /// the only one it trusts. `None` on a node that trusts several authorities and hosts no
+    /// project: there only policies that name `subject.project` or `subject.issuer` accept
+    /// credentials, and the default accepts none.
+    pub home: Option<Identifier>,
+    /// The project of the authority that issued the peer's credential, if the node knows it
+    /// (`subject.project`).
+    pub issuer_project: Option<String>,
+    /// Outside any project: the default admits the peer (an identity this node knows).
+    pub known_peer: bool,
+}
+
+/// True if `policy` says which authority's credentials it accepts (names `subject.issuer` or
+/// `subject.project`).
+pub fn names_issuer(policy: &Policy) -> bool {
+    let ids = policy.identifiers();
+    ids.contains(SUBJECT_ISSUER) || ids.contains(SUBJECT_PROJECT)
 }
 
 /// The policies of a node.
@@ -117,6 +149,35 @@ impl Policies {
         v
     }
 
+    /// Identifiers that policies name: string literals that read as identifiers (as in
+    /// `(= subject.identifier "I…")`). A node outside any project admits them at its listener
+    /// (docs/protocol.md §5.4); the policies then decide what they may use.
+    pub fn named_identifiers(&self) -> Vec<Identifier> {
+        fn walk(e: &airlock_abac::Expr, out: &mut Vec<Identifier>) {
+            match e {
+                airlock_abac::Expr::Str(s) => {
+                    if let Ok(id) = s.parse() {
+                        out.push(id);
+                    }
+                }
+                airlock_abac::Expr::List(v) | airlock_abac::Expr::Call(_, v) => {
+                    v.iter().for_each(|e| walk(e, out))
+                }
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        for p in self
+            .by_name
+            .values()
+            .flat_map(|m| m.values())
+            .chain(self.by_type.values())
+        {
+            walk(p.expr(), &mut out);
+        }
+        out
+    }
+
     /// True if a policy names type `rtype`: for resource `name` of that type, or for the whole
     /// type (a policy on the name alone does not count).
     pub fn has_typed_policy(&self, name: &str, rtype: &str) -> bool {
@@ -135,47 +196,97 @@ impl Policies {
             .or_else(|| self.by_type.get(rtype))
     }
 
-    /// Decides whether `peer` may use resource `name` of type `rtype`.
+    /// Decides whether `peer` may use resource `name` of type `rtype`, binding its credential
+    /// as `binding` says.
     pub fn authorize(
         &self,
         name: &str,
         rtype: &str,
         peer: &ChannelPeer,
-        in_project: bool,
+        binding: &Binding,
     ) -> Result<(), String> {
         let now = crate::unix_now();
         let cred = peer.credential_at(now);
-        let policy = self.lookup(name, rtype);
-        let Some(policy) = policy else {
-            if in_project && cred.is_none() {
-                return Err(format!(
-                    "{} has no valid project credential (default policy of {rtype} {name})",
-                    peer.identifier
-                ));
-            }
-            return Ok(());
+        let from_home = cred
+            .clone()
+            .filter(|c| binding.home.is_some_and(|h| h == c.issuer));
+        // Several authorities and no home: credentials need a policy that names its project.
+        let ambiguous = binding.home.is_none() && cred.is_some();
+        let hint = if ambiguous {
+            " (this node trusts the authorities of several projects and hosts none: a policy \
+             must say whose credentials it accepts, e.g. (= subject.project \"NAME\") or \
+             (= subject.issuer \"I…\"))"
+        } else {
+            ""
         };
-        let attrs = cred
+        let Some(policy) = self.lookup(name, rtype) else {
+            if binding.in_project {
+                if from_home.is_some() {
+                    return Ok(());
+                }
+                return Err(match binding.home {
+                    Some(h) => format!(
+                        "{} has no valid credential from the project authority {h} (default policy of {rtype} {name})",
+                        peer.identifier
+                    ),
+                    None if ambiguous => format!(
+                        "{} is not allowed by the default policy of {rtype} {name}{hint}",
+                        peer.identifier
+                    ),
+                    None => format!(
+                        "{} has no valid project credential (default policy of {rtype} {name})",
+                        peer.identifier
+                    ),
+                });
+            }
+            if binding.known_peer {
+                return Ok(());
+            }
+            return Err(format!(
+                "{} is not an identity this node knows (default policy of {rtype} {name} on a node outside any project; name it with --authorized or in a policy)",
+                peer.identifier
+            ));
+        };
+        let used = if names_issuer(policy) {
+            cred
+        } else {
+            from_home
+        };
+        let attrs = used
             .as_ref()
             .map(|c| c.attributes.clone())
             .unwrap_or_default();
-        let env = Environment::from_attributes(
+        let mut env = Environment::from_attributes(
             &peer.identifier.to_string(),
-            cred.is_some(),
+            used.is_some(),
             attrs,
             [
                 ("name".to_string(), name.to_string()),
                 ("type".to_string(), rtype.to_string()),
             ],
         );
+        // Built-ins after the attributes, so that no attribute can stand in for them.
+        env.insert(
+            SUBJECT_ISSUER,
+            used.as_ref()
+                .map(|c| c.issuer.to_string())
+                .unwrap_or_default(),
+        );
+        env.insert(
+            SUBJECT_PROJECT,
+            used.as_ref()
+                .and(binding.issuer_project.clone())
+                .unwrap_or_default(),
+        );
+        let hint = if used.is_none() { hint } else { "" };
         match policy.evaluate(&env) {
             Ok(true) => Ok(()),
             Ok(false) => Err(format!(
-                "{} denied by the {rtype} policy {policy}",
+                "{} denied by the {rtype} policy {policy}{hint}",
                 peer.identifier
             )),
             Err(e) => Err(format!(
-                "{} denied by the {rtype} policy {policy}: {e}",
+                "{} denied by the {rtype} policy {policy}: {e}{hint}",
                 peer.identifier
             )),
         }
@@ -186,7 +297,6 @@ impl Policies {
 mod tests {
     use super::*;
     use airlock_authority::VerifiedCredential;
-    use airlock_identity::Identifier;
     use airlock_wire::Address;
     use std::sync::{Arc, RwLock};
 
@@ -207,6 +317,46 @@ mod tests {
         }
     }
 
+    /// A node in the project whose authority issued the test credentials.
+    fn member() -> Binding {
+        Binding {
+            in_project: true,
+            home: Some(Identifier([1; 20])),
+            issuer_project: Some("p".into()),
+            known_peer: false,
+        }
+    }
+
+    #[test]
+    fn credentials_from_other_authorities_need_a_policy_that_names_them() {
+        let mut p = Policies::default();
+        p.set(Some("db"), None, policy("(= subject.team \"blue\")"))
+            .unwrap();
+        let blue = peer(&[("team", "blue"), ("project", "spoofed")]);
+        assert!(p.authorize("db", "tcp-outlet", &blue, &member()).is_ok());
+        let elsewhere = Binding {
+            home: Some(Identifier([2; 20])),
+            ..member()
+        };
+        assert!(p.authorize("db", "tcp-outlet", &blue, &elsewhere).is_err());
+        assert!(p.authorize("x", "tcp-outlet", &blue, &elsewhere).is_err());
+        assert!(p.authorize("x", "tcp-outlet", &blue, &member()).is_ok());
+        // Named: the policy sees the credential and whose it is; attributes cannot spoof it.
+        p.set(Some("db"), None, policy("(= subject.project \"p\")"))
+            .unwrap();
+        assert!(p.authorize("db", "tcp-outlet", &blue, &elsewhere).is_ok());
+        let other_project = Binding {
+            issuer_project: Some("spoofed-not".into()),
+            ..elsewhere.clone()
+        };
+        assert!(p
+            .authorize("db", "tcp-outlet", &blue, &other_project)
+            .is_err());
+        let id = format!("(= subject.issuer \"{}\")", Identifier([1; 20]));
+        p.set(Some("db"), None, policy(&id)).unwrap();
+        assert!(p.authorize("db", "tcp-outlet", &blue, &elsewhere).is_ok());
+    }
+
     fn policy(s: &str) -> Policy {
         Policy::parse(s).unwrap()
     }
@@ -222,15 +372,19 @@ mod tests {
         .unwrap();
         let relay_peer = peer(&[("r", "1")]);
         let other = peer(&[("x", "1")]);
-        assert!(p.authorize("mongodb", "relay", &relay_peer, true).is_ok());
-        assert!(p.authorize("mongodb", "relay", &other, true).is_err());
+        assert!(p
+            .authorize("mongodb", "relay", &relay_peer, &member())
+            .is_ok());
+        assert!(p.authorize("mongodb", "relay", &other, &member()).is_err());
         // An inlet that happens to be called `mongodb` keeps the default.
         assert!(!p.has_typed_policy("mongodb", "tcp-inlet"));
         assert!(p.has_typed_policy("mongodb", "relay"));
         // A policy on a name alone opens no relay hosting.
         p.set(Some("db"), None, policy("true")).unwrap();
         assert!(!p.has_typed_policy("db", "relay"));
-        assert!(p.authorize("mongodb", "tcp-inlet", &other, true).is_ok());
+        assert!(p
+            .authorize("mongodb", "tcp-inlet", &other, &member())
+            .is_ok());
     }
 
     #[test]
@@ -243,23 +397,23 @@ mod tests {
         p.set(Some("db"), Some("relay"), policy("(= subject.tn \"1\")"))
             .unwrap();
         assert!(p
-            .authorize("db", "relay", &peer(&[("tn", "1")]), true)
+            .authorize("db", "relay", &peer(&[("tn", "1")]), &member())
             .is_ok());
         assert!(p
-            .authorize("db", "relay", &peer(&[("n", "1")]), true)
+            .authorize("db", "relay", &peer(&[("n", "1")]), &member())
             .is_err());
         assert!(p
-            .authorize("db", "tcp-outlet", &peer(&[("n", "1")]), true)
+            .authorize("db", "tcp-outlet", &peer(&[("n", "1")]), &member())
             .is_ok());
         assert!(p
-            .authorize("other", "relay", &peer(&[("t", "1")]), true)
+            .authorize("other", "relay", &peer(&[("t", "1")]), &member())
             .is_ok());
         assert!(p
-            .authorize("other", "relay", &peer(&[("n", "1")]), true)
+            .authorize("other", "relay", &peer(&[("n", "1")]), &member())
             .is_err());
         assert!(p.remove(Some("db"), Some("relay")));
         assert!(p
-            .authorize("db", "relay", &peer(&[("n", "1")]), true)
+            .authorize("db", "relay", &peer(&[("n", "1")]), &member())
             .is_ok());
         assert!(!p.remove(Some("db"), Some("relay")));
         let listed = p.list();

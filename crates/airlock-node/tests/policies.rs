@@ -152,7 +152,7 @@ async fn default_policy_in_a_project_requires_a_credential_and_revocation_cuts()
     open.write_all(b"y").await.unwrap();
     let mut one = [0u8; 1];
     open.read_exact(&mut one).await.unwrap();
-    bank.set_revoked([analysis.identifier()].into_iter().collect());
+    bank.set_revoked("default", [analysis.identifier()].into_iter().collect());
     let mut b = [0u8; 8];
     let r = tokio::time::timeout(Duration::from_secs(5), open.read(&mut b))
         .await

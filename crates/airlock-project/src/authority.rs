@@ -53,9 +53,9 @@ pub fn revoked_set(store: &AuthorityStore) -> Option<std::collections::HashSet<I
 /// the database may have deleted members.
 pub const REVOCATION_SYNC: std::time::Duration = std::time::Duration::from_secs(3);
 
-/// Keeps `node`'s revoked set equal to the store's: a member deleted through another project
-/// node sharing the database is cut off here within [`REVOCATION_SYNC`].
-pub fn spawn_revocation_sync(node: Node, store: Arc<AuthorityStore>) {
+/// Keeps `node`'s revoked set of `project` equal to the store's: a member deleted through
+/// another project node sharing the database is cut off here within [`REVOCATION_SYNC`].
+pub fn spawn_revocation_sync(node: Node, project: String, store: Arc<AuthorityStore>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(REVOCATION_SYNC);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -66,9 +66,9 @@ pub fn spawn_revocation_sync(node: Node, store: Arc<AuthorityStore>) {
             let Ok(Some(now)) = tokio::task::spawn_blocking(move || revoked_set(&s)).await else {
                 continue;
             };
-            if now != node.revoked() {
-                tracing::info!(revoked = now.len(), "revocations changed in the store");
-                node.set_revoked(now);
+            if now != node.revoked_in(&project) {
+                tracing::info!(%project, revoked = now.len(), "revocations changed in the store");
+                node.set_revoked(&project, now);
             }
         }
     });
@@ -357,6 +357,7 @@ impl Worker for Authority {
         let body = msg.payload.data().to_vec();
         let (cfg, node, ret) = (self.cfg.clone(), node.clone(), msg.ret);
         let limiter = self.limiter.clone();
+        let project = self.cfg.project.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let caller = peer.identifier;
@@ -378,7 +379,7 @@ impl Worker for Authority {
                     if let Some(set) = revoked {
                         // Cut the deleted member off this node at once: its channels (and with
                         // them its relay registrations and portal paths) close.
-                        node.set_revoked(set);
+                        node.set_revoked(&project, set);
                     }
                     json!({"ok": true, "result": v})
                 }

@@ -96,7 +96,7 @@ pub fn spawn_refresher(session: Arc<AuthoritySession>) -> tokio::sync::oneshot::
         loop {
             match fetch_credential(&session).await {
                 Ok((cred, expires_at)) => {
-                    node.set_credentials(vec![cred]);
+                    node.set_project_credential(&project, cred);
                     if let Some(tx) = first.take() {
                         let _ = tx.send(());
                     }
@@ -122,7 +122,8 @@ pub fn spawn_refresher(session: Arc<AuthoritySession>) -> tokio::sync::oneshot::
 /// How often member nodes fetch the project's revocation list.
 pub const REVOCATION_POLL: Duration = Duration::from_secs(15);
 
-/// Spawns the loop that keeps the node's set of revoked members current, so that a deleted
+/// Spawns the loop that keeps the node's set of revoked members of this session's project
+/// current (other projects' sets are left alone), so that a deleted
 /// member's channels and portal connections are cut within [`REVOCATION_POLL`] plus the policy
 /// re-check interval.
 pub fn spawn_revocation_watch(session: Arc<AuthoritySession>) -> tokio::task::JoinHandle<()> {
@@ -136,7 +137,7 @@ pub fn spawn_revocation_watch(session: Arc<AuthoritySession>) -> tokio::task::Jo
                         .flatten()
                         .filter_map(|x| x.as_str()?.parse().ok())
                         .collect();
-                    session.node.set_revoked(set);
+                    session.node.set_revoked(&session.project, set);
                 }
                 Err(e) => {
                     tracing::debug!(project = %session.project, "revocation poll failed: {e:#}")

@@ -16,7 +16,7 @@
 use crate::RELAY_ATTRIBUTE;
 use airlock_identity::Identifier;
 use airlock_node::channel::SecureChannel;
-use airlock_node::{unix_now, Access, Exposure, Message, Node, Worker};
+use airlock_node::{Access, Exposure, Message, Node, Worker};
 use airlock_wire::{Address, Packet, Route};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -241,8 +241,8 @@ impl RelayService {
         if self.access == RelayAccess::ProjectPermission {
             // A credential is only issued to current members, and deleted members are in the
             // node's revoked set (checked again by `authorize` below).
-            let cred = peer
-                .credential_at(unix_now())
+            let cred = node
+                .home_credential(peer)
                 .ok_or("no valid project credential was presented")?;
             match cred.attributes.get(RELAY_ATTRIBUTE).map(String::as_str) {
                 Some("*") => {}

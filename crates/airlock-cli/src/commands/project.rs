@@ -91,10 +91,12 @@ pub fn known_project(m: &Membership) -> Result<KnownProject> {
     })
 }
 
-/// Applies known projects to a node: `/project/NAME` routes and trusted authorities.
+/// Applies known projects to a node: `/project/NAME` routes, trusted authorities and the
+/// project each authority speaks for (`subject.project`).
 pub fn apply_projects(node: &Node, projects: &[KnownProject]) {
     for p in projects {
         node.set_project(&p.name, p.route.clone());
+        node.set_authority_project(p.authority.identifier, &p.name);
     }
     node.set_trusted_authorities(projects.iter().map(|p| p.authority.clone()).collect());
 }
@@ -120,6 +122,8 @@ where
             identity: NodeIdentity { secret, purpose },
             tcp_listen: "127.0.0.1:0".parse().expect("valid"),
             authorized: Vec::new(),
+            trust_unknown: false,
+            known_identities: None,
             rekey: Default::default(),
             purpose_key_store: None,
         })

@@ -114,6 +114,8 @@ fn run_node_inner(ctx: &Ctx, name: &str, child: bool, opts: &RunOptions) -> Resu
             identity: NodeIdentity { secret, purpose },
             tcp_listen: listen,
             authorized: Vec::new(),
+            trust_unknown: false,
+            known_identities: Some(known_identities(name)),
             rekey: Default::default(),
             purpose_key_store: Some(store),
         })
@@ -206,6 +208,31 @@ fn detach_stdout() {
     }
 }
 
+/// What node `name` knows, read from the state when the node asks (at most every
+/// [`airlock_node::node::KNOWN_IDENTITIES_TTL`]), so identities created while it runs count too.
+/// An unreadable state yields none (the node then admits only its own identity: fail closed).
+fn known_identities(name: &str) -> airlock_node::node::KnownIdentities {
+    let name = name.to_string();
+    let state = std::sync::Mutex::new(None::<State>);
+    Arc::new(move || {
+        let mut guard = state.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.is_none() {
+            *guard = State::open().ok();
+        }
+        let Some(s) = guard.as_ref() else {
+            tracing::warn!("cannot read the state: admitting only this node's own identity");
+            return Vec::new();
+        };
+        match s.known_identifiers(&name) {
+            Ok(ids) => ids.iter().filter_map(|i| i.parse().ok()).collect(),
+            Err(e) => {
+                tracing::warn!("cannot read the known identities: {e:#}");
+                Vec::new()
+            }
+        }
+    })
+}
+
 /// Hosts the authority of projects whose node this is, and joins the projects the node's
 /// identity is a member of (routes, trusted authorities, credential refresh).
 fn start_project_services(
@@ -217,6 +244,7 @@ fn start_project_services(
     use airlock_project::relay::{RelayAccess, RelayService};
     let mut trusted = Vec::new();
     let mut relay_access = RelayAccess::Policy;
+    let mut hosted = Vec::new();
     for hp in ctx
         .state
         .hosted_projects()?
@@ -224,12 +252,20 @@ fn start_project_services(
         .filter(|p| p.node == name)
     {
         let (authority, _) = ctx.state.load_identity(&hp.authority_identity)?;
-        trusted.push(authority.history().verify(airlock_node::unix_now())?);
+        let verified = authority.history().verify(airlock_node::unix_now())?;
+        // The hosted project owns this node's resources (docs/protocol.md §9.7).
+        node.set_authority_project(verified.identifier, &hp.name);
+        hosted.push(verified.identifier);
+        trusted.push(verified);
         let store = Arc::new(super::project_host::open_store(ctx, &hp)?);
         if let Some(set) = airlock_project::authority::revoked_set(&store) {
-            node.set_revoked(set);
+            node.set_revoked(&hp.name, set);
         }
-        airlock_project::authority::spawn_revocation_sync(node.clone(), store.clone());
+        airlock_project::authority::spawn_revocation_sync(
+            node.clone(),
+            hp.name.clone(),
+            store.clone(),
+        );
         relay_access = RelayAccess::ProjectPermission;
         airlock_project::Authority::new(airlock_project::AuthorityConfig {
             project: hp.name.clone(),
@@ -239,6 +275,9 @@ fn start_project_services(
         })
         .register(node);
         tracing::info!(project = %hp.name, "hosting the project authority");
+    }
+    if let [only] = hosted[..] {
+        node.set_home_authority(Some(only));
     }
     RelayService::new(relay_access).register(node);
     let memberships = ctx.state.memberships(Some(identity))?;

@@ -340,6 +340,22 @@ impl State {
         Ok(v)
     }
 
+    /// The identifiers node `node` knows (docs/protocol.md §5.4: a node outside any project
+    /// admits only these, its own and those its policies name): every identity of this
+    /// state, and the peers the `--authorized` lists of its inlets and relays name.
+    pub fn known_identifiers(&self, node: &str) -> Result<Vec<String>> {
+        let mut ids: Vec<String> = self
+            .identities()?
+            .into_iter()
+            .map(|i| i.identifier)
+            .collect();
+        ids.extend(self.inlets(node)?.into_iter().flat_map(|i| i.authorized));
+        ids.extend(self.relays(node)?.into_iter().flat_map(|(_, _, a)| a));
+        ids.sort();
+        ids.dedup();
+        Ok(ids)
+    }
+
     /// Deletes an identity that no node uses.
     pub fn delete_identity(&self, name: &str) -> Result<()> {
         let users: Vec<String> = self

@@ -4,14 +4,14 @@
 mod access;
 pub mod ops;
 
-use crate::channel::{self, Listener, SecureChannel};
+use crate::channel::{self, SecureChannel};
 use crate::flow_control::Access;
 use crate::message::Message;
 use crate::portal::{Inlet, InletInfo, InletSpec, Outlet, OutletInfo, OutletSpec};
 use crate::router::{Lookup, Router};
 use crate::services::{Echo, Uppercase};
 use crate::transport::{self, CloseHook, Connection};
-use airlock_channel::{LocalIdentity, RekeyPolicy, TrustPolicy};
+use airlock_channel::{LocalIdentity, RekeyPolicy};
 use airlock_identity::{
     Identifier, IdentitySecret, PurposeKeySecret, VerifiedIdentity, DEFAULT_PURPOSE_KEY_TTL,
 };
@@ -43,18 +43,28 @@ impl NodeIdentity {
 }
 
 impl NodeConfig {
-    /// A node with a new identity on a free loopback port, trusting any peer (tests, demos).
+    /// A node with a new identity on a free loopback port, trusting any peer
+    /// (`trust_unknown`: in-process tests and demos).
     pub fn loopback(name: &str) -> Self {
         NodeConfig {
             name: name.into(),
             identity: NodeIdentity::generate(3600),
             tcp_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             authorized: vec![],
+            trust_unknown: true,
+            known_identities: None,
             rekey: Default::default(),
             purpose_key_store: None,
         }
     }
 }
+
+/// Lists identities a node knows (e.g. every identity of the CLI's state and the peers its
+/// `--authorized` lists name); called again at most every [`KNOWN_IDENTITIES_TTL`].
+pub type KnownIdentities = Arc<dyn Fn() -> Vec<Identifier> + Send + Sync>;
+
+/// How long a node uses the list [`KnownIdentities`] returned before asking again.
+pub const KNOWN_IDENTITIES_TTL: Duration = Duration::from_secs(1);
 
 /// Called when the node rotated its purpose key, so the owner can persist it.
 pub type PurposeKeyStore = Arc<dyn Fn(&PurposeKeySecret) + Send + Sync>;
@@ -69,6 +79,13 @@ pub struct NodeConfig {
     pub tcp_listen: SocketAddr,
     /// If non-empty, the `api` listener accepts only these identifiers.
     pub authorized: Vec<Identifier>,
+    /// Outside any project and without `authorized`, accept secure channels from every identity
+    /// and let the default policy allow them (in-process tests, demos). Off, such a node admits
+    /// only identities it knows: its own, `known_identities` and those its policies name
+    /// (docs/protocol.md §5.4).
+    pub trust_unknown: bool,
+    /// Identities this node knows besides its own (see [`KnownIdentities`]).
+    pub known_identities: Option<KnownIdentities>,
     /// Key rotation policy of channels.
     pub rekey: RekeyPolicy,
     /// Persists rotated purpose keys.
@@ -92,11 +109,20 @@ struct Inner {
     started: std::time::Instant,
     purpose_key_store: Option<PurposeKeyStore>,
     authorities: RwLock<Vec<VerifiedIdentity>>,
+    /// The project each trusted authority speaks for (`subject.project` in policies).
+    authority_projects: RwLock<HashMap<Identifier, String>>,
+    /// The authority of the project this node hosts (binds its resources), if any.
+    home_authority: RwLock<Option<Identifier>>,
     credentials: RwLock<Vec<Vec<u8>>>,
+    /// The credential of each project this node is a member of (presented together).
+    project_credentials: Mutex<std::collections::BTreeMap<String, Vec<u8>>>,
     projects: RwLock<HashMap<String, ProjectRoute>>,
     policies: RwLock<crate::policy::Policies>,
-    revoked: RwLock<std::collections::HashSet<Identifier>>,
+    /// Revoked members by project (each project's poll replaces only its own set).
+    revoked: RwLock<HashMap<String, std::collections::HashSet<Identifier>>>,
     counters: ops::NodeCounters,
+    /// Who the `api` listener admits (docs/protocol.md §5.4).
+    admission: access::Admission,
 }
 
 /// How to reach a project node and whom to expect there.
@@ -141,19 +167,26 @@ impl Node {
                 started: std::time::Instant::now(),
                 purpose_key_store: config.purpose_key_store,
                 authorities: RwLock::new(Vec::new()),
+                authority_projects: RwLock::new(HashMap::new()),
+                home_authority: RwLock::new(None),
                 credentials: RwLock::new(Vec::new()),
+                project_credentials: Mutex::new(Default::default()),
                 projects: RwLock::new(HashMap::new()),
                 policies: RwLock::new(Default::default()),
                 revoked: RwLock::new(Default::default()),
                 counters: Default::default(),
+                admission: access::Admission::new(
+                    config.authorized,
+                    config.trust_unknown,
+                    config.known_identities,
+                ),
             }),
         };
-        let trust = TrustPolicy::only_or_everyone(config.authorized);
         let r = node.router();
         r.register(
             Address::new("api")?,
             Access::Listener,
-            Arc::new(Listener::new(trust)),
+            Arc::new(access::AdmittingListener),
         );
         r.register(Address::new("echo")?, Access::Service, Arc::new(Echo));
         r.register(

@@ -34,6 +34,8 @@ pub async fn node_with(
         identity,
         tcp_listen: listen,
         authorized,
+        trust_unknown: true,
+        known_identities: None,
         rekey: Default::default(),
         purpose_key_store: None,
     })
