@@ -1,7 +1,7 @@
 //! `airlock project …`: hosting a project, tickets, enrollment, members.
 
 use super::{table, Ctx};
-use crate::cli::{MemberCmd, ProjectCmd};
+use crate::cli::{MemberCmd, ProjectCmd, ProjectRelayCmd};
 use crate::state::Membership;
 use airlock_authority::{Attributes, Ticket};
 use airlock_identity::{ChangeHistory, VerifiedIdentity};
@@ -288,6 +288,7 @@ pub fn run(ctx: &Ctx, cmd: ProjectCmd) -> Result<()> {
             project_address,
         } => enroll(ctx, ticket, identity, project_address.as_deref()),
         ProjectCmd::Member(c) => member(ctx, c),
+        ProjectCmd::Relay(c) => relay(ctx, c),
     }
 }
 
@@ -505,6 +506,67 @@ fn member(ctx: &Ctx, cmd: MemberCmd) -> Result<()> {
                 },
             )?;
             eprintln!("Deleted member {identifier} from project {project}");
+        }
+    }
+    Ok(())
+}
+
+/// `project relay …`: the project's relay bindings.
+fn relay(ctx: &Ctx, cmd: ProjectRelayCmd) -> Result<()> {
+    let identity = ctx.state.default_identity()?;
+    let project_of = |p: Option<String>| -> Result<String> {
+        match p {
+            Some(p) => Ok(p),
+            None => ctx.state.default_project(),
+        }
+    };
+    match cmd {
+        ProjectRelayCmd::List { project } => {
+            let project = project_of(project)?;
+            let v = authority_request(ctx, &identity, &project, AuthorityRequest::RelayList)?;
+            ctx.print(&v, |v| {
+                table(
+                    &["NAME", "OWNER", "BOUND AT"],
+                    v.as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|b| {
+                            vec![
+                                b["name"].as_str().unwrap_or("").into(),
+                                b["owner"].as_str().unwrap_or("").into(),
+                                b["bound_at"].as_u64().unwrap_or(0).to_string(),
+                            ]
+                        })
+                        .collect(),
+                )
+            });
+        }
+        ProjectRelayCmd::Show { name, project } => {
+            let project = project_of(project)?;
+            let v = authority_request(
+                ctx,
+                &identity,
+                &project,
+                AuthorityRequest::RelayOwner { name },
+            )?;
+            ctx.print(&v, |v| match v["owner"].as_str() {
+                Some(o) => o.to_string(),
+                None => format!("relay {} is not bound", v["name"].as_str().unwrap_or("")),
+            });
+        }
+        ProjectRelayCmd::Release { name, project } => {
+            let project = project_of(project)?;
+            let v = authority_request(
+                ctx,
+                &identity,
+                &project,
+                AuthorityRequest::RelayRelease { name: name.clone() },
+            )?;
+            eprintln!(
+                "Released relay {name} of project {project} (it was bound to {})",
+                v["owner"].as_str().unwrap_or("?")
+            );
+            ctx.print(&v, |_| String::new());
         }
     }
     Ok(())
