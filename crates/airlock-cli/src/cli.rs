@@ -280,7 +280,9 @@ pub enum InletCmd {
         #[arg(long)]
         to: Option<String>,
         /// Reach the outlet through this project relay:
-        /// /project/P/service/forward_to_VIA/secure/api/service/<--to or outlet>.
+        /// /project/P/service/forward_to_VIA/secure/api/service/<--to or outlet>. Without
+        /// --authorized, the inlet accepts only the node the project has relay VIA bound to
+        /// (asked when the inlet is created).
         #[arg(long)]
         via: Option<String>,
         /// Project for --via (default project if omitted).
@@ -289,7 +291,8 @@ pub enum InletCmd {
         /// Name of the inlet.
         #[arg(long)]
         alias: Option<String>,
-        /// Accept only this identifier at the outlet's end (repeatable).
+        /// Accept only this identifier at the outlet's end (repeatable); with --via, replaces
+        /// the pinned relay owner.
         #[arg(long)]
         authorized: Vec<String>,
         /// Node.

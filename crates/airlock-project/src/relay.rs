@@ -760,3 +760,53 @@ async fn open_relay_channel(
         }
     }
 }
+
+/// Who project `project` has relay `name` bound to (asked of its authority through a channel
+/// that trusts only the project; members may ask). `None`: nobody registered it yet (or its
+/// binding was released).
+pub async fn relay_owner(
+    node: &Node,
+    project: &str,
+    name: &str,
+    timeout: Duration,
+) -> anyhow::Result<Option<Identifier>> {
+    use anyhow::Context;
+    let client = crate::api::AuthorityClient::connect(node, project, timeout).await?;
+    let v = client
+        .request(
+            &crate::api::AuthorityRequest::RelayOwner {
+                name: name.to_string(),
+            },
+            timeout,
+        )
+        .await
+        .with_context(|| format!("cannot ask project {project:?} who holds relay {name:?}"))?;
+    match v["owner"].as_str() {
+        Some(o) => Ok(Some(o.parse().with_context(|| {
+            format!("project {project:?} answered a malformed owner {o:?} for relay {name:?}")
+        })?)),
+        None => Ok(None),
+    }
+}
+
+/// The identities an inlet that reaches its outlet through project relay `relay` (`--via`)
+/// accepts at the outlet's end: `authorized` when given (the user's choice), else the identity
+/// the project has `relay` bound to ([`relay_owner`]), pinned when the inlet is created so that
+/// whoever holds the name later (another member after an administrator released it, or a
+/// project node that lies) cannot stand in for the outlet. Empty when the name is not bound
+/// yet: the inlet then accepts any outlet node that its `tcp-inlet` policy admits (by default,
+/// any holder of a valid project credential). Errors when the project cannot be asked.
+pub async fn inlet_authorized_via(
+    node: &Node,
+    project: &str,
+    relay: &str,
+    authorized: &[String],
+) -> anyhow::Result<Vec<String>> {
+    if !authorized.is_empty() {
+        return Ok(authorized.to_vec());
+    }
+    Ok(relay_owner(node, project, relay, Duration::from_secs(10))
+        .await?
+        .map(|o| vec![o.to_string()])
+        .unwrap_or_default())
+}

@@ -519,3 +519,116 @@ async fn a_relay_name_is_not_claimed_by_another_member_after_its_owner_leaves() 
     .unwrap();
     assert_eq!(e["owner"], other.identifier().to_string());
 }
+
+/// A TCP server that answers every connection with `reply` and closes it.
+async fn server(reply: &'static [u8]) -> String {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut b = [0u8; 64];
+                let _ = s.read(&mut b).await;
+                let _ = s.write_all(reply).await;
+            });
+        }
+    });
+    addr
+}
+
+/// Security review finding: an inlet made with `--via NAME` trusted any identity at the
+/// outlet's end, so whoever held relay NAME at the project next (another member allowed `*`
+/// after the name was released, or a malicious project node) received its traffic. The inlet
+/// now pins the identity the project has NAME bound to when it is created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inlet_via_a_relay_pins_the_owner_and_refuses_an_impostor() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("authority.sqlite");
+    let authority = IdentitySecret::create(unix_now());
+    let (hub, relays, _) = project_node(&authority, &path).await;
+    let trusted = authority.history().verify(unix_now()).unwrap();
+
+    let bank = member("bank", &authority, &[("airlock.relay", "bank")]).await;
+    let impostor = member("impostor", &authority, &[("airlock.relay", "*")]).await;
+    let client = member("client", &authority, &[]).await;
+    let admin = node("admin").await;
+    admit(&path, &bank, Some("bank"), false, &hub);
+    admit(&path, &impostor, Some("*"), false, &hub);
+    admit(&path, &client, None, false, &hub);
+    admit(&path, &admin, None, true, &hub);
+    for n in [&bank, &impostor, &client] {
+        n.set_trusted_authorities(vec![trusted.clone()]);
+    }
+    for (n, reply) in [(&bank, &b"bank"[..]), (&impostor, &b"impostor"[..])] {
+        n.create_outlet(OutletSpec {
+            name: "outlet".into(),
+            to: server(reply).await,
+        })
+        .unwrap();
+    }
+
+    let (keeper, first) =
+        RelayKeeper::start(&bank, "/project/p", "bank", vec![], Duration::from_secs(10)).await;
+    first.expect("the bank registers its relay");
+    let to = "/project/p/service/forward_to_bank/secure/api/service/outlet".to_string();
+    let authorized = airlock_project::relay::inlet_authorized_via(&client, "p", "bank", &[])
+        .await
+        .unwrap();
+    assert_eq!(authorized, vec![bank.identifier().to_string()]);
+
+    // The name changes hands: released by an administrator, claimed by another member.
+    ask(
+        &admin,
+        AuthorityRequest::RelayRelease {
+            name: "bank".into(),
+        },
+    )
+    .await
+    .unwrap();
+    keeper.stop(&bank);
+    dropped(&relays, "bank").await;
+    let (taken, first) = RelayKeeper::start(
+        &impostor,
+        "/project/p",
+        "bank",
+        vec![],
+        Duration::from_secs(10),
+    )
+    .await;
+    first.expect("the impostor claims the released name");
+
+    let inlet = client
+        .create_inlet(InletSpec {
+            name: "db".into(),
+            from: "127.0.0.1:0".parse().unwrap(),
+            to,
+            authorized,
+        })
+        .await
+        .unwrap();
+    let mut s = tokio::net::TcpStream::connect(&inlet.from).await.unwrap();
+    let _ = s.write_all(b"secret query").await;
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut got)).await;
+    assert!(
+        got.is_empty(),
+        "the inlet reached the new holder of the relay: {:?}",
+        String::from_utf8_lossy(&got)
+    );
+    assert_eq!(
+        impostor.outlets()[0].links,
+        0,
+        "a link reached the impostor"
+    );
+    let info = client
+        .inlets()
+        .into_iter()
+        .find(|i| i.name == "db")
+        .unwrap();
+    let why = info.last_error.unwrap_or_default();
+    assert!(
+        why.contains(&impostor.identifier().to_string()) && why.contains("not authorized"),
+        "{why}"
+    );
+    taken.stop(&impostor);
+}

@@ -131,6 +131,36 @@ where
     })
 }
 
+/// What an inlet on node `node` made with `--via RELAY` accepts at the outlet's end when no
+/// `--authorized` is given (docs/protocol.md §9.5): the identity project `project` has RELAY
+/// bound to, asked with the node's own identity. Empty, with a note, if nobody registered the
+/// name yet; an error if the project cannot be asked.
+pub fn via_relay_pin(ctx: &Ctx, node: &str, project: &str, relay: &str) -> Result<Vec<String>> {
+    let identity = ctx.state.require_node(node)?.identity;
+    let m = membership(ctx, &identity, project)?;
+    let kp = known_project(&m)?;
+    let (p, r) = (project.to_string(), relay.to_string());
+    let pinned = with_client_node(ctx, &identity, vec![kp], |node| async move {
+        airlock_project::relay::inlet_authorized_via(&node, &p, &r, &[]).await
+    })
+    .with_context(|| {
+        format!(
+            "cannot learn from project {project} which node holds relay {relay}, to pin it as the \
+             outlet node; give --authorized IDENTIFIER to choose the outlet node yourself"
+        )
+    })?;
+    match pinned.first() {
+        Some(id) => eprintln!("Pinned the outlet node: relay {relay} is bound to {id}"),
+        None => eprintln!(
+            "Note: relay {relay} is not bound to anyone in project {project} yet, so the inlet \
+             accepts any outlet node its tcp-inlet policy admits (by default: any member with a \
+             valid project credential). Give --authorized IDENTIFIER, or create the inlet again \
+             once the relay is registered, to pin the outlet node."
+        ),
+    }
+    Ok(pinned)
+}
+
 fn membership(ctx: &Ctx, identity: &str, project: &str) -> Result<Membership> {
     ctx.state
         .memberships(Some(identity))?
