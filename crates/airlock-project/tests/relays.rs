@@ -1,5 +1,6 @@
 //! Relays end to end on in-process nodes: registration rules (project permission, `relay`
-//! policies, no takeover) and a portal reached through a relay at a plain node.
+//! policies, no takeover, names bound to their first owner), a portal reached through a relay
+//! at a plain node, and inlets via a project relay pinning the relay's owner.
 
 mod common;
 
@@ -631,4 +632,30 @@ async fn an_inlet_via_a_relay_pins_the_owner_and_refuses_an_impostor() {
         "{why}"
     );
     taken.stop(&impostor);
+}
+
+/// A node that hosts no project binds relay names in memory: another identity cannot take a
+/// name over after its owner's channel dropped, until the node restarts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_relay_host_binds_names_until_it_restarts() {
+    let authority = IdentitySecret::create(unix_now());
+    let hub = node("hub").await;
+    hub.set_policy(None, Some("relay"), "true".parse().unwrap())
+        .unwrap();
+    let relays = RelayService::new(RelayAccess::Policy);
+    relays.clone().register(&hub);
+    let at = format!("/ip4/127.0.0.1/tcp/{}", hub.listen_addr().port());
+    let bank = member("bank", &authority, &[]).await;
+    let (keeper, first) =
+        RelayKeeper::start(&bank, &at, "edge", vec![], Duration::from_secs(10)).await;
+    first.expect("registered");
+    keeper.stop(&bank);
+    dropped(&relays, "edge").await;
+    let other = node("other").await;
+    let e = register(&other, &at, "edge").await.unwrap_err();
+    assert!(
+        e.contains(&format!("is bound to {}", bank.identifier())) && e.contains("restarts"),
+        "{e}"
+    );
+    register(&bank, &at, "edge").await.expect("the owner again");
 }
