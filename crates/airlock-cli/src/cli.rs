@@ -280,7 +280,9 @@ pub enum InletCmd {
         #[arg(long)]
         to: Option<String>,
         /// Reach the outlet through this project relay:
-        /// /project/P/service/forward_to_VIA/secure/api/service/<--to or outlet>.
+        /// /project/P/service/forward_to_VIA/secure/api/service/<--to or outlet>. Without
+        /// --authorized, the inlet accepts only the node the project has relay VIA bound to
+        /// (asked when the inlet is created).
         #[arg(long)]
         via: Option<String>,
         /// Project for --via (default project if omitted).
@@ -289,7 +291,8 @@ pub enum InletCmd {
         /// Name of the inlet.
         #[arg(long)]
         alias: Option<String>,
-        /// Accept only this identifier at the outlet's end (repeatable).
+        /// Accept only this identifier at the outlet's end (repeatable); with --via, replaces
+        /// the pinned relay owner.
         #[arg(long)]
         authorized: Vec<String>,
         /// Node.
@@ -469,6 +472,41 @@ pub enum ProjectCmd {
     /// Manage project members (administrators).
     #[command(subcommand)]
     Member(MemberCmd),
+    /// Relay names bound to the member that first registered them (list and release:
+    /// administrators; show: members).
+    #[command(subcommand)]
+    Relay(ProjectRelayCmd),
+}
+
+/// `project relay …`: the project's relay bindings. A relay name stays bound to the identity
+/// that first registered it at the project; nobody else may register it until an administrator
+/// releases it (or deletes that member).
+#[derive(Debug, Subcommand)]
+pub enum ProjectRelayCmd {
+    /// List relay bindings: name and owner (administrators).
+    List {
+        /// Project.
+        #[arg(long)]
+        project: Option<String>,
+    },
+    /// Show who a relay name is bound to (members).
+    Show {
+        /// Relay name.
+        name: String,
+        /// Project.
+        #[arg(long)]
+        project: Option<String>,
+    },
+    /// Release a relay name, so that another member allowed to may register it
+    /// (administrators). A live registration stays until its channel drops; inlets that pinned
+    /// the old owner keep refusing a new holder.
+    Release {
+        /// Relay name.
+        name: String,
+        /// Project.
+        #[arg(long)]
+        project: Option<String>,
+    },
 }
 
 /// `project member …`
@@ -505,7 +543,8 @@ pub enum MemberCmd {
         #[arg(long)]
         project: Option<String>,
     },
-    /// Delete a member: no new credentials, no relay registrations.
+    /// Delete a member: no new credentials, no relay registrations; the relay names bound to
+    /// it are released.
     Delete {
         /// Identifier.
         identifier: String,
@@ -519,6 +558,35 @@ pub enum MemberCmd {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    /// `project relay release NAME` and friends parse, with `--project`.
+    #[test]
+    fn project_relay_commands_parse() {
+        let cli = Cli::try_parse_from([
+            "airlock",
+            "project",
+            "relay",
+            "release",
+            "db",
+            "--project",
+            "p",
+        ])
+        .expect("parses");
+        let Command::Project(ProjectCmd::Relay(ProjectRelayCmd::Release { name, project })) =
+            cli.command
+        else {
+            panic!("project relay release")
+        };
+        assert_eq!((name.as_str(), project.as_deref()), ("db", Some("p")));
+        for args in [
+            &["airlock", "project", "relay", "list"][..],
+            &[
+                "airlock", "--output", "json", "project", "relay", "show", "db",
+            ][..],
+        ] {
+            Cli::try_parse_from(args).expect("parses");
+        }
+    }
 
     /// The database password can be given out of argv: a file, or an environment variable
     /// named in the help.

@@ -69,10 +69,24 @@ pub enum AuthorityRequest {
     },
     /// Identifiers of deleted members (members).
     Revoked,
-    /// Remove a member (administrators).
+    /// Remove a member (administrators); releases the relay names bound to it.
     MemberDelete {
         /// Identifier.
         identifier: String,
+    },
+    /// Every relay binding, name → owner identifier (administrators).
+    RelayList,
+    /// Who relay `name` is bound to (members): `{"name", "owner": identifier or null,
+    /// "bound_at"}`. An inlet made with `--via NAME` pins the owner it answers.
+    RelayOwner {
+        /// Relay name.
+        name: String,
+    },
+    /// Release the binding of relay `name`, so that another member may register it
+    /// (administrators).
+    RelayRelease {
+        /// Relay name.
+        name: String,
     },
 }
 

@@ -336,6 +336,29 @@ fn process(
             tracing::info!(member = %identifier, "member deleted");
             Ok(json!({"deleted": identifier}))
         }
+        AuthorityRequest::RelayList => {
+            require_admin()?;
+            Ok(serde_json::to_value(store.relay_bindings()?)?)
+        }
+        AuthorityRequest::RelayOwner { name } => {
+            if me.is_none() {
+                bail!("{caller} is not a member of project {:?}", cfg.project);
+            }
+            Ok(match store.relay_binding(&name)? {
+                Some(b) => json!({"name": name, "owner": b.owner, "bound_at": b.bound_at}),
+                None => json!({"name": name, "owner": null, "bound_at": null}),
+            })
+        }
+        AuthorityRequest::RelayRelease { name } => {
+            require_admin()?;
+            match store.release_relay(&name)? {
+                Some(b) => {
+                    tracing::info!(relay = %name, owner = %b.owner, by = %caller, "relay binding released");
+                    Ok(json!({"released": name, "owner": b.owner}))
+                }
+                None => bail!("relay {name:?} is not bound to anyone"),
+            }
+        }
     }
 }
 
@@ -502,6 +525,68 @@ mod tests {
         assert!(e.contains("the member who created it was removed"), "{e}");
         // Whom it admitted before stays a member.
         assert!(cfg.store.member(&newcomer.to_string()).unwrap().is_some());
+    }
+
+    #[test]
+    fn relay_bindings_are_listed_and_released_by_administrators_only() {
+        let cfg = config();
+        let admin = add(&cfg, |m| m.admin = true);
+        let owner = add(&cfg, |m| m.relay = Some("*".into()));
+        let member = add(&cfg, |_| {});
+        let outsider = IdentitySecret::create(unix_now()).identifier();
+        cfg.store.bind_relay("db", &owner.to_string()).unwrap();
+
+        // Members learn who holds a name; others do not.
+        let owner_of = |caller: &Identifier, name: &str| {
+            process(
+                &cfg,
+                None,
+                caller,
+                AuthorityRequest::RelayOwner { name: name.into() },
+            )
+        };
+        assert_eq!(owner_of(&member, "db").unwrap()["owner"], owner.to_string());
+        assert!(owner_of(&member, "free").unwrap()["owner"].is_null());
+        let e = format!("{:#}", owner_of(&outsider, "db").unwrap_err());
+        assert!(e.contains("not a member"), "{e}");
+
+        for req in [
+            AuthorityRequest::RelayList,
+            AuthorityRequest::RelayRelease { name: "db".into() },
+        ] {
+            let e = refusal(&cfg, &member, req);
+            assert!(e.contains("only project administrators"), "{e}");
+        }
+        let list = process(&cfg, None, &admin, AuthorityRequest::RelayList).unwrap();
+        assert_eq!(list[0]["name"], "db");
+        assert_eq!(list[0]["owner"], owner.to_string());
+        let v = process(
+            &cfg,
+            None,
+            &admin,
+            AuthorityRequest::RelayRelease { name: "db".into() },
+        )
+        .unwrap();
+        assert_eq!(v["owner"], owner.to_string());
+        let e = refusal(
+            &cfg,
+            &admin,
+            AuthorityRequest::RelayRelease { name: "db".into() },
+        );
+        assert!(e.contains("not bound"), "{e}");
+
+        // Deleting a member releases its names.
+        cfg.store.bind_relay("web", &owner.to_string()).unwrap();
+        process(
+            &cfg,
+            None,
+            &admin,
+            AuthorityRequest::MemberDelete {
+                identifier: owner.to_string(),
+            },
+        )
+        .unwrap();
+        assert!(owner_of(&member, "web").unwrap()["owner"].is_null());
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub mod store;
 
 pub use api::{AuthorityClient, AuthorityRequest};
 pub use authority::{Authority, AuthorityConfig};
-pub use store::{AuthorityStore, Member, RedeemError, TicketSpec};
+pub use store::{AuthorityStore, Member, RedeemError, RelayBinding, TicketSpec};
 
 /// The service address of the authority on a project node.
 pub const AUTHORITY_ADDRESS: &str = "authority";

@@ -9,14 +9,19 @@
 //!   too (lookup name → type `relay` → default). It registers a forwarder `forward_to_NAME` that
 //!   sends every message back through the registering channel; when that channel closes, the
 //!   forwarder goes. A live name held by another identity is not taken over; the same identity
-//!   re-registering replaces its old registration.
+//!   re-registering replaces its old registration. A name is **bound** to the identity that
+//!   first registered it ([`RelayBindings`]: the authority store on a project node, memory
+//!   elsewhere): nobody else may register it, also after the owner's channel dropped or the node
+//!   restarted, until the binding is released (`airlock project relay release NAME`, or deleting
+//!   the owner from the project).
 //! * [`RelayKeeper`] (the node that owns the relay): keeps a registration alive — registers,
 //!   waits until the channel drops, and registers again with jittered exponential back-off.
 
+use crate::store::AuthorityStore;
 use crate::RELAY_ATTRIBUTE;
 use airlock_identity::Identifier;
 use airlock_node::channel::SecureChannel;
-use airlock_node::{Access, Exposure, Message, Node, Worker};
+use airlock_node::{Access, ChannelPeer, Exposure, Message, Node, Worker};
 use airlock_wire::{Address, Packet, Route};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -46,10 +51,71 @@ pub enum RelayAccess {
     Policy,
 }
 
-/// The side that accepts registrations.
+/// Where a relay service records which identity each relay name is bound to: the identity that
+/// first registered it. Nobody else may register the name until the binding is released.
+///
+/// A project node uses its authority store ([`AuthorityStore`]: persistent, shared by the
+/// project nodes of one database, released by `airlock project relay release NAME` or by
+/// deleting the owner); any other node keeps bindings in memory ([`MemoryBindings`]: they last
+/// until the node restarts).
+pub trait RelayBindings: Send + Sync {
+    /// Binds `name` to `owner` unless it is bound already, atomically; returns the owner it is
+    /// bound to afterwards. An error means the binding could not be read or written (the
+    /// registration is refused, the relay keeper tries again).
+    fn bind(&self, name: &str, owner: &Identifier) -> Result<Identifier, String>;
+
+    /// What the refusal of a bound name tells the registrant about releasing it.
+    fn release_hint(&self, name: &str) -> String;
+}
+
+impl RelayBindings for AuthorityStore {
+    fn bind(&self, name: &str, owner: &Identifier) -> Result<Identifier, String> {
+        let b = self
+            .bind_relay(name, &owner.to_string())
+            .map_err(|e| format!("cannot read the relay bindings: {e:#}"))?;
+        b.owner.parse().map_err(|_| {
+            format!(
+                "relay {name:?} is bound to a malformed identifier {:?}",
+                b.owner
+            )
+        })
+    }
+
+    fn release_hint(&self, name: &str) -> String {
+        format!(
+            "a project administrator can release it with `airlock project relay release {name}`"
+        )
+    }
+}
+
+/// Relay bindings kept in memory, for a node that hosts no project: a name stays with the
+/// identity that first registered it until the node restarts.
+#[derive(Default)]
+pub struct MemoryBindings(Mutex<HashMap<String, Identifier>>);
+
+impl RelayBindings for MemoryBindings {
+    fn bind(&self, name: &str, owner: &Identifier) -> Result<Identifier, String> {
+        Ok(*self
+            .0
+            .lock()
+            .expect("bindings")
+            .entry(name.to_string())
+            .or_insert(*owner))
+    }
+
+    fn release_hint(&self, _name: &str) -> String {
+        "this node hosts no project and keeps relay bindings in memory: the name is free again \
+         when the node restarts"
+            .to_string()
+    }
+}
+
+/// The side that accepts registrations. Clones share their state.
+#[derive(Clone)]
 pub struct RelayService {
     access: RelayAccess,
     registrations: Arc<Mutex<HashMap<String, Registration>>>,
+    bindings: Arc<dyn RelayBindings>,
 }
 
 /// `forward_to_NAME`: carries messages from callers onto the registration channel.
@@ -216,11 +282,19 @@ pub fn valid_relay_name(n: &str) -> bool {
 }
 
 impl RelayService {
-    /// A service deciding registrations by `access`.
+    /// A service deciding registrations by `access`, with relay bindings in memory
+    /// ([`MemoryBindings`]: for nodes that host no project).
     pub fn new(access: RelayAccess) -> Self {
+        Self::with_bindings(access, Arc::new(MemoryBindings::default()))
+    }
+
+    /// A service deciding registrations by `access` that keeps relay bindings in `bindings`
+    /// (a project node: its [`AuthorityStore`]).
+    pub fn with_bindings(access: RelayAccess, bindings: Arc<dyn RelayBindings>) -> Self {
         RelayService {
             access,
             registrations: Arc::new(Mutex::new(HashMap::new())),
+            bindings,
         }
     }
 
@@ -233,8 +307,9 @@ impl RelayService {
         );
     }
 
-    fn register_relay(&self, node: &Node, msg: &Message, name: &str) -> Result<Value, String> {
-        let peer = msg.peer().ok_or("not through a secure channel")?;
+    /// The checks that need no binding: name, permission, policies, revocation, and no live
+    /// registration of another identity.
+    fn admit(&self, node: &Node, peer: &ChannelPeer, name: &str) -> Result<(), String> {
         if !valid_relay_name(name) {
             return Err(format!("invalid relay name {name:?}"));
         }
@@ -257,6 +332,48 @@ impl RelayService {
             return Err(format!("this node accepts no relays: it belongs to no project and has no relay policy for {name:?} (allow relays with `airlock policy create --resource-type relay --expression …` on node {})", node.name()));
         }
         node.authorize(name, "relay", peer)?;
+        self.not_held_by_another(node, peer, name)
+    }
+
+    /// Refuses `name` while a live registration of another identity holds it (also after an
+    /// administrator released its binding: the holder keeps it until its channel drops).
+    fn not_held_by_another(
+        &self,
+        node: &Node,
+        peer: &ChannelPeer,
+        name: &str,
+    ) -> Result<(), String> {
+        let regs = self.registrations.lock().expect("relays");
+        if let Some(old) = regs.get(name) {
+            let live = node.channel(&old.channel).is_some_and(|c| !c.is_closed());
+            if live && old.owner != peer.identifier {
+                return Err(format!("relay {name:?} is held by another member"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Binds `name` to `peer` unless it is bound to another identity (may block on a database).
+    fn bind(&self, peer: &ChannelPeer, name: &str) -> Result<(), String> {
+        let owner = self.bindings.bind(name, &peer.identifier)?;
+        if owner != peer.identifier {
+            return Err(format!(
+                "relay {name:?} is bound to {owner}; {}",
+                self.bindings.release_hint(name)
+            ));
+        }
+        Ok(())
+    }
+
+    /// Decides a registration: [`Self::admit`], then the binding, then [`Self::install`].
+    fn register_relay(&self, node: &Node, peer: &ChannelPeer, name: &str) -> Result<Value, String> {
+        self.admit(node, peer, name)?;
+        self.bind(peer, name)?;
+        self.install(node, peer, name)
+    }
+
+    /// Routes `forward_to_NAME` into the registering channel.
+    fn install(&self, node: &Node, peer: &ChannelPeer, name: &str) -> Result<Value, String> {
         let forwarder = Address::new(format!("forward_to_{name}")).map_err(|e| e.to_string())?;
         let mut regs = self.registrations.lock().expect("relays");
         let held = regs
@@ -336,25 +453,49 @@ impl RelayService {
 
 impl Worker for RelayService {
     fn handle(&self, node: &Node, msg: Message) {
-        if msg.peer().is_none() || msg.ret.is_empty() || msg.payload.len() > 4096 {
+        let Some(peer) = msg.peer().cloned() else {
+            return;
+        };
+        if msg.ret.is_empty() || msg.payload.len() > 4096 {
             return;
         }
-        let answer = match serde_json::from_slice::<Value>(msg.payload.data()) {
-            Ok(v) if v["op"] == "register" => {
-                let name = v["name"].as_str().unwrap_or_default().to_string();
-                match self.register_relay(node, &msg, &name) {
-                    Ok(r) => json!({"ok": true, "result": r}),
-                    Err(e) => json!({"ok": false, "error": e}),
-                }
+        let name = match serde_json::from_slice::<Value>(msg.payload.data()) {
+            Ok(v) if v["op"] == "register" => v["name"].as_str().unwrap_or_default().to_string(),
+            _ => {
+                answer(
+                    node,
+                    msg.ret,
+                    json!({"ok": false, "error": "unknown relay request"}),
+                );
+                return;
             }
-            _ => json!({"ok": false, "error": "unknown relay request"}),
         };
-        node.dispatch(Message::new(
-            msg.ret,
-            Route::single(Address::new(RELAY_SERVICE).expect("valid")),
-            Packet::copy_from(answer.to_string().as_bytes()),
-        ));
+        // The binding may live in a database: decide off the runtime's worker threads.
+        let (service, node, ret) = (self.clone(), node.clone(), msg.ret);
+        tokio::spawn(async move {
+            let (n, p) = (node.clone(), peer.clone());
+            let decided =
+                tokio::task::spawn_blocking(move || service.register_relay(&n, &p, &name)).await;
+            let v = match decided {
+                Ok(Ok(r)) => json!({"ok": true, "result": r}),
+                Ok(Err(e)) => {
+                    tracing::info!(peer = %peer.identifier, "relay registration refused: {e}");
+                    json!({"ok": false, "error": e})
+                }
+                Err(_) => json!({"ok": false, "error": "internal error"}),
+            };
+            answer(&node, ret, v);
+        });
     }
+}
+
+/// Sends a relay service answer back along `ret`.
+fn answer(node: &Node, ret: Route, v: Value) {
+    node.dispatch(Message::new(
+        ret,
+        Route::single(Address::new(RELAY_SERVICE).expect("valid")),
+        Packet::copy_from(v.to_string().as_bytes()),
+    ));
 }
 
 /// State of a relay as seen by its owner.
@@ -475,12 +616,14 @@ impl RelayKeeper {
                         i.last_error = None;
                         tracing::info!(relay = %i.name, at = %i.at, "relay registered");
                     }
+                    backoff = Duration::from_millis(500);
+                    let inner = ch.inner.clone();
+                    // Recorded before the first result is reported, so that a `stop` right
+                    // after `start` finds the channel and closes it.
+                    *self.current.lock().expect("current") = Some(ch);
                     if let Some(tx) = first.take() {
                         let _ = tx.send(Ok(()));
                     }
-                    backoff = Duration::from_millis(500);
-                    let inner = ch.inner.clone();
-                    *self.current.lock().expect("current") = Some(ch);
                     inner
                         .wait_closed(Duration::from_secs(100 * 365 * 86400))
                         .await;
@@ -616,4 +759,54 @@ async fn open_relay_channel(
             Err(format!("{at} opens no secure channel"))
         }
     }
+}
+
+/// Who project `project` has relay `name` bound to (asked of its authority through a channel
+/// that trusts only the project; members may ask). `None`: nobody registered it yet (or its
+/// binding was released).
+pub async fn relay_owner(
+    node: &Node,
+    project: &str,
+    name: &str,
+    timeout: Duration,
+) -> anyhow::Result<Option<Identifier>> {
+    use anyhow::Context;
+    let client = crate::api::AuthorityClient::connect(node, project, timeout).await?;
+    let v = client
+        .request(
+            &crate::api::AuthorityRequest::RelayOwner {
+                name: name.to_string(),
+            },
+            timeout,
+        )
+        .await
+        .with_context(|| format!("cannot ask project {project:?} who holds relay {name:?}"))?;
+    match v["owner"].as_str() {
+        Some(o) => Ok(Some(o.parse().with_context(|| {
+            format!("project {project:?} answered a malformed owner {o:?} for relay {name:?}")
+        })?)),
+        None => Ok(None),
+    }
+}
+
+/// The identities an inlet that reaches its outlet through project relay `relay` (`--via`)
+/// accepts at the outlet's end: `authorized` when given (the user's choice), else the identity
+/// the project has `relay` bound to ([`relay_owner`]), pinned when the inlet is created so that
+/// whoever holds the name later (another member after an administrator released it, or a
+/// project node that lies) cannot stand in for the outlet. Empty when the name is not bound
+/// yet: the inlet then accepts any outlet node that its `tcp-inlet` policy admits (by default,
+/// any holder of a valid project credential). Errors when the project cannot be asked.
+pub async fn inlet_authorized_via(
+    node: &Node,
+    project: &str,
+    relay: &str,
+    authorized: &[String],
+) -> anyhow::Result<Vec<String>> {
+    if !authorized.is_empty() {
+        return Ok(authorized.to_vec());
+    }
+    Ok(relay_owner(node, project, relay, Duration::from_secs(10))
+        .await?
+        .map(|o| vec![o.to_string()])
+        .unwrap_or_default())
 }

@@ -1,13 +1,18 @@
 //! Relays end to end on in-process nodes: registration rules (project permission, `relay`
-//! policies, no takeover) and a portal reached through a relay at a plain node.
+//! policies, no takeover, names bound to their first owner), a portal reached through a relay
+//! at a plain node, and inlets via a project relay pinning the relay's owner.
 
 mod common;
 
 use airlock_identity::IdentitySecret;
 use airlock_node::portal::{InletSpec, OutletSpec};
-use airlock_node::{unix_now, Node};
+use airlock_node::{unix_now, Node, ProjectRoute};
+use airlock_project::api::{AuthorityClient, AuthorityRequest};
+use airlock_project::authority::{Authority, AuthorityConfig};
 use airlock_project::relay::{RelayAccess, RelayKeeper, RelayService};
+use airlock_project::store::{AuthorityStore, Member};
 use common::node;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -347,4 +352,310 @@ async fn relay_host_and_owner_cannot_be_used_against_each_other() {
         .unwrap();
     assert_eq!(&b, b"again");
     keeper.stop(&bank);
+}
+
+/// Waits (bounded) until `hub` holds no registration of `name`.
+async fn dropped(hub_relays: &RelayService, name: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while hub_relays.list().iter().any(|(n, _)| n == name) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "registration of {name} not dropped"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A project node on the SQLite store at `path`: the authority of `authority` (trusted for
+/// credentials) and a relay service binding names in the same store. Returns the node, its
+/// relay service and the route to it.
+async fn project_node(
+    authority: &IdentitySecret,
+    path: &std::path::Path,
+) -> (Node, RelayService, String) {
+    let store = Arc::new(AuthorityStore::open(path).unwrap());
+    let hub = node("project").await;
+    hub.set_trusted_authorities(vec![authority.history().verify(unix_now()).unwrap()]);
+    Authority::new(AuthorityConfig {
+        project: "p".into(),
+        identity: authority.clone(),
+        credential_ttl: 600,
+        store: store.clone(),
+    })
+    .register(&hub);
+    let relays = RelayService::with_bindings(RelayAccess::ProjectPermission, store);
+    relays.clone().register(&hub);
+    let at = format!("/ip4/127.0.0.1/tcp/{}", hub.listen_addr().port());
+    (hub, relays, at)
+}
+
+/// Records `n` as a member of the project in the store at `path` (relay permission `relay`,
+/// administrator if `admin`) and points it at the project node `hub`.
+fn admit(path: &std::path::Path, n: &Node, relay: Option<&str>, admin: bool, hub: &Node) {
+    AuthorityStore::open(path)
+        .unwrap()
+        .put_member(&Member {
+            identifier: n.identifier().to_string(),
+            attributes: Default::default(),
+            relay: relay.map(str::to_string),
+            enroller: admin,
+            admin,
+            added_at: unix_now(),
+        })
+        .unwrap();
+    point_at(n, hub);
+}
+
+/// Makes `/project/p` on `n` lead to `hub`.
+fn point_at(n: &Node, hub: &Node) {
+    n.set_project(
+        "p",
+        ProjectRoute {
+            route: format!("/ip4/127.0.0.1/tcp/{}", hub.listen_addr().port())
+                .parse()
+                .unwrap(),
+            identifier: hub.identifier(),
+        },
+    );
+}
+
+async fn ask(n: &Node, req: AuthorityRequest) -> anyhow::Result<serde_json::Value> {
+    let client = AuthorityClient::connect(n, "p", Duration::from_secs(10)).await?;
+    client.request(&req, Duration::from_secs(10)).await
+}
+
+/// Security review finding: once the owner's channel dropped (or the project node restarted),
+/// any member allowed `*` could claim its relay name and receive the traffic meant for it.
+/// Names now stay bound to their first owner, in the authority store, until an administrator
+/// releases them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_name_is_not_claimed_by_another_member_after_its_owner_leaves() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("authority.sqlite");
+    let authority = IdentitySecret::create(unix_now());
+    let (hub, relays, at) = project_node(&authority, &path).await;
+
+    let bank = member("bank", &authority, &[("airlock.relay", "bank")]).await;
+    let other = member("other", &authority, &[("airlock.relay", "*")]).await;
+    let admin = node("admin").await;
+    admit(&path, &bank, Some("bank"), false, &hub);
+    admit(&path, &other, Some("*"), false, &hub);
+    admit(&path, &admin, None, true, &hub);
+
+    let (keeper, first) =
+        RelayKeeper::start(&bank, &at, "bank", vec![], Duration::from_secs(10)).await;
+    first.expect("the bank registers its name");
+    keeper.stop(&bank);
+    dropped(&relays, "bank").await;
+
+    let bound = format!("relay \"bank\" is bound to {}", bank.identifier());
+    let e = register(&other, &at, "bank").await.unwrap_err();
+    assert!(e.contains(&bound), "{e}");
+    assert!(
+        e.contains("airlock project relay release bank"),
+        "the refusal says how to release: {e}"
+    );
+
+    // The project node restarts on the same store: still bound.
+    hub.shutdown().await;
+    let (hub, relays, at) = project_node(&authority, &path).await;
+    for n in [&bank, &other, &admin] {
+        point_at(n, &hub);
+    }
+    let e = register(&other, &at, "bank").await.unwrap_err();
+    assert!(e.contains(&bound), "{e}");
+    // The owner itself registers again.
+    let (keeper, first) =
+        RelayKeeper::start(&bank, &at, "bank", vec![], Duration::from_secs(10)).await;
+    first.expect("the owner keeps its name");
+    let e = ask(
+        &other,
+        AuthorityRequest::RelayOwner {
+            name: "bank".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(e["owner"], bank.identifier().to_string());
+
+    // Only an administrator releases a name.
+    let e = ask(
+        &other,
+        AuthorityRequest::RelayRelease {
+            name: "bank".into(),
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        format!("{e:#}").contains("only project administrators"),
+        "{e:#}"
+    );
+    let list = ask(&admin, AuthorityRequest::RelayList).await.unwrap();
+    assert_eq!(list[0]["name"], "bank");
+    ask(
+        &admin,
+        AuthorityRequest::RelayRelease {
+            name: "bank".into(),
+        },
+    )
+    .await
+    .unwrap();
+    // Releasing does not cut a live registration; once the owner's channel drops, the name is
+    // free.
+    let e = register(&other, &at, "bank").await.unwrap_err();
+    assert!(e.contains("held by another member"), "{e}");
+    keeper.stop(&bank);
+    dropped(&relays, "bank").await;
+    register(&other, &at, "bank")
+        .await
+        .expect("a released name may be claimed");
+    let e = ask(
+        &bank,
+        AuthorityRequest::RelayOwner {
+            name: "bank".into(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(e["owner"], other.identifier().to_string());
+}
+
+/// A TCP server that answers every connection with `reply` and closes it.
+async fn server(reply: &'static [u8]) -> String {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut b = [0u8; 64];
+                let _ = s.read(&mut b).await;
+                let _ = s.write_all(reply).await;
+            });
+        }
+    });
+    addr
+}
+
+/// Security review finding: an inlet made with `--via NAME` trusted any identity at the
+/// outlet's end, so whoever held relay NAME at the project next (another member allowed `*`
+/// after the name was released, or a malicious project node) received its traffic. The inlet
+/// now pins the identity the project has NAME bound to when it is created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inlet_via_a_relay_pins_the_owner_and_refuses_an_impostor() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("authority.sqlite");
+    let authority = IdentitySecret::create(unix_now());
+    let (hub, relays, _) = project_node(&authority, &path).await;
+    let trusted = authority.history().verify(unix_now()).unwrap();
+
+    let bank = member("bank", &authority, &[("airlock.relay", "bank")]).await;
+    let impostor = member("impostor", &authority, &[("airlock.relay", "*")]).await;
+    let client = member("client", &authority, &[]).await;
+    let admin = node("admin").await;
+    admit(&path, &bank, Some("bank"), false, &hub);
+    admit(&path, &impostor, Some("*"), false, &hub);
+    admit(&path, &client, None, false, &hub);
+    admit(&path, &admin, None, true, &hub);
+    for n in [&bank, &impostor, &client] {
+        n.set_trusted_authorities(vec![trusted.clone()]);
+    }
+    for (n, reply) in [(&bank, &b"bank"[..]), (&impostor, &b"impostor"[..])] {
+        n.create_outlet(OutletSpec {
+            name: "outlet".into(),
+            to: server(reply).await,
+        })
+        .unwrap();
+    }
+
+    let (keeper, first) =
+        RelayKeeper::start(&bank, "/project/p", "bank", vec![], Duration::from_secs(10)).await;
+    first.expect("the bank registers its relay");
+    let to = "/project/p/service/forward_to_bank/secure/api/service/outlet".to_string();
+    let authorized = airlock_project::relay::inlet_authorized_via(&client, "p", "bank", &[])
+        .await
+        .unwrap();
+    assert_eq!(authorized, vec![bank.identifier().to_string()]);
+
+    // The name changes hands: released by an administrator, claimed by another member.
+    ask(
+        &admin,
+        AuthorityRequest::RelayRelease {
+            name: "bank".into(),
+        },
+    )
+    .await
+    .unwrap();
+    keeper.stop(&bank);
+    dropped(&relays, "bank").await;
+    let (taken, first) = RelayKeeper::start(
+        &impostor,
+        "/project/p",
+        "bank",
+        vec![],
+        Duration::from_secs(10),
+    )
+    .await;
+    first.expect("the impostor claims the released name");
+
+    let inlet = client
+        .create_inlet(InletSpec {
+            name: "db".into(),
+            from: "127.0.0.1:0".parse().unwrap(),
+            to,
+            authorized,
+        })
+        .await
+        .unwrap();
+    let mut s = tokio::net::TcpStream::connect(&inlet.from).await.unwrap();
+    let _ = s.write_all(b"secret query").await;
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut got)).await;
+    assert!(
+        got.is_empty(),
+        "the inlet reached the new holder of the relay: {:?}",
+        String::from_utf8_lossy(&got)
+    );
+    assert_eq!(
+        impostor.outlets()[0].links,
+        0,
+        "a link reached the impostor"
+    );
+    let info = client
+        .inlets()
+        .into_iter()
+        .find(|i| i.name == "db")
+        .unwrap();
+    let why = info.last_error.unwrap_or_default();
+    assert!(
+        why.contains(&impostor.identifier().to_string()) && why.contains("not authorized"),
+        "{why}"
+    );
+    taken.stop(&impostor);
+}
+
+/// A node that hosts no project binds relay names in memory: another identity cannot take a
+/// name over after its owner's channel dropped, until the node restarts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_relay_host_binds_names_until_it_restarts() {
+    let authority = IdentitySecret::create(unix_now());
+    let hub = node("hub").await;
+    hub.set_policy(None, Some("relay"), "true".parse().unwrap())
+        .unwrap();
+    let relays = RelayService::new(RelayAccess::Policy);
+    relays.clone().register(&hub);
+    let at = format!("/ip4/127.0.0.1/tcp/{}", hub.listen_addr().port());
+    let bank = member("bank", &authority, &[]).await;
+    let (keeper, first) =
+        RelayKeeper::start(&bank, &at, "edge", vec![], Duration::from_secs(10)).await;
+    first.expect("registered");
+    keeper.stop(&bank);
+    dropped(&relays, "edge").await;
+    let other = node("other").await;
+    let e = register(&other, &at, "edge").await.unwrap_err();
+    assert!(
+        e.contains(&format!("is bound to {}", bank.identifier())) && e.contains("restarts"),
+        "{e}"
+    );
+    register(&bank, &at, "edge").await.expect("the owner again");
 }

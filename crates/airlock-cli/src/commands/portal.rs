@@ -88,7 +88,8 @@ pub fn inlet(ctx: &Ctx, cmd: InletCmd) -> Result<()> {
             authorized,
             at,
         } => {
-            let to = match (via, to) {
+            let node = ctx.node_name(at.as_deref())?;
+            let (to, authorized) = match (via, to) {
                 (Some(via), to) => {
                     if to.as_deref().is_some_and(|t| t.starts_with('/')) {
                         bail!(
@@ -100,17 +101,24 @@ pub fn inlet(ctx: &Ctx, cmd: InletCmd) -> Result<()> {
                         Some(p) => p,
                         None => ctx.state.default_project()?,
                     };
-                    format!(
+                    let route = format!(
                         "/project/{project}/service/forward_to_{via}/secure/api/service/{}",
                         to.as_deref().unwrap_or("outlet")
-                    )
+                    );
+                    // Pin the node the project has the relay bound to (docs/protocol.md §9.5),
+                    // unless --authorized chooses.
+                    let authorized = if authorized.is_empty() {
+                        super::project::via_relay_pin(ctx, &node, &project, &via)?
+                    } else {
+                        authorized
+                    };
+                    (route, authorized)
                 }
-                (None, Some(to)) => to,
+                (None, Some(to)) => (to, authorized),
                 (None, None) => {
                     bail!("give the outlet's route with --to ROUTE, or a relay with --via NAME")
                 }
             };
-            let node = ctx.node_name(at.as_deref())?;
             let from: std::net::SocketAddr = from.parse().with_context(|| {
                 format!("--from {from:?} is not IP:PORT (for example 127.0.0.1:15432)")
             })?;
@@ -142,6 +150,10 @@ pub fn inlet(ctx: &Ctx, cmd: InletCmd) -> Result<()> {
                 Request::InletCreate { spec },
                 Duration::from_secs(30),
             )?;
+            let mut v = v;
+            if !authorized.is_empty() {
+                v["authorized"] = serde_json::json!(authorized);
+            }
             let bound = v["from"].as_str().unwrap_or_default().to_string();
             ctx.state
                 .insert_inlet(&node, &name, &bound, &to, &authorized)?;

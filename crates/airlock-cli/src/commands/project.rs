@@ -1,7 +1,7 @@
 //! `airlock project …`: hosting a project, tickets, enrollment, members.
 
 use super::{table, Ctx};
-use crate::cli::{MemberCmd, ProjectCmd};
+use crate::cli::{MemberCmd, ProjectCmd, ProjectRelayCmd};
 use crate::state::Membership;
 use airlock_authority::{Attributes, Ticket};
 use airlock_identity::{ChangeHistory, VerifiedIdentity};
@@ -133,6 +133,36 @@ where
         node.shutdown().await;
         r
     })
+}
+
+/// What an inlet on node `node` made with `--via RELAY` accepts at the outlet's end when no
+/// `--authorized` is given (docs/protocol.md §9.5): the identity project `project` has RELAY
+/// bound to, asked with the node's own identity. Empty, with a note, if nobody registered the
+/// name yet; an error if the project cannot be asked.
+pub fn via_relay_pin(ctx: &Ctx, node: &str, project: &str, relay: &str) -> Result<Vec<String>> {
+    let identity = ctx.state.require_node(node)?.identity;
+    let m = membership(ctx, &identity, project)?;
+    let kp = known_project(&m)?;
+    let (p, r) = (project.to_string(), relay.to_string());
+    let pinned = with_client_node(ctx, &identity, vec![kp], |node| async move {
+        airlock_project::relay::inlet_authorized_via(&node, &p, &r, &[]).await
+    })
+    .with_context(|| {
+        format!(
+            "cannot learn from project {project} which node holds relay {relay}, to pin it as the \
+             outlet node; give --authorized IDENTIFIER to choose the outlet node yourself"
+        )
+    })?;
+    match pinned.first() {
+        Some(id) => eprintln!("Pinned the outlet node: relay {relay} is bound to {id}"),
+        None => eprintln!(
+            "Note: relay {relay} is not bound to anyone in project {project} yet, so the inlet \
+             accepts any outlet node its tcp-inlet policy admits (by default: any member with a \
+             valid project credential). Give --authorized IDENTIFIER, or create the inlet again \
+             once the relay is registered, to pin the outlet node."
+        ),
+    }
+    Ok(pinned)
 }
 
 fn membership(ctx: &Ctx, identity: &str, project: &str) -> Result<Membership> {
@@ -292,6 +322,7 @@ pub fn run(ctx: &Ctx, cmd: ProjectCmd) -> Result<()> {
             project_address,
         } => enroll(ctx, ticket, identity, project_address.as_deref()),
         ProjectCmd::Member(c) => member(ctx, c),
+        ProjectCmd::Relay(c) => relay(ctx, c),
     }
 }
 
@@ -509,6 +540,67 @@ fn member(ctx: &Ctx, cmd: MemberCmd) -> Result<()> {
                 },
             )?;
             eprintln!("Deleted member {identifier} from project {project}");
+        }
+    }
+    Ok(())
+}
+
+/// `project relay …`: the project's relay bindings.
+fn relay(ctx: &Ctx, cmd: ProjectRelayCmd) -> Result<()> {
+    let identity = ctx.state.default_identity()?;
+    let project_of = |p: Option<String>| -> Result<String> {
+        match p {
+            Some(p) => Ok(p),
+            None => ctx.state.default_project(),
+        }
+    };
+    match cmd {
+        ProjectRelayCmd::List { project } => {
+            let project = project_of(project)?;
+            let v = authority_request(ctx, &identity, &project, AuthorityRequest::RelayList)?;
+            ctx.print(&v, |v| {
+                table(
+                    &["NAME", "OWNER", "BOUND AT"],
+                    v.as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|b| {
+                            vec![
+                                b["name"].as_str().unwrap_or("").into(),
+                                b["owner"].as_str().unwrap_or("").into(),
+                                b["bound_at"].as_u64().unwrap_or(0).to_string(),
+                            ]
+                        })
+                        .collect(),
+                )
+            });
+        }
+        ProjectRelayCmd::Show { name, project } => {
+            let project = project_of(project)?;
+            let v = authority_request(
+                ctx,
+                &identity,
+                &project,
+                AuthorityRequest::RelayOwner { name },
+            )?;
+            ctx.print(&v, |v| match v["owner"].as_str() {
+                Some(o) => o.to_string(),
+                None => format!("relay {} is not bound", v["name"].as_str().unwrap_or("")),
+            });
+        }
+        ProjectRelayCmd::Release { name, project } => {
+            let project = project_of(project)?;
+            let v = authority_request(
+                ctx,
+                &identity,
+                &project,
+                AuthorityRequest::RelayRelease { name: name.clone() },
+            )?;
+            eprintln!(
+                "Released relay {name} of project {project} (it was bound to {})",
+                v["owner"].as_str().unwrap_or("?")
+            );
+            ctx.print(&v, |_| String::new());
         }
     }
     Ok(())

@@ -241,10 +241,13 @@ fn start_project_services(
     name: &str,
     identity: &str,
 ) -> Result<Vec<tokio::sync::oneshot::Receiver<()>>> {
-    use airlock_project::relay::{RelayAccess, RelayService};
+    use airlock_project::relay::{RelayAccess, RelayBindings, RelayService};
     let mut trusted = Vec::new();
     let mut relay_access = RelayAccess::Policy;
     let mut hosted = Vec::new();
+    // A project node binds relay names in its authority store (persistent); any other node in
+    // memory (until it restarts).
+    let mut relay_bindings: Option<Arc<dyn RelayBindings>> = None;
     for hp in ctx
         .state
         .hosted_projects()?
@@ -267,6 +270,7 @@ fn start_project_services(
             store.clone(),
         );
         relay_access = RelayAccess::ProjectPermission;
+        relay_bindings = Some(store.clone());
         airlock_project::Authority::new(airlock_project::AuthorityConfig {
             project: hp.name.clone(),
             identity: authority,
@@ -279,7 +283,11 @@ fn start_project_services(
     if let [only] = hosted[..] {
         node.set_home_authority(Some(only));
     }
-    RelayService::new(relay_access).register(node);
+    match relay_bindings {
+        Some(b) => RelayService::with_bindings(relay_access, b),
+        None => RelayService::new(relay_access),
+    }
+    .register(node);
     let memberships = ctx.state.memberships(Some(identity))?;
     let mut known = Vec::new();
     for m in &memberships {

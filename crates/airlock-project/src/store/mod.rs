@@ -7,6 +7,9 @@
 //!   serve one project: they share members, tickets and revocations, and load the project and
 //!   authority identities from the database.
 //!
+//! Relay bindings (name → owner identifier) keep a relay name with the identity that first
+//! registered it, across restarts, until an administrator releases it.
+//!
 //! Tickets are stored by the SHA-256 of their secret, with their creator: deleting a member
 //! makes its unredeemed tickets unusable. Redeeming one is a single transaction that
 //! locks the ticket row, checks expiry and remaining uses, decrements it and upserts the member,
@@ -72,6 +75,19 @@ impl std::fmt::Debug for ProjectKeys {
             .field("name", &self.name)
             .finish_non_exhaustive()
     }
+}
+
+/// A relay name bound to the identity that first registered it at a project node
+/// (docs/protocol.md §9.5): nobody else may register the name until an administrator releases it
+/// (`airlock project relay release NAME`) or the owner is deleted from the project.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelayBinding {
+    /// Relay name.
+    pub name: String,
+    /// Identifier of the identity that holds it.
+    pub owner: String,
+    /// When it was bound (Unix seconds).
+    pub bound_at: u64,
 }
 
 /// Why a redemption failed.
@@ -157,6 +173,10 @@ trait Backend: Send + Sync {
         now: u64,
     ) -> Result<std::result::Result<Member, RedeemError>>;
     fn claim_project(&self, keys: &ProjectKeys, now: u64) -> Result<ProjectKeys>;
+    fn bind_relay(&self, name: &str, owner: &str, now: u64) -> Result<RelayBinding>;
+    fn relay_binding(&self, name: &str) -> Result<Option<RelayBinding>>;
+    fn relay_bindings(&self) -> Result<Vec<RelayBinding>>;
+    fn release_relay(&self, name: &str) -> Result<Option<RelayBinding>>;
     fn project_keys(&self) -> Result<Option<ProjectKeys>>;
     fn describe(&self) -> String;
 }
@@ -271,7 +291,9 @@ impl AuthorityStore {
 
     /// Removes a member and records the revocation; in the same transaction, the tickets it
     /// created that still have uses left become unusable ([`RedeemError::CreatorRemoved`], even
-    /// if the member is added again later). Returns whether it existed.
+    /// if the member is added again later) and the relay names bound to it are released (other
+    /// members may claim them; inlets that pinned it keep refusing the new holder). Returns
+    /// whether it existed.
     pub fn delete_member(&self, identifier: &str) -> Result<bool> {
         self.backend
             .delete_member(identifier, now())
@@ -314,6 +336,30 @@ impl AuthorityStore {
         self.backend
             .claim_project(keys, now())
             .context(StoreFailure)
+    }
+
+    /// Binds relay `name` to `owner` unless it is bound already (atomically, also across
+    /// project nodes sharing a database); returns the binding held afterwards, whose owner is
+    /// `owner` only if the name was free or already `owner`'s.
+    pub fn bind_relay(&self, name: &str, owner: &str) -> Result<RelayBinding> {
+        self.backend
+            .bind_relay(name, owner, now())
+            .context(StoreFailure)
+    }
+
+    /// Who relay `name` is bound to, if anyone.
+    pub fn relay_binding(&self, name: &str) -> Result<Option<RelayBinding>> {
+        self.backend.relay_binding(name).context(StoreFailure)
+    }
+
+    /// Every relay binding, by name.
+    pub fn relay_bindings(&self) -> Result<Vec<RelayBinding>> {
+        self.backend.relay_bindings().context(StoreFailure)
+    }
+
+    /// Releases relay `name`; returns the binding it had, if any.
+    pub fn release_relay(&self, name: &str) -> Result<Option<RelayBinding>> {
+        self.backend.release_relay(name).context(StoreFailure)
     }
 
     /// The project this database holds, if any.

@@ -7,7 +7,9 @@
 //! other things; they are created under an advisory lock so two nodes starting at once do not
 //! race.
 
-use super::{pg_tls, Backend, Member, ProjectKeys, RedeemError, TicketRow, TicketSpec};
+use super::{
+    pg_tls, Backend, Member, ProjectKeys, RedeemError, RelayBinding, TicketRow, TicketSpec,
+};
 use anyhow::{anyhow, Context, Result};
 use postgres::{Client, NoTls, Row};
 use std::sync::mpsc;
@@ -54,7 +56,14 @@ CREATE TABLE IF NOT EXISTS airlock_project (
     project_identity BYTEA NOT NULL,
     authority_identity BYTEA NOT NULL,
     created_at BIGINT NOT NULL
-);";
+);
+-- Added later: created on existing databases too (idempotent).
+CREATE TABLE IF NOT EXISTS airlock_relay_bindings (
+    name TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    bound_at BIGINT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS airlock_relay_bindings_owner ON airlock_relay_bindings (owner);";
 
 fn connect(url: &str) -> Result<Client> {
     let shown = super::redact_url(url);
@@ -185,6 +194,14 @@ fn member_from_row(r: &Row) -> Result<Member> {
     })
 }
 
+fn binding_from_row(r: &Row) -> Result<RelayBinding> {
+    Ok(RelayBinding {
+        name: r.try_get(0)?,
+        owner: r.try_get(1)?,
+        bound_at: r.try_get::<_, i64>(2)? as u64,
+    })
+}
+
 fn keys_from_row(r: &Row) -> Result<ProjectKeys> {
     Ok(ProjectKeys {
         name: r.try_get(0)?,
@@ -263,6 +280,10 @@ impl Backend for PgBackend {
                     "UPDATE airlock_tickets SET invalidated_at = $2
                      WHERE created_by = $1 AND invalidated_at IS NULL AND remaining > 0",
                     &[&id, &(now as i64)],
+                )?;
+                tx.execute(
+                    "DELETE FROM airlock_relay_bindings WHERE owner = $1",
+                    &[&id],
                 )?;
             }
             tx.commit()?;
@@ -375,6 +396,62 @@ impl Backend for PgBackend {
             )?;
             tx.commit()?;
             keys_from_row(&held)
+        })
+    }
+
+    fn bind_relay(&self, name: &str, owner: &str, now: u64) -> Result<RelayBinding> {
+        let (name, owner) = (name.to_string(), owner.to_string());
+        self.call(move |c| {
+            // Concurrent first registrations (from any project node) insert one row; every
+            // one of them then reads the same owner.
+            c.execute(
+                "INSERT INTO airlock_relay_bindings(name, owner, bound_at) VALUES ($1, $2, $3)
+                 ON CONFLICT (name) DO NOTHING",
+                &[&name, &owner, &(now as i64)],
+            )?;
+            let held = c.query_one(
+                "SELECT name, owner, bound_at FROM airlock_relay_bindings WHERE name = $1",
+                &[&name],
+            )?;
+            binding_from_row(&held)
+        })
+    }
+
+    fn relay_binding(&self, name: &str) -> Result<Option<RelayBinding>> {
+        let name = name.to_string();
+        self.call(move |c| {
+            c.query_opt(
+                "SELECT name, owner, bound_at FROM airlock_relay_bindings WHERE name = $1",
+                &[&name],
+            )?
+            .as_ref()
+            .map(binding_from_row)
+            .transpose()
+        })
+    }
+
+    fn relay_bindings(&self) -> Result<Vec<RelayBinding>> {
+        self.call(|c| {
+            c.query(
+                "SELECT name, owner, bound_at FROM airlock_relay_bindings ORDER BY name",
+                &[],
+            )?
+            .iter()
+            .map(binding_from_row)
+            .collect()
+        })
+    }
+
+    fn release_relay(&self, name: &str) -> Result<Option<RelayBinding>> {
+        let name = name.to_string();
+        self.call(move |c| {
+            c.query_opt(
+                "DELETE FROM airlock_relay_bindings WHERE name = $1 RETURNING name, owner, bound_at",
+                &[&name],
+            )?
+            .as_ref()
+            .map(binding_from_row)
+            .transpose()
         })
     }
 

@@ -1,6 +1,6 @@
 //! SQLite backend: one file, WAL, immediate transactions for redemption and deletion.
 
-use super::{Backend, Member, ProjectKeys, RedeemError, TicketRow, TicketSpec};
+use super::{Backend, Member, ProjectKeys, RedeemError, RelayBinding, TicketRow, TicketSpec};
 use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::Path;
@@ -41,10 +41,17 @@ CREATE TABLE IF NOT EXISTS project (
     project_identity BLOB NOT NULL,
     authority_identity BLOB NOT NULL,
     created_at INTEGER NOT NULL
-);";
+);
+CREATE TABLE IF NOT EXISTS relay_bindings (
+    name TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    bound_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS relay_bindings_owner ON relay_bindings(owner);";
 
 /// Brings a database created by an earlier version up to [`SCHEMA`]; idempotent. Tickets
-/// gained `invalidated_at` (set when their creator is deleted) and an index on `created_by`.
+/// gained `invalidated_at` (set when their creator is deleted) and an index on `created_by`;
+/// the `relay_bindings` table is created by [`SCHEMA`] itself (`IF NOT EXISTS`).
 fn migrate(db: &mut Connection) -> Result<()> {
     let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let has_column = tx
@@ -152,6 +159,7 @@ impl Backend for SqliteBackend {
                  WHERE created_by = ?1 AND invalidated_at IS NULL AND remaining > 0",
                 params![identifier, now as i64],
             )?;
+            tx.execute("DELETE FROM relay_bindings WHERE owner = ?1", [identifier])?;
         }
         tx.commit()?;
         Ok(n > 0)
@@ -254,6 +262,58 @@ impl Backend for SqliteBackend {
         Ok(held)
     }
 
+    fn bind_relay(&self, name: &str, owner: &str, now: u64) -> Result<RelayBinding> {
+        let mut db = self.db.lock().expect("db");
+        let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT OR IGNORE INTO relay_bindings(name, owner, bound_at) VALUES (?1, ?2, ?3)",
+            params![name, owner, now as i64],
+        )?;
+        let held = tx.query_row(
+            "SELECT name, owner, bound_at FROM relay_bindings WHERE name = ?1",
+            [name],
+            binding_from_row,
+        )?;
+        tx.commit()?;
+        Ok(held)
+    }
+
+    fn relay_binding(&self, name: &str) -> Result<Option<RelayBinding>> {
+        Ok(self
+            .db
+            .lock()
+            .expect("db")
+            .query_row(
+                "SELECT name, owner, bound_at FROM relay_bindings WHERE name = ?1",
+                [name],
+                binding_from_row,
+            )
+            .optional()?)
+    }
+
+    fn relay_bindings(&self) -> Result<Vec<RelayBinding>> {
+        let db = self.db.lock().expect("db");
+        let mut st =
+            db.prepare("SELECT name, owner, bound_at FROM relay_bindings ORDER BY name")?;
+        let rows = st.query_map([], binding_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn release_relay(&self, name: &str) -> Result<Option<RelayBinding>> {
+        let mut db = self.db.lock().expect("db");
+        let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let held = tx
+            .query_row(
+                "SELECT name, owner, bound_at FROM relay_bindings WHERE name = ?1",
+                [name],
+                binding_from_row,
+            )
+            .optional()?;
+        tx.execute("DELETE FROM relay_bindings WHERE name = ?1", [name])?;
+        tx.commit()?;
+        Ok(held)
+    }
+
     fn project_keys(&self) -> Result<Option<ProjectKeys>> {
         Ok(self
             .db
@@ -266,6 +326,14 @@ impl Backend for SqliteBackend {
             )
             .optional()?)
     }
+}
+
+fn binding_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RelayBinding> {
+    Ok(RelayBinding {
+        name: r.get(0)?,
+        owner: r.get(1)?,
+        bound_at: r.get::<_, i64>(2)? as u64,
+    })
 }
 
 fn keys_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProjectKeys> {

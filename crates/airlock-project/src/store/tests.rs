@@ -105,6 +105,49 @@ fn check_deleted_creator_tickets(s: &AuthorityStore) {
     );
 }
 
+/// A relay name stays with its first owner until released; deleting the owner releases its
+/// names (and only its names).
+fn check_relay_bindings(s: &AuthorityStore) {
+    assert!(s.relay_binding("db").unwrap().is_none());
+    let first = s.bind_relay("db", "Ia").unwrap();
+    assert_eq!(first.owner, "Ia");
+    // Another identity gets the binding that holds, not its own.
+    assert_eq!(s.bind_relay("db", "Ib").unwrap(), first);
+    assert_eq!(s.bind_relay("db", "Ia").unwrap(), first);
+    assert_eq!(s.relay_binding("db").unwrap(), Some(first.clone()));
+    s.bind_relay("cache", "Ib").unwrap();
+    let names: Vec<_> = s
+        .relay_bindings()
+        .unwrap()
+        .into_iter()
+        .map(|b| (b.name, b.owner))
+        .collect();
+    assert_eq!(
+        names,
+        vec![("cache".into(), "Ib".into()), ("db".into(), "Ia".into())]
+    );
+    assert_eq!(s.release_relay("db").unwrap(), Some(first));
+    assert_eq!(s.release_relay("db").unwrap(), None);
+    assert_eq!(s.bind_relay("db", "Ib").unwrap().owner, "Ib");
+
+    // Deleting a member releases the names bound to it.
+    s.put_member(&Member {
+        identifier: "Ic".into(),
+        attributes: Default::default(),
+        relay: Some("*".into()),
+        enroller: false,
+        admin: false,
+        added_at: 0,
+    })
+    .unwrap();
+    s.bind_relay("web", "Ic").unwrap();
+    s.bind_relay("api", "Ic").unwrap();
+    assert!(s.delete_member("Ic").unwrap());
+    assert!(s.relay_binding("web").unwrap().is_none());
+    assert!(s.relay_binding("api").unwrap().is_none());
+    assert_eq!(s.relay_binding("cache").unwrap().unwrap().owner, "Ib");
+}
+
 fn check_claim(s: &AuthorityStore) {
     assert!(s.project_keys().unwrap().is_none());
     let first = ProjectKeys {
@@ -187,11 +230,14 @@ fn check_upgraded(open: impl Fn() -> AuthorityStore) {
         s.redeem(&[0x22; 32], "Ib", 10).unwrap(),
         Err(RedeemError::CreatorRemoved)
     );
+    // The relay bindings table exists on the upgraded database.
+    assert_eq!(s.bind_relay("db", "Iadmin").unwrap().owner, "Iadmin");
     assert!(s.delete_member("Iadmin").unwrap());
     assert_eq!(
         s.redeem(&[0x11; 32], "Ic", 10).unwrap(),
         Err(RedeemError::CreatorRemoved)
     );
+    assert!(s.relay_binding("db").unwrap().is_none());
 }
 
 fn old_tickets(prefix: &str, sqlite: bool) -> String {
@@ -241,6 +287,74 @@ fn postgres_upgrades_an_old_database() {
     let mut c = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
     c.batch_execute(&old_tickets("airlock_", false)).unwrap();
     check_upgraded(|| AuthorityStore::postgres(&url).unwrap());
+}
+
+#[test]
+fn sqlite_relay_bindings() {
+    check_relay_bindings(&AuthorityStore::in_memory().unwrap());
+}
+
+/// Bindings outlive the process: a store opened again on the same file still holds them.
+#[test]
+fn sqlite_relay_bindings_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("authority.sqlite");
+    AuthorityStore::open(&path)
+        .unwrap()
+        .bind_relay("db", "Ia")
+        .unwrap();
+    let s = AuthorityStore::open(&path).unwrap();
+    assert_eq!(s.bind_relay("db", "Ib").unwrap().owner, "Ia");
+}
+
+#[test]
+fn postgres_relay_bindings() {
+    let Some(url) = pg_url("t_relay_bindings") else {
+        eprintln!("skipped: set AIRLOCK_TEST_POSTGRES=postgres://… to run");
+        return;
+    };
+    check_relay_bindings(&AuthorityStore::postgres(&url).unwrap());
+    // A second connection (another project node, or a restart) sees the same bindings.
+    let other = AuthorityStore::postgres(&url).unwrap();
+    assert_eq!(other.bind_relay("db", "Ix").unwrap().owner, "Ib");
+}
+
+/// Concurrent first registrations of one name from many project nodes: one owner.
+fn check_concurrent_binding(open: impl Fn() -> AuthorityStore + Send + Sync + 'static) {
+    let open = Arc::new(open);
+    // Created once first, as a project node would have (creating a file from 20 threads at
+    // once is not what is tested).
+    drop(open());
+    let barrier = Arc::new(Barrier::new(20));
+    let handles: Vec<_> = (0..20)
+        .map(|i| {
+            let (open, barrier) = (open.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let s = open();
+                barrier.wait();
+                s.bind_relay("race", &format!("I{i}")).unwrap().owner
+            })
+        })
+        .collect();
+    let owners: std::collections::HashSet<String> =
+        handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(owners.len(), 1, "{owners:?}");
+}
+
+#[test]
+fn sqlite_concurrent_bindings_have_one_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("authority.sqlite");
+    check_concurrent_binding(move || AuthorityStore::open(&path).unwrap());
+}
+
+#[test]
+fn postgres_concurrent_bindings_have_one_owner() {
+    let Some(url) = pg_url("t_relay_race") else {
+        eprintln!("skipped: set AIRLOCK_TEST_POSTGRES=postgres://… to run");
+        return;
+    };
+    check_concurrent_binding(move || AuthorityStore::postgres(&url).unwrap());
 }
 
 #[test]
