@@ -83,6 +83,15 @@ async fn random_routes_from_the_wire_never_reach_what_their_origin_may_not() {
     .await
     .unwrap();
     let m_channel = r.channel.unwrap().0;
+    // B completes its responder end when M's third handshake message arrives: an echo round
+    // trip through the channel proves that.
+    let reply = common::request(
+        &m,
+        Route::new(vec![m_channel.address().clone(), a("echo")]),
+        b"open",
+    )
+    .await;
+    assert_eq!(reply.expect("echo").payload.data(), b"open");
 
     let by_peer = |id| {
         b.channels()
