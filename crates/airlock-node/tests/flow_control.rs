@@ -8,7 +8,8 @@
 
 mod common;
 
-use airlock_node::portal::{InletSpec, OutletSpec};
+use common::{guarded_portal, refused_at_least};
+
 use airlock_node::Node;
 use airlock_portal::PortalFrame;
 use airlock_wire::frame::{self, PREAMBLE};
@@ -20,47 +21,6 @@ use tokio::net::TcpStream;
 
 fn a(s: &str) -> Address {
     Address::new(s).unwrap()
-}
-
-/// B (outlet admitting only C) and C (inlet to it, link up).
-async fn guarded_portal() -> (Node, Node, SocketAddr) {
-    let b = common::node("b").await;
-    let c = common::node("c").await;
-    let echo = common::echo_server().await;
-    b.create_outlet(OutletSpec {
-        name: "outlet".into(),
-        to: echo.to_string(),
-    })
-    .unwrap();
-    b.set_policy(
-        Some("outlet"),
-        Some("tcp-outlet"),
-        format!("(= subject.identifier \"{}\")", c.identifier())
-            .parse()
-            .unwrap(),
-    )
-    .unwrap();
-    let inlet = c
-        .create_inlet(InletSpec {
-            name: "db".into(),
-            from: "127.0.0.1:0".parse().unwrap(),
-            to: common::secure_route(&b, "outlet"),
-            authorized: vec![b.identifier().to_string()],
-        })
-        .await
-        .unwrap();
-    let from: SocketAddr = inlet.from.parse().unwrap();
-    // The legitimate path works.
-    let mut s = TcpStream::connect(from).await.unwrap();
-    s.write_all(b"legit").await.unwrap();
-    let mut buf = [0u8; 5];
-    tokio::time::timeout(Duration::from_secs(10), s.read_exact(&mut buf))
-        .await
-        .expect("echo in time")
-        .unwrap();
-    assert_eq!(&buf, b"legit");
-    assert_eq!(b.outlets()[0].links, 1);
-    (b, c, from)
 }
 
 /// B's connection number for the connection from C (the first hop of B's responder).
@@ -80,18 +40,6 @@ async fn attacker(target: SocketAddr, frames: &[(Route, Packet)]) -> TcpStream {
         s.write_all(p.data()).await.unwrap();
     }
     s
-}
-
-/// Waits (bounded) until `node` has refused at least `n` deliveries.
-async fn refused_at_least(node: &Node, n: u64) -> u64 {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let got = node.refused_deliveries();
-        if got >= n || tokio::time::Instant::now() >= deadline {
-            return got;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 /// Everything the attacker's socket receives within `window` after the peer's preamble.
@@ -179,16 +127,7 @@ async fn a_channel_peer_cannot_bounce_through_the_nodes_connections_or_channels(
     // the same routes from inside its channel.
     let (b, c, _) = guarded_portal().await;
     let m = common::node("m").await;
-    let ma: airlock_wire::MultiAddr = common::secure_route(&b, "echo").parse().unwrap();
-    let r = airlock_node::resolve::resolve(
-        &m,
-        &ma,
-        airlock_channel::TrustPolicy::Everyone,
-        Duration::from_secs(5),
-    )
-    .await
-    .unwrap();
-    let (mch, _) = r.channel.unwrap();
+    let mch = common::channel_to(&m, &b).await;
     let x = c.channels()[0].address().clone();
     let y = b
         .channels()

@@ -6,11 +6,9 @@
 
 mod common;
 
-use airlock_node::portal::{InletSpec, OutletSpec};
 use airlock_node::{Message, Origin};
 use airlock_portal::PortalFrame;
 use airlock_wire::{Address, Packet, Route};
-use std::time::Duration;
 
 fn a(s: &str) -> Address {
     Address::new(s).unwrap()
@@ -47,51 +45,9 @@ fn dec(enc: &Address) -> Address {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_routes_from_the_wire_never_reach_what_their_origin_may_not() {
     // B: outlet for C only; C: inlet (link up); M: an authenticated stranger with a channel.
-    let b = common::node("b").await;
-    let c = common::node("c").await;
+    let (b, c, _) = common::guarded_portal().await;
     let m = common::node("m").await;
-    let echo = common::echo_server().await;
-    b.create_outlet(OutletSpec {
-        name: "outlet".into(),
-        to: echo.to_string(),
-    })
-    .unwrap();
-    b.set_policy(
-        Some("outlet"),
-        Some("tcp-outlet"),
-        format!("(= subject.identifier \"{}\")", c.identifier())
-            .parse()
-            .unwrap(),
-    )
-    .unwrap();
-    c.create_inlet(InletSpec {
-        name: "db".into(),
-        from: "127.0.0.1:0".parse().unwrap(),
-        to: common::secure_route(&b, "outlet"),
-        authorized: vec![],
-    })
-    .await
-    .unwrap();
-    assert_eq!(b.outlets()[0].links, 1);
-    let ma: airlock_wire::MultiAddr = common::secure_route(&b, "echo").parse().unwrap();
-    let r = airlock_node::resolve::resolve(
-        &m,
-        &ma,
-        airlock_channel::TrustPolicy::Everyone,
-        Duration::from_secs(5),
-    )
-    .await
-    .unwrap();
-    let m_channel = r.channel.unwrap().0;
-    // B completes its responder end when M's third handshake message arrives: an echo round
-    // trip through the channel proves that.
-    let reply = common::request(
-        &m,
-        Route::new(vec![m_channel.address().clone(), a("echo")]),
-        b"open",
-    )
-    .await;
-    assert_eq!(reply.expect("echo").payload.data(), b"open");
+    let m_channel = common::channel_to(&m, &b).await;
 
     let by_peer = |id| {
         b.channels()

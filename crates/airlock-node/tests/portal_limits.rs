@@ -30,16 +30,7 @@ struct Hostile {
 impl Hostile {
     async fn new(b: &Node) -> Hostile {
         let m = common::node("m").await;
-        let ma: airlock_wire::MultiAddr = common::secure_route(b, "outlet").parse().unwrap();
-        let r = airlock_node::resolve::resolve(
-            &m,
-            &ma,
-            airlock_channel::TrustPolicy::Everyone,
-            Duration::from_secs(5),
-        )
-        .await
-        .unwrap();
-        let (channel, _) = r.channel.unwrap();
+        let channel = common::channel_to(&m, b).await;
         Hostile { m, channel }
     }
 

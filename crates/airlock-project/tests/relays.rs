@@ -108,16 +108,7 @@ async fn portal_through_a_relay_at_a_plain_node_with_a_relay_policy() {
         format!("{at}/secure/api/service/forward_to_bank")
     );
 
-    let echo = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let echo_addr = echo.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = echo.accept().await {
-            tokio::spawn(async move {
-                let (mut r, mut w) = s.split();
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-            });
-        }
-    });
+    let echo_addr = common::echo_server().await;
     bank.create_outlet(OutletSpec {
         name: "outlet".into(),
         to: echo_addr.to_string(),
@@ -229,16 +220,7 @@ async fn relay_host_and_owner_cannot_be_used_against_each_other() {
     let (keeper, first) =
         RelayKeeper::start(&bank, &at, "bank", vec![], Duration::from_secs(10)).await;
     first.expect("registered");
-    let echo = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let echo_addr = echo.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = echo.accept().await {
-            tokio::spawn(async move {
-                let (mut r, mut w) = s.split();
-                let _ = tokio::io::copy(&mut r, &mut w).await;
-            });
-        }
-    });
+    let echo_addr = common::echo_server().await;
     let client = node("client").await;
     bank.create_outlet(OutletSpec {
         name: "outlet".into(),

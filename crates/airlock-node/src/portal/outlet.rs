@@ -98,6 +98,31 @@ impl Outlet {
         self.links.lock().expect("links").retain(|l| !l.is_closed());
     }
 
+    /// Refuses a link asked for by a Hello that arrived with return route `ret`: counts it and
+    /// tells the inlet (`Reset` on stream 0 = the link), so its clients fail fast.
+    fn refuse_link(
+        &self,
+        node: &Node,
+        channel: &crate::channel::SecureChannel,
+        ret: &airlock_wire::Route,
+        why: &str,
+    ) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(outlet = %self.spec.name, "portal link refused: {why}");
+        let mut back = ret.clone();
+        back.pop_front(); // the channel's own address
+        let _ = channel.send(
+            node,
+            &back,
+            &airlock_wire::Route::empty(),
+            PortalFrame::Reset {
+                stream: 0,
+                reason: airlock_portal::ResetReason::Refused,
+            }
+            .encode(),
+        );
+    }
+
     /// Closes every link.
     pub fn stop(&self, node: &Node) {
         for l in self.links.lock().expect("links").drain(..) {
@@ -125,21 +150,7 @@ impl Worker for OutletWorker {
         match PortalFrame::decode(msg.payload) {
             Ok(PortalFrame::Hello { window }) => {
                 if let Err(why) = node.authorize(&outlet.spec.name, "tcp-outlet", &peer) {
-                    outlet.refused.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(outlet = %outlet.spec.name, "portal link refused: {why}");
-                    // Tell the inlet (stream 0 = the link), so its clients fail fast.
-                    let mut back = msg.ret.clone();
-                    back.pop_front();
-                    let _ = channel.send(
-                        node,
-                        &back,
-                        &airlock_wire::Route::empty(),
-                        PortalFrame::Reset {
-                            stream: 0,
-                            reason: airlock_portal::ResetReason::Refused,
-                        }
-                        .encode(),
-                    );
+                    outlet.refuse_link(node, &channel, &msg.ret, &why);
                     return;
                 }
                 let held = {
@@ -151,20 +162,11 @@ impl Worker for OutletWorker {
                         .count()
                 };
                 if held >= airlock_portal::MAX_LINKS_PER_CHANNEL {
-                    outlet.refused.fetch_add(1, Ordering::Relaxed);
-                    tracing::warn!(outlet = %outlet.spec.name, peer = %peer.identifier, "portal link refused: the channel holds {held} links already");
-                    let mut back = msg.ret.clone();
-                    back.pop_front();
-                    let _ = channel.send(
-                        node,
-                        &back,
-                        &airlock_wire::Route::empty(),
-                        PortalFrame::Reset {
-                            stream: 0,
-                            reason: airlock_portal::ResetReason::Refused,
-                        }
-                        .encode(),
+                    let why = format!(
+                        "the channel of {} holds {held} links already",
+                        peer.identifier
                     );
+                    outlet.refuse_link(node, &channel, &msg.ret, &why);
                     return;
                 }
                 if let Some(link) = Link::accept(

@@ -3,13 +3,14 @@
 #![allow(dead_code)]
 
 use airlock_identity::IdentitySecret;
+use airlock_node::portal::{InletSpec, OutletSpec};
 use airlock_node::{unix_now, Message, Node, NodeConfig, NodeIdentity, Worker};
 use airlock_wire::{Address, Packet, Route};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
 /// A fresh identity.
@@ -155,4 +156,83 @@ pub fn credential(authority: &IdentitySecret, node: &Node, pairs: &[(&str, &str)
     airlock_authority::Credential::issue(authority, node.identifier(), attrs, unix_now(), 3600)
         .unwrap()
         .encode()
+}
+
+/// B (outlet admitting only C) and C (inlet to it, link up).
+pub async fn guarded_portal() -> (Node, Node, SocketAddr) {
+    let b = node("b").await;
+    let c = node("c").await;
+    let echo = echo_server().await;
+    b.create_outlet(OutletSpec {
+        name: "outlet".into(),
+        to: echo.to_string(),
+    })
+    .unwrap();
+    b.set_policy(
+        Some("outlet"),
+        Some("tcp-outlet"),
+        format!("(= subject.identifier \"{}\")", c.identifier())
+            .parse()
+            .unwrap(),
+    )
+    .unwrap();
+    let inlet = c
+        .create_inlet(InletSpec {
+            name: "db".into(),
+            from: "127.0.0.1:0".parse().unwrap(),
+            to: secure_route(&b, "outlet"),
+            authorized: vec![b.identifier().to_string()],
+        })
+        .await
+        .unwrap();
+    let from: SocketAddr = inlet.from.parse().unwrap();
+    // The legitimate path works.
+    let mut s = TcpStream::connect(from).await.unwrap();
+    s.write_all(b"legit").await.unwrap();
+    let mut buf = [0u8; 5];
+    tokio::time::timeout(Duration::from_secs(10), s.read_exact(&mut buf))
+        .await
+        .expect("echo in time")
+        .unwrap();
+    assert_eq!(&buf, b"legit");
+    assert_eq!(b.outlets()[0].links, 1);
+    (b, c, from)
+}
+
+/// Waits (bounded) until `node` has refused at least `n` deliveries.
+pub async fn refused_at_least(node: &Node, n: u64) -> u64 {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = node.refused_deliveries();
+        if got >= n || tokio::time::Instant::now() >= deadline {
+            return got;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A secure channel from `from` to `to`'s listener, open at both ends (an echo round trip
+/// proves the responder end is complete).
+pub async fn channel_to(from: &Node, to: &Node) -> Arc<airlock_node::channel::SecureChannel> {
+    let ma: airlock_wire::MultiAddr = secure_route(to, "echo").parse().unwrap();
+    let r = airlock_node::resolve::resolve(
+        from,
+        &ma,
+        airlock_channel::TrustPolicy::Everyone,
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    let ch = r.channel.unwrap().0;
+    let reply = request(
+        from,
+        Route::new(vec![ch.address().clone(), Address::new("echo").unwrap()]),
+        b"open",
+    )
+    .await;
+    assert_eq!(
+        reply.expect("echo through the channel").payload.data(),
+        b"open"
+    );
+    ch
 }
