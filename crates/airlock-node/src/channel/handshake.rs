@@ -257,22 +257,60 @@ impl Worker for Listener {
                 return;
             }
         }
+        // The Diffie-Hellman and signing work of message 2 runs off the task that read the
+        // message (a TCP reader keeps reading), bounded node-wide. Nothing can overtake it:
+        // the initiator sends message 3 only after it has message 2.
+        let Ok(permit) = node.handshake_work().try_acquire_owned() else {
+            tracing::warn!(
+                "too many handshake messages being answered; dropping handshake message 1"
+            );
+            return;
+        };
         let local = node.local_identity();
-        let mut hs = match Handshake::respond(&local, self.trust.clone(), node.rekey_policy()) {
-            Ok(h) => h,
-            Err(e) => {
-                tracing::error!("cannot start responder: {e}");
+        let (trust, rekey, n) = (self.trust.clone(), node.rekey_policy(), node.clone());
+        tokio::spawn(async move {
+            let work = tokio::task::spawn_blocking(move || {
+                let mut hs = Handshake::respond(&local, trust, rekey)
+                    .map_err(|e| format!("cannot start responder: {e}"))?;
+                match hs.read(msg.payload.data_mut(), crate::unix_now()) {
+                    Ok(HandshakeStep::Send(m2)) => Ok((hs, m2, msg)),
+                    Ok(_) => Err("unexpected handshake state".to_string()),
+                    Err(e) => Err(format!("bad handshake message 1: {e}")),
+                }
+            })
+            .await;
+            drop(permit);
+            match work {
+                Ok(Ok((hs, m2, msg))) => respond(&n, hs, &m2, msg, source),
+                Ok(Err(e)) => tracing::debug!("{e}"),
+                Err(e) => tracing::error!("handshake work failed: {e}"),
+            }
+        });
+    }
+}
+
+/// Creates the responder end for an answered message 1 and sends message 2.
+fn respond(
+    node: &Node,
+    hs: Handshake,
+    step: &[u8],
+    msg: Message,
+    source: Option<std::net::IpAddr>,
+) {
+    {
+        // Check the limits again and register under one gate: several answers computed in
+        // parallel must not overshoot them.
+        let _gate = node.responder_gate();
+        if node.pending_handshakes() >= MAX_PENDING_HANDSHAKES {
+            tracing::warn!("too many handshakes in progress; dropping handshake message 1");
+            return;
+        }
+        if let Some(ip) = source {
+            if node.pending_handshakes_from(ip) >= MAX_PENDING_HANDSHAKES_PER_SOURCE {
+                tracing::warn!(source = %ip, "too many handshakes in progress from this address; dropping handshake message 1");
                 return;
             }
-        };
-        let step = match hs.read(msg.payload.data_mut(), crate::unix_now()) {
-            Ok(HandshakeStep::Send(m2)) => m2,
-            Ok(_) => return,
-            Err(e) => {
-                tracing::debug!("bad handshake message 1: {e}");
-                return;
-            }
-        };
+        }
         let ch = SecureChannel::new(node, Role::Responder, format!("{}", msg.ret));
         let _ = ch.remote.set(msg.ret.clone());
         if let Some(ip) = source {
@@ -280,7 +318,7 @@ impl Worker for Listener {
         }
         *ch.handshake.lock().expect("hs") = Some(hs);
         ch.register(node, msg.origin.hop());
-        ch.send_handshake(node, msg.ret, &step);
+        ch.send_handshake(node, msg.ret, step);
         let (n, weak) = (node.clone(), Arc::downgrade(&ch));
         tokio::spawn(async move {
             tokio::time::sleep(HANDSHAKE_TIMEOUT).await;

@@ -31,6 +31,9 @@ pub use handshake::{create, Listener};
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 /// Maximum number of responder handshakes in progress per node.
 pub const MAX_PENDING_HANDSHAKES: usize = 256;
+/// Most handshake messages 1 being answered at once (their key agreement and signing run off
+/// the reading task); further ones are dropped until one finishes.
+pub const MAX_HANDSHAKE_WORK: usize = 32;
 /// Maximum number of responder handshakes in progress from one source IP address (over TCP).
 pub const MAX_PENDING_HANDSHAKES_PER_SOURCE: usize = 16;
 /// Outer kind byte of an abort notice (responder → initiator, unauthenticated, informational).

@@ -121,6 +121,8 @@ struct Inner {
     /// Revoked members by project (each project's poll replaces only its own set).
     revoked: RwLock<HashMap<String, std::collections::HashSet<Identifier>>>,
     counters: ops::NodeCounters,
+    handshake_work: Arc<tokio::sync::Semaphore>,
+    responder_gate: Mutex<()>,
     /// Who the `api` listener admits (docs/protocol.md §5.4).
     admission: access::Admission,
 }
@@ -175,6 +177,8 @@ impl Node {
                 policies: RwLock::new(Default::default()),
                 revoked: RwLock::new(Default::default()),
                 counters: Default::default(),
+                handshake_work: Arc::new(tokio::sync::Semaphore::new(channel::MAX_HANDSHAKE_WORK)),
+                responder_gate: Mutex::new(()),
                 admission: access::Admission::new(
                     config.authorized,
                     config.trust_unknown,
@@ -452,6 +456,16 @@ impl Node {
             .values()
             .filter(|c| c.status() == channel::ChannelStatus::Handshaking)
             .count()
+    }
+
+    /// Slots for answering handshake messages 1 off the reading task.
+    pub(crate) fn handshake_work(&self) -> Arc<tokio::sync::Semaphore> {
+        self.inner.handshake_work.clone()
+    }
+
+    /// Serialises "check the handshake limits, then register a responder".
+    pub(crate) fn responder_gate(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.inner.responder_gate.lock().expect("responder gate")
     }
 
     /// Number of responder handshakes in progress from source IP `ip`.
