@@ -55,6 +55,17 @@ impl Hostile {
     }
 }
 
+/// Node B with an outlet named `outlet` to `target`.
+async fn outlet_node(target: std::net::SocketAddr) -> Node {
+    let b = common::node("b").await;
+    b.create_outlet(OutletSpec {
+        name: "outlet".into(),
+        to: target.to_string(),
+    })
+    .unwrap();
+    b
+}
+
 async fn next(rx: &mut mpsc::UnboundedReceiver<(PortalFrame, Route)>) -> (PortalFrame, Route) {
     tokio::time::timeout(Duration::from_secs(10), rx.recv())
         .await
@@ -64,13 +75,7 @@ async fn next(rx: &mut mpsc::UnboundedReceiver<(PortalFrame, Route)>) -> (Portal
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_channel_holds_a_bounded_number_of_links() {
-    let b = common::node("b").await;
-    let echo = common::echo_server().await;
-    b.create_outlet(OutletSpec {
-        name: "outlet".into(),
-        to: echo.to_string(),
-    })
-    .unwrap();
+    let b = outlet_node(common::echo_server().await).await;
     let h = Hostile::new(&b).await;
     for i in 0..MAX_LINKS_PER_CHANNEL {
         let mut rx = h.hello(i, 1024);
@@ -89,13 +94,7 @@ async fn one_channel_holds_a_bounded_number_of_links() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_link_carries_a_bounded_number_of_streams() {
-    let b = common::node("b").await;
-    let echo = common::echo_server().await;
-    b.create_outlet(OutletSpec {
-        name: "outlet".into(),
-        to: echo.to_string(),
-    })
-    .unwrap();
+    let b = outlet_node(common::echo_server().await).await;
     let h = Hostile::new(&b).await;
     let mut rx = h.hello(0, 1024);
     let (ack, ret) = next(&mut rx).await;
@@ -134,14 +133,8 @@ async fn one_link_carries_a_bounded_number_of_streams() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_advertised_window_is_capped() {
-    let b = common::node("b").await;
     // A target that sends far more than the cap as soon as a stream connects.
-    let source = common::source_server(4 * MAX_WINDOW as usize).await;
-    b.create_outlet(OutletSpec {
-        name: "outlet".into(),
-        to: source.to_string(),
-    })
-    .unwrap();
+    let b = outlet_node(common::source_server(4 * MAX_WINDOW as usize).await).await;
     let h = Hostile::new(&b).await;
     let mut rx = h.hello(0, u32::MAX);
     let (_, ret) = next(&mut rx).await;
