@@ -13,6 +13,7 @@ need=()
 command -v psql >/dev/null || need+=(postgresql-client)
 command -v ip >/dev/null || need+=(iproute2)
 command -v curl >/dev/null || need+=(curl)
+command -v systemd-analyze >/dev/null || need+=(systemd)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
     if [ "$(id -u)" != 0 ]; then echo "missing packages: ${need[*]} (install them or run as root)"; exit 1; fi
