@@ -34,7 +34,7 @@ pass "wrong --authorized identifier refused: ${out#error: }"
 INLET=$(free_port)
 "$AIRLOCK" tcp-outlet create --at n1 --to "127.0.0.1:$PG_PORT" >/dev/null 2>&1
 "$AIRLOCK" tcp-inlet create --at n2 --from "127.0.0.1:$INLET" --to /node/n1/secure/api/service/outlet >/dev/null 2>&1
-psql_at() { psql -X -h 127.0.0.1 -p "$1" -U postgres -At "${@:2}"; }
+psql_at() { timeout 60 psql -X -h 127.0.0.1 -p "$1" -U postgres -At "${@:2}"; }
 # `refused SECONDS PORT WHAT`: a query through PORT must fail as a closed or refused connection
 # (psql exit 2) within SECONDS — `timeout` runs the real psql (a shell function cannot be timed).
 # Sets REFUSED_MS and REFUSED_WHY.
