@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command (README's second command; .ci/run calls it): formatting, lints, unit and
-# integration tests, then the scenario tests against the release binary.
+# integration tests, rustdoc, every fuzz target for a bounded time (tests/fuzz.sh), then the
+# scenario tests and the README's demos against the release binary, each under a time limit.
 # Installs what it needs (Debian packages) on a fresh machine; downloads are cached in
 # ${AIRLOCK_CACHE:-$HOME/.cache/airlock}.
 set -euo pipefail
@@ -34,17 +35,60 @@ cargo clippy --release --workspace --all-targets -- -D warnings
 section "cargo test --release"
 cargo test --release --workspace
 
-section "scenario: portal with PostgreSQL"
-bash tests/scenarios/portal_postgres.sh
+section "cargo doc (warnings denied)"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace -q
 
-section "scenario: MongoDB across isolated networks (seed 002)"
-bash tests/scenarios/mongodb.sh
+section "fuzz targets (each ${FUZZ_SECONDS:-30} s)"
+bash tests/fuzz.sh
 
-section "scenario: two project nodes on one PostgreSQL"
-bash tests/scenarios/project_postgres.sh
+section "test bed parts (FerretDB, the mongodb driver; cached)"
+(
+    source tests/testbed/ferretdb.sh
+    source tests/testbed/mongodb.sh
+    ferretdb_install >/dev/null
+    mongodb_client_install >/dev/null
+)
+echo "ok"
 
-section "scenario: Kubernetes pod topology on network namespaces (seed 004)"
-bash tests/scenarios/pods.sh
+# Scenarios and the README's demos, in two lanes that share no ports or namespaces; each has a
+# time limit. A lane's output is printed when it ends; the first failure fails the run.
+export AIRLOCK_BIN="$PWD/target/release/airlock"
+LANES="$(mktemp -d /tmp/airlock-lanes.XXXXXX)"
+# `step LIMIT TITLE CMD…` runs one scenario under its time limit.
+step() {
+    local limit=$1 title=$2 rc=0
+    shift 2
+    section "$title"
+    timeout --kill-after=30 "$limit" "$@" || rc=$?
+    [ "$rc" != 124 ] || echo "TIMEOUT: $title took over $limit s"
+    return "$rc"
+}
+demo() { # `demo LIMIT NAME`: examples/NAME/run.sh must succeed; its cleanup always runs.
+    local rc=0
+    step "$1" "README demo: examples/$2/run.sh" bash "examples/$2/run.sh" || rc=$?
+    bash "examples/$2/run.sh" cleanup >/dev/null 2>&1 || true
+    return "$rc"
+}
+lane_a() {
+    step 600 "scenario: portal with PostgreSQL" bash tests/scenarios/portal_postgres.sh &&
+        step 900 "scenario: MongoDB across isolated networks (seed 002)" bash tests/scenarios/mongodb.sh &&
+        demo 300 portal
+}
+lane_b() {
+    step 900 "scenario: two project nodes on one PostgreSQL" bash tests/scenarios/project_postgres.sh &&
+        step 600 "scenario: Kubernetes pod topology on network namespaces (seed 004)" bash tests/scenarios/pods.sh &&
+        demo 300 mongodb
+}
+lane_a >"$LANES/a.log" 2>&1 &
+pid_a=$!
+lane_b >"$LANES/b.log" 2>&1 &
+pid_b=$!
+rc_a=0; wait "$pid_a" || rc_a=$?
+cat "$LANES/a.log"
+rc_b=0; wait "$pid_b" || rc_b=$?
+cat "$LANES/b.log"
+rm -rf "$LANES"
+[ "$rc_a" = 0 ] && [ "$rc_b" = 0 ] || { echo "scenario lanes failed (a: $rc_a, b: $rc_b)"; exit 1; }
 
 section "deploy: image recipes, Kubernetes manifests, Helm chart, systemd unit (offline)"
 # The image holds a fully static binary (its own target folder: a second release build).

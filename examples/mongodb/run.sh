@@ -9,7 +9,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 export TESTBED_PREFIX="${TESTBED_PREFIX:-demo_}"
 WORK=/tmp/airlock-mongodb-demo
-AIRLOCK="$ROOT/target/release/airlock"
+# AIRLOCK_BIN: use that binary instead of building one (the test command sets it).
+AIRLOCK="${AIRLOCK_BIN:-$ROOT/target/release/airlock}"
 source "$ROOT/tests/testbed/ferretdb.sh"
 source "$ROOT/tests/testbed/mongodb.sh"
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
@@ -37,7 +38,7 @@ if [ "${1:-}" = cleanup ]; then cleanup; echo "Cleaned up."; exit 0; fi
 cleanup
 
 say "Building airlock and the test bed parts (FerretDB, the mongodb driver; cached)"
-(cd "$ROOT" && cargo build --release -q -p airlock-cli)
+[ -n "${AIRLOCK_BIN:-}" ] || (cd "$ROOT" && cargo build --release -q -p airlock-cli)
 ferretdb_install >/dev/null
 mongodb_client_install >/dev/null
 mkdir -p "$WORK"

@@ -10,9 +10,12 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 STATE="${AIRLOCK_DEMO_DIR:-/tmp/airlock-demo}"
 export AIRLOCK_HOME="$STATE/home"
-AIRLOCK="$ROOT/target/release/airlock"
+# AIRLOCK_BIN: use that binary instead of building one (the test command sets it).
+AIRLOCK="${AIRLOCK_BIN:-$ROOT/target/release/airlock}"
 PG_PORT=15433
 INLET_PORT=15432
+# Queries give up instead of hanging if the portal does not answer.
+export PGCONNECT_TIMEOUT=10
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 
 pg_bin() { dirname "$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -1)"; }
@@ -33,7 +36,7 @@ fi
 cleanup
 
 say "Building airlock (release)"
-(cd "$ROOT" && cargo build --release -q -p airlock-cli)
+[ -n "${AIRLOCK_BIN:-}" ] || (cd "$ROOT" && cargo build --release -q -p airlock-cli)
 
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || ! command -v psql >/dev/null; then
     say "Installing PostgreSQL from Debian"

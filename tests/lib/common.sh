@@ -16,6 +16,8 @@ run_cleanup() {
     for ((i = ${#CLEANUP_CMDS[@]} - 1; i >= 0; i--)); do eval "${CLEANUP_CMDS[$i]}" >/dev/null 2>&1 || true; done
 }
 trap run_cleanup EXIT
+# A time limit (tests/run.sh runs each scenario under `timeout`) or Ctrl-C still cleans up.
+trap 'exit 143' TERM INT
 
 # A fresh AIRLOCK_HOME removed at exit (nodes stopped first).
 fresh_home() {

@@ -94,6 +94,8 @@
 //! argument counts (`'not' takes 1 argument, got 2`), unterminated strings, trailing input,
 //! empty expressions, nesting and length limits.
 
+#![warn(missing_docs)]
+
 mod ast;
 mod env;
 mod error;

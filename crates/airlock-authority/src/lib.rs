@@ -9,6 +9,8 @@
 //! The authority's storage and services live in the node runtime; this crate only encodes,
 //! decodes, signs and verifies, with time passed in as Unix seconds.
 
+#![warn(missing_docs)]
+
 pub mod credential;
 pub mod ticket;
 

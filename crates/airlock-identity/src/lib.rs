@@ -10,6 +10,8 @@
 //!
 //! Everything here is pure: time is passed in as Unix seconds, randomness comes from the OS RNG.
 
+#![warn(missing_docs)]
+
 mod history;
 mod identifier;
 mod purpose_key;

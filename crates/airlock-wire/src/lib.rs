@@ -11,6 +11,8 @@
 //!
 //! The formats are specified in `docs/protocol.md`; test vectors there are checked by tests here.
 
+#![warn(missing_docs)]
+
 pub mod address;
 pub mod codec;
 pub mod frame;
