@@ -47,7 +47,7 @@ pub enum CredentialError {
         presenter: Identifier,
     },
     /// Expired.
-    #[error("credential expired at {expires_at} (now {now})")]
+    #[error("credential expired {}", airlock_wire::time::relative(*expires_at, *now))]
     Expired {
         /// Expiry.
         expires_at: u64,

@@ -21,6 +21,21 @@ pub enum TicketError {
     /// Not a ticket string.
     #[error("not an enrollment ticket (expected a string starting with '{PREFIX}'): {0}")]
     Format(String),
+    /// The string starts like a ticket but ends early: usually cut when it was copied.
+    #[error("the enrollment ticket is incomplete (it ends after {chars} characters): it was probably cut when it was copied; copy the whole line again")]
+    Incomplete {
+        /// Length of the given string, prefix included.
+        chars: usize,
+    },
+    /// The part after the prefix holds a character that is not a hex digit.
+    #[error("the text after '{PREFIX}' is not hexadecimal (character {position}): was something typed or pasted into it?")]
+    NotHex {
+        /// 1-based position of the first bad character in the whole string.
+        position: usize,
+    },
+    /// Longer than any ticket can be.
+    #[error("not an enrollment ticket: longer than 64 KiB")]
+    TooLong,
     /// Malformed content.
     #[error("malformed enrollment ticket: {0}")]
     Decode(#[from] DecodeError),
@@ -28,7 +43,7 @@ pub enum TicketError {
     #[error("enrollment ticket carries an invalid identity: {0}")]
     Identity(#[from] IdentityError),
     /// Past its expiry.
-    #[error("the enrollment ticket expired at {expires_at} (now {now}); ask the project administrator for a new one")]
+    #[error("the enrollment ticket expired {}; ask the project administrator for a new one", airlock_wire::time::relative(*expires_at, *now))]
     Expired {
         /// Expiry.
         expires_at: u64,
@@ -81,7 +96,20 @@ impl Ticket {
     }
 
     /// Parses a ticket string (surrounding whitespace allowed). Does not check expiry.
+    ///
+    /// A string cut short (odd length, or fields that end early) is [`TicketError::Incomplete`],
+    /// so the holder learns to copy it again rather than that it is not a ticket.
     pub fn decode(text: &str) -> Result<Self, TicketError> {
+        let t = text.trim();
+        Self::decode_inner(t).map_err(|e| match e {
+            TicketError::Decode(DecodeError::Truncated { .. }) => TicketError::Incomplete {
+                chars: t.chars().count(),
+            },
+            e => e,
+        })
+    }
+
+    fn decode_inner(text: &str) -> Result<Self, TicketError> {
         let t = text.trim();
         let body = t.strip_prefix(PREFIX).ok_or_else(|| {
             TicketError::Format(
@@ -89,9 +117,18 @@ impl Ticket {
             )
         })?;
         if body.len() > 64 * 1024 {
-            return Err(TicketError::Format("too long".into()));
+            return Err(TicketError::TooLong);
         }
-        let bytes = hex::decode(body).map_err(|e| TicketError::Format(format!("not hex: {e}")))?;
+        if let Some(i) = body.find(|c: char| !c.is_ascii_hexdigit()) {
+            let position = PREFIX.len() + body[..i].chars().count() + 1;
+            return Err(TicketError::NotHex { position });
+        }
+        if body.len() % 2 == 1 {
+            return Err(TicketError::Incomplete {
+                chars: t.chars().count(),
+            });
+        }
+        let bytes = hex::decode(body).map_err(|_| TicketError::NotHex { position: 0 })?;
         let mut r = Reader::new(&bytes);
         let v = r.u8("ticket version")?;
         if v != 1 {
@@ -180,10 +217,10 @@ mod tests {
             Ticket::decode("hello"),
             Err(TicketError::Format(_))
         ));
-        assert!(matches!(
-            Ticket::decode("airlock-ticket:zz"),
-            Err(TicketError::Format(_))
-        ));
+        assert_eq!(
+            Ticket::decode("airlock-ticket:0z"),
+            Err(TicketError::NotHex { position: 17 })
+        );
         assert!(matches!(
             Ticket::decode("airlock-ticket:02"),
             Err(TicketError::Decode(_))
@@ -196,6 +233,27 @@ mod tests {
             Ticket::decode(&t.encode()).unwrap().verify(NOW),
             Err(TicketError::Identity(_))
         ));
+    }
+
+    #[test]
+    fn a_ticket_cut_anywhere_is_incomplete_and_never_quoted() {
+        let s = ticket().encode();
+        for cut in "airlock-ticket:".len() + 1..s.len() {
+            let e = Ticket::decode(&s[..cut]).unwrap_err();
+            assert_eq!(e, TicketError::Incomplete { chars: cut }, "cut at {cut}");
+            let text = e.to_string();
+            assert!(text.contains("copy the whole line"), "{text}");
+            assert!(!text.contains(&s["airlock-ticket:".len()..][..8]), "{text}");
+        }
+    }
+
+    #[test]
+    fn expiry_reads_as_time_ago() {
+        let e = ticket().verify(NOW + 610).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "the enrollment ticket expired 10 s ago; ask the project administrator for a new one"
+        );
     }
 
     proptest::proptest! {

@@ -31,7 +31,7 @@ pub enum IdentityError {
         index: usize,
     },
     /// The newest key has expired.
-    #[error("the identity's current key expired at {expires_at} (now {now})")]
+    #[error("the identity's current key expired {}", airlock_wire::time::relative(*expires_at, *now))]
     Expired {
         /// Expiry, Unix seconds.
         expires_at: u64,

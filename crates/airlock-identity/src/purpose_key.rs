@@ -80,8 +80,8 @@ impl PurposeKeyAttestation {
         }
         if now > self.expires_at {
             return Err(IdentityError::BadAttestation(format!(
-                "the purpose key expired at {} (now {now})",
-                self.expires_at
+                "the purpose key expired {}",
+                airlock_wire::time::relative(self.expires_at, now)
             )));
         }
         if self.created_at > now + 300 {

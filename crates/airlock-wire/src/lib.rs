@@ -8,6 +8,7 @@
 //!   the payload (the way `sk_buff` works in the kernel).
 //! * [`frame`] — the TCP transport framing: preamble, length-prefixed frames, routed messages.
 //! * [`multiaddr`] — the textual route syntax users type: `/node/n1/secure/api/service/echo`.
+//! * [`time`] — Unix seconds, and durations in words for messages.
 //!
 //! The formats are specified in `docs/protocol.md`; test vectors there are checked by tests here.
 
@@ -18,6 +19,7 @@ pub mod codec;
 pub mod frame;
 pub mod multiaddr;
 pub mod packet;
+pub mod time;
 
 pub use address::{Address, Route};
 pub use codec::{DecodeError, Reader};
