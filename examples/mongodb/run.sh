@@ -29,7 +29,6 @@ cleanup() {
     ferretdb_stop >/dev/null 2>&1 || true
     [ -f "$WORK/ferretdb.pid" ] && kill "$(cat "$WORK/ferretdb.pid")" 2>/dev/null || true
     testbed_down >/dev/null 2>&1 || true
-    for ns in "${TESTBED_PREFIX}project" "${TESTBED_PREFIX}bank" "${TESTBED_PREFIX}analysis"; do rm -rf "/etc/netns/$ns"; done
     rm -rf "$WORK"
 }
 
@@ -45,10 +44,7 @@ mkdir -p "$WORK"
 
 say "Three hosts: project, Bank Corp, Analysis Corp (the two companies reach only the project)"
 testbed_up
-for pair in "$NS_PROJECT:127.0.0.1" "$NS_BANK:$PROJECT_IP_FOR_BANK" "$NS_ANALYSIS:$PROJECT_IP_FOR_ANALYSIS"; do
-    ns=${pair%%:*}; mkdir -p "/etc/netns/$ns"
-    printf '127.0.0.1 localhost\n%s project.example\n' "${pair#*:}" > "/etc/netns/$ns/hosts"
-done
+testbed_project_name project.example
 
 say "Administrator: a self-hosted project and two one-time tickets"
 as admin project create --listen 0.0.0.0:4000 --public-address project.example:4000

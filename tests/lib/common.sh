@@ -40,6 +40,16 @@ wait_port() {
     fail "port $port never opened"
 }
 
+# `wait_until SECS CMD…` runs CMD every 0.2 s until it succeeds (0) or SECS have passed (1).
+wait_until() {
+    local deadline=$(( $(date +%s) + $1 ))
+    shift
+    while ! "$@"; do
+        [ "$(date +%s)" -lt "$deadline" ] || return 1
+        sleep 0.2
+    done
+}
+
 ensure_postgres() {
     if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
         log "installing PostgreSQL from Debian"

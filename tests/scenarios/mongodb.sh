@@ -29,13 +29,7 @@ mongodb_client_install >/dev/null
 log "network namespaces"
 testbed_up
 testbed_assert_isolated >/dev/null 2>&1 || fail "namespaces are not isolated"
-# Each party resolves the project's public name to the project address on its own link.
-for pair in "$NS_PROJECT:127.0.0.1" "$NS_BANK:$PROJECT_IP_FOR_BANK" "$NS_ANALYSIS:$PROJECT_IP_FOR_ANALYSIS"; do
-    ns=${pair%%:*}; ip=${pair#*:}
-    mkdir -p "/etc/netns/$ns"
-    printf '127.0.0.1 localhost\n%s project.airlock.test\n' "$ip" > "/etc/netns/$ns/hosts"
-    on_exit "rm -rf '/etc/netns/$ns'"
-done
+testbed_project_name project.airlock.test || fail "hosts files for the namespaces"
 pass "bank and analysis reach only the project host"
 
 # `as PARTY cmd…` runs airlock inside the party's namespace with its own state.
@@ -55,14 +49,10 @@ for i in json.load(sys.stdin):
         print(i.get("last_error") or "")' "$2"
 }
 # `wait_inlet_error PARTY PORT TEXT SECS` waits until that inlet's last error contains TEXT.
+inlet_error_has() { grep -q "$3" <<<"$(inlet_error "$1" "$2")"; }
 wait_inlet_error() {
-    local deadline=$(( $(date +%s) + $4 )) err=""
-    while [ "$(date +%s)" -lt "$deadline" ]; do
-        err=$(inlet_error "$1" "$2")
-        grep -q "$3" <<<"$err" && return 0
-        sleep 0.2
-    done
-    fail "inlet of $1 on port $2: expected an error with '$3' within $4 s, last error: ${err:-none}"
+    wait_until "$4" inlet_error_has "$1" "$2" "$3" ||
+        fail "inlet of $1 on port $2: expected an error with '$3' within $4 s, last error: $(inlet_error "$1" "$2")"
 }
 # `refused_with TEXT cmd…` runs cmd, which must fail with TEXT in its output.
 refused_with() {
@@ -166,8 +156,7 @@ for attempt in 1 2; do
     fi
     grep -q "OK 3" <<<"$out" && fail "the deleted member read documents: $out"
 done
-wait_inlet_error analysis 17017 "revoked project member" 5
-pass "the deleted member is cut ${cut_after} s after deletion: queries keep failing, the inlet says revoked"
+pass "the deleted member is cut ${cut_after} s after deletion: the inlet said revoked, later queries keep failing"
 log "the same with one configuration file per party"
 BANK2_TICKET=$(as admin project ticket --usage-count 1 --expires-in 10m --attribute mongodb-outlet=true --relay mongodb2)
 ANALYSIS2_TICKET=$(as admin project ticket --usage-count 1 --expires-in 10m --attribute mongodb-inlet=true)

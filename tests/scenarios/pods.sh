@@ -62,12 +62,7 @@ pass "sidecar configurations taken from the manifests' ConfigMaps"
 log "pods as network namespaces; each reaches only the project host"
 testbed_up
 testbed_assert_isolated >/dev/null 2>&1 || fail "namespaces are not isolated"
-for pair in "$NS_PROJECT:127.0.0.1" "$NS_BANK:$PROJECT_IP_FOR_BANK" "$NS_ANALYSIS:$PROJECT_IP_FOR_ANALYSIS"; do
-    ns=${pair%%:*}; ip=${pair#*:}
-    mkdir -p "/etc/netns/$ns"
-    printf '127.0.0.1 localhost\n%s project.airlock.test\n' "$ip" >"/etc/netns/$ns/hosts"
-    on_exit "rm -rf '/etc/netns/$ns'"
-done
+testbed_project_name project.airlock.test || fail "hosts files for the namespaces"
 pass "bank and analysis pods reach only the project host"
 
 ADMIN_HOME="$WORK/admin"

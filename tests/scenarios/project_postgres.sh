@@ -111,22 +111,15 @@ T3=$(as hosta project ticket --usage-count 1 --expires-in 10m --relay r1) || fai
 as m3 project enroll "$T3" >/dev/null 2>&1 || fail "m3 enroll via A"
 as m3 node create >/dev/null 2>&1 || fail "m3 node"
 as m3 relay create r1 >/dev/null 2>&1 || fail "m3 relay r1"
-up=""
-for _ in $(seq 1 30); do
-    if [ "$(relay_status)" = up ]; then up=yes; break; fi
-    sleep 0.5
-done
-[ -n "$up" ] || fail "relay r1 not up after 15 s: $(as m3 relay list --output json 2>&1)"
+relay_is() { [ "$(relay_status)" = "$1" ]; }
+wait_until 15 relay_is up || fail "relay r1 not up after 15 s: $(as m3 relay list --output json 2>&1)"
 M3_ID=$(as m3 identity show)
 as hostb project member delete "$M3_ID" >/dev/null 2>&1 || fail "member delete at B"
 deleted_at=$(date +%s.%N)
 # A re-reads revocations every 3 s (docs/protocol.md §9.8): bounded at 10 s, and "down" must be
 # read from a working `relay list` (an erroring CLI proves nothing).
 down=""
-for _ in $(seq 1 20); do
-    if [ "$(relay_status)" = down ]; then down=yes; break; fi
-    sleep 0.5
-done
+wait_until 10 relay_is down && down=yes
 took=$(python3 -c "print(f'{$(date +%s.%N) - $deleted_at:.1f}')")
 [ -n "$down" ] || fail "relay r1 not down 10 s after m3 was deleted at B: $(as m3 relay list --output json 2>&1)"
 log "relay r1 went down ${took} s after the deletion at B"

@@ -5,6 +5,7 @@
 #   testbed_down             idempotent teardown: processes left in the namespaces, the namespaces,
 #                            and the host's "unreachable 10.231.0.0/16" guard route
 #   testbed_assert_isolated  proves analysis -/-> bank, bank -> project, analysis -> project
+#   testbed_project_name NAME   NAME resolves to the project host in every namespace
 #   pod_up NAME / pod_down NAME
 #                            one namespace "${TESTBED_PREFIX}NAME" with loopback only (containers of a
 #                            pod share localhost); pod_ns NAME prints the namespace name
@@ -132,7 +133,19 @@ testbed_up() {
 
 testbed_down() {
     local ns
-    for ns in "$NS_ANALYSIS" "$NS_BANK" "$NS_PROJECT"; do _tb_ns_delete "$ns"; done
+    for ns in "$NS_ANALYSIS" "$NS_BANK" "$NS_PROJECT"; do _tb_ns_delete "$ns"; rm -rf "/etc/netns/$ns"; done
+}
+
+# testbed_project_name NAME: inside every namespace, NAME resolves to the project host's address
+# on that namespace's own link (127.0.0.1 in the project namespace). Removed by testbed_down.
+testbed_project_name() {
+    [ $# -eq 1 ] || { tb_err "usage: testbed_project_name NAME"; return 1; }
+    local pair ns
+    for pair in "$NS_PROJECT:127.0.0.1" "$NS_BANK:$PROJECT_IP_FOR_BANK" "$NS_ANALYSIS:$PROJECT_IP_FOR_ANALYSIS"; do
+        ns=${pair%%:*}
+        mkdir -p "/etc/netns/$ns" || return 1
+        printf '127.0.0.1 localhost\n%s %s\n' "${pair#*:}" "$1" >"/etc/netns/$ns/hosts" || return 1
+    done
 }
 
 # pod_ns NAME: the namespace name of a pod.
