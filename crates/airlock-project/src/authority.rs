@@ -2,13 +2,12 @@
 
 use crate::api::{AuthorityRequest, TicketRequest};
 use crate::limits::{AuthorityLimits, RateLimiter};
-use crate::store::{AuthorityStore, Member, TicketSpec};
+use crate::store::{AuthorityStore, Member, RedeemError, StoreError, TicketSpec};
 use crate::{ENROLLER_ATTRIBUTE, RELAY_ATTRIBUTE};
 use airlock_authority::{valid_attribute_name_pub as valid_name, Credential, Ticket};
 use airlock_identity::{Identifier, IdentitySecret};
 use airlock_node::{unix_now, Message, Node, Worker};
 use airlock_wire::{Address, Packet, Route};
-use anyhow::{bail, Result};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -24,6 +23,74 @@ pub const ENROLLER_MAX_TICKET_USES: u32 = 100;
 /// Longest lifetime of a ticket created by an enroller (who is not an administrator): 7 days,
 /// so that a forgotten ticket of an enroller stops working within a week.
 pub const ENROLLER_MAX_TICKET_LIFETIME: u64 = 7 * 24 * 3600;
+
+/// Why the authority did not grant a request. [`AuthorityError::Store`] alone leaves the
+/// request undecided (the answer tells the caller to try again); every other variant is the
+/// authority's decision.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthorityError {
+    /// The body is not a request.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// A value in the request is out of range or malformed (usage count, lifetime, attribute
+    /// name, identifier, ticket secret).
+    #[error("{0}")]
+    InvalidInput(String),
+    /// The caller is not a member of the project.
+    #[error("{caller} is not a member of project {project:?}")]
+    NotMember {
+        /// Who asked.
+        caller: Identifier,
+        /// The project.
+        project: String,
+    },
+    /// Only administrators may do this.
+    #[error("only project administrators may do this")]
+    AdminOnly,
+    /// Only administrators and enrollers create tickets.
+    #[error("only administrators and enrollers may create tickets")]
+    TicketCreatorsOnly,
+    /// An administrator asked to delete itself.
+    #[error("an administrator cannot delete itself")]
+    SelfDelete,
+    /// An enroller asked for a ticket granting more than it holds (the reason says what).
+    #[error("{0}")]
+    GrantExceeded(String),
+    /// The member or relay binding named does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// A caller that is not a member sent requests too fast.
+    #[error(
+        "too many requests from {caller}: identities that are not members of the project \
+         are rate-limited; wait {:.1} s and try again",
+        .retry_after.as_secs_f64().max(0.1)
+    )]
+    RateLimited {
+        /// Who asked.
+        caller: Identifier,
+        /// When a token is available again.
+        retry_after: std::time::Duration,
+    },
+    /// The enrollment ticket was refused.
+    #[error(transparent)]
+    Ticket(#[from] RedeemError),
+    /// The credential could not be issued.
+    #[error("cannot issue a credential")]
+    Credential(#[from] airlock_authority::CredentialError),
+    /// The state store failed: nothing was decided, try again.
+    #[error("the project's state store failed")]
+    Store(#[from] StoreError),
+}
+
+impl AuthorityError {
+    /// True when the request was not decided and may succeed if tried again.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, AuthorityError::Store(_))
+    }
+}
+
+type Result<T, E = AuthorityError> = std::result::Result<T, E>;
 
 /// How the authority runs.
 pub struct AuthorityConfig {
@@ -43,7 +110,7 @@ pub fn revoked_set(store: &AuthorityStore) -> Option<std::collections::HashSet<I
     match store.revoked() {
         Ok(ids) => Some(ids.iter().filter_map(|s| s.parse().ok()).collect()),
         Err(e) => {
-            tracing::warn!("cannot read revocations: {e:#}");
+            tracing::warn!("cannot read revocations: {}", crate::error_text(&e));
             None
         }
     }
@@ -112,7 +179,10 @@ impl Authority {
 }
 
 fn credential_for(cfg: &AuthorityConfig, m: &Member) -> Result<Value> {
-    let subject: Identifier = m.identifier.parse()?;
+    let subject: Identifier = m.identifier.parse().map_err(|e| StoreError::Corrupt {
+        store: cfg.store.describe(),
+        what: format!("member identifier {:?}: {e}", m.identifier),
+    })?;
     let mut attrs = m.attributes.clone();
     if let Some(r) = &m.relay {
         attrs.insert(RELAY_ATTRIBUTE.to_string(), r.clone());
@@ -134,14 +204,18 @@ fn credential_for(cfg: &AuthorityConfig, m: &Member) -> Result<Value> {
 
 fn check_ticket(t: &TicketRequest) -> Result<()> {
     if t.usage_count == 0 || t.usage_count > MAX_TICKET_USES {
-        bail!("--usage-count must be between 1 and {MAX_TICKET_USES}");
+        return Err(AuthorityError::InvalidInput(format!(
+            "--usage-count must be between 1 and {MAX_TICKET_USES}"
+        )));
     }
     if t.expires_in_secs == 0 || t.expires_in_secs > MAX_TICKET_LIFETIME {
-        bail!("--expires-in must be between 1s and 30 days");
+        return Err(AuthorityError::InvalidInput(
+            "--expires-in must be between 1s and 30 days".to_string(),
+        ));
     }
     for k in t.attributes.keys() {
         if !valid_name(k) || k.starts_with("airlock.") {
-            bail!("invalid attribute name {k:?}: use a-z 0-9 . _ - (names starting with 'airlock.' are reserved)");
+            return Err(AuthorityError::InvalidInput(format!("invalid attribute name {k:?}: use a-z 0-9 . _ - (names starting with 'airlock.' are reserved)")));
         }
     }
     Ok(())
@@ -153,23 +227,28 @@ fn check_ticket(t: &TicketRequest) -> Result<()> {
 /// same value; at most [`ENROLLER_MAX_TICKET_USES`] uses and [`ENROLLER_MAX_TICKET_LIFETIME`].
 fn check_enroller_grant(enroller: &Member, t: &TicketRequest) -> Result<()> {
     if t.enroller {
-        bail!(
+        return Err(AuthorityError::GrantExceeded(
             "only project administrators may create enroller tickets: \
              drop --enroller, or ask an administrator for the ticket"
-        );
+                .to_string(),
+        ));
     }
     if let Some(r) = &t.relay {
         match enroller.relay.as_deref() {
             Some("*") => {}
             Some(own) if own == r => {}
-            Some(own) => bail!(
-                "an enroller may grant only the relay permission it holds: you may grant \
+            Some(own) => {
+                return Err(AuthorityError::GrantExceeded(format!(
+                    "an enroller may grant only the relay permission it holds: you may grant \
                  relay {own:?}, not relay {r:?}; ask an administrator for this ticket"
-            ),
-            None => bail!(
-                "you hold no relay permission, so your tickets cannot grant relay {r:?}: \
+                )))
+            }
+            None => {
+                return Err(AuthorityError::GrantExceeded(format!(
+                    "you hold no relay permission, so your tickets cannot grant relay {r:?}: \
                  drop --relay, or ask an administrator for this ticket"
-            ),
+                )))
+            }
         }
     }
     for (k, v) in &t.attributes {
@@ -178,23 +257,24 @@ fn check_enroller_grant(enroller: &Member, t: &TicketRequest) -> Result<()> {
                 Some(own) => format!("you hold {k}={own}"),
                 None => format!("you hold no attribute {k}"),
             };
-            bail!(
+            return Err(AuthorityError::GrantExceeded(format!(
                 "an enroller may grant only attributes it holds itself, with the same value: \
                  cannot grant {k}={v} ({held}); ask an administrator for this ticket"
-            );
+            )));
         }
     }
     if t.usage_count > ENROLLER_MAX_TICKET_USES {
-        bail!(
+        return Err(AuthorityError::GrantExceeded(format!(
             "tickets created by an enroller allow at most {ENROLLER_MAX_TICKET_USES} uses: \
              lower --usage-count, or ask an administrator"
-        );
+        )));
     }
     if t.expires_in_secs > ENROLLER_MAX_TICKET_LIFETIME {
-        bail!(
+        return Err(AuthorityError::GrantExceeded(
             "tickets created by an enroller last at most 7 days: lower --expires-in, \
              or ask an administrator"
-        );
+                .to_string(),
+        ));
     }
     Ok(())
 }
@@ -206,11 +286,10 @@ fn rate_limit(limiter: Option<&Limiter>, caller: &Identifier) -> Result<()> {
     };
     let verdict = l.lock().expect("limiter").check(caller, Instant::now());
     if let Err(wait) = verdict {
-        bail!(
-            "too many requests from {caller}: identities that are not members of the project \
-             are rate-limited; wait {:.1} s and try again",
-            wait.as_secs_f64().max(0.1)
-        );
+        return Err(AuthorityError::RateLimited {
+            caller: *caller,
+            retry_after: wait,
+        });
     }
     Ok(())
 }
@@ -236,29 +315,33 @@ fn process(
     let is_admin = me.as_ref().is_some_and(|m| m.admin);
     let require_admin = || -> Result<()> {
         if !is_admin {
-            bail!("only project administrators may do this");
+            return Err(AuthorityError::AdminOnly);
         }
         Ok(())
+    };
+    let not_member = || AuthorityError::NotMember {
+        caller: *caller,
+        project: cfg.project.clone(),
     };
     match req {
         AuthorityRequest::Enroll { secret } => {
             let mut s = [0u8; 32];
             hex::decode_to_slice(&secret, &mut s)
-                .map_err(|_| anyhow::anyhow!("malformed ticket secret"))?;
+                .map_err(|_| AuthorityError::InvalidInput("malformed ticket secret".into()))?;
             let m = store.redeem(&Ticket::secret_hash(&s), &caller_s, unix_now())??;
             tracing::info!(member = %caller, "member enrolled with a ticket");
             let mut v = credential_for(cfg, &m)?;
-            v["member"] = serde_json::to_value(&m)?;
+            v["member"] = json!(m);
             Ok(v)
         }
         AuthorityRequest::Credential => match me {
             Some(m) => credential_for(cfg, &m),
-            None => bail!("{caller} is not a member of project {:?}", cfg.project),
+            None => Err(not_member()),
         },
         AuthorityRequest::CreateTicket { ticket } => {
             let allowed = me.as_ref().is_some_and(|m| m.admin || m.enroller);
             if !allowed {
-                bail!("only administrators and enrollers may create tickets");
+                return Err(AuthorityError::TicketCreatorsOnly);
             }
             check_ticket(&ticket)?;
             if let Some(m) = me.as_ref().filter(|m| !m.admin) {
@@ -284,19 +367,21 @@ fn process(
         }
         AuthorityRequest::Revoked => {
             if me.is_none() {
-                bail!("{caller} is not a member of project {:?}", cfg.project);
+                return Err(not_member());
             }
-            Ok(serde_json::to_value(store.revoked()?)?)
+            Ok(json!(store.revoked()?))
         }
         AuthorityRequest::MemberList => {
             require_admin()?;
-            Ok(serde_json::to_value(store.members()?)?)
+            Ok(json!(store.members()?))
         }
         AuthorityRequest::MemberShow { identifier } => {
             require_admin()?;
             match store.member(&identifier)? {
-                Some(m) => Ok(serde_json::to_value(m)?),
-                None => bail!("{identifier} is not a member"),
+                Some(m) => Ok(json!(m)),
+                None => Err(AuthorityError::NotFound(format!(
+                    "{identifier} is not a member"
+                ))),
             }
         }
         AuthorityRequest::MemberAdd {
@@ -306,7 +391,9 @@ fn process(
             enroller,
         } => {
             require_admin()?;
-            identifier.parse::<Identifier>()?;
+            identifier.parse::<Identifier>().map_err(|e| {
+                AuthorityError::InvalidInput(format!("invalid identifier {identifier:?}: {e}"))
+            })?;
             check_ticket(&TicketRequest {
                 usage_count: 1,
                 expires_in_secs: 1,
@@ -323,26 +410,28 @@ fn process(
                 added_at: unix_now(),
             };
             store.put_member(&m)?;
-            Ok(serde_json::to_value(m)?)
+            Ok(json!(m))
         }
         AuthorityRequest::MemberDelete { identifier } => {
             require_admin()?;
             if identifier == caller_s {
-                bail!("an administrator cannot delete itself");
+                return Err(AuthorityError::SelfDelete);
             }
             if !store.delete_member(&identifier)? {
-                bail!("{identifier} is not a member");
+                return Err(AuthorityError::NotFound(format!(
+                    "{identifier} is not a member"
+                )));
             }
             tracing::info!(member = %identifier, "member deleted");
             Ok(json!({"deleted": identifier}))
         }
         AuthorityRequest::RelayList => {
             require_admin()?;
-            Ok(serde_json::to_value(store.relay_bindings()?)?)
+            Ok(json!(store.relay_bindings()?))
         }
         AuthorityRequest::RelayOwner { name } => {
             if me.is_none() {
-                bail!("{caller} is not a member of project {:?}", cfg.project);
+                return Err(not_member());
             }
             Ok(match store.relay_binding(&name)? {
                 Some(b) => json!({"name": name, "owner": b.owner, "bound_at": b.bound_at}),
@@ -356,7 +445,9 @@ fn process(
                     tracing::info!(relay = %name, owner = %b.owner, by = %caller, "relay binding released");
                     Ok(json!({"released": name, "owner": b.owner}))
                 }
-                None => bail!("relay {name:?} is not bound to anyone"),
+                None => Err(AuthorityError::NotFound(format!(
+                    "relay {name:?} is not bound to anyone"
+                ))),
             }
         }
     }
@@ -386,7 +477,7 @@ impl Worker for Authority {
             let caller = peer.identifier;
             let answer_v = tokio::task::spawn_blocking(move || {
                 let req: AuthorityRequest = serde_json::from_slice(&body)
-                    .map_err(|e| anyhow::anyhow!("bad request: {e}"))?;
+                    .map_err(|e| AuthorityError::BadRequest(e.to_string()))?;
                 let deleting = matches!(req, AuthorityRequest::MemberDelete { .. });
                 let v = process(&cfg, Some(&limiter), &caller, req)?;
                 let revoked = if deleting {
@@ -394,7 +485,7 @@ impl Worker for Authority {
                 } else {
                     None
                 };
-                Ok::<_, anyhow::Error>((v, revoked))
+                Ok::<_, AuthorityError>((v, revoked))
             })
             .await;
             let v = match answer_v {
@@ -407,10 +498,10 @@ impl Worker for Authority {
                     json!({"ok": true, "result": v})
                 }
                 // A store failure decides nothing: the caller should try again (elsewhere).
-                Ok(Err(e)) if e.downcast_ref::<crate::store::StoreFailure>().is_some() => {
-                    json!({"ok": false, "error": format!("{e:#}"), "retry": true})
+                Ok(Err(e)) if e.is_retryable() => {
+                    json!({"ok": false, "error": crate::error_text(&e), "retry": true})
                 }
-                Ok(Err(e)) => json!({"ok": false, "error": format!("{e:#}")}),
+                Ok(Err(e)) => json!({"ok": false, "error": crate::error_text(&e)}),
                 // Not an answer to the request: the caller should try again (elsewhere).
                 Err(_) => json!({"ok": false, "error": "internal error", "retry": true}),
             };

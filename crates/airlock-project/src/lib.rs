@@ -26,3 +26,20 @@ pub const AUTHORITY_ADDRESS: &str = "authority";
 pub const RELAY_ATTRIBUTE: &str = "airlock.relay";
 /// Credential attribute set to `true` for members who may create tickets.
 pub const ENROLLER_ATTRIBUTE: &str = "airlock.enroller";
+
+/// `e` followed by its causes, `: `-separated (as `anyhow` prints `{:#}`): the text of an error
+/// sent in an answer or kept as a relay's last error.
+pub fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let t = c.to_string();
+        // A transparent wrapper repeats its cause's text: say it once.
+        if !text.ends_with(&t) {
+            text.push_str(": ");
+            text.push_str(&t);
+        }
+        cause = c.source();
+    }
+    text
+}

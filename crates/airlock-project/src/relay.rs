@@ -30,6 +30,165 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// Why a relay service refused a registration (the host's decision, sent to the registrant).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistrationRefused {
+    /// Not a relay name (see [`valid_relay_name`]).
+    #[error("invalid relay name {0:?}")]
+    InvalidName(String),
+    /// A project node needs the registrant's project credential.
+    #[error("no valid project credential was presented")]
+    NoCredential,
+    /// The credential's `airlock.relay` attribute does not grant the name.
+    #[error("this member may not claim relay {name:?} (its ticket did not grant --relay {name})")]
+    NotGranted {
+        /// The relay name.
+        name: String,
+    },
+    /// A node outside any project without a `relay` policy for the name.
+    #[error(
+        "this node accepts no relays: it belongs to no project and has no relay policy for \
+         {name:?} (allow relays with `airlock policy create --resource-type relay --expression …` \
+         on node {node})"
+    )]
+    NoRelaysHere {
+        /// The relay name.
+        name: String,
+        /// The host node's name.
+        node: String,
+    },
+    /// The node's `relay` policies (or a revocation) refused the registrant.
+    #[error("{0}")]
+    Policy(String),
+    /// A live registration of another identity holds the name.
+    #[error("relay {name:?} is held by another member")]
+    HeldByAnother {
+        /// The relay name.
+        name: String,
+    },
+    /// The name is bound to another identity.
+    #[error("relay {name:?} is bound to {owner}; {release_hint}")]
+    BoundToAnother {
+        /// The relay name.
+        name: String,
+        /// Its owner.
+        owner: Identifier,
+        /// How the binding can be released.
+        release_hint: String,
+    },
+    /// The bindings could not be read or written (the keeper tries again).
+    #[error(transparent)]
+    Bindings(#[from] BindingError),
+    /// The channel already holds [`MAX_RELAYS_PER_CHANNEL`] relays.
+    #[error("one channel may hold at most {MAX_RELAYS_PER_CHANNEL} relays")]
+    TooManyOnChannel,
+    /// The registering channel closed while the registration was decided.
+    #[error("the registering channel is closed")]
+    ChannelClosed,
+}
+
+/// Why a relay binding could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BindingError {
+    /// The authority store failed.
+    #[error("cannot read the relay bindings")]
+    Store(#[from] crate::store::StoreError),
+    /// The stored owner is not an identifier.
+    #[error("relay {name:?} is bound to a malformed identifier {owner:?}")]
+    MalformedOwner {
+        /// The relay name.
+        name: String,
+        /// What is stored.
+        owner: String,
+    },
+}
+
+/// Why a relay keeper's registration attempt failed (it tries again by itself).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegisterError {
+    /// `--at` is not a route.
+    #[error("--at {at:?}")]
+    InvalidRoute {
+        /// The route given.
+        at: String,
+        /// Why.
+        #[source]
+        source: airlock_wire::multiaddr::MultiAddrError,
+    },
+    /// `/project/P` of a project this node is not a member of.
+    #[error("not a member of project {0:?}")]
+    NotMember(String),
+    /// The relay host could not be reached.
+    #[error(transparent)]
+    Unreachable(#[from] airlock_node::resolve::ResolveError),
+    /// The route opens no secure channel to register through.
+    #[error("{0} opens no secure channel")]
+    NoSecureChannel(String),
+    /// The relay host refused the registration, or did not answer it.
+    #[error(transparent)]
+    Request(#[from] crate::api::RequestError),
+    /// The first attempt took longer than the caller waited (the keeper goes on trying).
+    #[error("the project did not answer in time; still trying")]
+    Timeout,
+}
+
+impl RegisterError {
+    /// True when the relay host decided (and refused) the registration.
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, RegisterError::Request(e) if e.is_refusal())
+    }
+}
+
+/// Whether a relay is registered, as seen by its owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RelayStatus {
+    /// Registered: callers reach the relay.
+    Up,
+    /// Not registered (yet, or the channel dropped): the keeper is trying.
+    Down,
+}
+
+impl RelayStatus {
+    /// `up` or `down`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RelayStatus::Up => "up",
+            RelayStatus::Down => "down",
+        }
+    }
+}
+
+impl std::fmt::Display for RelayStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Compares with the JSON spelling (`status == "up"`), as code written against the former
+/// string status does.
+impl PartialEq<&str> for RelayStatus {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// Why a relay host's forwarder dropped a caller's message (logged; the caller is not told).
+#[derive(Debug, thiserror::Error)]
+enum ForwardRefused {
+    #[error("no return route")]
+    NoReturnRoute,
+    #[error("{0}")]
+    NotMember(String),
+    #[error("relay {0:?} serves {MAX_CALLERS_PER_RELAY} callers already")]
+    TooManyCallers(String),
+    #[error("the relay channel is closed")]
+    ChannelClosed,
+}
+
 /// The relay service address on a project node.
 pub const RELAY_SERVICE: &str = "relays";
 
@@ -62,22 +221,18 @@ pub trait RelayBindings: Send + Sync {
     /// Binds `name` to `owner` unless it is bound already, atomically; returns the owner it is
     /// bound to afterwards. An error means the binding could not be read or written (the
     /// registration is refused, the relay keeper tries again).
-    fn bind(&self, name: &str, owner: &Identifier) -> Result<Identifier, String>;
+    fn bind(&self, name: &str, owner: &Identifier) -> Result<Identifier, BindingError>;
 
     /// What the refusal of a bound name tells the registrant about releasing it.
     fn release_hint(&self, name: &str) -> String;
 }
 
 impl RelayBindings for AuthorityStore {
-    fn bind(&self, name: &str, owner: &Identifier) -> Result<Identifier, String> {
-        let b = self
-            .bind_relay(name, &owner.to_string())
-            .map_err(|e| format!("cannot read the relay bindings: {e:#}"))?;
-        b.owner.parse().map_err(|_| {
-            format!(
-                "relay {name:?} is bound to a malformed identifier {:?}",
-                b.owner
-            )
+    fn bind(&self, name: &str, owner: &Identifier) -> Result<Identifier, BindingError> {
+        let b = self.bind_relay(name, &owner.to_string())?;
+        b.owner.parse().map_err(|_| BindingError::MalformedOwner {
+            name: name.to_string(),
+            owner: b.owner.clone(),
         })
     }
 
@@ -94,7 +249,7 @@ impl RelayBindings for AuthorityStore {
 pub struct MemoryBindings(Mutex<HashMap<String, Identifier>>);
 
 impl RelayBindings for MemoryBindings {
-    fn bind(&self, name: &str, owner: &Identifier) -> Result<Identifier, String> {
+    fn bind(&self, name: &str, owner: &Identifier) -> Result<Identifier, BindingError> {
         Ok(*self
             .0
             .lock()
@@ -149,11 +304,15 @@ pub const MAX_CALLERS_PER_RELAY: usize = 4096;
 pub const CALLER_RECHECK: Duration = Duration::from_secs(10);
 
 impl Forwarder {
-    fn back_for(self: &Arc<Self>, node: &Node, msg: &Message) -> Result<Address, String> {
+    fn back_for(self: &Arc<Self>, node: &Node, msg: &Message) -> Result<Address, ForwardRefused> {
         let hop = match msg.origin.hop() {
             Some(h) => h.clone(),
             // Local code answering through its own reply slot.
-            None => msg.ret.first().cloned().ok_or("no return route")?,
+            None => msg
+                .ret
+                .first()
+                .cloned()
+                .ok_or(ForwardRefused::NoReturnRoute)?,
         };
         let mut callers = self.callers.lock().expect("callers");
         if let Some(c) = callers.get_mut(&hop) {
@@ -162,24 +321,22 @@ impl Forwarder {
             }
         }
         if let Some(peer) = msg.peer() {
-            node.admits_member(peer)?;
+            node.admits_member(peer)
+                .map_err(ForwardRefused::NotMember)?;
         }
         if let Some(c) = callers.get_mut(&hop) {
             c.checked = Instant::now();
             return Ok(c.back.clone());
         }
         if callers.len() >= MAX_CALLERS_PER_RELAY {
-            return Err(format!(
-                "relay {:?} serves {MAX_CALLERS_PER_RELAY} callers already",
-                self.name
-            ));
+            return Err(ForwardRefused::TooManyCallers(self.name.clone()));
         }
         let channel = self
             .channel
             .upgrade()
-            .ok_or("the relay channel is closed")?;
+            .ok_or(ForwardRefused::ChannelClosed)?;
         let back = Address::new(format!("relay.{:016x}", airlock_node::random_u64()))
-            .map_err(|e| e.to_string())?;
+            .expect("a back-path address is a valid address");
         node.router().register(
             back.clone(),
             Access::Via(channel.address().clone()),
@@ -309,29 +466,42 @@ impl RelayService {
 
     /// The checks that need no binding: name, permission, policies, revocation, and no live
     /// registration of another identity.
-    fn admit(&self, node: &Node, peer: &ChannelPeer, name: &str) -> Result<(), String> {
+    fn admit(
+        &self,
+        node: &Node,
+        peer: &ChannelPeer,
+        name: &str,
+    ) -> Result<(), RegistrationRefused> {
         if !valid_relay_name(name) {
-            return Err(format!("invalid relay name {name:?}"));
+            return Err(RegistrationRefused::InvalidName(name.to_string()));
         }
         if self.access == RelayAccess::ProjectPermission {
             // A credential is only issued to current members, and deleted members are in the
             // node's revoked set (checked again by `authorize` below).
             let cred = node
                 .home_credential(peer)
-                .ok_or("no valid project credential was presented")?;
+                .ok_or(RegistrationRefused::NoCredential)?;
             match cred.attributes.get(RELAY_ATTRIBUTE).map(String::as_str) {
                 Some("*") => {}
                 Some(n) if n == name => {}
-                _ => return Err(format!("this member may not claim relay {name:?} (its ticket did not grant --relay {name})")),
+                _ => {
+                    return Err(RegistrationRefused::NotGranted {
+                        name: name.to_string(),
+                    })
+                }
             }
         }
         if self.access == RelayAccess::Policy
             && !node.has_project()
             && !node.has_typed_policy(name, "relay")
         {
-            return Err(format!("this node accepts no relays: it belongs to no project and has no relay policy for {name:?} (allow relays with `airlock policy create --resource-type relay --expression …` on node {})", node.name()));
+            return Err(RegistrationRefused::NoRelaysHere {
+                name: name.to_string(),
+                node: node.name().to_string(),
+            });
         }
-        node.authorize(name, "relay", peer)?;
+        node.authorize(name, "relay", peer)
+            .map_err(RegistrationRefused::Policy)?;
         self.not_held_by_another(node, peer, name)
     }
 
@@ -342,60 +512,75 @@ impl RelayService {
         node: &Node,
         peer: &ChannelPeer,
         name: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), RegistrationRefused> {
         let regs = self.registrations.lock().expect("relays");
         if let Some(old) = regs.get(name) {
             let live = node.channel(&old.channel).is_some_and(|c| !c.is_closed());
             if live && old.owner != peer.identifier {
-                return Err(format!("relay {name:?} is held by another member"));
+                return Err(RegistrationRefused::HeldByAnother {
+                    name: name.to_string(),
+                });
             }
         }
         Ok(())
     }
 
     /// Binds `name` to `peer` unless it is bound to another identity (may block on a database).
-    fn bind(&self, peer: &ChannelPeer, name: &str) -> Result<(), String> {
+    fn bind(&self, peer: &ChannelPeer, name: &str) -> Result<(), RegistrationRefused> {
         let owner = self.bindings.bind(name, &peer.identifier)?;
         if owner != peer.identifier {
-            return Err(format!(
-                "relay {name:?} is bound to {owner}; {}",
-                self.bindings.release_hint(name)
-            ));
+            return Err(RegistrationRefused::BoundToAnother {
+                name: name.to_string(),
+                owner,
+                release_hint: self.bindings.release_hint(name),
+            });
         }
         Ok(())
     }
 
     /// Decides a registration: [`Self::admit`], then the binding, then [`Self::install`].
-    fn register_relay(&self, node: &Node, peer: &ChannelPeer, name: &str) -> Result<Value, String> {
+    fn register_relay(
+        &self,
+        node: &Node,
+        peer: &ChannelPeer,
+        name: &str,
+    ) -> Result<Value, RegistrationRefused> {
         self.admit(node, peer, name)?;
         self.bind(peer, name)?;
         self.install(node, peer, name)
     }
 
     /// Routes `forward_to_NAME` into the registering channel.
-    fn install(&self, node: &Node, peer: &ChannelPeer, name: &str) -> Result<Value, String> {
-        let forwarder = Address::new(format!("forward_to_{name}")).map_err(|e| e.to_string())?;
+    fn install(
+        &self,
+        node: &Node,
+        peer: &ChannelPeer,
+        name: &str,
+    ) -> Result<Value, RegistrationRefused> {
+        // A valid relay name (checked by `admit`) makes a valid address.
+        let forwarder =
+            Address::new(format!("forward_to_{name}")).expect("a relay name makes an address");
         let mut regs = self.registrations.lock().expect("relays");
         let held = regs
             .iter()
             .filter(|(n, r)| r.channel == peer.channel && n.as_str() != name)
             .count();
         if held >= MAX_RELAYS_PER_CHANNEL {
-            return Err(format!(
-                "one channel may hold at most {MAX_RELAYS_PER_CHANNEL} relays"
-            ));
+            return Err(RegistrationRefused::TooManyOnChannel);
         }
         if let Some(old) = regs.get(name) {
             let live = node.channel(&old.channel).is_some_and(|c| !c.is_closed());
             if live && old.owner != peer.identifier {
-                return Err(format!("relay {name:?} is held by another member"));
+                return Err(RegistrationRefused::HeldByAnother {
+                    name: name.to_string(),
+                });
             }
             node.router().unregister(&old.forwarder.address);
             old.forwarder.stop(node);
         }
         let channel = node
             .channel(&peer.channel)
-            .ok_or("the registering channel is closed")?;
+            .ok_or(RegistrationRefused::ChannelClosed)?;
         node.router().unregister(&forwarder);
         let fw = Arc::new(Forwarder {
             name: name.to_string(),
@@ -479,8 +664,9 @@ impl Worker for RelayService {
             let v = match decided {
                 Ok(Ok(r)) => json!({"ok": true, "result": r}),
                 Ok(Err(e)) => {
-                    tracing::info!(peer = %peer.identifier, "relay registration refused: {e}");
-                    json!({"ok": false, "error": e})
+                    let why = crate::error_text(&e);
+                    tracing::info!(peer = %peer.identifier, "relay registration refused: {why}");
+                    json!({"ok": false, "error": why})
                 }
                 Err(_) => json!({"ok": false, "error": "internal error"}),
             };
@@ -505,8 +691,8 @@ pub struct RelayInfo {
     pub name: String,
     /// Route of the node holding the registration (`/project/P` or any route).
     pub at: String,
-    /// `up` while registered.
-    pub status: String,
+    /// Registered or not.
+    pub status: RelayStatus,
     /// Where others reach it.
     pub address: String,
     /// Last error, if any.
@@ -539,12 +725,12 @@ impl RelayKeeper {
         name: &str,
         authorized: Vec<Identifier>,
         wait: Duration,
-    ) -> (Arc<Self>, Result<(), String>) {
+    ) -> (Arc<Self>, Result<(), RegisterError>) {
         let keeper = Arc::new(RelayKeeper {
             info: Mutex::new(RelayInfo {
                 name: name.to_string(),
                 at: at.to_string(),
-                status: "down".into(),
+                status: RelayStatus::Down,
                 address: format!("{}/service/forward_to_{name}", relay_host_route(at)),
                 last_error: None,
                 authorized: authorized.iter().map(|i| i.to_string()).collect(),
@@ -560,7 +746,7 @@ impl RelayKeeper {
         *keeper.task.lock().expect("task") = Some(task);
         let first = match tokio::time::timeout(wait, rx).await {
             Ok(Ok(r)) => r,
-            _ => Err("the project did not answer in time; still trying".into()),
+            _ => Err(RegisterError::Timeout),
         };
         (keeper, first)
     }
@@ -581,7 +767,7 @@ impl RelayKeeper {
         }
     }
 
-    async fn register_once(&self, node: &Node) -> Result<RelayChannel, String> {
+    async fn register_once(&self, node: &Node) -> Result<RelayChannel, RegisterError> {
         let (at, name) = {
             let i = self.info.lock().expect("info");
             (i.at.clone(), i.name.clone())
@@ -596,7 +782,7 @@ impl RelayKeeper {
             Ok(_) => Ok(ch),
             Err(e) => {
                 ch.close(node);
-                Err(format!("{e:#}"))
+                Err(e.into())
             }
         }
     }
@@ -604,7 +790,7 @@ impl RelayKeeper {
     async fn run(
         self: Arc<Self>,
         node: Node,
-        mut first: Option<tokio::sync::oneshot::Sender<Result<(), String>>>,
+        mut first: Option<tokio::sync::oneshot::Sender<Result<(), RegisterError>>>,
     ) {
         let mut backoff = Duration::from_millis(500);
         while !self.stopped.load(Ordering::Acquire) {
@@ -612,7 +798,7 @@ impl RelayKeeper {
                 Ok(ch) => {
                     {
                         let mut i = self.info.lock().expect("info");
-                        i.status = "up".into();
+                        i.status = RelayStatus::Up;
                         i.last_error = None;
                         tracing::info!(relay = %i.name, at = %i.at, "relay registered");
                     }
@@ -631,15 +817,16 @@ impl RelayKeeper {
                     if let Some(ch) = self.current.lock().expect("current").take() {
                         ch.close(&node);
                     }
-                    self.info.lock().expect("info").status = "down".into();
+                    self.info.lock().expect("info").status = RelayStatus::Down;
                     tracing::warn!("relay channel closed; registering again");
                 }
                 Err(e) => {
-                    tracing::warn!("relay registration failed (retrying in {backoff:?}): {e}");
+                    let why = crate::error_text(&e);
+                    tracing::warn!("relay registration failed (retrying in {backoff:?}): {why}");
                     {
                         let mut i = self.info.lock().expect("info");
-                        i.status = "down".into();
-                        i.last_error = Some(e.clone());
+                        i.status = RelayStatus::Down;
+                        i.last_error = Some(why);
                     }
                     if let Some(tx) = first.take() {
                         let _ = tx.send(Err(e));
@@ -710,17 +897,18 @@ async fn open_relay_channel(
     node: &Node,
     at: &str,
     authorized: &[Identifier],
-) -> Result<RelayChannel, String> {
+) -> Result<RelayChannel, RegisterError> {
     use airlock_wire::{MultiAddr, Segment};
     let t = Duration::from_secs(10);
-    let mut addr: MultiAddr = at.parse().map_err(|e| format!("--at {at:?}: {e}"))?;
+    let mut addr: MultiAddr = at.parse().map_err(|source| RegisterError::InvalidRoute {
+        at: at.to_string(),
+        source,
+    })?;
     if let [Segment::Project(p)] = addr.segments.as_slice() {
         let project = node
             .project(p)
-            .ok_or_else(|| format!("not a member of project {p:?}"))?;
-        let ch = airlock_node::resolve::project_channel(node, &project, t)
-            .await
-            .map_err(|e| e.to_string())?;
+            .ok_or_else(|| RegisterError::NotMember(p.clone()))?;
+        let ch = airlock_node::resolve::project_channel(node, &project, t).await?;
         return Ok(RelayChannel {
             route: Route::single(ch.address().clone()),
             opened: vec![ch.clone()],
@@ -739,9 +927,7 @@ async fn open_relay_channel(
     // the host (`--authorized`) keeps an impostor from learning the relay's name and traffic
     // volume.
     let trust = airlock_channel::TrustPolicy::only_or_everyone(authorized.to_vec());
-    let r = airlock_node::resolve::resolve(node, &addr, trust, t)
-        .await
-        .map_err(|e| e.to_string())?;
+    let r = airlock_node::resolve::resolve(node, &addr, trust, t).await?;
     match r.channel {
         Some((ch, after)) => {
             let mut route = Route::single(ch.address().clone());
@@ -756,9 +942,36 @@ async fn open_relay_channel(
             for ch in r.opened.iter().rev() {
                 ch.close(node, true);
             }
-            Err(format!("{at} opens no secure channel"))
+            Err(RegisterError::NoSecureChannel(at.to_string()))
         }
     }
+}
+
+/// Why a project could not say who holds a relay name.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RelayOwnerError {
+    /// The project's authority could not be asked, or refused to answer.
+    #[error("cannot ask project {project:?} who holds relay {name:?}")]
+    Ask {
+        /// The project.
+        project: String,
+        /// The relay name.
+        name: String,
+        /// Why.
+        #[source]
+        source: crate::api::RequestError,
+    },
+    /// The answer named no valid identifier.
+    #[error("project {project:?} answered a malformed owner {owner:?} for relay {name:?}")]
+    MalformedOwner {
+        /// The project.
+        project: String,
+        /// The relay name.
+        name: String,
+        /// What it answered.
+        owner: String,
+    },
 }
 
 /// Who project `project` has relay `name` bound to (asked of its authority through a channel
@@ -769,9 +982,15 @@ pub async fn relay_owner(
     project: &str,
     name: &str,
     timeout: Duration,
-) -> anyhow::Result<Option<Identifier>> {
-    use anyhow::Context;
-    let client = crate::api::AuthorityClient::connect(node, project, timeout).await?;
+) -> Result<Option<Identifier>, RelayOwnerError> {
+    let ask = |source| RelayOwnerError::Ask {
+        project: project.to_string(),
+        name: name.to_string(),
+        source,
+    };
+    let client = crate::api::AuthorityClient::connect(node, project, timeout)
+        .await
+        .map_err(ask)?;
     let v = client
         .request(
             &crate::api::AuthorityRequest::RelayOwner {
@@ -780,11 +999,16 @@ pub async fn relay_owner(
             timeout,
         )
         .await
-        .with_context(|| format!("cannot ask project {project:?} who holds relay {name:?}"))?;
+        .map_err(ask)?;
     match v["owner"].as_str() {
-        Some(o) => Ok(Some(o.parse().with_context(|| {
-            format!("project {project:?} answered a malformed owner {o:?} for relay {name:?}")
-        })?)),
+        Some(o) => o
+            .parse()
+            .map(Some)
+            .map_err(|_| RelayOwnerError::MalformedOwner {
+                project: project.to_string(),
+                name: name.to_string(),
+                owner: o.to_string(),
+            }),
         None => Ok(None),
     }
 }
@@ -801,7 +1025,7 @@ pub async fn inlet_authorized_via(
     project: &str,
     relay: &str,
     authorized: &[String],
-) -> anyhow::Result<Vec<String>> {
+) -> Result<Vec<String>, RelayOwnerError> {
     if !authorized.is_empty() {
         return Ok(authorized.to_vec());
     }

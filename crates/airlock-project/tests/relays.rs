@@ -43,7 +43,7 @@ async fn register(n: &Node, at: &str, name: &str) -> Result<(), String> {
     if first.is_err() {
         keeper.stop(n);
     }
-    first
+    first.map_err(|e| airlock_project::error_text(&e))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -155,7 +155,7 @@ async fn relay_host_can_be_pinned_by_identifier() {
         Duration::from_secs(10),
     )
     .await;
-    let e = first.unwrap_err();
+    let e = airlock_project::error_text(&first.unwrap_err());
     keeper.stop(&bank);
     assert!(
         e.contains(&hub.identifier().to_string()) && e.contains("not authorized"),
@@ -401,7 +401,10 @@ fn point_at(n: &Node, hub: &Node) {
     );
 }
 
-async fn ask(n: &Node, req: AuthorityRequest) -> anyhow::Result<serde_json::Value> {
+async fn ask(
+    n: &Node,
+    req: AuthorityRequest,
+) -> Result<serde_json::Value, airlock_project::api::RequestError> {
     let client = AuthorityClient::connect(n, "p", Duration::from_secs(10)).await?;
     client.request(&req, Duration::from_secs(10)).await
 }

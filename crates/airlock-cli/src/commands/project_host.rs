@@ -127,14 +127,14 @@ pub fn create(
 /// file in the state folder.
 pub fn open_store(ctx: &Ctx, hp: &HostedProject) -> Result<AuthorityStore> {
     match &hp.database {
-        Some(url) => AuthorityStore::postgres(url),
+        Some(url) => Ok(AuthorityStore::postgres(url)?),
         None => {
             let dir = ctx.state.home().join("projects").join(&hp.name);
             std::fs::DirBuilder::new()
                 .recursive(true)
                 .mode(0o700)
                 .create(&dir)?;
-            AuthorityStore::open(&dir.join("authority.sqlite"))
+            Ok(AuthorityStore::open(&dir.join("authority.sqlite"))?)
         }
     }
 }

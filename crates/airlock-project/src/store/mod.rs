@@ -16,12 +16,15 @@
 //! so concurrent redemptions (from any number of project nodes) never admit more members than
 //! the usage count.
 
+mod error;
 mod pg_tls;
 mod postgres_backend;
 mod sqlite_backend;
 
+pub use error::{BoxError, StoreError};
+pub use pg_tls::TlsConfigError;
+
 use airlock_authority::Attributes;
-use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -152,6 +155,8 @@ impl TicketRow {
     }
 }
 
+type Result<T, E = StoreError> = std::result::Result<T, E>;
+
 /// What every backend does (see the methods of [`AuthorityStore`]).
 trait Backend: Send + Sync {
     fn put_member(&self, m: &Member) -> Result<()>;
@@ -229,19 +234,6 @@ pub fn redact_url(url: &str) -> String {
     out
 }
 
-/// Marks a store operation that failed (database unreachable, I/O, …): a request it served was
-/// not decided, and may succeed when tried again.
-#[derive(Debug)]
-pub struct StoreFailure;
-
-impl std::fmt::Display for StoreFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the project's state store failed")
-    }
-}
-
-impl std::error::Error for StoreFailure {}
-
 impl AuthorityStore {
     /// Opens (creating) a SQLite store at `path`.
     pub fn open(path: &Path) -> Result<Self> {
@@ -269,6 +261,11 @@ impl AuthorityStore {
         })
     }
 
+    /// `e`, naming this store if it does not yet.
+    fn named(&self, e: StoreError) -> StoreError {
+        e.at(&self.backend.describe())
+    }
+
     /// Where the state lives (password removed), for display.
     pub fn describe(&self) -> String {
         self.backend.describe()
@@ -276,17 +273,17 @@ impl AuthorityStore {
 
     /// Adds or replaces a member (and lifts a revocation of it).
     pub fn put_member(&self, m: &Member) -> Result<()> {
-        self.backend.put_member(m).context(StoreFailure)
+        self.backend.put_member(m).map_err(|e| self.named(e))
     }
 
     /// One member.
     pub fn member(&self, identifier: &str) -> Result<Option<Member>> {
-        self.backend.member(identifier).context(StoreFailure)
+        self.backend.member(identifier).map_err(|e| self.named(e))
     }
 
     /// All members, oldest first.
     pub fn members(&self) -> Result<Vec<Member>> {
-        self.backend.members().context(StoreFailure)
+        self.backend.members().map_err(|e| self.named(e))
     }
 
     /// Removes a member and records the revocation; in the same transaction, the tickets it
@@ -297,12 +294,12 @@ impl AuthorityStore {
     pub fn delete_member(&self, identifier: &str) -> Result<bool> {
         self.backend
             .delete_member(identifier, now())
-            .context(StoreFailure)
+            .map_err(|e| self.named(e))
     }
 
     /// Identifiers of deleted members (not re-admitted since), newest first.
     pub fn revoked(&self) -> Result<Vec<String>> {
-        self.backend.revoked().context(StoreFailure)
+        self.backend.revoked().map_err(|e| self.named(e))
     }
 
     /// Stores a ticket.
@@ -315,7 +312,7 @@ impl AuthorityStore {
     ) -> Result<()> {
         self.backend
             .create_ticket(secret_hash, spec, created_by, now)
-            .context(StoreFailure)
+            .map_err(|e| self.named(e))
     }
 
     /// Redeems a ticket for `identifier` atomically; returns the member record.
@@ -327,7 +324,7 @@ impl AuthorityStore {
     ) -> Result<std::result::Result<Member, RedeemError>> {
         self.backend
             .redeem(secret_hash, identifier, now)
-            .context(StoreFailure)
+            .map_err(|e| self.named(e))
     }
 
     /// Records `keys` as the project this database holds, unless it already holds one; returns
@@ -335,7 +332,7 @@ impl AuthorityStore {
     pub fn claim_project(&self, keys: &ProjectKeys) -> Result<ProjectKeys> {
         self.backend
             .claim_project(keys, now())
-            .context(StoreFailure)
+            .map_err(|e| self.named(e))
     }
 
     /// Binds relay `name` to `owner` unless it is bound already (atomically, also across
@@ -344,27 +341,27 @@ impl AuthorityStore {
     pub fn bind_relay(&self, name: &str, owner: &str) -> Result<RelayBinding> {
         self.backend
             .bind_relay(name, owner, now())
-            .context(StoreFailure)
+            .map_err(|e| self.named(e))
     }
 
     /// Who relay `name` is bound to, if anyone.
     pub fn relay_binding(&self, name: &str) -> Result<Option<RelayBinding>> {
-        self.backend.relay_binding(name).context(StoreFailure)
+        self.backend.relay_binding(name).map_err(|e| self.named(e))
     }
 
     /// Every relay binding, by name.
     pub fn relay_bindings(&self) -> Result<Vec<RelayBinding>> {
-        self.backend.relay_bindings().context(StoreFailure)
+        self.backend.relay_bindings().map_err(|e| self.named(e))
     }
 
     /// Releases relay `name`; returns the binding it had, if any.
     pub fn release_relay(&self, name: &str) -> Result<Option<RelayBinding>> {
-        self.backend.release_relay(name).context(StoreFailure)
+        self.backend.release_relay(name).map_err(|e| self.named(e))
     }
 
     /// The project this database holds, if any.
     pub fn project_keys(&self) -> Result<Option<ProjectKeys>> {
-        self.backend.project_keys().context(StoreFailure)
+        self.backend.project_keys().map_err(|e| self.named(e))
     }
 }
 

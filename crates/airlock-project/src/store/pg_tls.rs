@@ -14,7 +14,6 @@
 //! `prefer` (docs/protocol.md §9.8). TLS never applies to Unix sockets (PostgreSQL does not
 //! offer it there; libpq ignores `sslmode` for them too).
 
-use anyhow::{anyhow, bail, Context, Result};
 use postgres::config::{Host, SslMode as PgSslMode};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
@@ -24,6 +23,46 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use std::path::PathBuf;
 use std::sync::Arc;
+
+/// Why the TLS settings of a database URL cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsConfigError {
+    /// `sslmode=allow` (plaintext first, TLS only if the server insists) is not offered.
+    #[error("sslmode=allow is not supported: use prefer, require, verify-ca or verify-full")]
+    AllowUnsupported,
+    /// Not one of the modes.
+    #[error("unknown sslmode {0:?}: use disable, prefer, require, verify-ca or verify-full")]
+    UnknownMode(String),
+    /// `sslrootcert=` with no path.
+    #[error("sslrootcert is empty: give the path of a PEM file with the CA")]
+    EmptyRootCert,
+    /// The CA file cannot be read.
+    #[error("cannot read sslrootcert {}", .path.display())]
+    UnreadableRootCert {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: rustls::pki_types::pem::Error,
+    },
+    /// The CA file holds no certificate rustls can use.
+    #[error(
+        "sslrootcert {} holds no usable CA certificate (expected PEM \"CERTIFICATE\" blocks)",
+        .path.display()
+    )]
+    NoUsableCa {
+        /// The file.
+        path: PathBuf,
+    },
+    /// rustls refused the configuration.
+    #[error("TLS set-up failed")]
+    Rustls(#[from] rustls::Error),
+    /// The certificate verifier could not be built from the roots.
+    #[error("TLS set-up failed")]
+    Verifier(#[from] rustls::client::VerifierBuilderError),
+}
+
+type Result<T, E = TlsConfigError> = std::result::Result<T, E>;
 
 /// How the connection uses TLS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,12 +82,8 @@ impl SslMode {
             "require" => SslMode::Require,
             "verify-ca" => SslMode::VerifyCa,
             "verify-full" => SslMode::VerifyFull,
-            "allow" => bail!(
-                "sslmode=allow is not supported: use prefer, require, verify-ca or verify-full"
-            ),
-            other => bail!(
-                "unknown sslmode {other:?}: use disable, prefer, require, verify-ca or verify-full"
-            ),
+            "allow" => return Err(TlsConfigError::AllowUnsupported),
+            other => return Err(TlsConfigError::UnknownMode(other.to_string())),
         })
     }
 
@@ -197,7 +232,7 @@ pub(super) fn settings(
     }
     let roots = match root {
         None | Some("system") => Roots::Builtin,
-        Some("") => bail!("sslrootcert is empty: give the path of a PEM file with the CA"),
+        Some("") => return Err(TlsConfigError::EmptyRootCert),
         Some(p) => Roots::File(PathBuf::from(p)),
     };
     config.ssl_mode(match mode {
@@ -224,14 +259,13 @@ fn root_store(roots: &Roots) -> Result<RootCertStore> {
         Roots::File(path) => {
             let certs = CertificateDer::pem_file_iter(path)
                 .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| anyhow!("{e}"))
-                .with_context(|| format!("cannot read sslrootcert {}", path.display()))?;
+                .map_err(|source| TlsConfigError::UnreadableRootCert {
+                    path: path.clone(),
+                    source,
+                })?;
             let (added, _) = store.add_parsable_certificates(certs);
             if added == 0 {
-                bail!(
-                    "sslrootcert {} holds no usable CA certificate (expected PEM \"CERTIFICATE\" blocks)",
-                    path.display()
-                );
+                return Err(TlsConfigError::NoUsableCa { path: path.clone() });
             }
         }
     }
@@ -342,8 +376,7 @@ pub(super) fn connector(
 ) -> Result<Option<tokio_postgres_rustls::MakeRustlsConnect>> {
     let provider = provider();
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .context("TLS set-up")?;
+        .with_safe_default_protocol_versions()?;
     let verify_chain = match s.mode {
         SslMode::Disable => return Ok(None),
         SslMode::Prefer => false,
@@ -358,8 +391,7 @@ pub(super) fn connector(
     } else {
         let webpki =
             WebPkiServerVerifier::builder_with_provider(Arc::new(root_store(&s.roots)?), provider)
-                .build()
-                .context("TLS set-up")?;
+                .build()?;
         if s.mode == SslMode::VerifyFull {
             builder.with_webpki_verifier(webpki).with_no_client_auth()
         } else {

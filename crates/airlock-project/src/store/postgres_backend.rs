@@ -7,15 +7,16 @@
 //! other things; they are created under an advisory lock so two nodes starting at once do not
 //! race.
 
+use super::StoreError;
 use super::{
     pg_tls, Backend, Member, ProjectKeys, RedeemError, RelayBinding, TicketRow, TicketSpec,
 };
-use anyhow::{anyhow, Context, Result};
 use postgres::{Client, NoTls, Row};
 use std::sync::mpsc;
 use std::sync::Mutex;
 
-type Job = Box<dyn FnOnce(Result<&mut Client, String>) + Send>;
+type Result<T, E = StoreError> = std::result::Result<T, E>;
+type Job = Box<dyn FnOnce(Option<&mut Client>) + Send>;
 
 pub(super) struct PgBackend {
     jobs: Mutex<mpsc::Sender<Job>>,
@@ -68,40 +69,48 @@ CREATE INDEX IF NOT EXISTS airlock_relay_bindings_owner ON airlock_relay_binding
 fn connect(url: &str) -> Result<Client> {
     let shown = super::redact_url(url);
     let (rest, mode, root) = pg_tls::split_url(url);
-    let mut config: postgres::Config = rest
-        .parse()
-        .with_context(|| format!("invalid database URL {shown}"))?;
+    let invalid = |e: super::BoxError| StoreError::InvalidUrl {
+        url: shown.clone(),
+        source: e,
+    };
+    let mut config: postgres::Config = rest.parse().map_err(|e| invalid(Box::new(e)))?;
     let tls = pg_tls::settings(&mut config, mode.as_deref(), root.as_deref())
-        .with_context(|| format!("invalid database URL {shown}"))?;
+        .map_err(|e| invalid(Box::new(e)))?;
     // A database that does not answer must not hold authority requests for minutes.
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(std::time::Duration::from_secs(5));
     }
     config.keepalives(true);
     config.keepalives_idle(std::time::Duration::from_secs(30));
-    let connected = match pg_tls::connector(&tls)
-        .with_context(|| format!("database {shown} ({})", tls.describe()))?
-    {
+    let connector = pg_tls::connector(&tls).map_err(|source| StoreError::TlsSetup {
+        url: shown.clone(),
+        tls: tls.describe(),
+        source,
+    })?;
+    let connected = match connector {
         Some(connector) => config.connect(connector),
         None => config.connect(NoTls),
     };
     let mut client = match connected {
         Ok(c) => c,
         Err(e) => {
-            let hint = pg_tls::hint(&e, &tls)
-                .map(|h| format!(" — {h}"))
-                .unwrap_or_default();
-            return Err(anyhow::Error::new(e).context(format!(
-                "cannot connect to the database {shown} ({}){hint}",
-                tls.describe()
-            )));
+            return Err(StoreError::Connect {
+                url: shown,
+                tls: tls.describe(),
+                hint: pg_tls::hint(&e, &tls),
+                source: Box::new(e),
+            })
         }
     };
-    let mut tx = client.transaction()?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])?;
-    tx.batch_execute(SCHEMA)
-        .with_context(|| format!("cannot create the authority tables in {shown}"))?;
-    tx.commit()?;
+    let schema = |source: postgres::Error| StoreError::Schema {
+        store: shown.clone(),
+        source: Box::new(source),
+    };
+    let mut tx = client.transaction().map_err(schema)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
+        .map_err(schema)?;
+    tx.batch_execute(SCHEMA).map_err(schema)?;
+    tx.commit().map_err(schema)?;
     Ok(client)
 }
 
@@ -143,15 +152,14 @@ impl PgBackend {
                             }
                         };
                     }
-                    match client.as_mut() {
-                        Some(c) => job(Ok(c)),
-                        None => job(Err("the database is unavailable".into())),
-                    }
+                    job(client.as_mut());
                 }
+            })
+            .map_err(|e| StoreError::Query {
+                store: shown.clone(),
+                source: Box::new(e),
             })?;
-        ready_rx
-            .recv()
-            .map_err(|_| anyhow!("the database thread stopped"))??;
+        ready_rx.recv().map_err(|_| stopped(&shown))??;
         Ok(PgBackend {
             jobs: Mutex::new(jobs_tx),
             shown,
@@ -164,10 +172,14 @@ impl PgBackend {
         f: impl FnOnce(&mut Client) -> Result<T> + Send + 'static,
     ) -> Result<T> {
         let (tx, rx) = mpsc::sync_channel(1);
+        let url = self.shown.clone();
         let job: Job = Box::new(move |c| {
             let r = match c {
-                Ok(c) => f(c),
-                Err(e) => Err(anyhow!("{e}")),
+                Some(c) => f(c),
+                None => Err(StoreError::Unavailable {
+                    url,
+                    waited: std::time::Duration::ZERO,
+                }),
             };
             let _ = tx.send(r);
         });
@@ -175,10 +187,18 @@ impl PgBackend {
             .lock()
             .expect("jobs")
             .send(job)
-            .map_err(|_| anyhow!("the database thread stopped"))?;
+            .map_err(|_| stopped(&self.shown))?;
         rx.recv()
-            .map_err(|_| anyhow!("the database thread stopped"))?
-            .with_context(|| format!("database {}", self.shown))
+            .map_err(|_| stopped(&self.shown))?
+            .map_err(|e| e.at(&self.shown))
+    }
+}
+
+/// The database thread is gone: nothing can be asked of it.
+fn stopped(shown: &str) -> StoreError {
+    StoreError::Unavailable {
+        url: shown.to_string(),
+        waited: std::time::Duration::ZERO,
     }
 }
 
@@ -298,7 +318,7 @@ impl Backend for PgBackend {
                 &[],
             )?
             .iter()
-            .map(|r| r.try_get(0).map_err(Into::into))
+            .map(|r| Ok(r.try_get(0)?))
             .collect()
         })
     }

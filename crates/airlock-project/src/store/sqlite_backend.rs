@@ -1,10 +1,12 @@
 //! SQLite backend: one file, WAL, immediate transactions for redemption and deletion.
 
+use super::StoreError;
 use super::{Backend, Member, ProjectKeys, RedeemError, RelayBinding, TicketRow, TicketSpec};
-use anyhow::{Context, Result};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::Path;
 use std::sync::Mutex;
+
+type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 pub(super) struct SqliteBackend {
     db: Mutex<Connection>,
@@ -52,7 +54,7 @@ CREATE INDEX IF NOT EXISTS relay_bindings_owner ON relay_bindings(owner);";
 /// Brings a database created by an earlier version up to [`SCHEMA`]; idempotent. Tickets
 /// gained `invalidated_at` (set when their creator is deleted) and an index on `created_by`;
 /// the `relay_bindings` table is created by [`SCHEMA`] itself (`IF NOT EXISTS`).
-fn migrate(db: &mut Connection) -> Result<()> {
+fn migrate(db: &mut Connection) -> rusqlite::Result<()> {
     let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let has_column = tx
         .prepare("SELECT 1 FROM pragma_table_info('tickets') WHERE name = 'invalidated_at'")?
@@ -79,12 +81,17 @@ fn member_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Member> {
 
 impl SqliteBackend {
     pub(super) fn open(path: &Path) -> Result<Self> {
-        let mut db =
-            Connection::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let mut db = Connection::open(path).map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
         db.busy_timeout(std::time::Duration::from_secs(10))?;
         db.pragma_update(None, "journal_mode", "WAL")?;
         db.execute_batch(SCHEMA)?;
-        migrate(&mut db).with_context(|| format!("cannot upgrade {}", path.display()))?;
+        migrate(&mut db).map_err(|e| StoreError::Schema {
+            store: format!("sqlite:{}", path.display()),
+            source: Box::new(e),
+        })?;
         Ok(SqliteBackend {
             db: Mutex::new(db),
             path: path.display().to_string(),
