@@ -1,8 +1,12 @@
 //! The same behaviour checked on both backends. PostgreSQL tests run when
 //! `AIRLOCK_TEST_POSTGRES` names a database (tests/scenarios/project_postgres.sh sets it); each
-//! test then uses its own schema so runs do not see each other.
+//! test then uses its own schema so runs do not see each other. Without it they fail in CI
+//! (`CI=true` or `AIRLOCK_REQUIRE_POSTGRES=1`) and are skipped, with a line on stderr, elsewhere.
 
 use super::*;
+
+#[path = "../../tests/common/postgres_env.rs"]
+mod postgres_env;
 use std::sync::{Arc, Barrier};
 
 fn spec(n: u32, expires_at: u64) -> TicketSpec {
@@ -15,8 +19,13 @@ fn spec(n: u32, expires_at: u64) -> TicketSpec {
     }
 }
 
-/// A PostgreSQL URL whose connections use a fresh schema `name`, or None when not configured.
+/// A PostgreSQL URL whose connections use a fresh schema `name`, or None when not configured
+/// (and not required: see [`postgres_env::postgres_enabled`]).
 fn pg_url(name: &str) -> Option<String> {
+    let test = format!("PostgreSQL store test (schema {name})");
+    if !postgres_env::postgres_enabled(&test, &["AIRLOCK_TEST_POSTGRES"]) {
+        return None;
+    }
     let base = std::env::var("AIRLOCK_TEST_POSTGRES").ok()?;
     let mut admin = ::postgres::Client::connect(&base, ::postgres::NoTls).expect("test database");
     admin
@@ -281,7 +290,6 @@ fn sqlite_upgrades_an_old_database() {
 #[test]
 fn postgres_upgrades_an_old_database() {
     let Some(url) = pg_url("t_upgrade") else {
-        eprintln!("skipped: set AIRLOCK_TEST_POSTGRES=postgres://… to run");
         return;
     };
     let mut c = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
@@ -310,7 +318,6 @@ fn sqlite_relay_bindings_survive_a_restart() {
 #[test]
 fn postgres_relay_bindings() {
     let Some(url) = pg_url("t_relay_bindings") else {
-        eprintln!("skipped: set AIRLOCK_TEST_POSTGRES=postgres://… to run");
         return;
     };
     check_relay_bindings(&AuthorityStore::postgres(&url).unwrap());
@@ -351,7 +358,6 @@ fn sqlite_concurrent_bindings_have_one_owner() {
 #[test]
 fn postgres_concurrent_bindings_have_one_owner() {
     let Some(url) = pg_url("t_relay_race") else {
-        eprintln!("skipped: set AIRLOCK_TEST_POSTGRES=postgres://… to run");
         return;
     };
     check_concurrent_binding(move || AuthorityStore::postgres(&url).unwrap());
@@ -372,7 +378,6 @@ fn sqlite_fifty_concurrent_redemptions_admit_exactly_one() {
 #[test]
 fn postgres_redeem_rules() {
     let Some(url) = pg_url("t_rules") else {
-        eprintln!("skipped: set AIRLOCK_TEST_POSTGRES=postgres://… to run");
         return;
     };
     check_redeem_rules(&AuthorityStore::postgres(&url).unwrap());
@@ -381,7 +386,6 @@ fn postgres_redeem_rules() {
 #[test]
 fn postgres_deleting_a_member_invalidates_its_tickets() {
     let Some(url) = pg_url("t_creator") else {
-        eprintln!("skipped: set AIRLOCK_TEST_POSTGRES=postgres://… to run");
         return;
     };
     check_deleted_creator_tickets(&AuthorityStore::postgres(&url).unwrap());
@@ -390,7 +394,6 @@ fn postgres_deleting_a_member_invalidates_its_tickets() {
 #[test]
 fn postgres_claim_project() {
     let Some(url) = pg_url("t_claim") else {
-        eprintln!("skipped: set AIRLOCK_TEST_POSTGRES=postgres://… to run");
         return;
     };
     check_claim(&AuthorityStore::postgres(&url).unwrap());
@@ -399,7 +402,6 @@ fn postgres_claim_project() {
 #[test]
 fn postgres_fifty_concurrent_redemptions_admit_exactly_one() {
     let Some(url) = pg_url("t_race") else {
-        eprintln!("skipped: set AIRLOCK_TEST_POSTGRES=postgres://… to run");
         return;
     };
     check_concurrent_redemption(move || AuthorityStore::postgres(&url).unwrap());
