@@ -106,8 +106,8 @@ pub struct AuthorityConfig {
 
 /// The revoked identifiers in `store` as a set; `None` if the store cannot be read (callers then
 /// keep the set they have rather than forgetting revocations).
-pub fn revoked_set(store: &AuthorityStore) -> Option<std::collections::HashSet<Identifier>> {
-    match store.revoked() {
+pub async fn revoked_set(store: &AuthorityStore) -> Option<std::collections::HashSet<Identifier>> {
+    match store.revoked().await {
         Ok(ids) => Some(ids.iter().filter_map(|s| s.parse().ok()).collect()),
         Err(e) => {
             tracing::warn!("cannot read revocations: {}", crate::error_text(&e));
@@ -128,9 +128,7 @@ pub fn spawn_revocation_sync(node: Node, project: String, store: Arc<AuthoritySt
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let s = store.clone();
-            // The store may block (a database round trip): never on a runtime worker.
-            let Ok(Some(now)) = tokio::task::spawn_blocking(move || revoked_set(&s)).await else {
+            let Some(now) = revoked_set(&store).await else {
                 continue;
             };
             if now != node.revoked_in(&project) {
@@ -296,7 +294,7 @@ fn rate_limit(limiter: Option<&Limiter>, caller: &Identifier) -> Result<()> {
 
 /// Decides one request of `caller`. Enroll attempts, and every request of a caller that is not
 /// a member, pass `limiter` first (`None`: not limited).
-fn process(
+async fn process(
     cfg: &AuthorityConfig,
     limiter: Option<&Limiter>,
     caller: &Identifier,
@@ -308,7 +306,7 @@ fn process(
     if enrolling {
         rate_limit(limiter, caller)?;
     }
-    let me = store.member(&caller_s)?;
+    let me = store.member(&caller_s).await?;
     if me.is_none() && !enrolling {
         rate_limit(limiter, caller)?;
     }
@@ -328,7 +326,9 @@ fn process(
             let mut s = [0u8; 32];
             hex::decode_to_slice(&secret, &mut s)
                 .map_err(|_| AuthorityError::InvalidInput("malformed ticket secret".into()))?;
-            let m = store.redeem(&Ticket::secret_hash(&s), &caller_s, unix_now())??;
+            let m = store
+                .redeem(&Ticket::secret_hash(&s), &caller_s, unix_now())
+                .await??;
             tracing::info!(member = %caller, "member enrolled with a ticket");
             let mut v = credential_for(cfg, &m)?;
             v["member"] = json!(m);
@@ -349,18 +349,20 @@ fn process(
             }
             let secret = Ticket::new_secret();
             let expires_at = unix_now() + ticket.expires_in_secs;
-            store.create_ticket(
-                &Ticket::secret_hash(&secret),
-                &TicketSpec {
-                    usage_count: ticket.usage_count,
-                    expires_at,
-                    attributes: ticket.attributes,
-                    relay: ticket.relay,
-                    enroller: ticket.enroller,
-                },
-                &caller_s,
-                unix_now(),
-            )?;
+            store
+                .create_ticket(
+                    &Ticket::secret_hash(&secret),
+                    &TicketSpec {
+                        usage_count: ticket.usage_count,
+                        expires_at,
+                        attributes: ticket.attributes,
+                        relay: ticket.relay,
+                        enroller: ticket.enroller,
+                    },
+                    &caller_s,
+                    unix_now(),
+                )
+                .await?;
             Ok(
                 json!({"secret": hex::encode(secret), "expires_at": expires_at, "usage_count": ticket.usage_count}),
             )
@@ -369,15 +371,15 @@ fn process(
             if me.is_none() {
                 return Err(not_member());
             }
-            Ok(json!(store.revoked()?))
+            Ok(json!(store.revoked().await?))
         }
         AuthorityRequest::MemberList => {
             require_admin()?;
-            Ok(json!(store.members()?))
+            Ok(json!(store.members().await?))
         }
         AuthorityRequest::MemberShow { identifier } => {
             require_admin()?;
-            match store.member(&identifier)? {
+            match store.member(&identifier).await? {
                 Some(m) => Ok(json!(m)),
                 None => Err(AuthorityError::NotFound(format!(
                     "{identifier} is not a member"
@@ -409,7 +411,7 @@ fn process(
                 admin: false,
                 added_at: unix_now(),
             };
-            store.put_member(&m)?;
+            store.put_member(&m).await?;
             Ok(json!(m))
         }
         AuthorityRequest::MemberDelete { identifier } => {
@@ -417,7 +419,7 @@ fn process(
             if identifier == caller_s {
                 return Err(AuthorityError::SelfDelete);
             }
-            if !store.delete_member(&identifier)? {
+            if !store.delete_member(&identifier).await? {
                 return Err(AuthorityError::NotFound(format!(
                     "{identifier} is not a member"
                 )));
@@ -427,20 +429,20 @@ fn process(
         }
         AuthorityRequest::RelayList => {
             require_admin()?;
-            Ok(json!(store.relay_bindings()?))
+            Ok(json!(store.relay_bindings().await?))
         }
         AuthorityRequest::RelayOwner { name } => {
             if me.is_none() {
                 return Err(not_member());
             }
-            Ok(match store.relay_binding(&name)? {
+            Ok(match store.relay_binding(&name).await? {
                 Some(b) => json!({"name": name, "owner": b.owner, "bound_at": b.bound_at}),
                 None => json!({"name": name, "owner": null, "bound_at": null}),
             })
         }
         AuthorityRequest::RelayRelease { name } => {
             require_admin()?;
-            match store.release_relay(&name)? {
+            match store.release_relay(&name).await? {
                 Some(b) => {
                     tracing::info!(relay = %name, owner = %b.owner, by = %caller, "relay binding released");
                     Ok(json!({"released": name, "owner": b.owner}))
@@ -475,21 +477,21 @@ impl Worker for Authority {
         tokio::spawn(async move {
             let _permit = permit;
             let caller = peer.identifier;
-            let answer_v = tokio::task::spawn_blocking(move || {
+            let answer_v = async {
                 let req: AuthorityRequest = serde_json::from_slice(&body)
                     .map_err(|e| AuthorityError::BadRequest(e.to_string()))?;
                 let deleting = matches!(req, AuthorityRequest::MemberDelete { .. });
-                let v = process(&cfg, Some(&limiter), &caller, req)?;
+                let v = process(&cfg, Some(&limiter), &caller, req).await?;
                 let revoked = if deleting {
-                    revoked_set(&cfg.store)
+                    revoked_set(&cfg.store).await
                 } else {
                     None
                 };
                 Ok::<_, AuthorityError>((v, revoked))
-            })
+            }
             .await;
             let v = match answer_v {
-                Ok(Ok((v, revoked))) => {
+                Ok((v, revoked)) => {
                     if let Some(set) = revoked {
                         // Cut the deleted member off this node at once: its channels (and with
                         // them its relay registrations and portal paths) close.
@@ -498,12 +500,10 @@ impl Worker for Authority {
                     json!({"ok": true, "result": v})
                 }
                 // A store failure decides nothing: the caller should try again (elsewhere).
-                Ok(Err(e)) if e.is_retryable() => {
+                Err(e) if e.is_retryable() => {
                     json!({"ok": false, "error": crate::error_text(&e), "retry": true})
                 }
-                Ok(Err(e)) => json!({"ok": false, "error": crate::error_text(&e)}),
-                // Not an answer to the request: the caller should try again (elsewhere).
-                Err(_) => json!({"ok": false, "error": "internal error", "retry": true}),
+                Err(e) => json!({"ok": false, "error": crate::error_text(&e)}),
             };
             answer(&node, ret, &v);
         });
@@ -544,7 +544,7 @@ mod tests {
     }
 
     /// Adds a member with a fresh identity; returns its identifier.
-    fn add(cfg: &AuthorityConfig, f: impl FnOnce(&mut Member)) -> Identifier {
+    async fn add(cfg: &AuthorityConfig, f: impl FnOnce(&mut Member)) -> Identifier {
         let id = IdentitySecret::create(unix_now()).identifier();
         let mut m = Member {
             identifier: id.to_string(),
@@ -555,7 +555,7 @@ mod tests {
             added_at: unix_now(),
         };
         f(&mut m);
-        cfg.store.put_member(&m).unwrap();
+        cfg.store.put_member(&m).await.unwrap();
         id
     }
 
@@ -578,19 +578,21 @@ mod tests {
             .collect()
     }
 
-    fn refusal(cfg: &AuthorityConfig, caller: &Identifier, req: AuthorityRequest) -> String {
-        match process(cfg, None, caller, req) {
+    async fn refusal(cfg: &AuthorityConfig, caller: &Identifier, req: AuthorityRequest) -> String {
+        match process(cfg, None, caller, req).await {
             Ok(v) => panic!("accepted: {v}"),
             Err(e) => format!("{e:#}"),
         }
     }
 
-    #[test]
-    fn deleting_an_enroller_voids_its_tickets() {
+    #[tokio::test]
+    async fn deleting_an_enroller_voids_its_tickets() {
         let cfg = config();
-        let admin = add(&cfg, |m| m.admin = true);
-        let enroller = add(&cfg, |m| m.enroller = true);
-        let v = process(&cfg, None, &enroller, ticket(|t| t.usage_count = 5)).unwrap();
+        let admin = add(&cfg, |m| m.admin = true).await;
+        let enroller = add(&cfg, |m| m.enroller = true).await;
+        let v = process(&cfg, None, &enroller, ticket(|t| t.usage_count = 5))
+            .await
+            .unwrap();
         let secret = v["secret"].as_str().unwrap().to_string();
         let newcomer = IdentitySecret::create(unix_now()).identifier();
         process(
@@ -601,6 +603,7 @@ mod tests {
                 secret: secret.clone(),
             },
         )
+        .await
         .unwrap();
         process(
             &cfg,
@@ -610,45 +613,55 @@ mod tests {
                 identifier: enroller.to_string(),
             },
         )
+        .await
         .unwrap();
         let late = IdentitySecret::create(unix_now()).identifier();
-        let e = refusal(&cfg, &late, AuthorityRequest::Enroll { secret });
+        let e = refusal(&cfg, &late, AuthorityRequest::Enroll { secret }).await;
         assert!(e.contains("the member who created it was removed"), "{e}");
         // Whom it admitted before stays a member.
-        assert!(cfg.store.member(&newcomer.to_string()).unwrap().is_some());
+        assert!(cfg
+            .store
+            .member(&newcomer.to_string())
+            .await
+            .unwrap()
+            .is_some());
     }
 
-    #[test]
-    fn relay_bindings_are_listed_and_released_by_administrators_only() {
+    #[tokio::test]
+    async fn relay_bindings_are_listed_and_released_by_administrators_only() {
         let cfg = config();
-        let admin = add(&cfg, |m| m.admin = true);
-        let owner = add(&cfg, |m| m.relay = Some("*".into()));
-        let member = add(&cfg, |_| {});
+        let admin = add(&cfg, |m| m.admin = true).await;
+        let owner = add(&cfg, |m| m.relay = Some("*".into())).await;
+        let member = add(&cfg, |_| {}).await;
         let outsider = IdentitySecret::create(unix_now()).identifier();
-        cfg.store.bind_relay("db", &owner.to_string()).unwrap();
+        cfg.store
+            .bind_relay("db", &owner.to_string())
+            .await
+            .unwrap();
 
         // Members learn who holds a name; others do not.
-        let owner_of = |caller: &Identifier, name: &str| {
-            process(
-                &cfg,
-                None,
-                caller,
-                AuthorityRequest::RelayOwner { name: name.into() },
-            )
+        let owner_of = |caller: Identifier, name: &str| {
+            let (cfg, name) = (&cfg, name.to_string());
+            async move { process(cfg, None, &caller, AuthorityRequest::RelayOwner { name }).await }
         };
-        assert_eq!(owner_of(&member, "db").unwrap()["owner"], owner.to_string());
-        assert!(owner_of(&member, "free").unwrap()["owner"].is_null());
-        let e = format!("{:#}", owner_of(&outsider, "db").unwrap_err());
+        assert_eq!(
+            owner_of(member, "db").await.unwrap()["owner"],
+            owner.to_string()
+        );
+        assert!(owner_of(member, "free").await.unwrap()["owner"].is_null());
+        let e = format!("{:#}", owner_of(outsider, "db").await.unwrap_err());
         assert!(e.contains("not a member"), "{e}");
 
         for req in [
             AuthorityRequest::RelayList,
             AuthorityRequest::RelayRelease { name: "db".into() },
         ] {
-            let e = refusal(&cfg, &member, req);
+            let e = refusal(&cfg, &member, req).await;
             assert!(e.contains("only project administrators"), "{e}");
         }
-        let list = process(&cfg, None, &admin, AuthorityRequest::RelayList).unwrap();
+        let list = process(&cfg, None, &admin, AuthorityRequest::RelayList)
+            .await
+            .unwrap();
         assert_eq!(list[0]["name"], "db");
         assert_eq!(list[0]["owner"], owner.to_string());
         let v = process(
@@ -657,17 +670,22 @@ mod tests {
             &admin,
             AuthorityRequest::RelayRelease { name: "db".into() },
         )
+        .await
         .unwrap();
         assert_eq!(v["owner"], owner.to_string());
         let e = refusal(
             &cfg,
             &admin,
             AuthorityRequest::RelayRelease { name: "db".into() },
-        );
+        )
+        .await;
         assert!(e.contains("not bound"), "{e}");
 
         // Deleting a member releases its names.
-        cfg.store.bind_relay("web", &owner.to_string()).unwrap();
+        cfg.store
+            .bind_relay("web", &owner.to_string())
+            .await
+            .unwrap();
         process(
             &cfg,
             None,
@@ -676,18 +694,20 @@ mod tests {
                 identifier: owner.to_string(),
             },
         )
+        .await
         .unwrap();
-        assert!(owner_of(&member, "web").unwrap()["owner"].is_null());
+        assert!(owner_of(member, "web").await.unwrap()["owner"].is_null());
     }
 
-    #[test]
-    fn enrollers_grant_only_a_subset_of_their_own_grants() {
+    #[tokio::test]
+    async fn enrollers_grant_only_a_subset_of_their_own_grants() {
         let cfg = config();
         let enroller = add(&cfg, |m| {
             m.enroller = true;
             m.relay = Some("r1".into());
             m.attributes = attrs(&[("team", "blue"), ("env", "prod")]);
-        });
+        })
+        .await;
 
         // What the enroller holds, it may pass on (all or part of it), within the caps.
         process(
@@ -701,58 +721,68 @@ mod tests {
                 t.expires_in_secs = ENROLLER_MAX_TICKET_LIFETIME;
             }),
         )
+        .await
         .unwrap();
-        process(&cfg, None, &enroller, ticket(|_| {})).unwrap();
+        process(&cfg, None, &enroller, ticket(|_| {}))
+            .await
+            .unwrap();
 
-        let e = refusal(&cfg, &enroller, ticket(|t| t.enroller = true));
+        let e = refusal(&cfg, &enroller, ticket(|t| t.enroller = true)).await;
         assert!(
             e.contains("only project administrators may create enroller tickets"),
             "{e}"
         );
-        let e = refusal(&cfg, &enroller, ticket(|t| t.relay = Some("r2".into())));
+        let e = refusal(&cfg, &enroller, ticket(|t| t.relay = Some("r2".into()))).await;
         assert!(e.contains("relay \"r2\"") && e.contains("\"r1\""), "{e}");
-        let e = refusal(&cfg, &enroller, ticket(|t| t.relay = Some("*".into())));
+        let e = refusal(&cfg, &enroller, ticket(|t| t.relay = Some("*".into()))).await;
         assert!(e.contains("relay \"*\""), "{e}");
         let e = refusal(
             &cfg,
             &enroller,
             ticket(|t| t.attributes = attrs(&[("team", "red")])),
-        );
+        )
+        .await;
         assert!(e.contains("team=red") && e.contains("team=blue"), "{e}");
         let e = refusal(
             &cfg,
             &enroller,
             ticket(|t| t.attributes = attrs(&[("admin-ish", "true")])),
-        );
+        )
+        .await;
         assert!(e.contains("admin-ish=true"), "{e}");
         let e = refusal(
             &cfg,
             &enroller,
             ticket(|t| t.usage_count = ENROLLER_MAX_TICKET_USES + 1),
-        );
+        )
+        .await;
         assert!(e.contains("at most 100 uses"), "{e}");
         let e = refusal(
             &cfg,
             &enroller,
             ticket(|t| t.expires_in_secs = ENROLLER_MAX_TICKET_LIFETIME + 1),
-        );
+        )
+        .await;
         assert!(e.contains("at most 7 days"), "{e}");
 
         // An enroller that may claim any relay may grant any relay name, or `*`.
         let wide = add(&cfg, |m| {
             m.enroller = true;
             m.relay = Some("*".into());
-        });
+        })
+        .await;
         for r in ["*", "r9"] {
-            process(&cfg, None, &wide, ticket(|t| t.relay = Some(r.into()))).unwrap();
+            process(&cfg, None, &wide, ticket(|t| t.relay = Some(r.into())))
+                .await
+                .unwrap();
         }
         // One without relay permission grants none.
-        let none = add(&cfg, |m| m.enroller = true);
-        let e = refusal(&cfg, &none, ticket(|t| t.relay = Some("r1".into())));
+        let none = add(&cfg, |m| m.enroller = true).await;
+        let e = refusal(&cfg, &none, ticket(|t| t.relay = Some("r1".into()))).await;
         assert!(e.contains("you hold no relay permission"), "{e}");
 
         // Administrators keep full power.
-        let admin = add(&cfg, |m| m.admin = true);
+        let admin = add(&cfg, |m| m.admin = true).await;
         process(
             &cfg,
             None,
@@ -765,11 +795,12 @@ mod tests {
                 t.expires_in_secs = MAX_TICKET_LIFETIME;
             }),
         )
+        .await
         .unwrap();
 
         // Plain members create no tickets at all.
-        let member = add(&cfg, |_| {});
-        let e = refusal(&cfg, &member, ticket(|_| {}));
+        let member = add(&cfg, |_| {}).await;
+        let e = refusal(&cfg, &member, ticket(|_| {})).await;
         assert!(e.contains("only administrators and enrollers"), "{e}");
     }
 }

@@ -221,18 +221,25 @@ pub trait RelayBindings: Send + Sync {
     /// Binds `name` to `owner` unless it is bound already, atomically; returns the owner it is
     /// bound to afterwards. An error means the binding could not be read or written (the
     /// registration is refused, the relay keeper tries again).
-    fn bind(&self, name: &str, owner: &Identifier) -> Result<Identifier, BindingError>;
+    fn bind<'a>(&'a self, name: &'a str, owner: &'a Identifier) -> BindFuture<'a>;
 
     /// What the refusal of a bound name tells the registrant about releasing it.
     fn release_hint(&self, name: &str) -> String;
 }
 
+/// What [`RelayBindings::bind`] returns: the owner the name is bound to afterwards.
+pub type BindFuture<'a> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<Identifier, BindingError>> + Send + 'a>,
+>;
+
 impl RelayBindings for AuthorityStore {
-    fn bind(&self, name: &str, owner: &Identifier) -> Result<Identifier, BindingError> {
-        let b = self.bind_relay(name, &owner.to_string())?;
-        b.owner.parse().map_err(|_| BindingError::MalformedOwner {
-            name: name.to_string(),
-            owner: b.owner.clone(),
+    fn bind<'a>(&'a self, name: &'a str, owner: &'a Identifier) -> BindFuture<'a> {
+        Box::pin(async move {
+            let b = self.bind_relay(name, &owner.to_string()).await?;
+            b.owner.parse().map_err(|_| BindingError::MalformedOwner {
+                name: name.to_string(),
+                owner: b.owner.clone(),
+            })
         })
     }
 
@@ -249,13 +256,14 @@ impl RelayBindings for AuthorityStore {
 pub struct MemoryBindings(Mutex<HashMap<String, Identifier>>);
 
 impl RelayBindings for MemoryBindings {
-    fn bind(&self, name: &str, owner: &Identifier) -> Result<Identifier, BindingError> {
-        Ok(*self
+    fn bind<'a>(&'a self, name: &'a str, owner: &'a Identifier) -> BindFuture<'a> {
+        let held = *self
             .0
             .lock()
             .expect("bindings")
             .entry(name.to_string())
-            .or_insert(*owner))
+            .or_insert(*owner);
+        Box::pin(std::future::ready(Ok(held)))
     }
 
     fn release_hint(&self, _name: &str) -> String {
@@ -525,9 +533,9 @@ impl RelayService {
         Ok(())
     }
 
-    /// Binds `name` to `peer` unless it is bound to another identity (may block on a database).
-    fn bind(&self, peer: &ChannelPeer, name: &str) -> Result<(), RegistrationRefused> {
-        let owner = self.bindings.bind(name, &peer.identifier)?;
+    /// Binds `name` to `peer` unless it is bound to another identity (may wait on a database).
+    async fn bind(&self, peer: &ChannelPeer, name: &str) -> Result<(), RegistrationRefused> {
+        let owner = self.bindings.bind(name, &peer.identifier).await?;
         if owner != peer.identifier {
             return Err(RegistrationRefused::BoundToAnother {
                 name: name.to_string(),
@@ -539,14 +547,14 @@ impl RelayService {
     }
 
     /// Decides a registration: [`Self::admit`], then the binding, then [`Self::install`].
-    fn register_relay(
+    async fn register_relay(
         &self,
         node: &Node,
         peer: &ChannelPeer,
         name: &str,
     ) -> Result<Value, RegistrationRefused> {
         self.admit(node, peer, name)?;
-        self.bind(peer, name)?;
+        self.bind(peer, name).await?;
         self.install(node, peer, name)
     }
 
@@ -655,20 +663,16 @@ impl Worker for RelayService {
                 return;
             }
         };
-        // The binding may live in a database: decide off the runtime's worker threads.
+        // The binding may live in a database: decide in a task of its own.
         let (service, node, ret) = (self.clone(), node.clone(), msg.ret);
         tokio::spawn(async move {
-            let (n, p) = (node.clone(), peer.clone());
-            let decided =
-                tokio::task::spawn_blocking(move || service.register_relay(&n, &p, &name)).await;
-            let v = match decided {
-                Ok(Ok(r)) => json!({"ok": true, "result": r}),
-                Ok(Err(e)) => {
+            let v = match service.register_relay(&node, &peer, &name).await {
+                Ok(r) => json!({"ok": true, "result": r}),
+                Err(e) => {
                     let why = crate::error_text(&e);
                     tracing::info!(peer = %peer.identifier, "relay registration refused: {why}");
                     json!({"ok": false, "error": why})
                 }
-                Err(_) => json!({"ok": false, "error": "internal error"}),
             };
             answer(&node, ret, v);
         });

@@ -121,6 +121,7 @@ async fn members_are_not_rate_limited() {
             admin: false,
             added_at: unix_now(),
         })
+        .await
         .unwrap();
     let client = AuthorityClient::connect(&member, "p", Duration::from_secs(10))
         .await

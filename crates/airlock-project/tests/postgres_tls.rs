@@ -248,7 +248,12 @@ fn postgres_over_tls_verifies_the_server() {
         "{}&sslmode=verify-full&sslrootcert={ca}",
         by_name("db.airlock.test")
     ));
-    store.members().unwrap();
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(store.members())
+        .unwrap();
 
     // A CA that did not sign the server's certificate.
     let e = refused(&format!("{by_ip}?sslmode=verify-full&sslrootcert={other}"));

@@ -14,7 +14,6 @@
 //! `prefer` (docs/protocol.md §9.8). TLS never applies to Unix sockets (PostgreSQL does not
 //! offer it there; libpq ignores `sslmode` for them too).
 
-use postgres::config::{Host, SslMode as PgSslMode};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
@@ -23,6 +22,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use std::path::PathBuf;
 use std::sync::Arc;
+use tokio_postgres::config::{Host, SslMode as PgSslMode};
 
 /// Why the TLS settings of a database URL cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -180,7 +180,7 @@ pub(super) fn split_url(url: &str) -> (String, Option<String>, Option<String>) {
 
 /// True when every host of `config` is on this machine (a Unix socket, `localhost` or a
 /// loopback address) — also the addresses given by `hostaddr`.
-pub(super) fn all_local(config: &postgres::Config) -> bool {
+pub(super) fn all_local(config: &tokio_postgres::Config) -> bool {
     let host_local = |h: &Host| match h {
         Host::Tcp(name) => {
             name.eq_ignore_ascii_case("localhost")
@@ -198,7 +198,7 @@ pub(super) fn all_local(config: &postgres::Config) -> bool {
 }
 
 /// True when every host of `config` is a Unix socket.
-pub(super) fn all_unix(config: &postgres::Config) -> bool {
+pub(super) fn all_unix(config: &tokio_postgres::Config) -> bool {
     #[cfg(unix)]
     {
         !config.get_hosts().is_empty()
@@ -217,7 +217,7 @@ pub(super) fn all_unix(config: &postgres::Config) -> bool {
 /// Reads the TLS settings from `mode` and `root` (as split from the URL) for `config`'s hosts,
 /// and sets `config`'s own TLS mode to match.
 pub(super) fn settings(
-    config: &mut postgres::Config,
+    config: &mut tokio_postgres::Config,
     mode: Option<&str>,
     root: Option<&str>,
 ) -> Result<TlsSettings> {
@@ -462,9 +462,9 @@ fn rustls_hint(e: &rustls::Error, s: &TlsSettings) -> String {
 mod tests {
     use super::*;
 
-    fn parse(url: &str) -> (postgres::Config, TlsSettings) {
+    fn parse(url: &str) -> (tokio_postgres::Config, TlsSettings) {
         let (rest, mode, root) = split_url(url);
-        let mut c: postgres::Config = rest.parse().unwrap();
+        let mut c: tokio_postgres::Config = rest.parse().unwrap();
         let s = settings(&mut c, mode.as_deref(), root.as_deref()).unwrap();
         (c, s)
     }
@@ -518,7 +518,7 @@ mod tests {
     #[test]
     fn bad_settings_are_clear_errors() {
         let (rest, _, _) = split_url("postgres://h/db");
-        let mut c: postgres::Config = rest.parse().unwrap();
+        let mut c: tokio_postgres::Config = rest.parse().unwrap();
         let e = settings(&mut c, Some("verify_full"), None).unwrap_err();
         assert!(format!("{e:#}").contains("unknown sslmode"), "{e:#}");
         let s = settings(&mut c, Some("verify-full"), Some("/nonexistent/ca.pem")).unwrap();
