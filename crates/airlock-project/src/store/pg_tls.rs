@@ -409,13 +409,14 @@ pub(super) fn hint(e: &(dyn std::error::Error + 'static), s: &TlsSettings) -> Op
     let mut cur = Some(e);
     let mut text = String::new();
     while let Some(err) = cur {
-        if let Some(r) = err.downcast_ref::<rustls::Error>() {
+        // rustls' error comes as a cause, or inside the I/O error of the handshake.
+        let tls = err.downcast_ref::<rustls::Error>().or_else(|| {
+            err.downcast_ref::<std::io::Error>()?
+                .get_ref()?
+                .downcast_ref::<rustls::Error>()
+        });
+        if let Some(r) = tls {
             return Some(rustls_hint(r, s));
-        }
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            if let Some(r) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-                return Some(rustls_hint(r, s));
-            }
         }
         text.push_str(&err.to_string());
         cur = err.source();

@@ -7,6 +7,7 @@
 
 use super::pg_pool::{Pool, Target};
 use super::{Member, ProjectKeys, RedeemError, RelayBinding, StoreError, TicketRow, TicketSpec};
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Row};
 
 type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -135,9 +136,38 @@ fn keys_from_row(r: &Row) -> Result<ProjectKeys> {
 
 const MEMBER_COLUMNS: &str = "identifier, attributes, relay, enroller, admin, added_at";
 
+/// Statement parameters.
+type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
 impl PgBackend {
     pub(super) fn describe(&self) -> String {
         self.pool.shown().to_string()
+    }
+
+    /// The row `sql` returns, if any, read by `from_row`.
+    async fn one<T>(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+        from_row: fn(&Row) -> Result<T>,
+    ) -> Result<Option<T>> {
+        let c = self.pool.get().await?;
+        c.query_opt(sql, params)
+            .await?
+            .as_ref()
+            .map(from_row)
+            .transpose()
+    }
+
+    /// Every row `sql` returns, read by `from_row`.
+    async fn all<T>(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+        from_row: fn(&Row) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let c = self.pool.get().await?;
+        c.query(sql, params).await?.iter().map(from_row).collect()
     }
 
     pub(super) async fn put_member(&self, m: &Member) -> Result<()> {
@@ -169,27 +199,21 @@ impl PgBackend {
     }
 
     pub(super) async fn member(&self, identifier: &str) -> Result<Option<Member>> {
-        let c = self.pool.get().await?;
-        c.query_opt(
+        self.one(
             &format!("SELECT {MEMBER_COLUMNS} FROM airlock_members WHERE identifier = $1"),
             &[&identifier],
+            member_from_row,
         )
-        .await?
-        .as_ref()
-        .map(member_from_row)
-        .transpose()
+        .await
     }
 
     pub(super) async fn members(&self) -> Result<Vec<Member>> {
-        let c = self.pool.get().await?;
-        c.query(
+        self.all(
             &format!("SELECT {MEMBER_COLUMNS} FROM airlock_members ORDER BY added_at, identifier"),
             &[],
+            member_from_row,
         )
-        .await?
-        .iter()
-        .map(member_from_row)
-        .collect()
+        .await
     }
 
     pub(super) async fn delete_member(&self, identifier: &str, now: u64) -> Result<bool> {
@@ -225,15 +249,12 @@ impl PgBackend {
     }
 
     pub(super) async fn revoked(&self) -> Result<Vec<String>> {
-        let c = self.pool.get().await?;
-        c.query(
+        self.all(
             "SELECT identifier FROM airlock_revoked ORDER BY revoked_at DESC LIMIT 10000",
             &[],
+            |r| Ok(r.try_get(0)?),
         )
-        .await?
-        .iter()
-        .map(|r| Ok(r.try_get(0)?))
-        .collect()
+        .await
     }
 
     pub(super) async fn create_ticket(
@@ -370,50 +391,38 @@ impl PgBackend {
     }
 
     pub(super) async fn relay_binding(&self, name: &str) -> Result<Option<RelayBinding>> {
-        let c = self.pool.get().await?;
-        c.query_opt(
+        self.one(
             "SELECT name, owner, bound_at FROM airlock_relay_bindings WHERE name = $1",
             &[&name],
+            binding_from_row,
         )
-        .await?
-        .as_ref()
-        .map(binding_from_row)
-        .transpose()
+        .await
     }
 
     pub(super) async fn relay_bindings(&self) -> Result<Vec<RelayBinding>> {
-        let c = self.pool.get().await?;
-        c.query(
+        self.all(
             "SELECT name, owner, bound_at FROM airlock_relay_bindings ORDER BY name",
             &[],
+            binding_from_row,
         )
-        .await?
-        .iter()
-        .map(binding_from_row)
-        .collect()
+        .await
     }
 
     pub(super) async fn release_relay(&self, name: &str) -> Result<Option<RelayBinding>> {
-        let c = self.pool.get().await?;
-        c.query_opt(
+        self.one(
             "DELETE FROM airlock_relay_bindings WHERE name = $1 RETURNING name, owner, bound_at",
             &[&name],
+            binding_from_row,
         )
-        .await?
-        .as_ref()
-        .map(binding_from_row)
-        .transpose()
+        .await
     }
 
     pub(super) async fn project_keys(&self) -> Result<Option<ProjectKeys>> {
-        let c = self.pool.get().await?;
-        c.query_opt(
+        self.one(
             "SELECT name, project_identity, authority_identity FROM airlock_project",
             &[],
+            keys_from_row,
         )
-        .await?
-        .as_ref()
-        .map(keys_from_row)
-        .transpose()
+        .await
     }
 }
