@@ -1,13 +1,22 @@
 //! Project services on top of the node runtime.
 //!
-//! * [`store`] — the authority's state: members and enrollment tickets (SQLite; redemption is one
-//!   immediate transaction, so concurrent redemptions of a one-use ticket admit exactly one).
+//! * [`store`] — the authority's state: members and enrollment tickets (SQLite, or PostgreSQL
+//!   shared by several project nodes; redemption is one transaction, so concurrent redemptions
+//!   of a one-use ticket admit exactly one). Its operations are async.
 //! * [`authority`] — the `authority` service: enroll with a ticket secret, fetch a credential,
 //!   create tickets and manage members (administrators and enrollers only).
 //! * [`limits`] — the authority's cap on requests in flight and its per-identity rate limit for
 //!   callers that are not members.
 //! * [`api`] — request/response messages of the service and a client used by the CLI and by nodes
 //!   to fetch and refresh their credentials.
+//! * [`refresh`] — a member node's credential refresh and revocation polling.
+//! * [`relay`] — relay registrations (host side) and keeping one registered (owner side).
+//!
+//! Errors are values: [`store::StoreError`], [`api::RequestError`],
+//! [`authority::AuthorityError`], [`relay::RegistrationRefused`], [`relay::RegisterError`],
+//! [`relay::RelayOwnerError`]; [`error_text`] renders one with its causes.
+
+#![warn(missing_docs)]
 
 pub mod api;
 pub mod authority;

@@ -1,6 +1,6 @@
 //! The `authority` service of a project node.
 //!
-//! * [`grants`](self) — what a ticket may grant, and what an enroller may pass on;
+//! * `grants` — what a ticket may grant, and what an enroller may pass on;
 //! * request decisions (`requests`): one request of an authenticated caller → an answer or an
 //!   [`AuthorityError`];
 //! * [`revoked_set`] / [`spawn_revocation_sync`] — the node's revoked set kept equal to the

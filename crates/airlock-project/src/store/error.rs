@@ -77,7 +77,7 @@ pub enum StoreError {
     /// A statement failed (connection lost, constraint, disk, …).
     #[error("a query on {store} failed")]
     Query {
-        /// Where the state lives (empty until [`StoreError::at`] names it).
+        /// Where the state lives (see [`super::AuthorityStore::describe`]).
         store: String,
         /// The driver's error.
         #[source]
