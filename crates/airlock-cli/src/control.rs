@@ -177,7 +177,7 @@ impl Extras {
             .insert(name.to_string(), keeper.clone());
         let mut v = serde_json::to_value(keeper.info())?;
         if let Err(e) = first {
-            v["warning"] = Value::String(e);
+            v["warning"] = Value::String(airlock_project::error_text(&e));
         }
         Ok(v)
     }

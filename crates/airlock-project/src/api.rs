@@ -11,7 +11,6 @@ use airlock_authority::Attributes;
 use airlock_node::channel::SecureChannel;
 use airlock_node::{resolve, Access, Message, Node, Worker};
 use airlock_wire::{Address, MultiAddr, Packet, Route};
-use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
@@ -100,29 +99,75 @@ impl Worker for Reply {
     }
 }
 
-/// The service answered, and refused the request (`{"ok":false,"error":…}` without
-/// `"retry":true`): the channel that carried it is fine. Other errors of [`request_json`] mean
-/// no usable answer came.
-#[derive(Debug)]
-pub struct Refusal(pub String);
+/// Why a request to a project service got no positive answer.
+///
+/// [`RequestError::Refused`] is the one answer that says the request was decided (no): the
+/// channel that carried it works. Every other variant means no decision came back, and the
+/// request may succeed when tried again (perhaps over a new channel, to another project node).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// The service answered and refused the request (`{"ok":false,"error":…}`).
+    #[error("{reason}")]
+    Refused {
+        /// The service's reason, phrased for users.
+        reason: String,
+    },
+    /// The service answered without deciding (`"retry":true`: busy, or its store failed).
+    #[error("{reason}")]
+    Undecided {
+        /// The service's explanation.
+        reason: String,
+    },
+    /// No answer came within the time allowed.
+    #[error("no answer from the project within {after:?}")]
+    Timeout {
+        /// The time allowed.
+        after: Duration,
+    },
+    /// No secure channel to the project could be opened.
+    #[error("cannot reach project {project:?}")]
+    Unreachable {
+        /// The project's name.
+        project: String,
+        /// Why.
+        #[source]
+        source: airlock_node::resolve::ResolveError,
+    },
+    /// The project's name does not make a route (`/project/NAME/…`).
+    #[error("invalid project name {project:?}")]
+    InvalidProject {
+        /// The name given.
+        project: String,
+        /// Why.
+        #[source]
+        source: airlock_wire::multiaddr::MultiAddrError,
+    },
+    /// The answer could not be understood.
+    #[error("malformed answer from the project: {detail}")]
+    MalformedAnswer {
+        /// What was wrong with it.
+        detail: String,
+    },
+}
 
-impl std::fmt::Display for Refusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+impl RequestError {
+    /// True when the service decided the request (and said no).
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, RequestError::Refused { .. })
     }
 }
 
-impl std::error::Error for Refusal {}
-
 /// Sends one request along `route` and waits for the JSON answer; an answer with `ok: false` is
-/// a [`Refusal`].
+/// a [`RequestError::Refused`] (or [`RequestError::Undecided`] when marked `retry`).
 pub async fn request_json(
     node: &Node,
     route: &Route,
     body: &Value,
     timeout: Duration,
-) -> Result<Value> {
-    let addr = Address::new(format!("reply.{:016x}", airlock_node::random_u64()))?;
+) -> Result<Value, RequestError> {
+    let addr = Address::new(format!("reply.{:016x}", airlock_node::random_u64()))
+        .expect("a reply address is a valid address");
     let (tx, rx) = oneshot::channel();
     // The answer may come only over the hop the request leaves by.
     node.router().register(
@@ -139,20 +184,23 @@ pub async fn request_json(
     node.router().unregister(&addr);
     let msg = match reply {
         Ok(Ok(m)) => m,
-        _ => bail!("no answer from the project within {timeout:?}"),
+        _ => return Err(RequestError::Timeout { after: timeout }),
     };
     let v: Value =
-        serde_json::from_slice(msg.payload.data()).context("malformed answer from the project")?;
+        serde_json::from_slice(msg.payload.data()).map_err(|e| RequestError::MalformedAnswer {
+            detail: e.to_string(),
+        })?;
     let reason = v["error"]
         .as_str()
-        .unwrap_or("the project refused the request");
+        .unwrap_or("the project refused the request")
+        .to_string();
     match v["ok"].as_bool() {
         Some(true) => Ok(v["result"].clone()),
-        Some(false) if v["retry"].as_bool() != Some(true) => {
-            Err(Refusal(reason.to_string()).into())
-        }
-        Some(false) => bail!("{reason}"),
-        None => bail!("malformed answer from the project (no \"ok\")"),
+        Some(false) if v["retry"].as_bool() != Some(true) => Err(RequestError::Refused { reason }),
+        Some(false) => Err(RequestError::Undecided { reason }),
+        None => Err(RequestError::MalformedAnswer {
+            detail: "no \"ok\"".into(),
+        }),
     }
 }
 
@@ -166,11 +214,23 @@ pub struct AuthorityClient {
 impl AuthorityClient {
     /// Connects to the authority of `project` (which the node must know, see
     /// [`Node::set_project`]).
-    pub async fn connect(node: &Node, project: &str, timeout: Duration) -> Result<Self> {
-        let ma: MultiAddr = format!("/project/{project}/service/{AUTHORITY_ADDRESS}").parse()?;
+    pub async fn connect(
+        node: &Node,
+        project: &str,
+        timeout: Duration,
+    ) -> Result<Self, RequestError> {
+        let ma: MultiAddr = format!("/project/{project}/service/{AUTHORITY_ADDRESS}")
+            .parse()
+            .map_err(|source| RequestError::InvalidProject {
+                project: project.to_string(),
+                source,
+            })?;
         let r = resolve::resolve(node, &ma, airlock_channel::TrustPolicy::Everyone, timeout)
             .await
-            .with_context(|| format!("cannot reach project {project:?}"))?;
+            .map_err(|source| RequestError::Unreachable {
+                project: project.to_string(),
+                source,
+            })?;
         Ok(AuthorityClient {
             node: node.clone(),
             route: r.route,
@@ -179,14 +239,14 @@ impl AuthorityClient {
     }
 
     /// Sends a request.
-    pub async fn request(&self, req: &AuthorityRequest, timeout: Duration) -> Result<Value> {
-        request_json(
-            &self.node,
-            &self.route,
-            &serde_json::to_value(req)?,
-            timeout,
-        )
-        .await
+    pub async fn request(
+        &self,
+        req: &AuthorityRequest,
+        timeout: Duration,
+    ) -> Result<Value, RequestError> {
+        // A request is plain data: serializing it cannot fail.
+        let body = serde_json::to_value(req).expect("a request serializes");
+        request_json(&self.node, &self.route, &body, timeout).await
     }
 
     /// True once a channel under this client closed (the client must be replaced).

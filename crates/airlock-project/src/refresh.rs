@@ -8,7 +8,7 @@
 //! The refresher and the revocation watcher share one [`AuthoritySession`]: one secure channel
 //! to the project, opened on first use and again only after it closed.
 
-use crate::api::{AuthorityClient, AuthorityRequest};
+use crate::api::{AuthorityClient, AuthorityRequest, RequestError};
 use airlock_node::{unix_now, Node};
 use serde_json::Value;
 use std::sync::Arc;
@@ -46,7 +46,7 @@ impl AuthoritySession {
     /// Sends a request, (re)connecting first if there is no live channel. A request that got no
     /// usable answer drops the channel, so the next one starts afresh; a refusal by the
     /// authority keeps it (the channel works, the answer was no) unless refusals keep coming.
-    pub async fn request(&self, req: &AuthorityRequest) -> anyhow::Result<Value> {
+    pub async fn request(&self, req: &AuthorityRequest) -> Result<Value, RequestError> {
         let t = Duration::from_secs(10);
         let mut guard = self.client.lock().await;
         if guard.as_ref().is_none_or(|c| c.is_closed()) {
@@ -57,7 +57,7 @@ impl AuthoritySession {
         use std::sync::atomic::Ordering;
         match &r {
             Ok(_) => self.refusals.store(0, Ordering::Relaxed),
-            Err(e) if e.downcast_ref::<crate::api::Refusal>().is_some() => {
+            Err(RequestError::Refused { .. }) => {
                 if self.refusals.fetch_add(1, Ordering::Relaxed) + 1 >= REFUSALS_BEFORE_RECONNECT {
                     self.refusals.store(0, Ordering::Relaxed);
                     *guard = None;
@@ -73,9 +73,13 @@ impl AuthoritySession {
 }
 
 /// Fetches one credential for this node's identity.
-pub async fn fetch_credential(session: &AuthoritySession) -> anyhow::Result<(Vec<u8>, u64)> {
+pub async fn fetch_credential(session: &AuthoritySession) -> Result<(Vec<u8>, u64), RequestError> {
     let v = session.request(&AuthorityRequest::Credential).await?;
-    let cred = hex::decode(v["credential"].as_str().unwrap_or_default())?;
+    let cred = hex::decode(v["credential"].as_str().unwrap_or_default()).map_err(|e| {
+        RequestError::MalformedAnswer {
+            detail: format!("credential: {e}"),
+        }
+    })?;
     let expires_at = v["expires_at"].as_u64().unwrap_or(0);
     Ok((cred, expires_at))
 }
@@ -109,7 +113,7 @@ pub fn spawn_refresher(session: Arc<AuthoritySession>) -> tokio::sync::oneshot::
                 }
                 Err(e) => {
                     let wait = jitter(backoff, 0.2);
-                    tracing::warn!(%project, "cannot refresh the project credential (retrying in {wait:?}): {e:#}");
+                    tracing::warn!(%project, "cannot refresh the project credential (retrying in {wait:?}): {}", crate::error_text(&e));
                     tokio::time::sleep(wait).await;
                     backoff = (backoff * 2).min(Duration::from_secs(60));
                 }
@@ -140,7 +144,7 @@ pub fn spawn_revocation_watch(session: Arc<AuthoritySession>) -> tokio::task::Jo
                     session.node.set_revoked(&session.project, set);
                 }
                 Err(e) => {
-                    tracing::debug!(project = %session.project, "revocation poll failed: {e:#}")
+                    tracing::debug!(project = %session.project, "revocation poll failed: {}", crate::error_text(&e))
                 }
             }
             tokio::time::sleep(jitter(REVOCATION_POLL, 0.1)).await;

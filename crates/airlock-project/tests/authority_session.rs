@@ -4,7 +4,7 @@ mod common;
 
 use airlock_identity::IdentitySecret;
 use airlock_node::{unix_now, Node, ProjectRoute};
-use airlock_project::api::{AuthorityRequest, Refusal};
+use airlock_project::api::{AuthorityRequest, RequestError};
 use airlock_project::authority::{Authority, AuthorityConfig};
 use airlock_project::refresh::AuthoritySession;
 use airlock_project::store::AuthorityStore;
@@ -50,17 +50,17 @@ async fn a_refusal_keeps_the_channel_and_a_lost_project_drops_it() {
         .request(&AuthorityRequest::Credential)
         .await
         .unwrap_err();
-    let refusal = e
-        .downcast_ref::<Refusal>()
-        .expect("a refusal, not a transport error");
-    assert!(refusal.0.contains("is not a member"), "{refusal}");
+    let RequestError::Refused { reason } = e else {
+        panic!("a refusal, not a transport error: {e:?}");
+    };
+    assert!(reason.contains("is not a member"), "{reason}");
     let first = open_channels(&outsider);
     assert_eq!(first.len(), 1, "{first:?}");
     let e = session
         .request(&AuthorityRequest::Revoked)
         .await
         .unwrap_err();
-    assert!(e.downcast_ref::<Refusal>().is_some(), "{e:#}");
+    assert!(e.is_refusal(), "{e:?}");
     assert_eq!(open_channels(&outsider), first);
 
     // Refusals that keep coming replace the channel (another project node may answer).
@@ -83,6 +83,6 @@ async fn a_refusal_keeps_the_channel_and_a_lost_project_drops_it() {
         .request(&AuthorityRequest::Credential)
         .await
         .unwrap_err();
-    assert!(e.downcast_ref::<Refusal>().is_none(), "{e:#}");
+    assert!(!e.is_refusal(), "{e:?}");
     assert!(open_channels(&outsider).is_empty());
 }

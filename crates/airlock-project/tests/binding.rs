@@ -70,7 +70,7 @@ async fn register(n: &Node, at: &str, name: &str) -> Result<(), String> {
     if first.is_err() {
         keeper.stop(n);
     }
-    first
+    first.map_err(|e| airlock_project::error_text(&e))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -43,7 +43,7 @@ async fn register(n: &Node, at: &str, name: &str) -> Result<(), String> {
     if first.is_err() {
         keeper.stop(n);
     }
-    first
+    first.map_err(|e| airlock_project::error_text(&e))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -155,7 +155,7 @@ async fn relay_host_can_be_pinned_by_identifier() {
         Duration::from_secs(10),
     )
     .await;
-    let e = first.unwrap_err();
+    let e = airlock_project::error_text(&first.unwrap_err());
     keeper.stop(&bank);
     assert!(
         e.contains(&hub.identifier().to_string()) && e.contains("not authorized"),
@@ -373,7 +373,7 @@ async fn project_node(
 
 /// Records `n` as a member of the project in the store at `path` (relay permission `relay`,
 /// administrator if `admin`) and points it at the project node `hub`.
-fn admit(path: &std::path::Path, n: &Node, relay: Option<&str>, admin: bool, hub: &Node) {
+async fn admit(path: &std::path::Path, n: &Node, relay: Option<&str>, admin: bool, hub: &Node) {
     AuthorityStore::open(path)
         .unwrap()
         .put_member(&Member {
@@ -384,6 +384,7 @@ fn admit(path: &std::path::Path, n: &Node, relay: Option<&str>, admin: bool, hub
             admin,
             added_at: unix_now(),
         })
+        .await
         .unwrap();
     point_at(n, hub);
 }
@@ -401,7 +402,10 @@ fn point_at(n: &Node, hub: &Node) {
     );
 }
 
-async fn ask(n: &Node, req: AuthorityRequest) -> anyhow::Result<serde_json::Value> {
+async fn ask(
+    n: &Node,
+    req: AuthorityRequest,
+) -> Result<serde_json::Value, airlock_project::api::RequestError> {
     let client = AuthorityClient::connect(n, "p", Duration::from_secs(10)).await?;
     client.request(&req, Duration::from_secs(10)).await
 }
@@ -420,9 +424,9 @@ async fn a_relay_name_is_not_claimed_by_another_member_after_its_owner_leaves() 
     let bank = member("bank", &authority, &[("airlock.relay", "bank")]).await;
     let other = member("other", &authority, &[("airlock.relay", "*")]).await;
     let admin = node("admin").await;
-    admit(&path, &bank, Some("bank"), false, &hub);
-    admit(&path, &other, Some("*"), false, &hub);
-    admit(&path, &admin, None, true, &hub);
+    admit(&path, &bank, Some("bank"), false, &hub).await;
+    admit(&path, &other, Some("*"), false, &hub).await;
+    admit(&path, &admin, None, true, &hub).await;
 
     let (keeper, first) =
         RelayKeeper::start(&bank, &at, "bank", vec![], Duration::from_secs(10)).await;
@@ -535,10 +539,10 @@ async fn an_inlet_via_a_relay_pins_the_owner_and_refuses_an_impostor() {
     let impostor = member("impostor", &authority, &[("airlock.relay", "*")]).await;
     let client = member("client", &authority, &[]).await;
     let admin = node("admin").await;
-    admit(&path, &bank, Some("bank"), false, &hub);
-    admit(&path, &impostor, Some("*"), false, &hub);
-    admit(&path, &client, None, false, &hub);
-    admit(&path, &admin, None, true, &hub);
+    admit(&path, &bank, Some("bank"), false, &hub).await;
+    admit(&path, &impostor, Some("*"), false, &hub).await;
+    admit(&path, &client, None, false, &hub).await;
+    admit(&path, &admin, None, true, &hub).await;
     for n in [&bank, &impostor, &client] {
         n.set_trusted_authorities(vec![trusted.clone()]);
     }

@@ -66,13 +66,13 @@ async fn one_projects_poll_does_not_unrevoke_another_projects_member() {
     let x = Identifier([0x11; 20]);
     let y = Identifier([0x22; 20]);
     for s in [&store_a, &store_b] {
-        s.put_member(&member(m.identifier())).unwrap();
+        s.put_member(&member(m.identifier())).await.unwrap();
     }
     // Project A deleted X; project B deleted Y (and never knew X).
-    store_a.put_member(&member(x)).unwrap();
-    assert!(store_a.delete_member(&x.to_string()).unwrap());
-    store_b.put_member(&member(y)).unwrap();
-    assert!(store_b.delete_member(&y.to_string()).unwrap());
+    store_a.put_member(&member(x)).await.unwrap();
+    assert!(store_a.delete_member(&x.to_string()).await.unwrap());
+    store_b.put_member(&member(y)).await.unwrap();
+    assert!(store_b.delete_member(&y.to_string()).await.unwrap());
     join(&m, "a", &pa);
     join(&m, "b", &pb);
 
@@ -93,7 +93,7 @@ async fn a_member_of_two_projects_presents_both_credentials() {
     let (pb, store_b) = project("b").await;
     let m = node("member").await;
     for s in [&store_a, &store_b] {
-        s.put_member(&member(m.identifier())).unwrap();
+        s.put_member(&member(m.identifier())).await.unwrap();
     }
     join(&m, "a", &pa);
     join(&m, "b", &pb);

@@ -145,7 +145,9 @@ pub fn via_relay_pin(ctx: &Ctx, node: &str, project: &str, relay: &str) -> Resul
     let kp = known_project(&m)?;
     let (p, r) = (project.to_string(), relay.to_string());
     let pinned = with_client_node(ctx, &identity, vec![kp], |node| async move {
-        airlock_project::relay::inlet_authorized_via(&node, &p, &r, &[]).await
+        airlock_project::relay::inlet_authorized_via(&node, &p, &r, &[])
+            .await
+            .map_err(anyhow::Error::from)
     })
     .with_context(|| {
         format!(
@@ -184,7 +186,7 @@ fn authority_request(
     let project = project.to_string();
     with_client_node(ctx, identity, vec![kp], |node| async move {
         let client = AuthorityClient::connect(&node, &project, T).await?;
-        client.request(&req, T).await
+        Ok(client.request(&req, T).await?)
     })
 }
 
@@ -423,9 +425,9 @@ pub fn enroll_identity(
     );
     let v = with_client_node(ctx, &identity, vec![kp], |node| async move {
         let client = AuthorityClient::connect(&node, &project, T).await?;
-        client
+        Ok(client
             .request(&AuthorityRequest::Enroll { secret }, T)
-            .await
+            .await?)
     })?;
     ctx.state.put_membership(&Membership {
         identity: identity.clone(),

@@ -64,8 +64,18 @@ pub fn create(
         eprintln!("Connecting to {}…", airlock_project::store::redact_url(url));
     }
     let store = open_store(ctx, &hosted)?;
+    // The store is async: one short-lived runtime for the few calls below.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let joined = match &database {
-        Some(_) => share_keys(ctx, &store, name, &node_identity, &authority_identity)?,
+        Some(_) => rt.block_on(share_keys(
+            ctx,
+            &store,
+            name,
+            &node_identity,
+            &authority_identity,
+        ))?,
         None => {
             for id in [&node_identity, &authority_identity] {
                 if ctx.state.identity_row(id)?.is_none() {
@@ -76,16 +86,17 @@ pub fn create(
         }
     };
     let (admin_secret, _) = ctx.state.load_identity(&admin)?;
-    store.put_member(&Member {
+    rt.block_on(store.put_member(&Member {
         identifier: admin_secret.identifier().to_string(),
         attributes: Attributes::new(),
         relay: Some("*".into()),
         enroller: true,
         admin: true,
         added_at: unix_now(),
-    })?;
+    }))?;
     let held_in = store.describe();
     drop(store);
+    drop(rt);
     ctx.state
         .insert_node(&node_name, &node_identity, &listen_addr.to_string())?;
     ctx.state.insert_hosted_project(&hosted)?;
@@ -127,14 +138,14 @@ pub fn create(
 /// file in the state folder.
 pub fn open_store(ctx: &Ctx, hp: &HostedProject) -> Result<AuthorityStore> {
     match &hp.database {
-        Some(url) => AuthorityStore::postgres(url),
+        Some(url) => Ok(AuthorityStore::postgres(url)?),
         None => {
             let dir = ctx.state.home().join("projects").join(&hp.name);
             std::fs::DirBuilder::new()
                 .recursive(true)
                 .mode(0o700)
                 .create(&dir)?;
-            AuthorityStore::open(&dir.join("authority.sqlite"))
+            Ok(AuthorityStore::open(&dir.join("authority.sqlite"))?)
         }
     }
 }
@@ -142,14 +153,14 @@ pub fn open_store(ctx: &Ctx, hp: &HostedProject) -> Result<AuthorityStore> {
 /// Makes the local project and authority identities those of the project the shared database
 /// holds; creates them (and records them in the database) if it holds none yet. Returns true if
 /// the project existed before (this node joins it).
-fn share_keys(
+async fn share_keys(
     ctx: &Ctx,
     store: &AuthorityStore,
     name: &str,
     node_identity: &str,
     authority_identity: &str,
 ) -> Result<bool> {
-    let (held, joined) = match store.project_keys()? {
+    let (held, joined) = match store.project_keys().await? {
         Some(keys) => (keys, true),
         None => {
             // Keys not yet saved locally: if another node claims the database at the same
@@ -159,7 +170,7 @@ fn share_keys(
                 project_identity: local_or_new_key(ctx, node_identity)?,
                 authority_identity: local_or_new_key(ctx, authority_identity)?,
             };
-            let held = store.claim_project(&mine)?;
+            let held = store.claim_project(&mine).await?;
             let won = held == mine;
             (held, !won)
         }

@@ -123,7 +123,7 @@ fn run_node_inner(ctx: &Ctx, name: &str, child: bool, opts: &RunOptions) -> Resu
         ctx.state.node_started(name, &node.listen_addr().to_string(), std::process::id())?;
         // Policies first: the relay service and portals below must never run on defaults.
         restore_policies(ctx, &node, name)?;
-        let first_credentials = start_project_services(ctx, &node, name, &row.identity)?;
+        let first_credentials = start_project_services(ctx, &node, name, &row.identity).await?;
         // Be ready with a credential: relays and portals created right after `node create`
         // need it. If the project is unreachable, start anyway and keep trying.
         for rx in first_credentials {
@@ -235,7 +235,7 @@ fn known_identities(name: &str) -> airlock_node::node::KnownIdentities {
 
 /// Hosts the authority of projects whose node this is, and joins the projects the node's
 /// identity is a member of (routes, trusted authorities, credential refresh).
-fn start_project_services(
+async fn start_project_services(
     ctx: &Ctx,
     node: &Node,
     name: &str,
@@ -261,7 +261,7 @@ fn start_project_services(
         hosted.push(verified.identifier);
         trusted.push(verified);
         let store = Arc::new(super::project_host::open_store(ctx, &hp)?);
-        if let Some(set) = airlock_project::authority::revoked_set(&store) {
+        if let Some(set) = airlock_project::authority::revoked_set(&store).await {
             node.set_revoked(&hp.name, set);
         }
         airlock_project::authority::spawn_revocation_sync(

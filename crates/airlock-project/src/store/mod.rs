@@ -16,14 +16,19 @@
 //! so concurrent redemptions (from any number of project nodes) never admit more members than
 //! the usage count.
 
+mod error;
+mod pg_pool;
 mod pg_tls;
 mod postgres_backend;
 mod sqlite_backend;
 
+pub use error::{BoxError, StoreError};
+pub use pg_tls::TlsConfigError;
+
 use airlock_authority::Attributes;
-use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+use std::sync::Arc;
 
 /// A project member.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -152,38 +157,49 @@ impl TicketRow {
     }
 }
 
-/// What every backend does (see the methods of [`AuthorityStore`]).
-trait Backend: Send + Sync {
-    fn put_member(&self, m: &Member) -> Result<()>;
-    fn member(&self, identifier: &str) -> Result<Option<Member>>;
-    fn members(&self) -> Result<Vec<Member>>;
-    fn delete_member(&self, identifier: &str, now: u64) -> Result<bool>;
-    fn revoked(&self) -> Result<Vec<String>>;
-    fn create_ticket(
-        &self,
-        secret_hash: &[u8; 32],
-        spec: &TicketSpec,
-        created_by: &str,
-        now: u64,
-    ) -> Result<()>;
-    fn redeem(
-        &self,
-        secret_hash: &[u8; 32],
-        identifier: &str,
-        now: u64,
-    ) -> Result<std::result::Result<Member, RedeemError>>;
-    fn claim_project(&self, keys: &ProjectKeys, now: u64) -> Result<ProjectKeys>;
-    fn bind_relay(&self, name: &str, owner: &str, now: u64) -> Result<RelayBinding>;
-    fn relay_binding(&self, name: &str) -> Result<Option<RelayBinding>>;
-    fn relay_bindings(&self) -> Result<Vec<RelayBinding>>;
-    fn release_relay(&self, name: &str) -> Result<Option<RelayBinding>>;
-    fn project_keys(&self) -> Result<Option<ProjectKeys>>;
-    fn describe(&self) -> String;
+type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Where the state lives.
+enum Backend {
+    /// A SQLite file (blocking I/O: run on the blocking thread pool).
+    Sqlite(Arc<sqlite_backend::SqliteBackend>),
+    /// A PostgreSQL database (async, pooled connections).
+    Postgres(Box<postgres_backend::PgBackend>),
 }
 
-/// Authority state (SQLite or PostgreSQL).
+/// Authority state (SQLite or PostgreSQL). Every operation is async; none blocks a runtime
+/// worker.
 pub struct AuthorityStore {
-    backend: Box<dyn Backend>,
+    backend: Backend,
+}
+
+/// Runs `f` on the SQLite backend off the runtime's workers.
+async fn on_sqlite<T: Send + 'static>(
+    b: &Arc<sqlite_backend::SqliteBackend>,
+    f: impl FnOnce(&sqlite_backend::SqliteBackend) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let b = b.clone();
+    tokio::task::spawn_blocking(move || f(&b))
+        .await
+        .map_err(|e| StoreError::Query {
+            store: String::new(),
+            source: Box::new(e),
+        })?
+}
+
+/// One store operation on either backend: `$pg` awaited on PostgreSQL, `$sqlite` (with owned
+/// copies of its arguments, made by `$own`) on the blocking pool; errors name the store.
+macro_rules! dispatch {
+    ($self:ident, |$b:ident| $pg:expr, $($own:ident = $val:expr),* ; $sqlite:expr) => {{
+        let r = match &$self.backend {
+            Backend::Postgres($b) => $pg.await,
+            Backend::Sqlite(s) => {
+                $(let $own = $val;)*
+                on_sqlite(s, move |$b| $sqlite).await
+            }
+        };
+        r.map_err(|e| $self.named(e))
+    }};
 }
 
 fn now() -> u64 {
@@ -229,31 +245,18 @@ pub fn redact_url(url: &str) -> String {
     out
 }
 
-/// Marks a store operation that failed (database unreachable, I/O, …): a request it served was
-/// not decided, and may succeed when tried again.
-#[derive(Debug)]
-pub struct StoreFailure;
-
-impl std::fmt::Display for StoreFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the project's state store failed")
-    }
-}
-
-impl std::error::Error for StoreFailure {}
-
 impl AuthorityStore {
     /// Opens (creating) a SQLite store at `path`.
     pub fn open(path: &Path) -> Result<Self> {
         Ok(AuthorityStore {
-            backend: Box::new(sqlite_backend::SqliteBackend::open(path)?),
+            backend: Backend::Sqlite(Arc::new(sqlite_backend::SqliteBackend::open(path)?)),
         })
     }
 
     /// An in-memory SQLite store (tests).
     pub fn in_memory() -> Result<Self> {
         Ok(AuthorityStore {
-            backend: Box::new(sqlite_backend::SqliteBackend::in_memory()?),
+            backend: Backend::Sqlite(Arc::new(sqlite_backend::SqliteBackend::in_memory()?)),
         })
     }
 
@@ -263,30 +266,43 @@ impl AuthorityStore {
     /// the built-in web PKI roots) in the URL. Without `sslmode` it is `verify-full`, unless
     /// every host is a Unix socket or a loopback address (then `prefer`); see
     /// docs/protocol.md §9.8.
+    ///
+    /// It connects once to check the database (reachable, TLS as asked, tables created), and
+    /// blocks the calling thread meanwhile (at most the connect timeout, 5 s unless the URL
+    /// sets `connect_timeout`); later operations are async and use a small pool of connections
+    /// opened on the runtime that runs them.
     pub fn postgres(url: &str) -> Result<Self> {
         Ok(AuthorityStore {
-            backend: Box::new(postgres_backend::PgBackend::connect(url)?),
+            backend: Backend::Postgres(Box::new(postgres_backend::PgBackend::connect(url)?)),
         })
+    }
+
+    /// `e`, naming this store if it does not yet.
+    fn named(&self, e: StoreError) -> StoreError {
+        e.at(&self.describe())
     }
 
     /// Where the state lives (password removed), for display.
     pub fn describe(&self) -> String {
-        self.backend.describe()
+        match &self.backend {
+            Backend::Sqlite(b) => b.describe(),
+            Backend::Postgres(b) => b.describe(),
+        }
     }
 
     /// Adds or replaces a member (and lifts a revocation of it).
-    pub fn put_member(&self, m: &Member) -> Result<()> {
-        self.backend.put_member(m).context(StoreFailure)
+    pub async fn put_member(&self, m: &Member) -> Result<()> {
+        dispatch!(self, |b| b.put_member(m), m = m.clone(); b.put_member(&m))
     }
 
     /// One member.
-    pub fn member(&self, identifier: &str) -> Result<Option<Member>> {
-        self.backend.member(identifier).context(StoreFailure)
+    pub async fn member(&self, identifier: &str) -> Result<Option<Member>> {
+        dispatch!(self, |b| b.member(identifier), id = identifier.to_string(); b.member(&id))
     }
 
     /// All members, oldest first.
-    pub fn members(&self) -> Result<Vec<Member>> {
-        self.backend.members().context(StoreFailure)
+    pub async fn members(&self) -> Result<Vec<Member>> {
+        dispatch!(self, |b| b.members(), ; b.members())
     }
 
     /// Removes a member and records the revocation; in the same transaction, the tickets it
@@ -294,77 +310,85 @@ impl AuthorityStore {
     /// if the member is added again later) and the relay names bound to it are released (other
     /// members may claim them; inlets that pinned it keep refusing the new holder). Returns
     /// whether it existed.
-    pub fn delete_member(&self, identifier: &str) -> Result<bool> {
-        self.backend
-            .delete_member(identifier, now())
-            .context(StoreFailure)
+    pub async fn delete_member(&self, identifier: &str) -> Result<bool> {
+        let now = now();
+        dispatch!(self, |b| b.delete_member(identifier, now), id = identifier.to_string(); b.delete_member(&id, now))
     }
 
     /// Identifiers of deleted members (not re-admitted since), newest first.
-    pub fn revoked(&self) -> Result<Vec<String>> {
-        self.backend.revoked().context(StoreFailure)
+    pub async fn revoked(&self) -> Result<Vec<String>> {
+        dispatch!(self, |b| b.revoked(), ; b.revoked())
     }
 
     /// Stores a ticket.
-    pub fn create_ticket(
+    pub async fn create_ticket(
         &self,
         secret_hash: &[u8; 32],
         spec: &TicketSpec,
         created_by: &str,
         now: u64,
     ) -> Result<()> {
-        self.backend
-            .create_ticket(secret_hash, spec, created_by, now)
-            .context(StoreFailure)
+        dispatch!(
+            self,
+            |b| b.create_ticket(secret_hash, spec, created_by, now),
+            hash = *secret_hash, spec = spec.clone(), by = created_by.to_string();
+            b.create_ticket(&hash, &spec, &by, now)
+        )
     }
 
     /// Redeems a ticket for `identifier` atomically; returns the member record.
-    pub fn redeem(
+    pub async fn redeem(
         &self,
         secret_hash: &[u8; 32],
         identifier: &str,
         now: u64,
     ) -> Result<std::result::Result<Member, RedeemError>> {
-        self.backend
-            .redeem(secret_hash, identifier, now)
-            .context(StoreFailure)
+        dispatch!(
+            self,
+            |b| b.redeem(secret_hash, identifier, now),
+            hash = *secret_hash, id = identifier.to_string();
+            b.redeem(&hash, &id, now)
+        )
     }
 
     /// Records `keys` as the project this database holds, unless it already holds one; returns
     /// the keys it holds afterwards (the given ones, or those of the project created before).
-    pub fn claim_project(&self, keys: &ProjectKeys) -> Result<ProjectKeys> {
-        self.backend
-            .claim_project(keys, now())
-            .context(StoreFailure)
+    pub async fn claim_project(&self, keys: &ProjectKeys) -> Result<ProjectKeys> {
+        let now = now();
+        dispatch!(self, |b| b.claim_project(keys, now), keys = keys.clone(); b.claim_project(&keys, now))
     }
 
     /// Binds relay `name` to `owner` unless it is bound already (atomically, also across
     /// project nodes sharing a database); returns the binding held afterwards, whose owner is
     /// `owner` only if the name was free or already `owner`'s.
-    pub fn bind_relay(&self, name: &str, owner: &str) -> Result<RelayBinding> {
-        self.backend
-            .bind_relay(name, owner, now())
-            .context(StoreFailure)
+    pub async fn bind_relay(&self, name: &str, owner: &str) -> Result<RelayBinding> {
+        let now = now();
+        dispatch!(
+            self,
+            |b| b.bind_relay(name, owner, now),
+            name = name.to_string(), owner = owner.to_string();
+            b.bind_relay(&name, &owner, now)
+        )
     }
 
     /// Who relay `name` is bound to, if anyone.
-    pub fn relay_binding(&self, name: &str) -> Result<Option<RelayBinding>> {
-        self.backend.relay_binding(name).context(StoreFailure)
+    pub async fn relay_binding(&self, name: &str) -> Result<Option<RelayBinding>> {
+        dispatch!(self, |b| b.relay_binding(name), name = name.to_string(); b.relay_binding(&name))
     }
 
     /// Every relay binding, by name.
-    pub fn relay_bindings(&self) -> Result<Vec<RelayBinding>> {
-        self.backend.relay_bindings().context(StoreFailure)
+    pub async fn relay_bindings(&self) -> Result<Vec<RelayBinding>> {
+        dispatch!(self, |b| b.relay_bindings(), ; b.relay_bindings())
     }
 
     /// Releases relay `name`; returns the binding it had, if any.
-    pub fn release_relay(&self, name: &str) -> Result<Option<RelayBinding>> {
-        self.backend.release_relay(name).context(StoreFailure)
+    pub async fn release_relay(&self, name: &str) -> Result<Option<RelayBinding>> {
+        dispatch!(self, |b| b.release_relay(name), name = name.to_string(); b.release_relay(&name))
     }
 
     /// The project this database holds, if any.
-    pub fn project_keys(&self) -> Result<Option<ProjectKeys>> {
-        self.backend.project_keys().context(StoreFailure)
+    pub async fn project_keys(&self) -> Result<Option<ProjectKeys>> {
+        dispatch!(self, |b| b.project_keys(), ; b.project_keys())
     }
 }
 

@@ -14,8 +14,6 @@
 //! `prefer` (docs/protocol.md §9.8). TLS never applies to Unix sockets (PostgreSQL does not
 //! offer it there; libpq ignores `sslmode` for them too).
 
-use anyhow::{anyhow, bail, Context, Result};
-use postgres::config::{Host, SslMode as PgSslMode};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
@@ -24,6 +22,47 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use std::path::PathBuf;
 use std::sync::Arc;
+use tokio_postgres::config::{Host, SslMode as PgSslMode};
+
+/// Why the TLS settings of a database URL cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsConfigError {
+    /// `sslmode=allow` (plaintext first, TLS only if the server insists) is not offered.
+    #[error("sslmode=allow is not supported: use prefer, require, verify-ca or verify-full")]
+    AllowUnsupported,
+    /// Not one of the modes.
+    #[error("unknown sslmode {0:?}: use disable, prefer, require, verify-ca or verify-full")]
+    UnknownMode(String),
+    /// `sslrootcert=` with no path.
+    #[error("sslrootcert is empty: give the path of a PEM file with the CA")]
+    EmptyRootCert,
+    /// The CA file cannot be read.
+    #[error("cannot read sslrootcert {}", .path.display())]
+    UnreadableRootCert {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: rustls::pki_types::pem::Error,
+    },
+    /// The CA file holds no certificate rustls can use.
+    #[error(
+        "sslrootcert {} holds no usable CA certificate (expected PEM \"CERTIFICATE\" blocks)",
+        .path.display()
+    )]
+    NoUsableCa {
+        /// The file.
+        path: PathBuf,
+    },
+    /// rustls refused the configuration.
+    #[error("TLS set-up failed")]
+    Rustls(#[from] rustls::Error),
+    /// The certificate verifier could not be built from the roots.
+    #[error("TLS set-up failed")]
+    Verifier(#[from] rustls::client::VerifierBuilderError),
+}
+
+type Result<T, E = TlsConfigError> = std::result::Result<T, E>;
 
 /// How the connection uses TLS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,12 +82,8 @@ impl SslMode {
             "require" => SslMode::Require,
             "verify-ca" => SslMode::VerifyCa,
             "verify-full" => SslMode::VerifyFull,
-            "allow" => bail!(
-                "sslmode=allow is not supported: use prefer, require, verify-ca or verify-full"
-            ),
-            other => bail!(
-                "unknown sslmode {other:?}: use disable, prefer, require, verify-ca or verify-full"
-            ),
+            "allow" => return Err(TlsConfigError::AllowUnsupported),
+            other => return Err(TlsConfigError::UnknownMode(other.to_string())),
         })
     }
 
@@ -145,7 +180,7 @@ pub(super) fn split_url(url: &str) -> (String, Option<String>, Option<String>) {
 
 /// True when every host of `config` is on this machine (a Unix socket, `localhost` or a
 /// loopback address) — also the addresses given by `hostaddr`.
-pub(super) fn all_local(config: &postgres::Config) -> bool {
+pub(super) fn all_local(config: &tokio_postgres::Config) -> bool {
     let host_local = |h: &Host| match h {
         Host::Tcp(name) => {
             name.eq_ignore_ascii_case("localhost")
@@ -163,7 +198,7 @@ pub(super) fn all_local(config: &postgres::Config) -> bool {
 }
 
 /// True when every host of `config` is a Unix socket.
-pub(super) fn all_unix(config: &postgres::Config) -> bool {
+pub(super) fn all_unix(config: &tokio_postgres::Config) -> bool {
     #[cfg(unix)]
     {
         !config.get_hosts().is_empty()
@@ -182,7 +217,7 @@ pub(super) fn all_unix(config: &postgres::Config) -> bool {
 /// Reads the TLS settings from `mode` and `root` (as split from the URL) for `config`'s hosts,
 /// and sets `config`'s own TLS mode to match.
 pub(super) fn settings(
-    config: &mut postgres::Config,
+    config: &mut tokio_postgres::Config,
     mode: Option<&str>,
     root: Option<&str>,
 ) -> Result<TlsSettings> {
@@ -197,7 +232,7 @@ pub(super) fn settings(
     }
     let roots = match root {
         None | Some("system") => Roots::Builtin,
-        Some("") => bail!("sslrootcert is empty: give the path of a PEM file with the CA"),
+        Some("") => return Err(TlsConfigError::EmptyRootCert),
         Some(p) => Roots::File(PathBuf::from(p)),
     };
     config.ssl_mode(match mode {
@@ -224,14 +259,13 @@ fn root_store(roots: &Roots) -> Result<RootCertStore> {
         Roots::File(path) => {
             let certs = CertificateDer::pem_file_iter(path)
                 .and_then(|it| it.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| anyhow!("{e}"))
-                .with_context(|| format!("cannot read sslrootcert {}", path.display()))?;
+                .map_err(|source| TlsConfigError::UnreadableRootCert {
+                    path: path.clone(),
+                    source,
+                })?;
             let (added, _) = store.add_parsable_certificates(certs);
             if added == 0 {
-                bail!(
-                    "sslrootcert {} holds no usable CA certificate (expected PEM \"CERTIFICATE\" blocks)",
-                    path.display()
-                );
+                return Err(TlsConfigError::NoUsableCa { path: path.clone() });
             }
         }
     }
@@ -342,8 +376,7 @@ pub(super) fn connector(
 ) -> Result<Option<tokio_postgres_rustls::MakeRustlsConnect>> {
     let provider = provider();
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .context("TLS set-up")?;
+        .with_safe_default_protocol_versions()?;
     let verify_chain = match s.mode {
         SslMode::Disable => return Ok(None),
         SslMode::Prefer => false,
@@ -358,8 +391,7 @@ pub(super) fn connector(
     } else {
         let webpki =
             WebPkiServerVerifier::builder_with_provider(Arc::new(root_store(&s.roots)?), provider)
-                .build()
-                .context("TLS set-up")?;
+                .build()?;
         if s.mode == SslMode::VerifyFull {
             builder.with_webpki_verifier(webpki).with_no_client_auth()
         } else {
@@ -377,13 +409,14 @@ pub(super) fn hint(e: &(dyn std::error::Error + 'static), s: &TlsSettings) -> Op
     let mut cur = Some(e);
     let mut text = String::new();
     while let Some(err) = cur {
-        if let Some(r) = err.downcast_ref::<rustls::Error>() {
+        // rustls' error comes as a cause, or inside the I/O error of the handshake.
+        let tls = err.downcast_ref::<rustls::Error>().or_else(|| {
+            err.downcast_ref::<std::io::Error>()?
+                .get_ref()?
+                .downcast_ref::<rustls::Error>()
+        });
+        if let Some(r) = tls {
             return Some(rustls_hint(r, s));
-        }
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            if let Some(r) = io.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
-                return Some(rustls_hint(r, s));
-            }
         }
         text.push_str(&err.to_string());
         cur = err.source();
@@ -430,9 +463,9 @@ fn rustls_hint(e: &rustls::Error, s: &TlsSettings) -> String {
 mod tests {
     use super::*;
 
-    fn parse(url: &str) -> (postgres::Config, TlsSettings) {
+    fn parse(url: &str) -> (tokio_postgres::Config, TlsSettings) {
         let (rest, mode, root) = split_url(url);
-        let mut c: postgres::Config = rest.parse().unwrap();
+        let mut c: tokio_postgres::Config = rest.parse().unwrap();
         let s = settings(&mut c, mode.as_deref(), root.as_deref()).unwrap();
         (c, s)
     }
@@ -486,7 +519,7 @@ mod tests {
     #[test]
     fn bad_settings_are_clear_errors() {
         let (rest, _, _) = split_url("postgres://h/db");
-        let mut c: postgres::Config = rest.parse().unwrap();
+        let mut c: tokio_postgres::Config = rest.parse().unwrap();
         let e = settings(&mut c, Some("verify_full"), None).unwrap_err();
         assert!(format!("{e:#}").contains("unknown sslmode"), "{e:#}");
         let s = settings(&mut c, Some("verify-full"), Some("/nonexistent/ca.pem")).unwrap();

@@ -1,25 +1,19 @@
 //! PostgreSQL backend: shared by every project node that serves the project.
 //!
-//! The synchronous `postgres` client drives its own small runtime, so it must never run on (or
-//! be dropped by) an async worker thread. It lives on one dedicated thread; callers send it
-//! jobs and block on the answer, exactly as they would on a SQLite mutex. A lost connection is
-//! re-established before the next job. Tables are prefixed `airlock_` so the database may hold
-//! other things; they are created under an advisory lock so two nodes starting at once do not
-//! race.
+//! Async all the way: `tokio-postgres` connections from a small bounded pool ([`super::pg_pool`])
+//! on the runtime that serves the request, so a database round trip parks a task, never a
+//! thread. Tables are prefixed `airlock_` so the database may hold other things; they are
+//! created under an advisory lock so two nodes starting at once do not race.
 
-use super::{
-    pg_tls, Backend, Member, ProjectKeys, RedeemError, RelayBinding, TicketRow, TicketSpec,
-};
-use anyhow::{anyhow, Context, Result};
-use postgres::{Client, NoTls, Row};
-use std::sync::mpsc;
-use std::sync::Mutex;
+use super::pg_pool::{Pool, Target};
+use super::{Member, ProjectKeys, RedeemError, RelayBinding, StoreError, TicketRow, TicketSpec};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Row};
 
-type Job = Box<dyn FnOnce(Result<&mut Client, String>) + Send>;
+type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 pub(super) struct PgBackend {
-    jobs: Mutex<mpsc::Sender<Job>>,
-    shown: String,
+    pool: Pool,
 }
 
 const SCHEMA_LOCK: i64 = 0x0061_6972_6c6f_636b; // "airlock"
@@ -65,120 +59,50 @@ CREATE TABLE IF NOT EXISTS airlock_relay_bindings (
 );
 CREATE INDEX IF NOT EXISTS airlock_relay_bindings_owner ON airlock_relay_bindings (owner);";
 
-fn connect(url: &str) -> Result<Client> {
-    let shown = super::redact_url(url);
-    let (rest, mode, root) = pg_tls::split_url(url);
-    let mut config: postgres::Config = rest
-        .parse()
-        .with_context(|| format!("invalid database URL {shown}"))?;
-    let tls = pg_tls::settings(&mut config, mode.as_deref(), root.as_deref())
-        .with_context(|| format!("invalid database URL {shown}"))?;
-    // A database that does not answer must not hold authority requests for minutes.
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(std::time::Duration::from_secs(5));
-    }
-    config.keepalives(true);
-    config.keepalives_idle(std::time::Duration::from_secs(30));
-    let connected = match pg_tls::connector(&tls)
-        .with_context(|| format!("database {shown} ({})", tls.describe()))?
-    {
-        Some(connector) => config.connect(connector),
-        None => config.connect(NoTls),
+/// Creates (or upgrades) the authority tables, under an advisory lock.
+async fn create_schema(client: &mut Client, shown: &str) -> Result<()> {
+    let schema = |source: tokio_postgres::Error| StoreError::Schema {
+        store: shown.to_string(),
+        source: Box::new(source),
     };
-    let mut client = match connected {
-        Ok(c) => c,
-        Err(e) => {
-            let hint = pg_tls::hint(&e, &tls)
-                .map(|h| format!(" — {h}"))
-                .unwrap_or_default();
-            return Err(anyhow::Error::new(e).context(format!(
-                "cannot connect to the database {shown} ({}){hint}",
-                tls.describe()
-            )));
-        }
-    };
-    let mut tx = client.transaction()?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])?;
-    tx.batch_execute(SCHEMA)
-        .with_context(|| format!("cannot create the authority tables in {shown}"))?;
-    tx.commit()?;
-    Ok(client)
+    let tx = client.transaction().await.map_err(schema)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK])
+        .await
+        .map_err(schema)?;
+    tx.batch_execute(SCHEMA).await.map_err(schema)?;
+    tx.commit().await.map_err(schema)
 }
 
 impl PgBackend {
+    /// Checks the database at `url` (reachable, TLS as asked, tables created) and returns a
+    /// backend whose pool connects on first use.
+    ///
+    /// The check runs on a thread of its own with a short-lived runtime, so that this works
+    /// both outside any runtime (the CLI's `project create`) and on one (a node starting its
+    /// project services); the connection it made closes with that runtime, and the pool opens
+    /// its own on the runtime of the requests that need them.
     pub(super) fn connect(url: &str) -> Result<Self> {
-        let shown = super::redact_url(url);
-        // Connect on the database thread itself, so the client never leaves it.
-        let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<()>>(1);
-        let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
-        let url = url.to_string();
-        std::thread::Builder::new()
-            .name("airlock-postgres".into())
-            .spawn(move || {
-                let mut client = match connect(&url) {
-                    Ok(c) => {
-                        let _ = ready_tx.send(Ok(()));
-                        Some(c)
-                    }
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e));
-                        return;
-                    }
-                };
-                let mut last_attempt = std::time::Instant::now();
-                for job in jobs_rx {
-                    // Reconnect at most once a second; jobs in between fail fast.
-                    if client.as_ref().is_none_or(|c| c.is_closed())
-                        && last_attempt.elapsed() >= std::time::Duration::from_secs(1)
-                    {
-                        last_attempt = std::time::Instant::now();
-                        client = match connect(&url) {
-                            Ok(c) => {
-                                tracing::info!("reconnected to the database");
-                                Some(c)
-                            }
-                            Err(e) => {
-                                tracing::warn!("database unavailable: {e:#}");
-                                None
-                            }
-                        };
-                    }
-                    match client.as_mut() {
-                        Some(c) => job(Ok(c)),
-                        None => job(Err("the database is unavailable".into())),
-                    }
-                }
-            })?;
-        ready_rx
-            .recv()
-            .map_err(|_| anyhow!("the database thread stopped"))??;
+        let target = Target::parse(url)?;
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| StoreError::Query {
+                        store: target.shown.clone(),
+                        source: Box::new(e),
+                    })?;
+                rt.block_on(async {
+                    let mut client = target.connect().await?;
+                    create_schema(&mut client, &target.shown).await
+                })
+            })
+            .join()
+            .expect("the database check does not panic")
+        })?;
         Ok(PgBackend {
-            jobs: Mutex::new(jobs_tx),
-            shown,
+            pool: Pool::new(target),
         })
-    }
-
-    /// Runs `f` with the client on the database thread and waits for its answer.
-    fn call<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&mut Client) -> Result<T> + Send + 'static,
-    ) -> Result<T> {
-        let (tx, rx) = mpsc::sync_channel(1);
-        let job: Job = Box::new(move |c| {
-            let r = match c {
-                Ok(c) => f(c),
-                Err(e) => Err(anyhow!("{e}")),
-            };
-            let _ = tx.send(r);
-        });
-        self.jobs
-            .lock()
-            .expect("jobs")
-            .send(job)
-            .map_err(|_| anyhow!("the database thread stopped"))?;
-        rx.recv()
-            .map_err(|_| anyhow!("the database thread stopped"))?
-            .with_context(|| format!("database {}", self.shown))
     }
 }
 
@@ -212,258 +136,293 @@ fn keys_from_row(r: &Row) -> Result<ProjectKeys> {
 
 const MEMBER_COLUMNS: &str = "identifier, attributes, relay, enroller, admin, added_at";
 
-impl Backend for PgBackend {
-    fn describe(&self) -> String {
-        self.shown.clone()
+/// Statement parameters.
+type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+impl PgBackend {
+    pub(super) fn describe(&self) -> String {
+        self.pool.shown().to_string()
     }
 
-    fn put_member(&self, m: &Member) -> Result<()> {
-        let m = m.clone();
-        let attrs = serde_json::to_string(&m.attributes)?;
-        self.call(move |c| {
-            let mut tx = c.transaction()?;
-            tx.execute(
-                "DELETE FROM airlock_revoked WHERE identifier = $1",
-                &[&m.identifier],
-            )?;
-            tx.execute(
-                "INSERT INTO airlock_members(identifier, attributes, relay, enroller, admin, added_at)
-                 VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT (identifier) DO UPDATE SET attributes = excluded.attributes,
-                   relay = excluded.relay, enroller = excluded.enroller, admin = excluded.admin",
-                &[&m.identifier, &attrs, &m.relay, &m.enroller, &m.admin, &(m.added_at as i64)],
-            )?;
-            tx.commit()?;
-            Ok(())
-        })
-    }
-
-    fn member(&self, identifier: &str) -> Result<Option<Member>> {
-        let id = identifier.to_string();
-        self.call(move |c| {
-            c.query_opt(
-                &format!("SELECT {MEMBER_COLUMNS} FROM airlock_members WHERE identifier = $1"),
-                &[&id],
-            )?
+    /// The row `sql` returns, if any, read by `from_row`.
+    async fn one<T>(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+        from_row: fn(&Row) -> Result<T>,
+    ) -> Result<Option<T>> {
+        let c = self.pool.get().await?;
+        c.query_opt(sql, params)
+            .await?
             .as_ref()
-            .map(member_from_row)
+            .map(from_row)
             .transpose()
-        })
     }
 
-    fn members(&self) -> Result<Vec<Member>> {
-        self.call(|c| {
-            c.query(
-                &format!(
-                    "SELECT {MEMBER_COLUMNS} FROM airlock_members ORDER BY added_at, identifier"
-                ),
-                &[],
-            )?
-            .iter()
-            .map(member_from_row)
-            .collect()
-        })
+    /// Every row `sql` returns, read by `from_row`.
+    async fn all<T>(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+        from_row: fn(&Row) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let c = self.pool.get().await?;
+        c.query(sql, params).await?.iter().map(from_row).collect()
     }
 
-    fn delete_member(&self, identifier: &str, now: u64) -> Result<bool> {
-        let id = identifier.to_string();
-        self.call(move |c| {
-            let mut tx = c.transaction()?;
-            let n = tx.execute("DELETE FROM airlock_members WHERE identifier = $1", &[&id])?;
-            if n > 0 {
-                tx.execute(
-                    "INSERT INTO airlock_revoked(identifier, revoked_at) VALUES ($1, $2)
-                     ON CONFLICT (identifier) DO UPDATE SET revoked_at = excluded.revoked_at",
-                    &[&id, &(now as i64)],
-                )?;
-                tx.execute(
-                    "UPDATE airlock_tickets SET invalidated_at = $2
-                     WHERE created_by = $1 AND invalidated_at IS NULL AND remaining > 0",
-                    &[&id, &(now as i64)],
-                )?;
-                tx.execute(
-                    "DELETE FROM airlock_relay_bindings WHERE owner = $1",
-                    &[&id],
-                )?;
-            }
-            tx.commit()?;
-            Ok(n > 0)
-        })
+    pub(super) async fn put_member(&self, m: &Member) -> Result<()> {
+        let attrs = serde_json::to_string(&m.attributes)?;
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        tx.execute(
+            "DELETE FROM airlock_revoked WHERE identifier = $1",
+            &[&m.identifier],
+        )
+        .await?;
+        tx.execute(
+            "INSERT INTO airlock_members(identifier, attributes, relay, enroller, admin, added_at)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (identifier) DO UPDATE SET attributes = excluded.attributes,
+               relay = excluded.relay, enroller = excluded.enroller, admin = excluded.admin",
+            &[
+                &m.identifier,
+                &attrs,
+                &m.relay,
+                &m.enroller,
+                &m.admin,
+                &(m.added_at as i64),
+            ],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
-    fn revoked(&self) -> Result<Vec<String>> {
-        self.call(|c| {
-            c.query(
-                "SELECT identifier FROM airlock_revoked ORDER BY revoked_at DESC LIMIT 10000",
-                &[],
-            )?
-            .iter()
-            .map(|r| r.try_get(0).map_err(Into::into))
-            .collect()
-        })
+    pub(super) async fn member(&self, identifier: &str) -> Result<Option<Member>> {
+        self.one(
+            &format!("SELECT {MEMBER_COLUMNS} FROM airlock_members WHERE identifier = $1"),
+            &[&identifier],
+            member_from_row,
+        )
+        .await
     }
 
-    fn create_ticket(
+    pub(super) async fn members(&self) -> Result<Vec<Member>> {
+        self.all(
+            &format!("SELECT {MEMBER_COLUMNS} FROM airlock_members ORDER BY added_at, identifier"),
+            &[],
+            member_from_row,
+        )
+        .await
+    }
+
+    pub(super) async fn delete_member(&self, identifier: &str, now: u64) -> Result<bool> {
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        let n = tx
+            .execute(
+                "DELETE FROM airlock_members WHERE identifier = $1",
+                &[&identifier],
+            )
+            .await?;
+        if n > 0 {
+            tx.execute(
+                "INSERT INTO airlock_revoked(identifier, revoked_at) VALUES ($1, $2)
+                 ON CONFLICT (identifier) DO UPDATE SET revoked_at = excluded.revoked_at",
+                &[&identifier, &(now as i64)],
+            )
+            .await?;
+            tx.execute(
+                "UPDATE airlock_tickets SET invalidated_at = $2
+                 WHERE created_by = $1 AND invalidated_at IS NULL AND remaining > 0",
+                &[&identifier, &(now as i64)],
+            )
+            .await?;
+            tx.execute(
+                "DELETE FROM airlock_relay_bindings WHERE owner = $1",
+                &[&identifier],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    pub(super) async fn revoked(&self) -> Result<Vec<String>> {
+        self.all(
+            "SELECT identifier FROM airlock_revoked ORDER BY revoked_at DESC LIMIT 10000",
+            &[],
+            |r| Ok(r.try_get(0)?),
+        )
+        .await
+    }
+
+    pub(super) async fn create_ticket(
         &self,
         secret_hash: &[u8; 32],
         spec: &TicketSpec,
         created_by: &str,
         now: u64,
     ) -> Result<()> {
-        let (hash, spec, by) = (secret_hash.to_vec(), spec.clone(), created_by.to_string());
         let attrs = serde_json::to_string(&spec.attributes)?;
-        self.call(move |c| {
-            c.execute(
-                "INSERT INTO airlock_tickets(secret_hash, remaining, expires_at, attributes, relay, enroller, created_by, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                &[
-                    &hash,
-                    &(spec.usage_count as i64),
-                    &(spec.expires_at as i64),
-                    &attrs,
-                    &spec.relay,
-                    &spec.enroller,
-                    &by,
-                    &(now as i64),
-                ],
-            )?;
-            Ok(())
-        })
+        let c = self.pool.get().await?;
+        c.execute(
+            "INSERT INTO airlock_tickets(secret_hash, remaining, expires_at, attributes, relay, enroller, created_by, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[
+                &&secret_hash[..],
+                &(spec.usage_count as i64),
+                &(spec.expires_at as i64),
+                &attrs,
+                &spec.relay,
+                &spec.enroller,
+                &created_by,
+                &(now as i64),
+            ],
+        )
+        .await?;
+        Ok(())
     }
 
-    fn redeem(
+    pub(super) async fn redeem(
         &self,
         secret_hash: &[u8; 32],
         identifier: &str,
         now: u64,
     ) -> Result<std::result::Result<Member, RedeemError>> {
-        let (hash, id) = (secret_hash.to_vec(), identifier.to_string());
-        self.call(move |c| {
-            let mut tx = c.transaction()?;
-            // FOR UPDATE: a concurrent redemption (from this or another project node) waits
-            // here and then reads the decremented count.
-            let row = tx.query_opt(
+        let hash = &secret_hash[..];
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        // FOR UPDATE: a concurrent redemption (from this or another project node) waits
+        // here and then reads the decremented count.
+        let row = tx
+            .query_opt(
                 "SELECT t.remaining, t.expires_at, t.attributes, t.relay, t.enroller,
                    t.invalidated_at IS NOT NULL OR NOT EXISTS
                      (SELECT 1 FROM airlock_members m WHERE m.identifier = t.created_by)
                  FROM airlock_tickets t WHERE t.secret_hash = $1 FOR UPDATE OF t",
                 &[&hash],
-            )?;
-            let Some(row) = row else {
-                return Ok(Err(RedeemError::Unknown));
-            };
-            let row = TicketRow {
-                remaining: row.try_get(0)?,
-                expires_at: row.try_get(1)?,
-                attributes: row.try_get(2)?,
-                relay: row.try_get(3)?,
-                enroller: row.try_get(4)?,
-                creator_removed: row.try_get(5)?,
-            };
-            let (member, attrs) = match row.admit(&id, now) {
-                Ok(m) => m,
-                Err(e) => return Ok(Err(e)),
-            };
-            tx.execute(
-                "UPDATE airlock_tickets SET remaining = remaining - 1 WHERE secret_hash = $1",
-                &[&hash],
-            )?;
-            tx.execute(
-                "INSERT INTO airlock_members(identifier, attributes, relay, enroller, admin, added_at)
-                 VALUES ($1, $2, $3, $4, FALSE, $5)
-                 ON CONFLICT (identifier) DO UPDATE SET attributes = excluded.attributes,
-                   relay = excluded.relay, enroller = excluded.enroller",
-                &[&id, &attrs, &member.relay, &member.enroller, &(now as i64)],
-            )?;
-            tx.execute("DELETE FROM airlock_revoked WHERE identifier = $1", &[&id])?;
-            tx.commit()?;
-            Ok(Ok(member))
-        })
+            )
+            .await?;
+        let Some(row) = row else {
+            return Ok(Err(RedeemError::Unknown));
+        };
+        let row = TicketRow {
+            remaining: row.try_get(0)?,
+            expires_at: row.try_get(1)?,
+            attributes: row.try_get(2)?,
+            relay: row.try_get(3)?,
+            enroller: row.try_get(4)?,
+            creator_removed: row.try_get(5)?,
+        };
+        let (member, attrs) = match row.admit(identifier, now) {
+            Ok(m) => m,
+            Err(e) => return Ok(Err(e)),
+        };
+        tx.execute(
+            "UPDATE airlock_tickets SET remaining = remaining - 1 WHERE secret_hash = $1",
+            &[&hash],
+        )
+        .await?;
+        tx.execute(
+            "INSERT INTO airlock_members(identifier, attributes, relay, enroller, admin, added_at)
+             VALUES ($1, $2, $3, $4, FALSE, $5)
+             ON CONFLICT (identifier) DO UPDATE SET attributes = excluded.attributes,
+               relay = excluded.relay, enroller = excluded.enroller",
+            &[
+                &identifier,
+                &attrs,
+                &member.relay,
+                &member.enroller,
+                &(now as i64),
+            ],
+        )
+        .await?;
+        tx.execute(
+            "DELETE FROM airlock_revoked WHERE identifier = $1",
+            &[&identifier],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(Ok(member))
     }
 
-    fn claim_project(&self, keys: &ProjectKeys, now: u64) -> Result<ProjectKeys> {
-        let keys = keys.clone();
-        self.call(move |c| {
-            let mut tx = c.transaction()?;
-            tx.execute(
-                "INSERT INTO airlock_project(singleton, name, project_identity, authority_identity, created_at)
-                 VALUES (TRUE, $1, $2, $3, $4) ON CONFLICT (singleton) DO NOTHING",
-                &[&keys.name, &keys.project_identity, &keys.authority_identity, &(now as i64)],
-            )?;
-            let held = tx.query_one(
+    pub(super) async fn claim_project(&self, keys: &ProjectKeys, now: u64) -> Result<ProjectKeys> {
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        tx.execute(
+            "INSERT INTO airlock_project(singleton, name, project_identity, authority_identity, created_at)
+             VALUES (TRUE, $1, $2, $3, $4) ON CONFLICT (singleton) DO NOTHING",
+            &[&keys.name, &keys.project_identity, &keys.authority_identity, &(now as i64)],
+        )
+        .await?;
+        let held = tx
+            .query_one(
                 "SELECT name, project_identity, authority_identity FROM airlock_project",
                 &[],
-            )?;
-            tx.commit()?;
-            keys_from_row(&held)
-        })
+            )
+            .await?;
+        tx.commit().await?;
+        keys_from_row(&held)
     }
 
-    fn bind_relay(&self, name: &str, owner: &str, now: u64) -> Result<RelayBinding> {
-        let (name, owner) = (name.to_string(), owner.to_string());
-        self.call(move |c| {
-            // Concurrent first registrations (from any project node) insert one row; every
-            // one of them then reads the same owner.
-            c.execute(
-                "INSERT INTO airlock_relay_bindings(name, owner, bound_at) VALUES ($1, $2, $3)
-                 ON CONFLICT (name) DO NOTHING",
-                &[&name, &owner, &(now as i64)],
-            )?;
-            let held = c.query_one(
+    pub(super) async fn bind_relay(
+        &self,
+        name: &str,
+        owner: &str,
+        now: u64,
+    ) -> Result<RelayBinding> {
+        let c = self.pool.get().await?;
+        // Concurrent first registrations (from any project node) insert one row; every
+        // one of them then reads the same owner.
+        c.execute(
+            "INSERT INTO airlock_relay_bindings(name, owner, bound_at) VALUES ($1, $2, $3)
+             ON CONFLICT (name) DO NOTHING",
+            &[&name, &owner, &(now as i64)],
+        )
+        .await?;
+        let held = c
+            .query_one(
                 "SELECT name, owner, bound_at FROM airlock_relay_bindings WHERE name = $1",
                 &[&name],
-            )?;
-            binding_from_row(&held)
-        })
+            )
+            .await?;
+        binding_from_row(&held)
     }
 
-    fn relay_binding(&self, name: &str) -> Result<Option<RelayBinding>> {
-        let name = name.to_string();
-        self.call(move |c| {
-            c.query_opt(
-                "SELECT name, owner, bound_at FROM airlock_relay_bindings WHERE name = $1",
-                &[&name],
-            )?
-            .as_ref()
-            .map(binding_from_row)
-            .transpose()
-        })
+    pub(super) async fn relay_binding(&self, name: &str) -> Result<Option<RelayBinding>> {
+        self.one(
+            "SELECT name, owner, bound_at FROM airlock_relay_bindings WHERE name = $1",
+            &[&name],
+            binding_from_row,
+        )
+        .await
     }
 
-    fn relay_bindings(&self) -> Result<Vec<RelayBinding>> {
-        self.call(|c| {
-            c.query(
-                "SELECT name, owner, bound_at FROM airlock_relay_bindings ORDER BY name",
-                &[],
-            )?
-            .iter()
-            .map(binding_from_row)
-            .collect()
-        })
+    pub(super) async fn relay_bindings(&self) -> Result<Vec<RelayBinding>> {
+        self.all(
+            "SELECT name, owner, bound_at FROM airlock_relay_bindings ORDER BY name",
+            &[],
+            binding_from_row,
+        )
+        .await
     }
 
-    fn release_relay(&self, name: &str) -> Result<Option<RelayBinding>> {
-        let name = name.to_string();
-        self.call(move |c| {
-            c.query_opt(
-                "DELETE FROM airlock_relay_bindings WHERE name = $1 RETURNING name, owner, bound_at",
-                &[&name],
-            )?
-            .as_ref()
-            .map(binding_from_row)
-            .transpose()
-        })
+    pub(super) async fn release_relay(&self, name: &str) -> Result<Option<RelayBinding>> {
+        self.one(
+            "DELETE FROM airlock_relay_bindings WHERE name = $1 RETURNING name, owner, bound_at",
+            &[&name],
+            binding_from_row,
+        )
+        .await
     }
 
-    fn project_keys(&self) -> Result<Option<ProjectKeys>> {
-        self.call(|c| {
-            c.query_opt(
-                "SELECT name, project_identity, authority_identity FROM airlock_project",
-                &[],
-            )?
-            .as_ref()
-            .map(keys_from_row)
-            .transpose()
-        })
+    pub(super) async fn project_keys(&self) -> Result<Option<ProjectKeys>> {
+        self.one(
+            "SELECT name, project_identity, authority_identity FROM airlock_project",
+            &[],
+            keys_from_row,
+        )
+        .await
     }
 }

@@ -1,10 +1,12 @@
 //! SQLite backend: one file, WAL, immediate transactions for redemption and deletion.
 
-use super::{Backend, Member, ProjectKeys, RedeemError, RelayBinding, TicketRow, TicketSpec};
-use anyhow::{Context, Result};
+use super::StoreError;
+use super::{Member, ProjectKeys, RedeemError, RelayBinding, TicketRow, TicketSpec};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use std::path::Path;
 use std::sync::Mutex;
+
+type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 pub(super) struct SqliteBackend {
     db: Mutex<Connection>,
@@ -52,7 +54,7 @@ CREATE INDEX IF NOT EXISTS relay_bindings_owner ON relay_bindings(owner);";
 /// Brings a database created by an earlier version up to [`SCHEMA`]; idempotent. Tickets
 /// gained `invalidated_at` (set when their creator is deleted) and an index on `created_by`;
 /// the `relay_bindings` table is created by [`SCHEMA`] itself (`IF NOT EXISTS`).
-fn migrate(db: &mut Connection) -> Result<()> {
+fn migrate(db: &mut Connection) -> rusqlite::Result<()> {
     let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let has_column = tx
         .prepare("SELECT 1 FROM pragma_table_info('tickets') WHERE name = 'invalidated_at'")?
@@ -79,12 +81,17 @@ fn member_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Member> {
 
 impl SqliteBackend {
     pub(super) fn open(path: &Path) -> Result<Self> {
-        let mut db =
-            Connection::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let mut db = Connection::open(path).map_err(|source| StoreError::Open {
+            path: path.to_path_buf(),
+            source,
+        })?;
         db.busy_timeout(std::time::Duration::from_secs(10))?;
         db.pragma_update(None, "journal_mode", "WAL")?;
         db.execute_batch(SCHEMA)?;
-        migrate(&mut db).with_context(|| format!("cannot upgrade {}", path.display()))?;
+        migrate(&mut db).map_err(|e| StoreError::Schema {
+            store: format!("sqlite:{}", path.display()),
+            source: Box::new(e),
+        })?;
         Ok(SqliteBackend {
             db: Mutex::new(db),
             path: path.display().to_string(),
@@ -104,12 +111,12 @@ impl SqliteBackend {
 
 const MEMBER_COLUMNS: &str = "identifier, attributes, relay, enroller, admin, added_at";
 
-impl Backend for SqliteBackend {
-    fn describe(&self) -> String {
+impl SqliteBackend {
+    pub(super) fn describe(&self) -> String {
         format!("sqlite:{}", self.path)
     }
 
-    fn put_member(&self, m: &Member) -> Result<()> {
+    pub(super) fn put_member(&self, m: &Member) -> Result<()> {
         let mut db = self.db.lock().expect("db");
         let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute("DELETE FROM revoked WHERE identifier = ?1", [&m.identifier])?;
@@ -123,7 +130,7 @@ impl Backend for SqliteBackend {
         Ok(())
     }
 
-    fn member(&self, identifier: &str) -> Result<Option<Member>> {
+    pub(super) fn member(&self, identifier: &str) -> Result<Option<Member>> {
         Ok(self
             .db
             .lock()
@@ -136,7 +143,7 @@ impl Backend for SqliteBackend {
             .optional()?)
     }
 
-    fn members(&self) -> Result<Vec<Member>> {
+    pub(super) fn members(&self) -> Result<Vec<Member>> {
         let db = self.db.lock().expect("db");
         let mut st = db.prepare(&format!(
             "SELECT {MEMBER_COLUMNS} FROM members ORDER BY added_at, identifier"
@@ -145,7 +152,7 @@ impl Backend for SqliteBackend {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn delete_member(&self, identifier: &str, now: u64) -> Result<bool> {
+    pub(super) fn delete_member(&self, identifier: &str, now: u64) -> Result<bool> {
         let mut db = self.db.lock().expect("db");
         let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let n = tx.execute("DELETE FROM members WHERE identifier = ?1", [identifier])?;
@@ -165,7 +172,7 @@ impl Backend for SqliteBackend {
         Ok(n > 0)
     }
 
-    fn revoked(&self) -> Result<Vec<String>> {
+    pub(super) fn revoked(&self) -> Result<Vec<String>> {
         let db = self.db.lock().expect("db");
         let mut st =
             db.prepare("SELECT identifier FROM revoked ORDER BY revoked_at DESC LIMIT 10000")?;
@@ -173,7 +180,7 @@ impl Backend for SqliteBackend {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn create_ticket(
+    pub(super) fn create_ticket(
         &self,
         secret_hash: &[u8; 32],
         spec: &TicketSpec,
@@ -197,7 +204,7 @@ impl Backend for SqliteBackend {
         Ok(())
     }
 
-    fn redeem(
+    pub(super) fn redeem(
         &self,
         secret_hash: &[u8; 32],
         identifier: &str,
@@ -246,7 +253,7 @@ impl Backend for SqliteBackend {
         Ok(Ok(member))
     }
 
-    fn claim_project(&self, keys: &ProjectKeys, now: u64) -> Result<ProjectKeys> {
+    pub(super) fn claim_project(&self, keys: &ProjectKeys, now: u64) -> Result<ProjectKeys> {
         let mut db = self.db.lock().expect("db");
         let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
@@ -262,7 +269,7 @@ impl Backend for SqliteBackend {
         Ok(held)
     }
 
-    fn bind_relay(&self, name: &str, owner: &str, now: u64) -> Result<RelayBinding> {
+    pub(super) fn bind_relay(&self, name: &str, owner: &str, now: u64) -> Result<RelayBinding> {
         let mut db = self.db.lock().expect("db");
         let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
@@ -278,7 +285,7 @@ impl Backend for SqliteBackend {
         Ok(held)
     }
 
-    fn relay_binding(&self, name: &str) -> Result<Option<RelayBinding>> {
+    pub(super) fn relay_binding(&self, name: &str) -> Result<Option<RelayBinding>> {
         Ok(self
             .db
             .lock()
@@ -291,7 +298,7 @@ impl Backend for SqliteBackend {
             .optional()?)
     }
 
-    fn relay_bindings(&self) -> Result<Vec<RelayBinding>> {
+    pub(super) fn relay_bindings(&self) -> Result<Vec<RelayBinding>> {
         let db = self.db.lock().expect("db");
         let mut st =
             db.prepare("SELECT name, owner, bound_at FROM relay_bindings ORDER BY name")?;
@@ -299,7 +306,7 @@ impl Backend for SqliteBackend {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn release_relay(&self, name: &str) -> Result<Option<RelayBinding>> {
+    pub(super) fn release_relay(&self, name: &str) -> Result<Option<RelayBinding>> {
         let mut db = self.db.lock().expect("db");
         let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let held = tx
@@ -314,7 +321,7 @@ impl Backend for SqliteBackend {
         Ok(held)
     }
 
-    fn project_keys(&self) -> Result<Option<ProjectKeys>> {
+    pub(super) fn project_keys(&self) -> Result<Option<ProjectKeys>> {
         Ok(self
             .db
             .lock()
