@@ -184,7 +184,7 @@ impl RunArgs {
         Ok(crate::commands::runner::RunOptions {
             log_format: self.log_format,
             metrics: self.metrics,
-            drain: std::time::Duration::from_secs(crate::commands::project::parse_duration(
+            drain: std::time::Duration::from_secs(crate::routes::parse_duration(
                 &self.drain_timeout,
             )?),
         })

@@ -3,8 +3,12 @@
 
 mod cli;
 mod commands;
+mod context;
 mod control;
 mod memory;
+mod node_file;
+mod operations;
+mod routes;
 mod state;
 
 use clap::Parser;

@@ -1,7 +1,7 @@
 //! `airlock secure-channel …` and `airlock message send`.
 
-use super::{table, Ctx};
 use crate::cli::{ChannelCmd, MessageCmd};
+use crate::context::{table, Ctx};
 use crate::control::Request;
 use anyhow::Result;
 use std::time::Duration;

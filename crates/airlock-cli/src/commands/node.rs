@@ -1,33 +1,22 @@
-//! `airlock node …`, `status`, `reset`, and running a node process.
+//! `airlock node …` (but `node create FILE`, see `config`), `status` and `reset`.
 
-use super::{table, Ctx};
+use super::runner::run_node;
 use crate::cli::{NodeCmd, NodeCreateArgs, RunArgs};
+use crate::context::{table, Ctx};
 use crate::control::Request;
+use crate::operations::process::{self, is_running, stop};
 use crate::state::validate_name;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Stdio};
 use std::time::Duration;
-
-pub use super::runner::run_node;
-use super::runner::{LogFormat, READY_LINE};
 
 pub fn run(ctx: Ctx, cmd: NodeCmd) -> Result<()> {
     match cmd {
-        NodeCmd::Create(args) => match args.name.as_deref() {
-            Some(a) if super::config::is_config_arg(a) => {
-                let path = a.to_string();
-                super::config::create_from_file(ctx, &path, args.foreground, &args.run)
-            }
-            _ => create(ctx, args),
-        },
+        NodeCmd::Create(args) => create(ctx, args),
         NodeCmd::Start { name, run } => {
             ctx.state.require_node(&name)?;
-            if is_running(&ctx, &name) {
+            if is_running(&ctx.state, &name) {
                 bail!("node {name:?} is already running");
             }
             spawn_background(&ctx, &name, &run)
@@ -38,7 +27,7 @@ pub fn run(ctx: Ctx, cmd: NodeCmd) -> Result<()> {
         NodeCmd::Logs { name, lines } => logs(&ctx, name.as_deref(), lines),
         NodeCmd::Stop { name } => {
             let name = ctx.node_name(name.as_deref())?;
-            stop(&ctx, &name)?;
+            stop(&ctx.state, &name)?;
             eprintln!("Stopped node {name}");
             Ok(())
         }
@@ -49,8 +38,8 @@ pub fn run(ctx: Ctx, cmd: NodeCmd) -> Result<()> {
                 vec![ctx.node_name(name.as_deref())?]
             };
             for n in names {
-                if is_running(&ctx, &n) {
-                    stop(&ctx, &n)?;
+                if is_running(&ctx.state, &n) {
+                    stop(&ctx.state, &n)?;
                 }
                 ctx.state.delete_node(&n)?;
                 eprintln!("Deleted node {n}");
@@ -111,117 +100,16 @@ fn rand_u16() -> u16 {
     (airlock_node::random_u64() & 0xffff) as u16
 }
 
-/// Starts a recorded node in the background and prints its summary.
-pub fn start_background(ctx: &Ctx, name: &str, run: &RunArgs) -> Result<()> {
-    spawn_background(ctx, name, run)
-}
-
-/// Starts a node in the background (default run options) without printing its summary.
-pub fn spawn_background_quiet(ctx: &Ctx, name: &str) -> Result<()> {
-    let run = RunArgs {
-        log_format: LogFormat::Text,
-        metrics: None,
-        drain_timeout: "10s".into(),
-    };
-    spawn_child(ctx, name, &run).map(|_| ())
-}
-
+/// Starts recorded node `name` in the background and prints its summary.
 fn spawn_background(ctx: &Ctx, name: &str, run: &RunArgs) -> Result<()> {
     run.options()?;
-    let (info, pid) = spawn_child(ctx, name, run)?;
-    let v = json!({"name": name, "identifier": info["identifier"], "tcp_listen": info["tcp_listen"], "pid": pid});
-    eprintln!(
-        "Node {name} is running (identifier {}, listening on {}).",
-        info["identifier"].as_str().unwrap_or("?"),
-        info["tcp_listen"].as_str().unwrap_or("?")
-    );
-    ctx.print(&v, |v| v["name"].as_str().unwrap_or_default().to_string());
-    Ok(())
-}
-
-fn spawn_child(ctx: &Ctx, name: &str, run: &RunArgs) -> Result<(Value, u32)> {
-    let dir = ctx.state.ensure_node_dir(name)?;
-    let log_path = dir.join("node.log");
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(&log_path)
-        .with_context(|| format!("cannot open {}", log_path.display()))?;
-    let mut child = Command::new(std::env::current_exe()?)
-        .args(["node", "run", name])
-        .args(run.to_args())
-        .env("AIRLOCK_NODE_CHILD", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(log))
-        .process_group(0)
-        .spawn()
-        .context("cannot start the node process")?;
-    let stdout = child.stdout.take().expect("piped");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(stdout).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    match rx.recv_timeout(Duration::from_secs(30)) {
-        Ok(line) if line.starts_with(READY_LINE) => {
-            let info: Value =
-                serde_json::from_str(line[READY_LINE.len()..].trim()).unwrap_or(Value::Null);
-            Ok((info, child.id()))
-        }
-        _ => {
-            let _ = child.kill();
-            let _ = child.wait();
-            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-            let tail: Vec<&str> = log
-                .lines()
-                .rev()
-                .take(5)
-                .collect::<Vec<_>>()
-                .into_iter()
-                .rev()
-                .collect();
-            let reason = tail
-                .iter()
-                .rev()
-                .find_map(|l| l.split_once("error: ").map(|(_, r)| r.to_string()))
-                .unwrap_or_else(|| tail.join("\n"));
-            bail!("node {name} failed to start: {reason}")
-        }
-    }
-}
-
-pub fn is_running(ctx: &Ctx, name: &str) -> bool {
-    ctx.request(name, Request::Status, Duration::from_secs(2))
-        .is_ok()
-}
-
-fn stop(ctx: &Ctx, name: &str) -> Result<()> {
-    let mut c = ctx.client(name)?;
-    let pid = c
-        .request(&Request::Status, Duration::from_secs(5))
-        .ok()
-        .and_then(|s| s["pid"].as_i64());
-    c.request(&Request::Stop, Duration::from_secs(5))?;
-    if !c.wait_closed(Duration::from_secs(20)) {
-        if let Some(pid) = pid {
-            eprintln!("Node {name} did not stop within 20 s; killing process {pid}");
-            // SAFETY: plain kill(2) on a pid reported by the node itself.
-            unsafe {
-                libc::kill(pid as i32, libc::SIGKILL);
-            }
-        }
-    }
-    ctx.state.node_stopped(name)?;
+    let started = process::spawn(&ctx.state, name, run)?;
+    ctx.print_started(name, &started);
     Ok(())
 }
 
 fn node_json(ctx: &Ctx, row: &crate::state::NodeRow) -> Value {
-    let status = ctx
-        .request(&row.name, Request::Status, Duration::from_secs(2))
-        .ok();
+    let status = process::status(&ctx.state, &row.name, Duration::from_secs(2));
     let default = ctx.state.setting("default_node").ok().flatten().as_deref() == Some(&row.name);
     json!({
         "name": row.name,
@@ -355,8 +243,8 @@ pub fn status(ctx: &Ctx) -> Result<()> {
 
 pub fn reset(ctx: Ctx) -> Result<()> {
     for n in ctx.state.nodes()? {
-        if is_running(&ctx, &n.name) {
-            stop(&ctx, &n.name)?;
+        if is_running(&ctx.state, &n.name) {
+            stop(&ctx.state, &n.name)?;
         }
     }
     let home = ctx.state.home().to_path_buf();

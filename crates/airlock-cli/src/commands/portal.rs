@@ -1,7 +1,7 @@
 //! `airlock tcp-outlet …` and `airlock tcp-inlet …`
 
-use super::{json_table, Ctx};
 use crate::cli::{InletCmd, OutletCmd};
+use crate::context::{json_table, Ctx};
 use crate::control::Request;
 use crate::state::validate_name;
 use airlock_node::portal::{InletSpec, OutletSpec};
@@ -108,7 +108,9 @@ pub fn inlet(ctx: &Ctx, cmd: InletCmd) -> Result<()> {
                     // Pin the node the project has the relay bound to (docs/protocol.md §9.5),
                     // unless --authorized chooses.
                     let authorized = if authorized.is_empty() {
-                        super::project::via_relay_pin(ctx, &node, &project, &via)?
+                        crate::operations::enrollment::via_relay_pin(
+                            &ctx.state, &node, &project, &via,
+                        )?
                     } else {
                         authorized
                     };

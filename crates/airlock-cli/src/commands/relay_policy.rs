@@ -1,7 +1,7 @@
 //! `airlock policy …` and `airlock relay …`
 
-use super::{json_table, Ctx};
 use crate::cli::{PolicyCmd, RelayCmd};
+use crate::context::{json_table, Ctx};
 use crate::control::Request;
 use anyhow::{bail, Context, Result};
 use serde_json::Value;

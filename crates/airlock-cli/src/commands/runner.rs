@@ -1,8 +1,9 @@
 //! Running a node process: logging, project services, restoring recorded resources, the
 //! metrics/health endpoint, and a graceful stop on SIGTERM.
 
-use super::Ctx;
+use crate::context::Ctx;
 use crate::control;
+use crate::operations::enrollment;
 use crate::state::State;
 use airlock_identity::PurposeKeySecret;
 use airlock_node::portal::{InletSpec, OutletSpec};
@@ -260,7 +261,7 @@ fn start_project_services(
         node.set_authority_project(verified.identifier, &hp.name);
         hosted.push(verified.identifier);
         trusted.push(verified);
-        let store = Arc::new(super::project_host::open_store(ctx, &hp)?);
+        let store = Arc::new(ctx.state.open_authority_store(&hp)?);
         if let Some(set) = airlock_project::authority::revoked_set(&store) {
             node.set_revoked(&hp.name, set);
         }
@@ -291,12 +292,12 @@ fn start_project_services(
     let memberships = ctx.state.memberships(Some(identity))?;
     let mut known = Vec::new();
     for m in &memberships {
-        match super::project::known_project(m) {
+        match enrollment::known_project(m) {
             Ok(k) => known.push(k),
             Err(e) => tracing::error!(project = %m.project, "cannot use project membership: {e:#}"),
         }
     }
-    super::project::apply_projects(node, &known);
+    enrollment::apply_projects(node, &known);
     trusted.extend(known.iter().map(|k| k.authority.clone()));
     node.set_trusted_authorities(trusted);
     let mut first = Vec::new();
