@@ -167,7 +167,7 @@ pub enum NodeCmd {
 pub struct RunArgs {
     /// Log format: `text` (stderr) or `json` (one object per line; stdout in the foreground).
     #[arg(long, value_enum, default_value = "text", env = "AIRLOCK_LOG_FORMAT")]
-    pub log_format: crate::commands::runner::LogFormat,
+    pub log_format: crate::daemon::LogFormat,
     /// Serve Prometheus metrics at /metrics and probes at /healthz and /readyz on this
     /// address, e.g. 127.0.0.1:9464 (off by default).
     #[arg(long, value_name = "IP:PORT", env = "AIRLOCK_METRICS")]
@@ -180,8 +180,8 @@ pub struct RunArgs {
 
 impl RunArgs {
     /// The options for the node runner.
-    pub fn options(&self) -> anyhow::Result<crate::commands::runner::RunOptions> {
-        Ok(crate::commands::runner::RunOptions {
+    pub fn options(&self) -> anyhow::Result<crate::daemon::RunOptions> {
+        Ok(crate::daemon::RunOptions {
             log_format: self.log_format,
             metrics: self.metrics,
             drain: std::time::Duration::from_secs(crate::routes::parse_duration(
@@ -195,8 +195,8 @@ impl RunArgs {
         let mut v = vec![
             "--log-format".to_string(),
             match self.log_format {
-                crate::commands::runner::LogFormat::Text => "text",
-                crate::commands::runner::LogFormat::Json => "json",
+                crate::daemon::LogFormat::Text => "text",
+                crate::daemon::LogFormat::Json => "json",
             }
             .to_string(),
             "--drain-timeout".to_string(),

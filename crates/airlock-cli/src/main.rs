@@ -5,7 +5,7 @@ mod cli;
 mod commands;
 mod context;
 mod control;
-mod memory;
+mod daemon;
 mod node_file;
 mod operations;
 mod routes;

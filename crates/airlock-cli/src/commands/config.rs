@@ -3,9 +3,9 @@
 //! recorded first and the node creates them as it starts, so the same file works in the
 //! background and with `--foreground`. The file itself is described in [`crate::node_file`].
 
-use super::runner::{run_node, RunOptions};
 use crate::cli::{NodeCreateArgs, RunArgs};
 use crate::context::Ctx;
+use crate::daemon::{run_node, RunOptions};
 use crate::node_file::{
     interpolate, named, policy_error, ticket_problem, NodeFile, RelayEntry, Substitutions,
 };
@@ -204,7 +204,7 @@ fn apply(
         return Err(e);
     }
     if foreground {
-        return run_node(ctx, &name, opts);
+        return run_node(ctx.state, &name, opts);
     }
     match process::spawn(&ctx.state, &name, run) {
         Ok(started) => {

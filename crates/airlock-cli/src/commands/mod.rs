@@ -5,12 +5,10 @@
 mod channel;
 mod config;
 mod identity;
-pub(crate) mod metrics;
-pub(crate) mod node;
+mod node;
 mod portal;
 mod project;
 mod relay_policy;
-pub(crate) mod runner;
 
 use crate::cli::{Cli, Command, NodeCmd};
 use crate::context::Ctx;

@@ -1,9 +1,9 @@
 //! `airlock node …` (but `node create FILE`, see `config`), `status` and `reset`.
 
-use super::runner::run_node;
 use crate::cli::{NodeCmd, NodeCreateArgs, RunArgs};
 use crate::context::{table, Ctx};
 use crate::control::Request;
+use crate::daemon::run_node;
 use crate::operations::process::{self, is_running, stop};
 use crate::state::validate_name;
 use anyhow::{bail, Context, Result};
@@ -21,7 +21,7 @@ pub fn run(ctx: Ctx, cmd: NodeCmd) -> Result<()> {
             }
             spawn_background(&ctx, &name, &run)
         }
-        NodeCmd::Run { name, run } => run_node(ctx, &name, &run.options()?),
+        NodeCmd::Run { name, run } => run_node(ctx.state, &name, &run.options()?),
         NodeCmd::List => list(&ctx),
         NodeCmd::Show { name } => show(&ctx, name.as_deref()),
         NodeCmd::Logs { name, lines } => logs(&ctx, name.as_deref(), lines),
@@ -87,7 +87,7 @@ fn create(ctx: Ctx, args: NodeCreateArgs) -> Result<()> {
     ctx.state
         .insert_node(&name, &identity, &listen.to_string())?;
     if args.foreground {
-        return run_node(ctx, &name, &opts);
+        return run_node(ctx.state, &name, &opts);
     }
     if let Err(e) = spawn_background(&ctx, &name, &args.run) {
         ctx.state.delete_node(&name)?;

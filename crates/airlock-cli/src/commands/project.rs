@@ -2,7 +2,8 @@
 
 use crate::cli::{MemberCmd, ProjectCmd, ProjectRelayCmd};
 use crate::context::{table, Ctx};
-use crate::operations::enrollment::{self, known_project, membership};
+use crate::daemon::projects::known_project;
+use crate::operations::enrollment::{self, membership};
 use crate::operations::{db_password, hosting};
 use crate::routes::parse_duration;
 use crate::state::Membership;

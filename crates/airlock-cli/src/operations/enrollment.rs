@@ -1,11 +1,11 @@
 //! Project membership from this machine: enrolling an identity with a ticket, asking a
 //! project's authority (tickets, members, relay bindings) through a short-lived in-process node,
-//! and turning recorded memberships into what a node needs to reach its projects.
+//! and pinning the node that holds a relay.
 
+use crate::daemon::projects::{apply_projects, known_project, KnownProject};
 use crate::routes::address_to_route;
 use crate::state::{Membership, State};
 use airlock_authority::Ticket;
-use airlock_identity::{ChangeHistory, VerifiedIdentity};
 use airlock_node::{unix_now, Node, NodeConfig, NodeIdentity, ProjectRoute};
 use airlock_project::{AuthorityClient, AuthorityRequest};
 use anyhow::{Context, Result};
@@ -15,41 +15,6 @@ use std::time::Duration;
 
 /// How long one exchange with a project's authority may take.
 const T: Duration = Duration::from_secs(15);
-
-/// A project a node knows: how to reach it and whom to trust.
-pub struct KnownProject {
-    /// Name.
-    pub name: String,
-    /// Route and project node identifier.
-    pub route: ProjectRoute,
-    /// The authority.
-    pub authority: VerifiedIdentity,
-}
-
-/// Turns a stored membership into what a node needs.
-pub fn known_project(m: &Membership) -> Result<KnownProject> {
-    let now = unix_now();
-    let project = ChangeHistory::import(&m.project_identity, now)?;
-    let authority = ChangeHistory::import(&m.authority_identity, now)?;
-    Ok(KnownProject {
-        name: m.project.clone(),
-        route: ProjectRoute {
-            route: m.route.parse()?,
-            identifier: project.identifier,
-        },
-        authority,
-    })
-}
-
-/// Applies known projects to a node: `/project/NAME` routes, trusted authorities and the
-/// project each authority speaks for (`subject.project`).
-pub fn apply_projects(node: &Node, projects: &[KnownProject]) {
-    for p in projects {
-        node.set_project(&p.name, p.route.clone());
-        node.set_authority_project(p.authority.identifier, &p.name);
-    }
-    node.set_trusted_authorities(projects.iter().map(|p| p.authority.clone()).collect());
-}
 
 /// Runs `f` on a short-lived in-process node with `identity`.
 pub fn with_client_node<T, F, Fut>(

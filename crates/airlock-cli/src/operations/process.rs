@@ -4,8 +4,8 @@
 //! stderr appended to `nodes/NAME/node.log`.
 
 use crate::cli::RunArgs;
-use crate::commands::runner::{LogFormat, READY_LINE};
 use crate::control::{ControlClient, Request};
+use crate::daemon::{LogFormat, READY_LINE};
 use crate::state::State;
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
