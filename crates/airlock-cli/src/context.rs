@@ -2,12 +2,12 @@
 //! printed (JSON, or plain text and aligned tables).
 
 use crate::cli::Output;
-use crate::control::{ControlClient, Request};
+use crate::control::ControlClient;
 use crate::operations::process::Started;
 use crate::state::State;
 use anyhow::Result;
+use serde::Serialize;
 use serde_json::{json, Value};
-use std::time::Duration;
 
 /// What every command gets.
 pub struct Ctx {
@@ -31,11 +31,6 @@ impl Ctx {
         crate::operations::process::client(&self.state, node)
     }
 
-    /// One request to a node.
-    pub fn request(&self, node: &str, req: Request, timeout: Duration) -> Result<Value> {
-        self.client(node)?.request(&req, timeout)
-    }
-
     /// Replaces `/node/NAME` in a route with that node's TCP address.
     pub fn resolve_node_route(&self, route: &str) -> Result<String> {
         crate::routes::resolve_node_route(&self.state, route)
@@ -52,6 +47,23 @@ impl Ctx {
             info["tcp_listen"].as_str().unwrap_or("?")
         );
         self.print(&v, |v| v["name"].as_str().unwrap_or_default().to_string());
+    }
+
+    /// Prints a result: as JSON (objects with their keys sorted, as [`Ctx::print`] does), or
+    /// its plain rendering.
+    pub fn show<T: Serialize>(&self, value: &T, plain: impl FnOnce(&T) -> String) {
+        match self.output {
+            Output::Json => {
+                let v = serde_json::to_value(value).unwrap_or_default();
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            }
+            Output::Plain => {
+                let s = plain(value);
+                if !s.is_empty() {
+                    println!("{s}");
+                }
+            }
+        }
     }
 
     /// Prints a value: JSON, or the plain rendering.
@@ -97,24 +109,9 @@ pub fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
     out.join("\n")
 }
 
-/// A table of the objects in the JSON array `v`: one column per (header, key); strings as they
-/// are, numbers and booleans printed, missing values empty.
-pub fn json_table(v: &Value, columns: &[(&str, &str)]) -> String {
-    let headers: Vec<&str> = columns.iter().map(|(h, _)| *h).collect();
-    let rows = v
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|o| {
-            columns
-                .iter()
-                .map(|(_, k)| match &o[*k] {
-                    Value::String(s) => s.clone(),
-                    Value::Null => String::new(),
-                    other => other.to_string(),
-                })
-                .collect()
-        })
-        .collect();
-    table(&headers, rows)
+/// A value as pretty JSON with its keys sorted (as JSON output prints it): the plain output of
+/// `show` commands.
+pub fn pretty_json<T: Serialize>(value: &T) -> String {
+    let v = serde_json::to_value(value).unwrap_or_default();
+    serde_json::to_string_pretty(&v).unwrap_or_default()
 }

@@ -2,12 +2,13 @@
 
 use crate::cli::{NodeCmd, NodeCreateArgs, RunArgs};
 use crate::context::{table, Ctx};
-use crate::control::Request;
+use crate::control::protocol::{ChannelView, InletView, NodeStatus, OutletView};
 use crate::daemon::run_node;
 use crate::operations::process::{self, is_running, stop};
 use crate::state::validate_name;
 use anyhow::{bail, Context, Result};
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::json;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -108,49 +109,85 @@ fn spawn_background(ctx: &Ctx, name: &str, run: &RunArgs) -> Result<()> {
     Ok(())
 }
 
-fn node_json(ctx: &Ctx, row: &crate::state::NodeRow) -> Value {
+/// Whether a recorded node runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum RunState {
+    Running,
+    Stopped,
+}
+
+impl RunState {
+    fn as_str(self) -> &'static str {
+        match self {
+            RunState::Running => "running",
+            RunState::Stopped => "stopped",
+        }
+    }
+}
+
+/// A recorded node, as `node list`, `node show` and `status` report it.
+#[derive(Debug, Serialize)]
+struct NodeReport {
+    name: String,
+    status: RunState,
+    default: bool,
+    identity: String,
+    identifier: Option<String>,
+    tcp_listen: String,
+    pid: Option<u32>,
+    /// What the node itself says, when it runs.
+    details: Option<NodeStatus>,
+    /// `node show` of a running node: its portals and channels.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    outlets: Option<Vec<OutletView>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    inlets: Option<Vec<InletView>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secure_channels: Option<Vec<ChannelView>>,
+}
+
+fn node_report(ctx: &Ctx, row: &crate::state::NodeRow) -> NodeReport {
     let status = process::status(&ctx.state, &row.name, Duration::from_secs(2));
     let default = ctx.state.setting("default_node").ok().flatten().as_deref() == Some(&row.name);
-    json!({
-        "name": row.name,
-        "status": if status.is_some() { "running" } else { "stopped" },
-        "default": default,
-        "identity": row.identity,
-        "identifier": status.as_ref().map(|s| s["identifier"].clone()).unwrap_or(Value::Null),
-        "tcp_listen": row.tcp_listen,
-        "pid": status.as_ref().map(|s| s["pid"].clone()).unwrap_or(Value::Null),
-        "details": status,
-    })
+    NodeReport {
+        name: row.name.clone(),
+        status: match status {
+            Some(_) => RunState::Running,
+            None => RunState::Stopped,
+        },
+        default,
+        identity: row.identity.clone(),
+        identifier: status.as_ref().map(|s| s.identifier.clone()),
+        tcp_listen: row.tcp_listen.clone(),
+        pid: status.as_ref().map(|s| s.pid),
+        details: status,
+        outlets: None,
+        inlets: None,
+        secure_channels: None,
+    }
 }
 
 fn list(ctx: &Ctx) -> Result<()> {
-    let rows = ctx.state.nodes()?;
-    let v: Vec<Value> = rows.iter().map(|r| node_json(ctx, r)).collect();
-    let v = Value::Array(v);
-    ctx.print(&v, |v| {
-        let rows = v
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .map(|n| {
-                        vec![
-                            format!(
-                                "{}{}",
-                                n["name"].as_str().unwrap_or(""),
-                                if n["default"] == true {
-                                    " (default)"
-                                } else {
-                                    ""
-                                }
-                            ),
-                            n["status"].as_str().unwrap_or("").to_string(),
-                            n["tcp_listen"].as_str().unwrap_or("").to_string(),
-                            n["pid"].as_i64().map(|p| p.to_string()).unwrap_or_default(),
-                        ]
-                    })
-                    .collect()
+    let nodes: Vec<NodeReport> = ctx
+        .state
+        .nodes()?
+        .iter()
+        .map(|r| node_report(ctx, r))
+        .collect();
+    ctx.show(&nodes, |nodes| {
+        let rows = nodes
+            .iter()
+            .map(|n| {
+                let default = if n.default { " (default)" } else { "" };
+                vec![
+                    format!("{}{default}", n.name),
+                    n.status.as_str().to_string(),
+                    n.tcp_listen.clone(),
+                    n.pid.map(|p| p.to_string()).unwrap_or_default(),
+                ]
             })
-            .unwrap_or_default();
+            .collect();
         let t = table(&["NAME", "STATUS", "TCP LISTENER", "PID"], rows);
         if t.is_empty() {
             "No nodes. Create one with `airlock node create`.".into()
@@ -164,35 +201,34 @@ fn list(ctx: &Ctx) -> Result<()> {
 fn show(ctx: &Ctx, name: Option<&str>) -> Result<()> {
     let name = ctx.node_name(name)?;
     let row = ctx.state.require_node(&name)?;
-    let mut v = node_json(ctx, &row);
-    if v["status"] == "running" {
-        v["outlets"] = ctx.request(&name, Request::OutletList, Duration::from_secs(5))?;
-        v["inlets"] = ctx.request(&name, Request::InletList, Duration::from_secs(5))?;
-        v["secure_channels"] = ctx.request(&name, Request::ChannelList, Duration::from_secs(5))?;
+    let mut n = node_report(ctx, &row);
+    if n.status == RunState::Running {
+        let t = Duration::from_secs(5);
+        let mut client = ctx.client(&name)?;
+        n.outlets = Some(client.outlets(t)?);
+        n.inlets = Some(client.inlets(t)?);
+        n.secure_channels = Some(client.channels(t)?);
     }
-    ctx.print(&v, |v| {
+    ctx.show(&n, |n| {
         let mut s = format!(
             "Node {}\n  status:       {}\n  identity:     {}\n  identifier:   {}\n  tcp listener: {}\n  route:        /node/{}",
-            v["name"].as_str().unwrap_or(""),
-            v["status"].as_str().unwrap_or(""),
-            v["identity"].as_str().unwrap_or(""),
-            v["identifier"].as_str().unwrap_or("-"),
-            v["tcp_listen"].as_str().unwrap_or(""),
-            v["name"].as_str().unwrap_or(""),
+            n.name,
+            n.status.as_str(),
+            n.identity,
+            n.identifier.as_deref().unwrap_or("-"),
+            n.tcp_listen,
+            n.name,
         );
-        if let Some(p) = v["pid"].as_i64() {
+        if let Some(p) = n.pid {
             s.push_str(&format!("\n  pid:          {p}"));
         }
-        for o in v["outlets"].as_array().into_iter().flatten() {
-            s.push_str(&format!("\n  outlet {} -> {}", o["address"].as_str().unwrap_or(""), o["to"].as_str().unwrap_or("")));
+        for o in n.outlets.iter().flatten() {
+            s.push_str(&format!("\n  outlet {} -> {}", o.address, o.to));
         }
-        for i in v["inlets"].as_array().into_iter().flatten() {
+        for i in n.inlets.iter().flatten() {
             s.push_str(&format!(
                 "\n  inlet  {} {} -> {} ({})",
-                i["name"].as_str().unwrap_or(""),
-                i["from"].as_str().unwrap_or(""),
-                i["to"].as_str().unwrap_or(""),
-                i["status"].as_str().unwrap_or("")
+                i.name, i.from, i.to, i.status
             ));
         }
         s
@@ -218,26 +254,24 @@ fn logs(ctx: &Ctx, name: Option<&str>, lines: usize) -> Result<()> {
 
 pub fn status(ctx: &Ctx) -> Result<()> {
     let identities = ctx.state.identities()?;
-    let nodes: Vec<Value> = ctx
+    let nodes: Vec<NodeReport> = ctx
         .state
         .nodes()?
         .iter()
-        .map(|r| node_json(ctx, r))
+        .map(|r| node_report(ctx, r))
         .collect();
+    let running = nodes
+        .iter()
+        .filter(|n| n.status == RunState::Running)
+        .count();
+    let plain = format!(
+        "State:      {}\nIdentities: {}\nNodes:      {} ({running} running)",
+        ctx.state.home().display(),
+        identities.len(),
+        nodes.len(),
+    );
     let v = json!({"home": ctx.state.home().display().to_string(), "identities": identities, "nodes": nodes});
-    ctx.print(&v, |v| {
-        let running = v["nodes"]
-            .as_array()
-            .map(|a| a.iter().filter(|n| n["status"] == "running").count())
-            .unwrap_or(0);
-        format!(
-            "State:      {}\nIdentities: {}\nNodes:      {} ({} running)",
-            v["home"].as_str().unwrap_or(""),
-            v["identities"].as_array().map(|a| a.len()).unwrap_or(0),
-            v["nodes"].as_array().map(|a| a.len()).unwrap_or(0),
-            running
-        )
-    });
+    ctx.print(&v, |_| plain);
     Ok(())
 }
 

@@ -1,10 +1,8 @@
 //! `airlock policy …` and `airlock relay …`
 
 use crate::cli::{PolicyCmd, RelayCmd};
-use crate::context::{json_table, Ctx};
-use crate::control::Request;
+use crate::context::{pretty_json, table, Ctx};
 use anyhow::{bail, Context, Result};
-use serde_json::Value;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(15);
@@ -30,13 +28,10 @@ pub fn policy(ctx: &Ctx, cmd: PolicyCmd) -> Result<()> {
                 bail!("give --resource NAME or --resource-type TYPE");
             }
             let expression = policy.to_string();
-            let v = ctx.request(
-                &node,
-                Request::PolicyCreate {
-                    resource: resource.clone(),
-                    resource_type: resource_type.clone(),
-                    expression: expression.clone(),
-                },
+            let set = ctx.client(&node)?.set_policy(
+                resource.clone(),
+                resource_type.clone(),
+                expression.clone(),
                 T,
             )?;
             ctx.state.put_policy(
@@ -53,22 +48,18 @@ pub fn policy(ctx: &Ctx, cmd: PolicyCmd) -> Result<()> {
                     (None, t) => format!("type {}", t.unwrap_or_default()),
                 }
             );
-            ctx.print(&v, |v| {
-                v["expression"].as_str().unwrap_or_default().to_string()
-            });
+            ctx.show(&set, |p| p.expression.clone());
         }
         PolicyCmd::List { at } => {
             let node = ctx.node_name(at.as_deref())?;
-            let v = ctx.request(&node, Request::PolicyList, T)?;
-            ctx.print(&v, |v| {
-                json_table(
-                    v,
-                    &[
-                        ("RESOURCE", "resource"),
-                        ("TYPE", "resource_type"),
-                        ("EXPRESSION", "expression"),
-                    ],
-                )
+            let policies = ctx.client(&node)?.policies(T)?;
+            ctx.show(&policies, |policies| {
+                let rows = policies.iter().map(|p| {
+                    let resource = p.resource.clone().unwrap_or_default();
+                    let rtype = p.resource_type.clone().unwrap_or_default();
+                    vec![resource, rtype, p.expression.clone()]
+                });
+                table(&["RESOURCE", "TYPE", "EXPRESSION"], rows.collect())
             });
         }
         PolicyCmd::Show {
@@ -77,20 +68,13 @@ pub fn policy(ctx: &Ctx, cmd: PolicyCmd) -> Result<()> {
             at,
         } => {
             let node = ctx.node_name(at.as_deref())?;
-            let v = ctx.request(&node, Request::PolicyList, T)?;
-            let found = v
-                .as_array()
-                .and_then(|a| {
-                    a.iter()
-                        .find(|p| {
-                            p["resource"].as_str() == resource.as_deref() && p["resource_type"].as_str() == resource_type.as_deref()
-                        })
-                        .cloned()
-                })
+            let found = ctx
+                .client(&node)?
+                .policies(T)?
+                .into_iter()
+                .find(|p| p.resource == resource && p.resource_type == resource_type)
                 .context("no policy was created for exactly this --resource/--resource-type (see `airlock policy list`)")?;
-            ctx.print(&found, |p| {
-                p["expression"].as_str().unwrap_or_default().to_string()
-            });
+            ctx.show(&found, |p| p.expression.clone());
         }
         PolicyCmd::Delete {
             resource,
@@ -98,14 +82,8 @@ pub fn policy(ctx: &Ctx, cmd: PolicyCmd) -> Result<()> {
             at,
         } => {
             let node = ctx.node_name(at.as_deref())?;
-            ctx.request(
-                &node,
-                Request::PolicyDelete {
-                    resource: resource.clone(),
-                    resource_type: resource_type.clone(),
-                },
-                T,
-            )?;
+            ctx.client(&node)?
+                .delete_policy(resource.clone(), resource_type.clone(), T)?;
             ctx.state.delete_policy(
                 &node,
                 resource.as_deref().unwrap_or(""),
@@ -133,65 +111,55 @@ pub fn relay(ctx: &Ctx, cmd: RelayCmd) -> Result<()> {
                 (None, None) => format!("/project/{}", ctx.state.default_project()?),
             };
             eprintln!("Registering relay {name} at {at}…");
-            let v = ctx.request(
-                &node,
-                Request::RelayCreate {
-                    name: name.clone(),
-                    at: at.clone(),
-                    authorized: authorized.clone(),
-                },
+            let created = ctx.client(&node)?.create_relay(
+                name.clone(),
+                at.clone(),
+                authorized.clone(),
                 Duration::from_secs(30),
             )?;
             // A node still running an older binary would drop the pin without a word.
-            if !authorized.is_empty()
-                && v["authorized"].as_array().map(Vec::len) != Some(authorized.len())
-            {
-                let undone = match ctx.request(&node, Request::RelayDelete { name: name.clone() }, T) {
+            if created.relay.authorized.len() != authorized.len() {
+                let undone = match ctx.client(&node).and_then(|mut c| c.delete_relay(&name, T)) {
                     Ok(_) => "the relay was removed again".to_string(),
                     Err(e) => format!("removing the unpinned relay failed too ({e:#}): delete it with `airlock relay delete {name} --to {node}`"),
                 };
                 bail!("node {node} did not pin the relay host (it runs an older airlock; {undone}): restart it with `airlock node stop {node} && airlock node start {node}` and try again");
             }
             ctx.state.put_relay(&node, &name, &at, &authorized)?;
-            if let Some(w) = v["warning"].as_str() {
+            if let Some(w) = &created.warning {
                 eprintln!("Relay {name} is not registered yet ({w}); the node keeps trying.");
             } else {
                 eprintln!(
                     "Relay {name} is up: others reach this node at {}",
-                    v["address"].as_str().unwrap_or("")
+                    created.relay.address
                 );
             }
-            ctx.print(&v, |v| {
-                v["address"].as_str().unwrap_or_default().to_string()
-            });
+            ctx.show(&created, |c| c.relay.address.clone());
         }
         RelayCmd::List { to } => {
             let node = ctx.node_name(to.as_deref())?;
-            let v = ctx.request(&node, Request::RelayList, T)?;
-            ctx.print(&v, |v| {
-                json_table(
-                    v,
-                    &[
-                        ("NAME", "name"),
-                        ("AT", "at"),
-                        ("STATUS", "status"),
-                        ("ADDRESS", "address"),
-                    ],
-                )
+            let relays = ctx.client(&node)?.relays(T)?;
+            ctx.show(&relays, |relays| {
+                let rows = relays.iter().map(|r| {
+                    let status = r.status.to_string();
+                    vec![r.name.clone(), r.at.clone(), status, r.address.clone()]
+                });
+                table(&["NAME", "AT", "STATUS", "ADDRESS"], rows.collect())
             });
         }
         RelayCmd::Show { name, to } => {
             let node = ctx.node_name(to.as_deref())?;
-            let v = ctx.request(&node, Request::RelayList, T)?;
-            let r: Value = v
-                .as_array()
-                .and_then(|a| a.iter().find(|r| r["name"] == name.as_str()).cloned())
+            let relay = ctx
+                .client(&node)?
+                .relays(T)?
+                .into_iter()
+                .find(|r| r.name == name)
                 .with_context(|| format!("no relay named {name:?} on node {node}"))?;
-            ctx.print(&r, |r| serde_json::to_string_pretty(r).unwrap_or_default());
+            ctx.show(&relay, pretty_json);
         }
         RelayCmd::Delete { name, to } => {
             let node = ctx.node_name(to.as_deref())?;
-            ctx.request(&node, Request::RelayDelete { name: name.clone() }, T)?;
+            ctx.client(&node)?.delete_relay(&name, T)?;
             ctx.state.delete_relay(&node, &name)?;
             eprintln!("Deleted relay {name} on node {node}");
         }

@@ -2,12 +2,15 @@
 //! and answers requests on the running node until one asks it to stop.
 
 use super::relays::{parse_identifiers, RelayKeepers};
-use crate::control::Request;
+use crate::control::protocol::{
+    ChannelOpened, ChannelView, Deleted, InletView, MessageReply, NodeStatus, OutletView,
+    PolicyView, RelayCreated, RelayView, Request, Response,
+};
 use airlock_channel::TrustPolicy;
 use airlock_node::{resolve, Message, Node, Worker};
 use airlock_wire::{Address, MultiAddr, Packet, Route};
 use anyhow::{bail, Context, Result};
-use serde_json::{json, Value};
+use serde::Serialize;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -42,6 +45,45 @@ pub fn bind_private(socket: &Path) -> Result<std::os::unix::net::UnixListener> {
     Ok(listener)
 }
 
+/// Longest request line answered; a longer one gets an error and the connection is closed.
+const MAX_REQUEST: usize = 1 << 20;
+
+/// What a request is answered with (serialized as the result alone, as the protocol's types).
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum Reply {
+    Stopping(&'static str),
+    Status(NodeStatus),
+    Outlet(OutletView),
+    Outlets(Vec<OutletView>),
+    Inlet(InletView),
+    Inlets(Vec<InletView>),
+    ChannelOpened(ChannelOpened),
+    Channels(Vec<ChannelView>),
+    Policy(PolicyView),
+    Policies(Vec<PolicyView>),
+    PolicyDeleted(Deleted<bool>),
+    RelayCreated(RelayCreated),
+    Relays(Vec<RelayView>),
+    Message(MessageReply),
+    Deleted(Deleted<String>),
+}
+
+/// The answer to one request line, and whether the node stops once it is sent. Never fails: a
+/// line that is not a request, or a request that fails, is answered with the reason.
+async fn answer(node: &Node, relays: &RelayKeepers, line: &str) -> (Response<Reply>, bool) {
+    match Request::decode(line) {
+        Err(e) => (Response::failure(format!("bad request: {e}")), false),
+        Ok(req) => {
+            let stop = matches!(req, Request::Stop);
+            match handle(node, relays, req).await {
+                Ok(reply) => (Response::success(reply), stop),
+                Err(e) => (Response::failure(format!("{e:#}")), false),
+            }
+        }
+    }
+}
+
 /// Serves the control socket until `stop` is requested; returns then.
 pub async fn serve(node: Node, socket: &Path, relays: Arc<RelayKeepers>) -> Result<()> {
     let listener = bind_private(socket)?;
@@ -58,20 +100,17 @@ pub async fn serve(node: Node, socket: &Path, relays: Arc<RelayKeepers>) -> Resu
                     let (rd, mut wr) = stream.into_split();
                     let mut lines = tokio::io::BufReader::new(rd).lines();
                     while let Ok(Some(line)) = lines.next_line().await {
-                        if line.len() > 1 << 20 {
-                            break;
-                        }
-                        let (resp, stop) = match serde_json::from_str::<Request>(&line) {
-                            Ok(Request::Stop) => (json!({"ok": true, "result": "stopping"}), true),
-                            Ok(req) => (match handle(&node, &relays, req).await {
-                                Ok(v) => json!({"ok": true, "result": v}),
-                                Err(e) => json!({"ok": false, "error": format!("{e:#}")}),
-                            }, false),
-                            Err(e) => (json!({"ok": false, "error": format!("bad request: {e}")}), false),
+                        let (response, stop) = if line.len() > MAX_REQUEST {
+                            let e = format!("bad request: longer than {MAX_REQUEST} bytes");
+                            (Response::failure(e), false)
+                        } else {
+                            answer(&node, &relays, &line).await
                         };
-                        let mut out = resp.to_string();
+                        let mut out = serde_json::to_string(&response).unwrap_or_else(|e| {
+                            format!(r#"{{"ok":false,"error":"cannot encode the answer: {e}"}}"#)
+                        });
                         out.push('\n');
-                        if wr.write_all(out.as_bytes()).await.is_err() {
+                        if wr.write_all(out.as_bytes()).await.is_err() || line.len() > MAX_REQUEST {
                             break;
                         }
                         if stop {
@@ -103,35 +142,36 @@ impl Worker for ReplyWorker {
     }
 }
 
-async fn handle(node: &Node, relays: &RelayKeepers, req: Request) -> Result<Value> {
+async fn handle(node: &Node, relays: &RelayKeepers, req: Request) -> Result<Reply> {
     Ok(match req {
-        Request::Status => json!({
-            "name": node.name(),
-            "identifier": node.identifier().to_string(),
-            "tcp_listen": node.listen_addr().to_string(),
-            "pid": std::process::id(),
-            "uptime_secs": node.uptime().as_secs(),
-            "connections": node.connection_count(),
-            "secure_channels": node.channels().len(),
-            "inlets": node.inlets().len(),
-            "outlets": node.outlets().len(),
+        Request::Status => Reply::Status(NodeStatus {
+            name: node.name().to_string(),
+            identifier: node.identifier().to_string(),
+            tcp_listen: node.listen_addr().to_string(),
+            pid: std::process::id(),
+            uptime_secs: node.uptime().as_secs(),
+            connections: node.connection_count(),
+            secure_channels: node.channels().len(),
+            inlets: node.inlets().len(),
+            outlets: node.outlets().len(),
         }),
-        Request::Stop => unreachable!("handled by the server loop"),
-        Request::OutletCreate { spec } => serde_json::to_value(node.create_outlet(spec)?)?,
-        Request::OutletList => serde_json::to_value(node.outlets())?,
+        // The server loop stops the node once this answer is sent.
+        Request::Stop => Reply::Stopping("stopping"),
+        Request::OutletCreate { spec } => Reply::Outlet(node.create_outlet(spec)?.into()),
+        Request::OutletList => Reply::Outlets(node.outlets().into_iter().map(Into::into).collect()),
         Request::OutletDelete { name } => {
             if !node.delete_outlet(&name) {
                 bail!("no outlet named {name:?} on node {}", node.name());
             }
-            json!({"deleted": name})
+            Reply::Deleted(Deleted { deleted: name })
         }
-        Request::InletCreate { spec } => serde_json::to_value(node.create_inlet(spec).await?)?,
-        Request::InletList => serde_json::to_value(node.inlets())?,
+        Request::InletCreate { spec } => Reply::Inlet(node.create_inlet(spec).await?.into()),
+        Request::InletList => Reply::Inlets(node.inlets().into_iter().map(Into::into).collect()),
         Request::InletDelete { name } => {
             if !node.delete_inlet(&name).await {
                 bail!("no inlet named {name:?} on node {}", node.name());
             }
-            json!({"deleted": name})
+            Reply::Deleted(Deleted { deleted: name })
         }
         Request::ChannelCreate {
             to,
@@ -153,15 +193,15 @@ async fn handle(node: &Node, relays: &RelayKeepers, req: Request) -> Result<Valu
             }
             let r = resolve::resolve(node, &MultiAddr { segments: segs }, trust, timeout).await?;
             let (ch, _) = r.channel.context("no channel was created")?;
-            json!({
-                "address": format!("/service/{}", ch.address()),
-                "peer": ch.peer().map(|p| p.identifier.to_string()),
+            Reply::ChannelOpened(ChannelOpened {
+                address: format!("/service/{}", ch.address()),
+                peer: ch.peer().map(|p| p.identifier.to_string()),
             })
         }
         Request::ChannelList => {
-            let mut v: Vec<_> = node.channels().iter().map(|c| c.info()).collect();
+            let mut v: Vec<ChannelView> = node.channels().iter().map(|c| c.info().into()).collect();
             v.sort_by(|a, b| a.address.cmp(&b.address));
-            serde_json::to_value(v)?
+            Reply::Channels(v)
         }
         Request::ChannelDelete { address } => {
             let a = Address::new(address.trim_start_matches("/service/"))?;
@@ -169,7 +209,7 @@ async fn handle(node: &Node, relays: &RelayKeepers, req: Request) -> Result<Valu
                 .channel(&a)
                 .with_context(|| format!("no secure channel {address} on node {}", node.name()))?;
             ch.close(node, true);
-            json!({"deleted": address})
+            Reply::Deleted(Deleted { deleted: address })
         }
         Request::PolicyCreate {
             resource,
@@ -185,9 +225,15 @@ async fn handle(node: &Node, relays: &RelayKeepers, req: Request) -> Result<Valu
                 policy.clone(),
             )
             .map_err(|e| anyhow::anyhow!(e))?;
-            json!({"resource": resource, "resource_type": resource_type, "expression": policy.to_string()})
+            Reply::Policy(PolicyView {
+                resource,
+                resource_type,
+                expression: policy.to_string(),
+            })
         }
-        Request::PolicyList => serde_json::to_value(node.policies())?,
+        Request::PolicyList => {
+            Reply::Policies(node.policies().into_iter().map(Into::into).collect())
+        }
         Request::PolicyDelete {
             resource,
             resource_type,
@@ -195,19 +241,19 @@ async fn handle(node: &Node, relays: &RelayKeepers, req: Request) -> Result<Valu
             if !node.remove_policy(resource.as_deref(), resource_type.as_deref()) {
                 bail!("no such policy on node {}", node.name());
             }
-            json!({"deleted": true})
+            Reply::PolicyDeleted(Deleted { deleted: true })
         }
         Request::RelayCreate {
             name,
             at,
             authorized,
-        } => relays.create(node, &name, &at, &authorized).await?,
-        Request::RelayList => serde_json::to_value(relays.infos())?,
+        } => Reply::RelayCreated(relays.create(node, &name, &at, &authorized).await?),
+        Request::RelayList => Reply::Relays(relays.infos()),
         Request::RelayDelete { name } => {
             if !relays.delete(node, &name) {
                 bail!("no relay named {name:?} on node {}", node.name());
             }
-            json!({"deleted": name})
+            Reply::Deleted(Deleted { deleted: name })
         }
         Request::MessageSend {
             to,
@@ -236,9 +282,9 @@ async fn handle(node: &Node, relays: &RelayKeepers, req: Request) -> Result<Valu
                 ch.close(node, true);
             }
             match reply {
-                Ok(Ok(m)) => json!({
-                    "reply": String::from_utf8_lossy(m.payload.data()),
-                    "peer": m.peer().map(|p| p.identifier.to_string()),
+                Ok(Ok(m)) => Reply::Message(MessageReply {
+                    reply: String::from_utf8_lossy(m.payload.data()).into_owned(),
+                    peer: m.peer().map(|p| p.identifier.to_string()),
                 }),
                 _ => bail!("no reply within {timeout:?} from {to} (is the route right and the service running?)"),
             }
@@ -319,5 +365,56 @@ mod tests {
         // It still accepts its owner.
         std::os::unix::net::UnixStream::connect(&socket).expect("owner connects");
         drop(listener);
+    }
+
+    /// Lines that are not requests are answered with the reason, and the connection goes on
+    /// serving the next request.
+    #[tokio::test]
+    async fn bad_requests_are_answered_not_fatal() {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+        let dir = TempDir::new("control-bad");
+        let socket = dir.0.join("control.sock");
+        let node = Node::start(airlock_node::NodeConfig::loopback("ctl"))
+            .await
+            .unwrap();
+        let server = tokio::spawn({
+            let (node, socket) = (node.clone(), socket.clone());
+            async move { serve(node, &socket, Arc::new(RelayKeepers::default())).await }
+        });
+        let mut stream = loop {
+            match tokio::net::UnixStream::connect(&socket).await {
+                Ok(s) => break s,
+                Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+            }
+        };
+        let (rd, mut wr) = stream.split();
+        let mut lines = BufReader::new(rd).lines();
+        for (line, expected) in [
+            ("garbage", "bad request: malformed request"),
+            (
+                r#"{"op":"bogus"}"#,
+                "bad request: unknown request \"bogus\"",
+            ),
+            (
+                r#"{"op":"inlet-delete"}"#,
+                "bad request: invalid inlet-delete request",
+            ),
+            (
+                r#"{"op":"outlet-delete","name":"x"}"#,
+                "no outlet named \"x\"",
+            ),
+        ] {
+            wr.write_all(format!("{line}\n").as_bytes()).await.unwrap();
+            let answer = lines.next_line().await.unwrap().unwrap();
+            let r: Response<serde_json::Value> = serde_json::from_str(&answer).unwrap();
+            assert!(!r.ok, "{answer}");
+            assert!(r.error.unwrap().starts_with(expected), "{answer}");
+        }
+        wr.write_all(b"{\"op\":\"status\"}\n").await.unwrap();
+        let answer = lines.next_line().await.unwrap().unwrap();
+        let r: Response<NodeStatus> = serde_json::from_str(&answer).unwrap();
+        assert_eq!(r.result.unwrap().name, "ctl");
+        server.abort();
+        node.shutdown().await;
     }
 }

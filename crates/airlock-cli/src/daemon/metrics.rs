@@ -6,6 +6,8 @@
 //! here can change the node.
 
 use super::relays::RelayKeepers;
+use super::views::link_status;
+use crate::control::protocol::{LinkStatus, RelayStatus};
 use airlock_node::{unix_now, Node};
 use anyhow::{Context, Result};
 use std::fmt::Write as _;
@@ -167,7 +169,7 @@ fn not_ready(node: &Node, relays: &RelayKeepers, health: &Health) -> Option<Stri
     let down: Vec<String> = relays
         .infos()
         .into_iter()
-        .filter(|r| r.status != "up")
+        .filter(|r| r.status != RelayStatus::Up)
         .map(|r| r.name)
         .collect();
     if !down.is_empty() {
@@ -225,7 +227,7 @@ pub fn render_metrics(node: &Node, relays: &RelayKeepers, health: &Health) -> St
             o,
             "airlock_inlet_up{{inlet=\"{}\"}} {}",
             label(&i.name),
-            u8::from(i.status == "up")
+            u8::from(link_status(&i.status) == LinkStatus::Up)
         );
     }
     family(
@@ -364,7 +366,7 @@ pub fn render_metrics(node: &Node, relays: &RelayKeepers, health: &Health) -> St
             "airlock_relay_up{{relay=\"{}\",at=\"{}\"}} {}",
             label(&r.name),
             label(&r.at),
-            u8::from(r.status == "up")
+            u8::from(r.status == RelayStatus::Up)
         );
     }
     family(

@@ -15,5 +15,6 @@ pub mod projects;
 mod relays;
 mod restore;
 mod run;
+mod views;
 
 pub use run::{run_node, LogFormat, RunOptions, READY_LINE};

@@ -2,10 +2,10 @@
 //! re-registering whenever the registration is lost. Shared by the control server (create,
 //! list, delete), the metrics endpoint (`airlock_relay_up`, readiness) and restore at start.
 
+use crate::control::protocol::{RelayCreated, RelayView};
 use airlock_node::Node;
 use airlock_project::relay::RelayKeeper;
 use anyhow::{bail, Context, Result};
-use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,13 +18,13 @@ pub struct RelayKeepers {
 
 impl RelayKeepers {
     /// Status of every relay this node keeps.
-    pub fn infos(&self) -> Vec<airlock_project::relay::RelayInfo> {
-        let mut v: Vec<_> = self
+    pub fn infos(&self) -> Vec<RelayView> {
+        let mut v: Vec<RelayView> = self
             .relays
             .lock()
             .expect("relays")
             .values()
-            .map(|k| k.info())
+            .map(|k| k.info().into())
             .collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
         v
@@ -37,7 +37,7 @@ impl RelayKeepers {
         name: &str,
         at: &str,
         authorized: &[String],
-    ) -> Result<Value> {
+    ) -> Result<RelayCreated> {
         if !airlock_project::relay::valid_relay_name(name) {
             bail!("invalid relay name {name:?}: use 1-48 letters, digits, '-', '_' or '.'");
         }
@@ -65,11 +65,10 @@ impl RelayKeepers {
             .lock()
             .expect("relays")
             .insert(name.to_string(), keeper.clone());
-        let mut v = serde_json::to_value(keeper.info())?;
-        if let Err(e) = first {
-            v["warning"] = Value::String(e);
-        }
-        Ok(v)
+        Ok(RelayCreated {
+            relay: keeper.info().into(),
+            warning: first.err(),
+        })
     }
 
     /// Stops keeping relay `name` registered; false if there is none.

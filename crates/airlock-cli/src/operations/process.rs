@@ -4,7 +4,8 @@
 //! stderr appended to `nodes/NAME/node.log`.
 
 use crate::cli::RunArgs;
-use crate::control::{ControlClient, Request};
+use crate::control::protocol::NodeStatus;
+use crate::control::ControlClient;
 use crate::daemon::{LogFormat, READY_LINE};
 use crate::state::State;
 use anyhow::{bail, Context, Result};
@@ -30,10 +31,8 @@ pub fn client(state: &State, node: &str) -> Result<ControlClient> {
 }
 
 /// The node's status, if it runs and answers within `timeout`.
-pub fn status(state: &State, node: &str, timeout: Duration) -> Option<Value> {
-    client(state, node)
-        .and_then(|mut c| c.request(&Request::Status, timeout))
-        .ok()
+pub fn status(state: &State, node: &str, timeout: Duration) -> Option<NodeStatus> {
+    client(state, node).and_then(|mut c| c.status(timeout)).ok()
 }
 
 /// Does the node run (answer on its control socket within 2 s)?
@@ -119,11 +118,8 @@ fn failure_reason(log: &str) -> String {
 /// it. Records it as stopped.
 pub fn stop(state: &State, name: &str) -> Result<()> {
     let mut c = client(state, name)?;
-    let pid = c
-        .request(&Request::Status, Duration::from_secs(5))
-        .ok()
-        .and_then(|s| s["pid"].as_i64());
-    c.request(&Request::Stop, Duration::from_secs(5))?;
+    let pid = c.status(Duration::from_secs(5)).ok().map(|s| s.pid);
+    c.stop(Duration::from_secs(5))?;
     if !c.wait_closed(Duration::from_secs(20)) {
         if let Some(pid) = pid {
             eprintln!("Node {name} did not stop within 20 s; killing process {pid}");
