@@ -40,10 +40,10 @@ pub enum RelayEntry {
 impl RelayEntry {
     /// One entry of `relay:`: a name or a `{name, at, authorized}` map (checked key by key, so
     /// that an unknown key is named in the error).
-    pub fn from_yaml(v: &serde_yaml::Value) -> Result<Self> {
+    pub fn from_yaml(v: &yaml_serde::Value) -> Result<Self> {
         match v {
-            serde_yaml::Value::String(n) => Ok(RelayEntry::Name(n.clone())),
-            serde_yaml::Value::Mapping(_) => serde_yaml::from_value(v.clone())
+            yaml_serde::Value::String(n) => Ok(RelayEntry::Name(n.clone())),
+            yaml_serde::Value::Mapping(_) => yaml_serde::from_value(v.clone())
                 .map(RelayEntry::At)
                 .map_err(|e| anyhow::anyhow!("relay entry {}: {e}", describe(v))),
             _ => bail!(
@@ -54,8 +54,8 @@ impl RelayEntry {
     }
 }
 
-fn describe(v: &serde_yaml::Value) -> String {
-    serde_yaml::to_string(v)
+fn describe(v: &yaml_serde::Value) -> String {
+    yaml_serde::to_string(v)
         .unwrap_or_default()
         .trim()
         .replace('\n', ", ")
@@ -109,7 +109,7 @@ pub struct NodeFile {
     pub tcp_listener_address: Option<String>,
     /// A relay entry or a list of them (see [`RelayEntry::from_yaml`]).
     #[serde(alias = "relays")]
-    pub relay: Option<serde_yaml::Value>,
+    pub relay: Option<yaml_serde::Value>,
     #[serde(default, alias = "policy")]
     pub policies: Vec<PolicyEntry>,
     #[serde(default, alias = "tcp-outlet")]
@@ -121,7 +121,7 @@ pub struct NodeFile {
 impl NodeFile {
     /// Parses the (interpolated) text of node file `path`; errors give the line and column.
     pub fn parse(path: &str, text: &str) -> Result<NodeFile> {
-        serde_yaml::from_str(text).map_err(|e| {
+        yaml_serde::from_str(text).map_err(|e| {
             let at = e
                 .location()
                 .map(|l| format!("line {}, column {}: ", l.line(), l.column()))
@@ -133,8 +133,8 @@ impl NodeFile {
     /// The `relay:` entries: none, one, or a list.
     pub fn relays(&self) -> Result<Vec<RelayEntry>> {
         let entries = match &self.relay {
-            None | Some(serde_yaml::Value::Null) => vec![],
-            Some(serde_yaml::Value::Sequence(v)) => v.iter().collect(),
+            None | Some(yaml_serde::Value::Null) => vec![],
+            Some(yaml_serde::Value::Sequence(v)) => v.iter().collect(),
             Some(one) => vec![one],
         };
         entries.into_iter().map(RelayEntry::from_yaml).collect()
@@ -210,9 +210,9 @@ mod tests {
 
     #[test]
     fn unknown_keys_are_errors_with_a_line() {
-        let e = serde_yaml::from_str::<NodeFile>("name: a\nbogus: 1\n").unwrap_err();
+        let e = yaml_serde::from_str::<NodeFile>("name: a\nbogus: 1\n").unwrap_err();
         assert_eq!(e.location().unwrap().line(), 2);
-        let ok: NodeFile = serde_yaml::from_str(
+        let ok: NodeFile = yaml_serde::from_str(
             "name: bank\nticket: t\nrelay: mongodb\npolicies:\n  - resource-type: tcp-outlet\n    expression: (= subject.a \"true\")\ntcp-outlets:\n  db: { to: 127.0.0.1:1 }\ntcp-inlets:\n  db: { from: 127.0.0.1:2, via: mongodb }\n",
         )
         .unwrap();
@@ -221,11 +221,11 @@ mod tests {
 
     #[test]
     fn relays_are_names_or_entries() {
-        let f: NodeFile = serde_yaml::from_str(
+        let f: NodeFile = yaml_serde::from_str(
             "relays:\n  - mongodb\n  - { name: edge, at: /ip4/10.0.0.1/tcp/4000, authorized: [I00] }\n",
         )
         .unwrap();
-        let Some(serde_yaml::Value::Sequence(v)) = f.relay else {
+        let Some(yaml_serde::Value::Sequence(v)) = f.relay else {
             panic!("a list")
         };
         let v: Vec<RelayEntry> = v
@@ -234,13 +234,13 @@ mod tests {
             .collect();
         assert!(matches!(&v[0], RelayEntry::Name(n) if n == "mongodb"));
         assert!(matches!(&v[1], RelayEntry::At(a) if a.name == "edge" && a.authorized == ["I00"]));
-        let f: NodeFile = serde_yaml::from_str("relay: { name: x, bogus: 1 }\n").unwrap();
+        let f: NodeFile = yaml_serde::from_str("relay: { name: x, bogus: 1 }\n").unwrap();
         let e = RelayEntry::from_yaml(&f.relay.unwrap())
             .unwrap_err()
             .to_string();
         assert!(e.contains("unknown field `bogus`"), "{e}");
-        let f: NodeFile = serde_yaml::from_str("relay: [[a]]\n").unwrap();
-        let Some(serde_yaml::Value::Sequence(v)) = f.relay else {
+        let f: NodeFile = yaml_serde::from_str("relay: [[a]]\n").unwrap();
+        let Some(yaml_serde::Value::Sequence(v)) = f.relay else {
             panic!("a list")
         };
         assert!(RelayEntry::from_yaml(&v[0]).is_err());
