@@ -10,7 +10,7 @@ mod project;
 
 pub use access::{PolicyCmd, RelayCmd};
 pub use channel::{ChannelCmd, MessageCmd};
-pub use node::{NodeCmd, NodeCreateArgs, RunArgs};
+pub use node::{LogFormat, NodeCmd, NodeCreateArgs, RunArgs};
 pub use portal::{InletCmd, OutletCmd};
 pub use project::{MemberCmd, ProjectCmd, ProjectRelayCmd};
 

@@ -4,12 +4,13 @@
 mod cli;
 mod commands;
 mod context;
-mod control;
-mod daemon;
+mod memory;
 mod node_file;
 mod operations;
-mod routes;
-mod state;
+
+// The node process, the local state and the control API live in `airlock-daemon`; these make
+// `crate::state`, `crate::control` and `crate::routes` name them throughout the CLI.
+use airlock_daemon::{control, routes, state};
 
 use clap::Parser;
 

@@ -55,12 +55,22 @@ pub enum NodeCmd {
     },
 }
 
+/// Log output format of a node process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines on stderr.
+    #[default]
+    Text,
+    /// One JSON object per line on stdout (foreground) or in the node log (background).
+    Json,
+}
+
 /// How a node process runs (`node create`, `node start`).
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     /// Log format: `text` (stderr) or `json` (one object per line; stdout in the foreground).
     #[arg(long, value_enum, default_value = "text", env = "AIRLOCK_LOG_FORMAT")]
-    pub log_format: crate::daemon::LogFormat,
+    pub log_format: LogFormat,
     /// Serve Prometheus metrics at /metrics and probes at /healthz and /readyz on this
     /// address, e.g. 127.0.0.1:9464 (off by default).
     #[arg(long, value_name = "IP:PORT", env = "AIRLOCK_METRICS")]
@@ -73,13 +83,17 @@ pub struct RunArgs {
 
 impl RunArgs {
     /// The options for the node runner.
-    pub fn options(&self) -> anyhow::Result<crate::daemon::RunOptions> {
-        Ok(crate::daemon::RunOptions {
-            log_format: self.log_format,
+    pub fn options(&self) -> anyhow::Result<airlock_daemon::RunOptions> {
+        Ok(airlock_daemon::RunOptions {
+            log_format: match self.log_format {
+                LogFormat::Text => airlock_daemon::LogFormat::Text,
+                LogFormat::Json => airlock_daemon::LogFormat::Json,
+            },
             metrics: self.metrics,
             drain: std::time::Duration::from_secs(crate::routes::parse_duration(
                 &self.drain_timeout,
             )?),
+            release_memory: Some(crate::memory::collect),
         })
     }
 
@@ -88,8 +102,8 @@ impl RunArgs {
         let mut v = vec![
             "--log-format".to_string(),
             match self.log_format {
-                crate::daemon::LogFormat::Text => "text",
-                crate::daemon::LogFormat::Json => "json",
+                LogFormat::Text => "text",
+                LogFormat::Json => "json",
             }
             .to_string(),
             "--drain-timeout".to_string(),

@@ -5,12 +5,12 @@
 
 use crate::cli::{NodeCreateArgs, RunArgs};
 use crate::context::Ctx;
-use crate::daemon::{run_node, RunOptions};
 use crate::node_file::{
     interpolate, named, policy_error, ticket_problem, NodeFile, RelayEntry, Substitutions,
 };
 use crate::operations::{enrollment, process};
 use crate::state::validate_name;
+use airlock_daemon::{run_node, RunOptions};
 use anyhow::{bail, Context, Result};
 
 /// Reads, checks and applies a node file: enroll, record resources, start the node.

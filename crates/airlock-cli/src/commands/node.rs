@@ -3,9 +3,9 @@
 use crate::cli::{NodeCmd, NodeCreateArgs, RunArgs};
 use crate::context::{table, Ctx};
 use crate::control::protocol::{ChannelView, InletView, NodeStatus, OutletView};
-use crate::daemon::run_node;
 use crate::operations::process::{self, is_running, stop};
 use crate::state::validate_name;
+use airlock_daemon::run_node;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use serde_json::json;

@@ -2,12 +2,12 @@
 
 use crate::cli::{MemberCmd, ProjectCmd, ProjectRelayCmd};
 use crate::context::{table, Ctx};
-use crate::daemon::projects::known_project;
 use crate::operations::enrollment::{self, membership};
 use crate::operations::{db_password, hosting};
 use crate::routes::parse_duration;
 use crate::state::Membership;
 use airlock_authority::{Attributes, Ticket};
+use airlock_daemon::projects::known_project;
 use airlock_project::api::TicketRequest;
 use airlock_project::AuthorityRequest;
 use anyhow::{bail, Context, Result};

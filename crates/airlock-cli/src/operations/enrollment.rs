@@ -2,10 +2,10 @@
 //! project's authority (tickets, members, relay bindings) through a short-lived in-process node,
 //! and pinning the node that holds a relay.
 
-use crate::daemon::projects::{apply_projects, known_project, KnownProject};
 use crate::routes::address_to_route;
 use crate::state::{Membership, State};
 use airlock_authority::Ticket;
+use airlock_daemon::projects::{apply_projects, known_project, KnownProject};
 use airlock_node::{unix_now, Node, NodeConfig, NodeIdentity, ProjectRoute};
 use airlock_project::{AuthorityClient, AuthorityRequest};
 use anyhow::{Context, Result};

@@ -3,11 +3,12 @@
 //! `airlock node run NAME` with its stdout piped to the parent for the readiness line and its
 //! stderr appended to `nodes/NAME/node.log`.
 
+use crate::cli::LogFormat;
 use crate::cli::RunArgs;
 use crate::control::protocol::NodeStatus;
 use crate::control::ControlClient;
-use crate::daemon::{LogFormat, READY_LINE};
 use crate::state::State;
+use airlock_daemon::READY_LINE;
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 use std::io::{BufRead, BufReader};

@@ -1,11 +1,11 @@
 //! Running a node process: logging, project services, restoring recorded resources, the
 //! metrics/health endpoint, the control server, and a graceful stop on SIGTERM.
 
+use super::control_server;
 use super::metrics::{self, Health};
 use super::projects::start_project_services;
 use super::relays::RelayKeepers;
 use super::restore::{restore_policies, restore_portals, restore_relays};
-use super::{control_server, memory};
 use crate::state::State;
 use airlock_identity::PurposeKeySecret;
 use airlock_node::{Node, NodeConfig, NodeIdentity};
@@ -19,7 +19,7 @@ use std::time::Duration;
 pub const READY_LINE: &str = "airlock-node-ready";
 
 /// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LogFormat {
     /// Human-readable lines on stderr.
     #[default]
@@ -37,6 +37,10 @@ pub struct RunOptions {
     pub metrics: Option<SocketAddr>,
     /// Grace period for open portal connections on SIGTERM/Ctrl-C (0 = cut at once).
     pub drain: Duration,
+    /// Called every 5 s to give memory freed after bursts of traffic back to the system:
+    /// the binary knows its allocator (`airlock` uses mimalloc, which keeps freed pages cached
+    /// otherwise; a node that moved gigabytes would idle at ~60 MiB).
+    pub release_memory: Option<fn()>,
 }
 
 impl Default for RunOptions {
@@ -45,6 +49,7 @@ impl Default for RunOptions {
             log_format: LogFormat::Text,
             metrics: None,
             drain: Duration::from_secs(10),
+            release_memory: None,
         }
     }
 }
@@ -144,15 +149,15 @@ fn run_node_inner(state: &State, name: &str, child: bool, opts: &RunOptions) -> 
             let (node, socket) = (node.clone(), socket.clone());
             async move { control_server::serve(node, &socket, relays).await }
         });
-        // Give memory freed after bursts of traffic back to the system (mimalloc keeps freed
-        // pages cached otherwise: a node that moved gigabytes would idle at ~60 MiB).
-        tokio::spawn(async {
-            let mut tick = tokio::time::interval(Duration::from_secs(5));
-            loop {
-                tick.tick().await;
-                memory::collect();
-            }
-        });
+        if let Some(release) = opts.release_memory {
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(5));
+                loop {
+                    tick.tick().await;
+                    release();
+                }
+            });
+        }
         let info = json!({"identifier": node.identifier().to_string(), "tcp_listen": node.listen_addr().to_string()});
         if child {
             println!("{READY_LINE} {info}");
