@@ -39,12 +39,14 @@ impl Ctx {
     /// Prints what `node create`/`node start` print for a node started in the background: a
     /// summary on stderr, its name (or everything, as JSON) on stdout.
     pub fn print_started(&self, name: &str, started: &Started) {
-        let info = &started.info;
-        let v = json!({"name": name, "identifier": info["identifier"], "tcp_listen": info["tcp_listen"], "pid": started.pid});
+        let ready = started.ready.as_ref();
+        let identifier = ready.map(|r| r.identifier.as_str());
+        let tcp_listen = ready.map(|r| r.tcp_listen.as_str());
+        let v = json!({"name": name, "identifier": identifier, "tcp_listen": tcp_listen, "pid": started.pid});
         eprintln!(
             "Node {name} is running (identifier {}, listening on {}).",
-            info["identifier"].as_str().unwrap_or("?"),
-            info["tcp_listen"].as_str().unwrap_or("?")
+            identifier.unwrap_or("?"),
+            tcp_listen.unwrap_or("?")
         );
         self.print(&v, |v| v["name"].as_str().unwrap_or_default().to_string());
     }

@@ -28,4 +28,4 @@ mod run;
 pub mod state;
 mod views;
 
-pub use run::{run_node, LogFormat, RunOptions, READY_LINE};
+pub use run::{run_node, LogFormat, Ready, RunOptions, READY_LINE};

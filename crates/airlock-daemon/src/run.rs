@@ -10,13 +10,37 @@ use crate::state::State;
 use airlock_identity::PurposeKeySecret;
 use airlock_node::{Node, NodeConfig, NodeIdentity};
 use anyhow::{bail, Result};
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Written on stdout by a background node once it is ready (the parent waits for it).
+/// Written on stdout by a background node once it is ready (the parent waits for it),
+/// followed by a space and its [`Ready`] as JSON.
 pub const READY_LINE: &str = "airlock-node-ready";
+
+/// What a background node says on its readiness line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ready {
+    /// The node's identifier.
+    pub identifier: String,
+    /// The address its TCP listener is bound to.
+    pub tcp_listen: String,
+}
+
+impl Ready {
+    /// The readiness line (without its newline).
+    pub fn line(&self) -> String {
+        let json = serde_json::to_string(self).unwrap_or_default();
+        format!("{READY_LINE} {json}")
+    }
+
+    /// Reads a readiness line; None if `line` is not one.
+    pub fn parse(line: &str) -> Option<Ready> {
+        let json = line.trim_end().strip_prefix(READY_LINE)?;
+        serde_json::from_str(json.trim_start()).ok()
+    }
+}
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -158,9 +182,12 @@ fn run_node_inner(state: &State, name: &str, child: bool, opts: &RunOptions) -> 
                 }
             });
         }
-        let info = json!({"identifier": node.identifier().to_string(), "tcp_listen": node.listen_addr().to_string()});
+        let ready = Ready {
+            identifier: node.identifier().to_string(),
+            tcp_listen: node.listen_addr().to_string(),
+        };
         if child {
-            println!("{READY_LINE} {info}");
+            println!("{}", ready.line());
             detach_stdout();
         } else {
             eprintln!(
@@ -238,4 +265,20 @@ fn known_identities(name: &str) -> airlock_node::node::KnownIdentities {
             }
         }
     })
+}
+
+#[cfg(test)]
+#[test]
+fn the_readiness_line_reads_back() {
+    let ready = Ready {
+        identifier: "I00".into(),
+        tcp_listen: "127.0.0.1:4000".into(),
+    };
+    let line = ready.line();
+    assert_eq!(
+        line,
+        r#"airlock-node-ready {"identifier":"I00","tcp_listen":"127.0.0.1:4000"}"#
+    );
+    assert_eq!(Ready::parse(&format!("{line}\n")), Some(ready));
+    assert_eq!(Ready::parse("error: cannot bind"), None);
 }

@@ -6,9 +6,10 @@ mod channel;
 mod config;
 mod identity;
 mod node;
+mod policy;
 mod portal;
 mod project;
-mod relay_policy;
+mod relay;
 
 use crate::cli::{Cli, Command, NodeCmd};
 use crate::context::Ctx;
@@ -46,8 +47,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::SecureChannel(c) => channel::channel(&ctx, c),
         Command::Message(c) => channel::message(&ctx, c),
         Command::Project(c) => project::run(&ctx, c),
-        Command::Policy(c) => relay_policy::policy(&ctx, c),
-        Command::Relay(c) => relay_policy::relay(&ctx, c),
+        Command::Policy(c) => policy::run(&ctx, c),
+        Command::Relay(c) => relay::run(&ctx, c),
         Command::Status => node::status(&ctx),
         Command::Reset(_) => node::reset(ctx),
         Command::Completion { .. } => unreachable!("handled above"),

@@ -8,9 +8,8 @@ use crate::cli::RunArgs;
 use crate::control::protocol::NodeStatus;
 use crate::control::ControlClient;
 use crate::state::State;
-use airlock_daemon::READY_LINE;
+use airlock_daemon::{Ready, READY_LINE};
 use anyhow::{bail, Context, Result};
-use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::process::CommandExt;
@@ -19,8 +18,8 @@ use std::time::Duration;
 
 /// A node process that has started and said it is ready.
 pub struct Started {
-    /// What the node said when ready: `identifier` and `tcp_listen`.
-    pub info: Value,
+    /// What the node said when ready (None if its readiness line could not be read).
+    pub ready: Option<Ready>,
     /// Its process id.
     pub pid: u32,
 }
@@ -71,14 +70,10 @@ pub fn spawn(state: &State, name: &str, run: &RunArgs) -> Result<Started> {
         let _ = tx.send(line);
     });
     match rx.recv_timeout(Duration::from_secs(30)) {
-        Ok(line) if line.starts_with(READY_LINE) => {
-            let info: Value =
-                serde_json::from_str(line[READY_LINE.len()..].trim()).unwrap_or(Value::Null);
-            Ok(Started {
-                info,
-                pid: child.id(),
-            })
-        }
+        Ok(line) if line.starts_with(READY_LINE) => Ok(Started {
+            ready: Ready::parse(&line),
+            pid: child.id(),
+        }),
         _ => {
             let _ = child.kill();
             let _ = child.wait();
