@@ -3,9 +3,14 @@
 
 mod cli;
 mod commands;
-mod control;
+mod context;
 mod memory;
-mod state;
+mod node_file;
+mod operations;
+
+// The node process, the local state and the control API live in `airlock-daemon`; these make
+// `crate::state`, `crate::control` and `crate::routes` name them throughout the CLI.
+use airlock_daemon::{control, routes, state};
 
 use clap::Parser;
 

@@ -1,8 +1,7 @@
 //! `airlock secure-channel …` and `airlock message send`.
 
-use super::{table, Ctx};
 use crate::cli::{ChannelCmd, MessageCmd};
-use crate::control::Request;
+use crate::context::{table, Ctx};
 use anyhow::Result;
 use std::time::Duration;
 
@@ -16,49 +15,34 @@ pub fn channel(ctx: &Ctx, cmd: ChannelCmd) -> Result<()> {
         } => {
             let node = ctx.node_name(from.as_deref())?;
             let to = ctx.resolve_node_route(&to)?;
-            let v = ctx.request(
-                &node,
-                Request::ChannelCreate {
-                    to,
-                    authorized,
-                    timeout_ms: timeout * 1000,
-                },
-                Duration::from_secs(timeout + 5),
+            let handshake = Duration::from_secs(timeout);
+            let opened = ctx.client(&node)?.open_channel(
+                to,
+                authorized,
+                handshake,
+                handshake + Duration::from_secs(5),
             )?;
-            ctx.print(&v, |v| {
-                v["address"].as_str().unwrap_or_default().to_string()
-            });
+            ctx.show(&opened, |c| c.address.clone());
         }
         ChannelCmd::List { at } => {
             let node = ctx.node_name(at.as_deref())?;
-            let v = ctx.request(&node, Request::ChannelList, Duration::from_secs(5))?;
-            ctx.print(&v, |v| {
-                table(
-                    &["ADDRESS", "ROLE", "PEER", "STATUS"],
-                    v.as_array()
-                        .into_iter()
-                        .flatten()
-                        .map(|c| {
-                            vec![
-                                format!("/service/{}", c["address"].as_str().unwrap_or("")),
-                                c["role"].as_str().unwrap_or("").into(),
-                                c["peer"].as_str().unwrap_or("-").into(),
-                                c["status"].as_str().unwrap_or("").into(),
-                            ]
-                        })
-                        .collect(),
-                )
+            let channels = ctx.client(&node)?.channels(Duration::from_secs(5))?;
+            ctx.show(&channels, |channels| {
+                let rows = channels.iter().map(|c| {
+                    vec![
+                        format!("/service/{}", c.address),
+                        c.role.clone(),
+                        c.peer.clone().unwrap_or_else(|| "-".into()),
+                        c.status.clone(),
+                    ]
+                });
+                table(&["ADDRESS", "ROLE", "PEER", "STATUS"], rows.collect())
             });
         }
         ChannelCmd::Delete { address, at } => {
             let node = ctx.node_name(at.as_deref())?;
-            ctx.request(
-                &node,
-                Request::ChannelDelete {
-                    address: address.clone(),
-                },
-                Duration::from_secs(5),
-            )?;
+            ctx.client(&node)?
+                .close_channel(&address, Duration::from_secs(5))?;
             eprintln!("Closed secure channel {address} on node {node}");
         }
     }
@@ -76,17 +60,15 @@ pub fn message(ctx: &Ctx, cmd: MessageCmd) -> Result<()> {
         } => {
             let node = ctx.node_name(from.as_deref())?;
             let to = ctx.resolve_node_route(&to)?;
-            let v = ctx.request(
-                &node,
-                Request::MessageSend {
-                    to,
-                    payload: message,
-                    timeout_ms: timeout * 1000,
-                    authorized,
-                },
-                Duration::from_secs(timeout + 5),
+            let wait = Duration::from_secs(timeout);
+            let reply = ctx.client(&node)?.send_message(
+                to,
+                message,
+                authorized,
+                wait,
+                wait + Duration::from_secs(5),
             )?;
-            ctx.print(&v, |v| v["reply"].as_str().unwrap_or_default().to_string());
+            ctx.show(&reply, |r| r.reply.clone());
         }
     }
     Ok(())

@@ -1,7 +1,7 @@
 //! `airlock identity …`
 
-use super::{table, Ctx};
 use crate::cli::IdentityCmd;
+use crate::context::{table, Ctx};
 use airlock_identity::ChangeHistory;
 use airlock_node::unix_now;
 use anyhow::{Context, Result};

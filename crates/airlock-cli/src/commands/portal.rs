@@ -1,21 +1,14 @@
 //! `airlock tcp-outlet …` and `airlock tcp-inlet …`
 
-use super::{json_table, Ctx};
 use crate::cli::{InletCmd, OutletCmd};
-use crate::control::Request;
+use crate::context::{pretty_json, table, Ctx};
+use crate::control::protocol::LinkStatus;
 use crate::state::validate_name;
 use airlock_node::portal::{InletSpec, OutletSpec};
 use anyhow::{bail, Context, Result};
-use serde_json::Value;
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(10);
-
-fn find(list: Value, name: &str, kind: &str, node: &str) -> Result<Value> {
-    list.as_array()
-        .and_then(|a| a.iter().find(|o| o["name"] == name).cloned())
-        .with_context(|| format!("no {kind} named {name:?} on node {node}"))
-}
 
 pub fn outlet(ctx: &Ctx, cmd: OutletCmd) -> Result<()> {
     match cmd {
@@ -26,50 +19,39 @@ pub fn outlet(ctx: &Ctx, cmd: OutletCmd) -> Result<()> {
             if to.parse::<std::net::SocketAddr>().is_err() && !to.contains(':') {
                 bail!("--to {to:?} is not HOST:PORT (for example 127.0.0.1:5432)");
             }
-            let v = ctx.request(
-                &node,
-                Request::OutletCreate {
-                    spec: OutletSpec {
-                        name: name.clone(),
-                        to: to.clone(),
-                    },
-                },
-                T,
-            )?;
+            let spec = OutletSpec {
+                name: name.clone(),
+                to: to.clone(),
+            };
+            let outlet = ctx.client(&node)?.create_outlet(spec, T)?;
             ctx.state.insert_outlet(&node, &name, &to)?;
             eprintln!("Created outlet /service/{name} on node {node}, forwarding to {to}.");
-            ctx.print(&v, |v| {
-                v["address"].as_str().unwrap_or_default().to_string()
-            });
+            ctx.show(&outlet, |o| o.address.clone());
         }
         OutletCmd::List { at } => {
             let node = ctx.node_name(at.as_deref())?;
-            let v = ctx.request(&node, Request::OutletList, T)?;
-            ctx.print(&v, |v| {
-                json_table(
-                    v,
-                    &[
-                        ("NAME", "name"),
-                        ("ADDRESS", "address"),
-                        ("TO", "to"),
-                        ("CONNECTIONS", "connections"),
-                    ],
-                )
+            let outlets = ctx.client(&node)?.outlets(T)?;
+            ctx.show(&outlets, |outlets| {
+                let rows = outlets.iter().map(|o| {
+                    let connections = o.connections.to_string();
+                    vec![o.name.clone(), o.address.clone(), o.to.clone(), connections]
+                });
+                table(&["NAME", "ADDRESS", "TO", "CONNECTIONS"], rows.collect())
             });
         }
         OutletCmd::Show { name, at } => {
             let node = ctx.node_name(at.as_deref())?;
-            let v = find(
-                ctx.request(&node, Request::OutletList, T)?,
-                &name,
-                "outlet",
-                &node,
-            )?;
-            ctx.print(&v, |v| serde_json::to_string_pretty(v).unwrap_or_default());
+            let outlet = ctx
+                .client(&node)?
+                .outlets(T)?
+                .into_iter()
+                .find(|o| o.name == name)
+                .with_context(|| format!("no outlet named {name:?} on node {node}"))?;
+            ctx.show(&outlet, pretty_json);
         }
         OutletCmd::Delete { name, at } => {
             let node = ctx.node_name(at.as_deref())?;
-            ctx.request(&node, Request::OutletDelete { name: name.clone() }, T)?;
+            ctx.client(&node)?.delete_outlet(&name, T)?;
             ctx.state.delete_outlet(&node, &name)?;
             eprintln!("Deleted outlet {name} on node {node}");
         }
@@ -108,7 +90,9 @@ pub fn inlet(ctx: &Ctx, cmd: InletCmd) -> Result<()> {
                     // Pin the node the project has the relay bound to (docs/protocol.md §9.5),
                     // unless --authorized chooses.
                     let authorized = if authorized.is_empty() {
-                        super::project::via_relay_pin(ctx, &node, &project, &via)?
+                        crate::operations::enrollment::via_relay_pin(
+                            &ctx.state, &node, &project, &via,
+                        )?
                     } else {
                         authorized
                     };
@@ -145,58 +129,56 @@ pub fn inlet(ctx: &Ctx, cmd: InletCmd) -> Result<()> {
                 to: resolved,
                 authorized: authorized.clone(),
             };
-            let v = ctx.request(
-                &node,
-                Request::InletCreate { spec },
-                Duration::from_secs(30),
-            )?;
-            let mut v = v;
-            if !authorized.is_empty() {
-                v["authorized"] = serde_json::json!(authorized);
-            }
-            let bound = v["from"].as_str().unwrap_or_default().to_string();
+            let mut inlet = ctx
+                .client(&node)?
+                .create_inlet(spec, Duration::from_secs(30))?;
+            inlet.authorized = authorized.clone();
+            let bound = inlet.from.clone();
             ctx.state
                 .insert_inlet(&node, &name, &bound, &to, &authorized)?;
-            let status = v["status"].as_str().unwrap_or("down");
             eprintln!(
                 "Created inlet {name} on node {node}: {bound} -> {to}{}",
-                if status == "up" {
+                if inlet.status == LinkStatus::Up {
                     ""
                 } else {
                     " (the outlet is not reachable yet; the inlet keeps trying)"
                 }
             );
-            ctx.print(&v, |v| v["from"].as_str().unwrap_or_default().to_string());
+            ctx.show(&inlet, |i| i.from.clone());
         }
         InletCmd::List { at } => {
             let node = ctx.node_name(at.as_deref())?;
-            let v = ctx.request(&node, Request::InletList, T)?;
-            ctx.print(&v, |v| {
-                json_table(
-                    v,
-                    &[
-                        ("NAME", "name"),
-                        ("FROM", "from"),
-                        ("TO", "to"),
-                        ("STATUS", "status"),
-                        ("CONNECTIONS", "connections"),
-                    ],
+            let inlets = ctx.client(&node)?.inlets(T)?;
+            ctx.show(&inlets, |inlets| {
+                let rows = inlets.iter().map(|i| {
+                    let (status, connections) = (i.status.to_string(), i.connections.to_string());
+                    vec![
+                        i.name.clone(),
+                        i.from.clone(),
+                        i.to.clone(),
+                        status,
+                        connections,
+                    ]
+                });
+                table(
+                    &["NAME", "FROM", "TO", "STATUS", "CONNECTIONS"],
+                    rows.collect(),
                 )
             });
         }
         InletCmd::Show { name, at } => {
             let node = ctx.node_name(at.as_deref())?;
-            let v = find(
-                ctx.request(&node, Request::InletList, T)?,
-                &name,
-                "inlet",
-                &node,
-            )?;
-            ctx.print(&v, |v| serde_json::to_string_pretty(v).unwrap_or_default());
+            let inlet = ctx
+                .client(&node)?
+                .inlets(T)?
+                .into_iter()
+                .find(|i| i.name == name)
+                .with_context(|| format!("no inlet named {name:?} on node {node}"))?;
+            ctx.show(&inlet, pretty_json);
         }
         InletCmd::Delete { name, at } => {
             let node = ctx.node_name(at.as_deref())?;
-            ctx.request(&node, Request::InletDelete { name: name.clone() }, T)?;
+            ctx.client(&node)?.delete_inlet(&name, T)?;
             ctx.state.delete_inlet(&node, &name)?;
             eprintln!("Deleted inlet {name} on node {node}");
         }

@@ -1,59 +1,17 @@
 //! `airlock project …`: hosting a project, tickets, enrollment, members.
 
-use super::{table, Ctx};
 use crate::cli::{MemberCmd, ProjectCmd, ProjectRelayCmd};
+use crate::context::{table, Ctx};
+use crate::operations::enrollment::{self, membership};
+use crate::operations::{db_password, hosting};
+use crate::routes::parse_duration;
 use crate::state::Membership;
 use airlock_authority::{Attributes, Ticket};
-use airlock_identity::{ChangeHistory, VerifiedIdentity};
-use airlock_node::{unix_now, Node, NodeConfig, NodeIdentity, ProjectRoute};
+use airlock_daemon::projects::known_project;
 use airlock_project::api::TicketRequest;
-use airlock_project::{AuthorityClient, AuthorityRequest};
+use airlock_project::AuthorityRequest;
 use anyhow::{bail, Context, Result};
 use serde_json::{json, Value};
-use std::future::Future;
-use std::time::Duration;
-
-const T: Duration = Duration::from_secs(15);
-
-/// Parses `10m`, `2h`, `1d`, `30s` or plain seconds.
-pub fn parse_duration(s: &str) -> Result<u64> {
-    let s = s.trim();
-    let (num, mult) = match s.chars().last() {
-        Some('s') => (&s[..s.len() - 1], 1),
-        Some('m') => (&s[..s.len() - 1], 60),
-        Some('h') => (&s[..s.len() - 1], 3600),
-        Some('d') => (&s[..s.len() - 1], 86400),
-        _ => (s, 1),
-    };
-    let n: u64 = num
-        .parse()
-        .with_context(|| format!("{s:?} is not a duration (use e.g. 30s, 10m, 2h, 1d)"))?;
-    Ok(n * mult)
-}
-
-/// `HOST:PORT` → `/ip4/…/tcp/…`, `/ip6/…` or `/dnsaddr/…`.
-pub fn address_to_route(addr: &str) -> Result<String> {
-    if let Ok(sa) = addr.parse::<std::net::SocketAddr>() {
-        let ip = if sa.ip().is_unspecified() {
-            "127.0.0.1".parse().expect("valid")
-        } else {
-            sa.ip()
-        };
-        return Ok(match ip {
-            std::net::IpAddr::V4(v) => format!("/ip4/{v}/tcp/{}", sa.port()),
-            std::net::IpAddr::V6(v) => format!("/ip6/{v}/tcp/{}", sa.port()),
-        });
-    }
-    let (host, port) = addr
-        .rsplit_once(':')
-        .with_context(|| format!("{addr:?} is not HOST:PORT"))?;
-    let port: u16 = port
-        .parse()
-        .with_context(|| format!("{port:?} is not a port"))?;
-    let route = format!("/dnsaddr/{host}/tcp/{port}");
-    route.parse::<airlock_wire::MultiAddr>()?;
-    Ok(route)
-}
 
 fn parse_attributes(pairs: &[String]) -> Result<Attributes> {
     let mut out = Attributes::new();
@@ -64,130 +22,6 @@ fn parse_attributes(pairs: &[String]) -> Result<Attributes> {
         out.insert(k.trim().to_string(), v.to_string());
     }
     Ok(out)
-}
-
-/// A project a node knows: how to reach it and whom to trust.
-pub struct KnownProject {
-    /// Name.
-    pub name: String,
-    /// Route and project node identifier.
-    pub route: ProjectRoute,
-    /// The authority.
-    pub authority: VerifiedIdentity,
-}
-
-/// Turns a stored membership into what a node needs.
-pub fn known_project(m: &Membership) -> Result<KnownProject> {
-    let now = unix_now();
-    let project = ChangeHistory::import(&m.project_identity, now)?;
-    let authority = ChangeHistory::import(&m.authority_identity, now)?;
-    Ok(KnownProject {
-        name: m.project.clone(),
-        route: ProjectRoute {
-            route: m.route.parse()?,
-            identifier: project.identifier,
-        },
-        authority,
-    })
-}
-
-/// Applies known projects to a node: `/project/NAME` routes, trusted authorities and the
-/// project each authority speaks for (`subject.project`).
-pub fn apply_projects(node: &Node, projects: &[KnownProject]) {
-    for p in projects {
-        node.set_project(&p.name, p.route.clone());
-        node.set_authority_project(p.authority.identifier, &p.name);
-    }
-    node.set_trusted_authorities(projects.iter().map(|p| p.authority.clone()).collect());
-}
-
-/// Runs `f` on a short-lived in-process node with `identity`.
-fn with_client_node<T, F, Fut>(
-    ctx: &Ctx,
-    identity: &str,
-    projects: Vec<KnownProject>,
-    f: F,
-) -> Result<T>
-where
-    F: FnOnce(Node) -> Fut,
-    Fut: Future<Output = Result<T>>,
-{
-    let (secret, purpose) = ctx.state.load_identity(identity)?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(async {
-        let node = Node::start(NodeConfig {
-            name: format!("client-{identity}"),
-            identity: NodeIdentity { secret, purpose },
-            tcp_listen: "127.0.0.1:0".parse().expect("valid"),
-            authorized: Vec::new(),
-            trust_unknown: false,
-            known_identities: None,
-            rekey: Default::default(),
-            purpose_key_store: None,
-        })
-        .await?;
-        apply_projects(&node, &projects);
-        let r = f(node.clone()).await;
-        node.shutdown().await;
-        r
-    })
-}
-
-/// What an inlet on node `node` made with `--via RELAY` accepts at the outlet's end when no
-/// `--authorized` is given (docs/protocol.md §9.5): the identity project `project` has RELAY
-/// bound to, asked with the node's own identity. Empty, with a note, if nobody registered the
-/// name yet; an error if the project cannot be asked.
-pub fn via_relay_pin(ctx: &Ctx, node: &str, project: &str, relay: &str) -> Result<Vec<String>> {
-    let identity = ctx.state.require_node(node)?.identity;
-    let m = membership(ctx, &identity, project)?;
-    let kp = known_project(&m)?;
-    let (p, r) = (project.to_string(), relay.to_string());
-    let pinned = with_client_node(ctx, &identity, vec![kp], |node| async move {
-        airlock_project::relay::inlet_authorized_via(&node, &p, &r, &[])
-            .await
-            .map_err(anyhow::Error::from)
-    })
-    .with_context(|| {
-        format!(
-            "cannot learn from project {project} which node holds relay {relay}, to pin it as the \
-             outlet node; give --authorized IDENTIFIER to choose the outlet node yourself"
-        )
-    })?;
-    match pinned.first() {
-        Some(id) => eprintln!("Pinned the outlet node: relay {relay} is bound to {id}"),
-        None => eprintln!(
-            "Note: relay {relay} is not bound to anyone in project {project} yet, so the inlet \
-             accepts any outlet node its tcp-inlet policy admits (by default: any member with a \
-             valid project credential). Give --authorized IDENTIFIER, or create the inlet again \
-             once the relay is registered, to pin the outlet node."
-        ),
-    }
-    Ok(pinned)
-}
-
-fn membership(ctx: &Ctx, identity: &str, project: &str) -> Result<Membership> {
-    ctx.state
-        .memberships(Some(identity))?
-        .into_iter()
-        .find(|m| m.project == project)
-        .with_context(|| format!("identity {identity:?} is not a member of project {project:?} (enroll it with `airlock project enroll TICKET --identity {identity}`)"))
-}
-
-fn authority_request(
-    ctx: &Ctx,
-    identity: &str,
-    project: &str,
-    req: AuthorityRequest,
-) -> Result<Value> {
-    let m = membership(ctx, identity, project)?;
-    let kp = known_project(&m)?;
-    let project = project.to_string();
-    with_client_node(ctx, identity, vec![kp], |node| async move {
-        let client = AuthorityClient::connect(&node, &project, T).await?;
-        Ok(client.request(&req, T).await?)
-    })
 }
 
 pub fn run(ctx: &Ctx, cmd: ProjectCmd) -> Result<()> {
@@ -201,20 +35,22 @@ pub fn run(ctx: &Ctx, cmd: ProjectCmd) -> Result<()> {
             database,
             database_password_file,
         } => {
-            let database = super::db_password::database_url(
+            let database = db_password::database_url(
                 database,
                 database_password_file.as_deref(),
-                std::env::var_os(super::db_password::PASSWORD_ENV),
+                std::env::var_os(db_password::PASSWORD_ENV),
             )?;
-            super::project_host::create(
-                ctx,
+            let v = hosting::host_project(
+                &ctx.state,
                 &name,
                 &listen,
                 public_address.as_deref(),
                 &credential_ttl,
                 identity,
                 database,
-            )
+            )?;
+            ctx.print(&v, |v| v["name"].as_str().unwrap_or_default().to_string());
+            Ok(())
         }
         ProjectCmd::Show { name } => {
             let name = match name {
@@ -289,7 +125,7 @@ pub fn run(ctx: &Ctx, cmd: ProjectCmd) -> Result<()> {
                 Some(i) => i,
                 None => ctx.state.default_identity()?,
             };
-            let m = membership(ctx, &identity, &project)?;
+            let m = membership(&ctx.state, &identity, &project)?;
             let req = AuthorityRequest::CreateTicket {
                 ticket: TicketRequest {
                     usage_count,
@@ -299,7 +135,7 @@ pub fn run(ctx: &Ctx, cmd: ProjectCmd) -> Result<()> {
                     enroller,
                 },
             };
-            let v = authority_request(ctx, &identity, &project, req)?;
+            let v = enrollment::authority_request(&ctx.state, &identity, &project, req)?;
             let mut secret = [0u8; 32];
             hex::decode_to_slice(v["secret"].as_str().unwrap_or_default(), &mut secret)
                 .context("malformed ticket secret from the project")?;
@@ -358,95 +194,19 @@ fn project_json(ctx: &Ctx, name: &str) -> Result<Value> {
     }))
 }
 
-fn read_ticket(arg: Option<String>) -> Result<Ticket> {
-    let text = match arg {
-        Some(a) if std::path::Path::new(&a).is_file() => {
-            std::fs::read_to_string(&a).with_context(|| format!("cannot read ticket file {a}"))?
-        }
-        Some(a) => a,
-        None => std::env::var("ENROLLMENT_TICKET").map_err(|_| {
-            anyhow::anyhow!(
-                "no ticket given: pass it as an argument, a file path, or in ENROLLMENT_TICKET"
-            )
-        })?,
-    };
-    Ok(Ticket::decode(&text)?)
-}
-
 /// Enrolls `identity` with a ticket (inline, file path or $ENROLLMENT_TICKET); prints the
 /// result.
-pub fn enroll(
+fn enroll(
     ctx: &Ctx,
     ticket: Option<String>,
     identity: Option<String>,
     project_address: Option<&str>,
 ) -> Result<()> {
-    let out = enroll_identity(ctx, ticket, identity, project_address)?;
+    let out = enrollment::enroll_identity(&ctx.state, ticket, identity, project_address)?;
     ctx.print(&out, |o| {
         o["identifier"].as_str().unwrap_or_default().to_string()
     });
     Ok(())
-}
-
-/// Enrolls `identity` with a ticket; returns what `enroll` prints (progress goes to stderr).
-pub fn enroll_identity(
-    ctx: &Ctx,
-    ticket: Option<String>,
-    identity: Option<String>,
-    project_address: Option<&str>,
-) -> Result<Value> {
-    let mut ticket = read_ticket(ticket)?;
-    if let Some(addr) = project_address {
-        ticket.route = address_to_route(addr)?;
-    }
-    let (project_node, authority) = ticket.verify(unix_now())?;
-    let identity = match identity {
-        Some(i) => {
-            if ctx.state.identity_row(&i)?.is_none() {
-                ctx.state.create_identity(&i)?;
-                eprintln!("Created identity {i}");
-            }
-            i
-        }
-        None => ctx.state.default_identity()?,
-    };
-    let kp = KnownProject {
-        name: ticket.project.clone(),
-        route: ProjectRoute {
-            route: ticket.route.parse()?,
-            identifier: project_node.identifier,
-        },
-        authority,
-    };
-    let (project, secret) = (ticket.project.clone(), hex::encode(ticket.secret));
-    eprintln!(
-        "Enrolling identity {identity} in project {project} at {}…",
-        ticket.route
-    );
-    let v = with_client_node(ctx, &identity, vec![kp], |node| async move {
-        let client = AuthorityClient::connect(&node, &project, T).await?;
-        Ok(client
-            .request(&AuthorityRequest::Enroll { secret }, T)
-            .await?)
-    })?;
-    ctx.state.put_membership(&Membership {
-        identity: identity.clone(),
-        project: ticket.project.clone(),
-        route: ticket.route.clone(),
-        project_identity: ticket.project_identity.clone(),
-        authority_identity: ticket.authority_identity.clone(),
-    })?;
-    let out = json!({
-        "project": ticket.project,
-        "identity": identity,
-        "identifier": v["member"]["identifier"],
-        "attributes": v["attributes"],
-    });
-    eprintln!(
-        "Enrolled: nodes created with identity {identity} are now members of project {}.",
-        ticket.project
-    );
-    Ok(out)
 }
 
 fn member(ctx: &Ctx, cmd: MemberCmd) -> Result<()> {
@@ -460,7 +220,12 @@ fn member(ctx: &Ctx, cmd: MemberCmd) -> Result<()> {
     match cmd {
         MemberCmd::List { project } => {
             let project = project_of(project)?;
-            let v = authority_request(ctx, &identity, &project, AuthorityRequest::MemberList)?;
+            let v = enrollment::authority_request(
+                &ctx.state,
+                &identity,
+                &project,
+                AuthorityRequest::MemberList,
+            )?;
             ctx.print(&v, |v| {
                 table(
                     &["IDENTIFIER", "ATTRIBUTES", "RELAY", "ROLE"],
@@ -501,8 +266,8 @@ fn member(ctx: &Ctx, cmd: MemberCmd) -> Result<()> {
             project,
         } => {
             let project = project_of(project)?;
-            let v = authority_request(
-                ctx,
+            let v = enrollment::authority_request(
+                &ctx.state,
                 &identity,
                 &project,
                 AuthorityRequest::MemberShow { identifier },
@@ -523,7 +288,7 @@ fn member(ctx: &Ctx, cmd: MemberCmd) -> Result<()> {
                 relay,
                 enroller,
             };
-            let v = authority_request(ctx, &identity, &project, req)?;
+            let v = enrollment::authority_request(&ctx.state, &identity, &project, req)?;
             ctx.print(&v, |v| {
                 v["identifier"].as_str().unwrap_or_default().to_string()
             });
@@ -533,8 +298,8 @@ fn member(ctx: &Ctx, cmd: MemberCmd) -> Result<()> {
             project,
         } => {
             let project = project_of(project)?;
-            authority_request(
-                ctx,
+            enrollment::authority_request(
+                &ctx.state,
                 &identity,
                 &project,
                 AuthorityRequest::MemberDelete {
@@ -559,7 +324,12 @@ fn relay(ctx: &Ctx, cmd: ProjectRelayCmd) -> Result<()> {
     match cmd {
         ProjectRelayCmd::List { project } => {
             let project = project_of(project)?;
-            let v = authority_request(ctx, &identity, &project, AuthorityRequest::RelayList)?;
+            let v = enrollment::authority_request(
+                &ctx.state,
+                &identity,
+                &project,
+                AuthorityRequest::RelayList,
+            )?;
             ctx.print(&v, |v| {
                 table(
                     &["NAME", "OWNER", "BOUND AT"],
@@ -579,8 +349,8 @@ fn relay(ctx: &Ctx, cmd: ProjectRelayCmd) -> Result<()> {
         }
         ProjectRelayCmd::Show { name, project } => {
             let project = project_of(project)?;
-            let v = authority_request(
-                ctx,
+            let v = enrollment::authority_request(
+                &ctx.state,
                 &identity,
                 &project,
                 AuthorityRequest::RelayOwner { name },
@@ -592,8 +362,8 @@ fn relay(ctx: &Ctx, cmd: ProjectRelayCmd) -> Result<()> {
         }
         ProjectRelayCmd::Release { name, project } => {
             let project = project_of(project)?;
-            let v = authority_request(
-                ctx,
+            let v = enrollment::authority_request(
+                &ctx.state,
                 &identity,
                 &project,
                 AuthorityRequest::RelayRelease { name: name.clone() },
@@ -606,26 +376,4 @@ fn relay(ctx: &Ctx, cmd: ProjectRelayCmd) -> Result<()> {
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_and_addresses() {
-        assert_eq!(parse_duration("10m").unwrap(), 600);
-        assert_eq!(parse_duration("2h").unwrap(), 7200);
-        assert_eq!(parse_duration("45").unwrap(), 45);
-        assert!(parse_duration("ten").is_err());
-        assert_eq!(
-            address_to_route("0.0.0.0:4000").unwrap(),
-            "/ip4/127.0.0.1/tcp/4000"
-        );
-        assert_eq!(
-            address_to_route("project.example:4000").unwrap(),
-            "/dnsaddr/project.example/tcp/4000"
-        );
-        assert!(address_to_route("nope").is_err());
-    }
 }

@@ -16,7 +16,7 @@ async fn endpoint() -> (SocketAddr, Arc<Health>, Node) {
     let addr = serve(
         "127.0.0.1:0".parse().unwrap(),
         node.clone(),
-        Arc::new(Extras::default()),
+        Arc::new(RelayKeepers::default()),
         health.clone(),
     )
     .await

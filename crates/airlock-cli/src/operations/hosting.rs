@@ -1,35 +1,35 @@
-//! Hosting a project: `project create` (a project node with its authority state in SQLite, or
-//! in PostgreSQL shared with other project nodes of the same project).
+//! Hosting a project: a project node with its authority state in SQLite, or in PostgreSQL
+//! shared with other project nodes of the same project (`project create`).
 
-use super::project::{address_to_route, parse_duration};
-use super::Ctx;
-use crate::state::{validate_name, HostedProject, Membership};
+use super::process;
+use crate::routes::{address_to_route, parse_duration};
+use crate::state::{validate_name, HostedProject, Membership, State};
 use airlock_authority::Attributes;
 use airlock_node::unix_now;
 use airlock_project::store::ProjectKeys;
 use airlock_project::{AuthorityStore, Member};
 use anyhow::{bail, Context, Result};
-use serde_json::json;
-use std::os::unix::fs::DirBuilderExt;
+use serde_json::{json, Value};
 
-/// `project create`: records and starts the project node, with its authority state in SQLite or
-/// in the shared PostgreSQL database (creating the project there, or joining it).
-pub fn create(
-    ctx: &Ctx,
+/// Records and starts the project node, with its authority state in SQLite or in the shared
+/// PostgreSQL database (creating the project there, or joining it). Progress goes to stderr;
+/// returns what `project create` prints.
+pub fn host_project(
+    state: &State,
     name: &str,
     listen: &str,
     public: Option<&str>,
     ttl: &str,
     identity: Option<String>,
     database: Option<String>,
-) -> Result<()> {
+) -> Result<Value> {
     validate_name("project", name)?;
     if let Some(url) = &database {
         if !airlock_project::store::is_postgres_url(url) {
             bail!("--database must be a PostgreSQL URL (postgres://user[:password]@host[:port]/database); without it the project keeps its state in a local SQLite file");
         }
     }
-    if ctx.state.hosted_projects()?.iter().any(|p| p.name == name) {
+    if state.hosted_projects()?.iter().any(|p| p.name == name) {
         bail!(
             "a project named {name:?} is already hosted here (see `airlock project show {name}`)"
         );
@@ -44,10 +44,10 @@ pub fn create(
     let route = address_to_route(public.unwrap_or(listen))?;
     let admin = match identity {
         Some(i) => i,
-        None => ctx.state.default_identity()?,
+        None => state.default_identity()?,
     };
     let node_name = format!("project-{name}");
-    if ctx.state.node(&node_name)?.is_some() {
+    if state.node(&node_name)?.is_some() {
         bail!("a node named {node_name:?} already exists; delete it first");
     }
     let node_identity = format!("project-{name}");
@@ -63,14 +63,14 @@ pub fn create(
     if let Some(url) = &database {
         eprintln!("Connecting to {}…", airlock_project::store::redact_url(url));
     }
-    let store = open_store(ctx, &hosted)?;
+    let store = state.open_authority_store(&hosted)?;
     // The store is async: one short-lived runtime for the few calls below.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let joined = match &database {
         Some(_) => rt.block_on(share_keys(
-            ctx,
+            state,
             &store,
             name,
             &node_identity,
@@ -78,14 +78,14 @@ pub fn create(
         ))?,
         None => {
             for id in [&node_identity, &authority_identity] {
-                if ctx.state.identity_row(id)?.is_none() {
-                    ctx.state.create_identity(id)?;
+                if state.identity_row(id)?.is_none() {
+                    state.create_identity(id)?;
                 }
             }
             false
         }
     };
-    let (admin_secret, _) = ctx.state.load_identity(&admin)?;
+    let (admin_secret, _) = state.load_identity(&admin)?;
     rt.block_on(store.put_member(&Member {
         identifier: admin_secret.identifier().to_string(),
         attributes: Attributes::new(),
@@ -97,17 +97,16 @@ pub fn create(
     let held_in = store.describe();
     drop(store);
     drop(rt);
-    ctx.state
-        .insert_node(&node_name, &node_identity, &listen_addr.to_string())?;
-    ctx.state.insert_hosted_project(&hosted)?;
-    if let Err(e) = super::node::spawn_background_quiet(ctx, &node_name) {
-        ctx.state.delete_hosted_project(name)?;
-        ctx.state.delete_node(&node_name)?;
+    state.insert_node(&node_name, &node_identity, &listen_addr.to_string())?;
+    state.insert_hosted_project(&hosted)?;
+    if let Err(e) = process::spawn_default(state, &node_name) {
+        state.delete_hosted_project(name)?;
+        state.delete_node(&node_name)?;
         return Err(e);
     }
-    let (pn, _) = ctx.state.load_identity(&node_identity)?;
-    let (au, _) = ctx.state.load_identity(&authority_identity)?;
-    ctx.state.put_membership(&Membership {
+    let (pn, _) = state.load_identity(&node_identity)?;
+    let (au, _) = state.load_identity(&authority_identity)?;
+    state.put_membership(&Membership {
         identity: admin.clone(),
         project: name.to_string(),
         route: route.clone(),
@@ -130,31 +129,14 @@ pub fn create(
     eprintln!(
         "Project {name} is running on node {node_name} ({listen_addr}); members reach it at {route}.\nYou ({admin}) are its administrator: create tickets with `airlock project ticket`."
     );
-    ctx.print(&v, |v| v["name"].as_str().unwrap_or_default().to_string());
-    Ok(())
-}
-
-/// Opens the authority state of a project hosted here: its PostgreSQL database, or the SQLite
-/// file in the state folder.
-pub fn open_store(ctx: &Ctx, hp: &HostedProject) -> Result<AuthorityStore> {
-    match &hp.database {
-        Some(url) => Ok(AuthorityStore::postgres(url)?),
-        None => {
-            let dir = ctx.state.home().join("projects").join(&hp.name);
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(&dir)?;
-            Ok(AuthorityStore::open(&dir.join("authority.sqlite"))?)
-        }
-    }
+    Ok(v)
 }
 
 /// Makes the local project and authority identities those of the project the shared database
 /// holds; creates them (and records them in the database) if it holds none yet. Returns true if
 /// the project existed before (this node joins it).
 async fn share_keys(
-    ctx: &Ctx,
+    state: &State,
     store: &AuthorityStore,
     name: &str,
     node_identity: &str,
@@ -167,8 +149,8 @@ async fn share_keys(
             // moment, this node takes its keys instead and has nothing to undo.
             let mine = ProjectKeys {
                 name: name.to_string(),
-                project_identity: local_or_new_key(ctx, node_identity)?,
-                authority_identity: local_or_new_key(ctx, authority_identity)?,
+                project_identity: local_or_new_key(state, node_identity)?,
+                authority_identity: local_or_new_key(state, authority_identity)?,
             };
             let held = store.claim_project(&mine).await?;
             let won = held == mine;
@@ -183,17 +165,15 @@ async fn share_keys(
             held.name
         );
     }
-    ctx.state
-        .import_identity_secret(node_identity, &held.project_identity)?;
-    ctx.state
-        .import_identity_secret(authority_identity, &held.authority_identity)?;
+    state.import_identity_secret(node_identity, &held.project_identity)?;
+    state.import_identity_secret(authority_identity, &held.authority_identity)?;
     Ok(joined)
 }
 
 /// The secret key of local identity `name`, or a new one kept in memory only.
-fn local_or_new_key(ctx: &Ctx, name: &str) -> Result<Vec<u8>> {
-    if ctx.state.identity_row(name)?.is_some() {
-        return Ok(ctx.state.load_identity(name)?.0.to_secret_bytes());
+fn local_or_new_key(state: &State, name: &str) -> Result<Vec<u8>> {
+    if state.identity_row(name)?.is_some() {
+        return Ok(state.load_identity(name)?.0.to_secret_bytes());
     }
     Ok(airlock_identity::IdentitySecret::create(unix_now()).to_secret_bytes())
 }

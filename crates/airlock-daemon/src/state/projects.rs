@@ -77,6 +77,28 @@ impl State {
         Ok(())
     }
 
+    /// Opens the authority state of project `hp` hosted here: its PostgreSQL database, or the
+    /// SQLite file `projects/NAME/authority.sqlite` in the state folder (created `0700`).
+    pub fn open_authority_store(
+        &self,
+        hp: &HostedProject,
+    ) -> Result<airlock_project::AuthorityStore> {
+        use std::os::unix::fs::DirBuilderExt;
+        match &hp.database {
+            Some(url) => Ok(airlock_project::AuthorityStore::postgres(url)?),
+            None => {
+                let dir = self.home().join("projects").join(&hp.name);
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(&dir)?;
+                Ok(airlock_project::AuthorityStore::open(
+                    &dir.join("authority.sqlite"),
+                )?)
+            }
+        }
+    }
+
     /// Hosted projects.
     pub fn hosted_projects(&self) -> Result<Vec<HostedProject>> {
         let mut st = self.db.prepare("SELECT name, node, authority_identity, route, credential_ttl, database FROM hosted_projects ORDER BY name")?;

@@ -5,7 +5,9 @@
 //! 8 KiB and 2 s, only `GET`; anything else gets a 4xx and the connection is closed. Nothing
 //! here can change the node.
 
-use crate::control::Extras;
+use super::relays::RelayKeepers;
+use super::views::link_status;
+use crate::control::protocol::{LinkStatus, RelayStatus};
 use airlock_node::{unix_now, Node};
 use anyhow::{Context, Result};
 use std::fmt::Write as _;
@@ -45,7 +47,7 @@ impl Health {
 pub async fn serve(
     addr: SocketAddr,
     node: Node,
-    extras: Arc<Extras>,
+    relays: Arc<RelayKeepers>,
     health: Arc<Health>,
 ) -> Result<SocketAddr> {
     let listener = TcpListener::bind(addr)
@@ -65,12 +67,12 @@ pub async fn serve(
                 drop(sock);
                 continue;
             };
-            let (node, extras, health) = (node.clone(), extras.clone(), health.clone());
+            let (node, relays, health) = (node.clone(), relays.clone(), health.clone());
             tokio::spawn(async move {
                 let _permit = permit;
                 let head = tokio::time::timeout(Duration::from_secs(2), read_head(&mut sock)).await;
                 let (status, ctype, body) = match head {
-                    Ok(Some(line)) => respond(&line, &node, &extras, &health),
+                    Ok(Some(line)) => respond(&line, &node, &relays, &health),
                     _ => (400, "text/plain", "bad request\n".to_string()),
                 };
                 let reason = match status {
@@ -122,7 +124,7 @@ async fn read_head(sock: &mut tokio::net::TcpStream) -> Option<String> {
 fn respond(
     line: &str,
     node: &Node,
-    extras: &Extras,
+    relays: &RelayKeepers,
     health: &Health,
 ) -> (u16, &'static str, String) {
     let mut parts = line.split_whitespace();
@@ -137,10 +139,10 @@ fn respond(
         "/metrics" => (
             200,
             "text/plain; version=0.0.4",
-            render_metrics(node, extras, health),
+            render_metrics(node, relays, health),
         ),
         "/healthz" => (200, "text/plain", "ok\n".into()),
-        "/readyz" => match not_ready(node, extras, health) {
+        "/readyz" => match not_ready(node, relays, health) {
             None => (200, "text/plain", "ready\n".into()),
             Some(why) => (503, "text/plain", format!("not ready: {why}\n")),
         },
@@ -154,7 +156,7 @@ fn respond(
 
 /// Why the node is not ready, if it is not: still starting, stopping, a project member
 /// without a valid credential, or a relay that is not registered.
-fn not_ready(node: &Node, extras: &Extras, health: &Health) -> Option<String> {
+fn not_ready(node: &Node, relays: &RelayKeepers, health: &Health) -> Option<String> {
     match health.phase.load(Ordering::Acquire) {
         STARTING => return Some("starting".into()),
         STOPPING => return Some("shutting down".into()),
@@ -164,10 +166,10 @@ fn not_ready(node: &Node, extras: &Extras, health: &Health) -> Option<String> {
     if node.has_project() && !node.credential_expiries().iter().any(|(_, exp)| *exp > now) {
         return Some("no valid project credential yet".into());
     }
-    let down: Vec<String> = extras
-        .relay_infos()
+    let down: Vec<String> = relays
+        .infos()
         .into_iter()
-        .filter(|r| r.status != "up")
+        .filter(|r| r.status != RelayStatus::Up)
         .map(|r| r.name)
         .collect();
     if !down.is_empty() {
@@ -184,7 +186,7 @@ fn label(v: &str) -> String {
 }
 
 /// The metrics in the Prometheus text format.
-pub fn render_metrics(node: &Node, extras: &Extras, health: &Health) -> String {
+pub fn render_metrics(node: &Node, relays: &RelayKeepers, health: &Health) -> String {
     let mut o = String::new();
     let family = |o: &mut String, name: &str, kind: &str, help: &str| {
         let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -210,7 +212,7 @@ pub fn render_metrics(node: &Node, extras: &Extras, health: &Health) -> String {
     let _ = writeln!(
         o,
         "airlock_node_ready {}",
-        u8::from(not_ready(node, extras, health).is_none())
+        u8::from(not_ready(node, relays, health).is_none())
     );
 
     let inlets = node.inlets();
@@ -225,7 +227,7 @@ pub fn render_metrics(node: &Node, extras: &Extras, health: &Health) -> String {
             o,
             "airlock_inlet_up{{inlet=\"{}\"}} {}",
             label(&i.name),
-            u8::from(i.status == "up")
+            u8::from(link_status(&i.status) == LinkStatus::Up)
         );
     }
     family(
@@ -358,13 +360,13 @@ pub fn render_metrics(node: &Node, extras: &Extras, health: &Health) -> String {
         "gauge",
         "1 while a relay this node keeps is registered.",
     );
-    for r in extras.relay_infos() {
+    for r in relays.infos() {
         let _ = writeln!(
             o,
             "airlock_relay_up{{relay=\"{}\",at=\"{}\"}} {}",
             label(&r.name),
             label(&r.at),
-            u8::from(r.status == "up")
+            u8::from(r.status == RelayStatus::Up)
         );
     }
     family(

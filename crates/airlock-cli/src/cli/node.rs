@@ -1,0 +1,136 @@
+//! Arguments of `node …`: creating, starting and stopping nodes, and how a node process runs.
+
+use clap::{Args, Subcommand};
+
+/// `node …`
+#[derive(Debug, Subcommand)]
+pub enum NodeCmd {
+    /// Create and start a node (in the background unless --foreground).
+    Create(NodeCreateArgs),
+    /// Start a stopped node again, with its portals.
+    Start {
+        /// Node name.
+        name: String,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+    /// List nodes.
+    List,
+    /// Show a node.
+    Show {
+        /// Node name (default node without it).
+        name: Option<String>,
+    },
+    /// Print a node's log.
+    Logs {
+        /// Node name.
+        name: Option<String>,
+        /// Number of lines from the end.
+        #[arg(long, short = 'n', default_value_t = 100)]
+        lines: usize,
+    },
+    /// Stop a node gracefully.
+    Stop {
+        /// Node name.
+        name: Option<String>,
+    },
+    /// Stop and delete a node and its portals.
+    Delete {
+        /// Node name.
+        name: Option<String>,
+        /// Delete all nodes.
+        #[arg(long)]
+        all: bool,
+        /// Accepted for compatibility; deletion never prompts.
+        #[arg(long, short)]
+        yes: bool,
+    },
+    /// Run a node in this process (used by `node create`/`node start`).
+    #[command(hide = true)]
+    Run {
+        /// Node name.
+        name: String,
+        #[command(flatten)]
+        run: RunArgs,
+    },
+}
+
+/// Log output format of a node process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines on stderr.
+    #[default]
+    Text,
+    /// One JSON object per line on stdout (foreground) or in the node log (background).
+    Json,
+}
+
+/// How a node process runs (`node create`, `node start`).
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Log format: `text` (stderr) or `json` (one object per line; stdout in the foreground).
+    #[arg(long, value_enum, default_value = "text", env = "AIRLOCK_LOG_FORMAT")]
+    pub log_format: LogFormat,
+    /// Serve Prometheus metrics at /metrics and probes at /healthz and /readyz on this
+    /// address, e.g. 127.0.0.1:9464 (off by default).
+    #[arg(long, value_name = "IP:PORT", env = "AIRLOCK_METRICS")]
+    pub metrics: Option<std::net::SocketAddr>,
+    /// On SIGTERM or Ctrl-C, stop taking portal connections and give the open ones this long
+    /// to finish before cutting them (e.g. 10s, 0 to cut at once).
+    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    pub drain_timeout: String,
+}
+
+impl RunArgs {
+    /// The options for the node runner.
+    pub fn options(&self) -> anyhow::Result<airlock_daemon::RunOptions> {
+        Ok(airlock_daemon::RunOptions {
+            log_format: match self.log_format {
+                LogFormat::Text => airlock_daemon::LogFormat::Text,
+                LogFormat::Json => airlock_daemon::LogFormat::Json,
+            },
+            metrics: self.metrics,
+            drain: std::time::Duration::from_secs(crate::routes::parse_duration(
+                &self.drain_timeout,
+            )?),
+            release_memory: Some(crate::memory::collect),
+        })
+    }
+
+    /// The same options as command-line arguments (for the background process).
+    pub fn to_args(&self) -> Vec<String> {
+        let mut v = vec![
+            "--log-format".to_string(),
+            match self.log_format {
+                LogFormat::Text => "text",
+                LogFormat::Json => "json",
+            }
+            .to_string(),
+            "--drain-timeout".to_string(),
+            self.drain_timeout.clone(),
+        ];
+        if let Some(m) = self.metrics {
+            v.push("--metrics".into());
+            v.push(m.to_string());
+        }
+        v
+    }
+}
+
+/// `node create` arguments.
+#[derive(Debug, Args)]
+pub struct NodeCreateArgs {
+    /// Node name (generated if omitted), or a configuration file (./airlock.yaml).
+    pub name: Option<String>,
+    /// Run in the foreground (for containers); stop with Ctrl-C or SIGTERM.
+    #[arg(long, short)]
+    pub foreground: bool,
+    /// TCP listener address of the node.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub tcp_listener_address: String,
+    /// Identity to run the node with (default identity if omitted).
+    #[arg(long)]
+    pub identity: Option<String>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}

@@ -1,0 +1,70 @@
+//! The command line parses as documented.
+
+use super::*;
+use clap::CommandFactory;
+
+/// `project relay release NAME` and friends parse, with `--project`.
+#[test]
+fn project_relay_commands_parse() {
+    let cli = Cli::try_parse_from([
+        "airlock",
+        "project",
+        "relay",
+        "release",
+        "db",
+        "--project",
+        "p",
+    ])
+    .expect("parses");
+    let Command::Project(ProjectCmd::Relay(ProjectRelayCmd::Release { name, project })) =
+        cli.command
+    else {
+        panic!("project relay release")
+    };
+    assert_eq!((name.as_str(), project.as_deref()), ("db", Some("p")));
+    for args in [
+        &["airlock", "project", "relay", "list"][..],
+        &[
+            "airlock", "--output", "json", "project", "relay", "show", "db",
+        ][..],
+    ] {
+        Cli::try_parse_from(args).expect("parses");
+    }
+}
+
+/// The database password can be given out of argv: a file, or an environment variable
+/// named in the help.
+#[test]
+fn project_create_takes_the_database_password_out_of_argv() {
+    let cli = Cli::try_parse_from([
+        "airlock",
+        "project",
+        "create",
+        "--database",
+        "postgres://airlock@db/airlock",
+        "--database-password-file",
+        "/run/secrets/db",
+    ])
+    .expect("parses");
+    let Command::Project(ProjectCmd::Create {
+        database_password_file,
+        ..
+    }) = cli.command
+    else {
+        panic!("project create")
+    };
+    assert_eq!(
+        database_password_file.as_deref(),
+        Some(std::path::Path::new("/run/secrets/db"))
+    );
+    let mut cmd = Cli::command();
+    let help = cmd
+        .find_subcommand_mut("project")
+        .and_then(|p| p.find_subcommand_mut("create"))
+        .expect("project create")
+        .render_long_help()
+        .to_string();
+    assert!(help.contains("--database-password-file"), "{help}");
+    assert!(help.contains("AIRLOCK_DATABASE_PASSWORD"), "{help}");
+    assert!(help.contains("chmod 600"), "{help}");
+}

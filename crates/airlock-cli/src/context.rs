@@ -1,0 +1,119 @@
+//! What every command works with: the local state, the output format, and how values are
+//! printed (JSON, or plain text and aligned tables).
+
+use crate::cli::Output;
+use crate::control::ControlClient;
+use crate::operations::process::Started;
+use crate::state::State;
+use anyhow::Result;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+/// What every command gets.
+pub struct Ctx {
+    /// Local state.
+    pub state: State,
+    /// Output format.
+    pub output: Output,
+}
+
+impl Ctx {
+    /// The named node, or the default node.
+    pub fn node_name(&self, name: Option<&str>) -> Result<String> {
+        match name {
+            Some(n) => Ok(self.state.require_node(n)?.name),
+            None => self.state.default_node(),
+        }
+    }
+
+    /// A control connection to a node.
+    pub fn client(&self, node: &str) -> Result<ControlClient> {
+        crate::operations::process::client(&self.state, node)
+    }
+
+    /// Replaces `/node/NAME` in a route with that node's TCP address.
+    pub fn resolve_node_route(&self, route: &str) -> Result<String> {
+        crate::routes::resolve_node_route(&self.state, route)
+    }
+
+    /// Prints what `node create`/`node start` print for a node started in the background: a
+    /// summary on stderr, its name (or everything, as JSON) on stdout.
+    pub fn print_started(&self, name: &str, started: &Started) {
+        let ready = started.ready.as_ref();
+        let identifier = ready.map(|r| r.identifier.as_str());
+        let tcp_listen = ready.map(|r| r.tcp_listen.as_str());
+        let v = json!({"name": name, "identifier": identifier, "tcp_listen": tcp_listen, "pid": started.pid});
+        eprintln!(
+            "Node {name} is running (identifier {}, listening on {}).",
+            identifier.unwrap_or("?"),
+            tcp_listen.unwrap_or("?")
+        );
+        self.print(&v, |v| v["name"].as_str().unwrap_or_default().to_string());
+    }
+
+    /// Prints a result: as JSON (objects with their keys sorted, as [`Ctx::print`] does), or
+    /// its plain rendering.
+    pub fn show<T: Serialize>(&self, value: &T, plain: impl FnOnce(&T) -> String) {
+        match self.output {
+            Output::Json => {
+                let v = serde_json::to_value(value).unwrap_or_default();
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            }
+            Output::Plain => {
+                let s = plain(value);
+                if !s.is_empty() {
+                    println!("{s}");
+                }
+            }
+        }
+    }
+
+    /// Prints a value: JSON, or the plain rendering.
+    pub fn print(&self, value: &Value, plain: impl FnOnce(&Value) -> String) {
+        match self.output {
+            Output::Json => println!(
+                "{}",
+                serde_json::to_string_pretty(value).unwrap_or_default()
+            ),
+            Output::Plain => {
+                let s = plain(value);
+                if !s.is_empty() {
+                    println!("{s}");
+                }
+            }
+        }
+    }
+}
+
+/// Renders rows as an aligned table.
+pub fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for r in &rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.len());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        cells
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{:w$}", c, w = widths[i]))
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    let mut out = vec![line(headers.iter().map(|s| s.to_string()).collect())];
+    out.extend(rows.into_iter().map(line));
+    out.join("\n")
+}
+
+/// A value as pretty JSON with its keys sorted (as JSON output prints it): the plain output of
+/// `show` commands.
+pub fn pretty_json<T: Serialize>(value: &T) -> String {
+    let v = serde_json::to_value(value).unwrap_or_default();
+    serde_json::to_string_pretty(&v).unwrap_or_default()
+}

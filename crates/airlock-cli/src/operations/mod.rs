@@ -1,0 +1,8 @@
+//! What commands do, as operations on the local state and on node processes: starting,
+//! stopping and querying nodes, enrolling, asking a project's authority, hosting a project.
+//! Commands call these and print; operations never print results (progress goes to stderr).
+
+pub mod db_password;
+pub mod enrollment;
+pub mod hosting;
+pub mod process;

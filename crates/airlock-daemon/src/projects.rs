@@ -1,0 +1,119 @@
+//! The projects a node belongs to and the ones it hosts: recorded memberships become routes
+//! (`/project/NAME`), trusted authorities and credential refreshers; a hosted project's
+//! authority and the relay service are registered on the node.
+
+use crate::state::{Membership, State};
+use airlock_identity::{ChangeHistory, VerifiedIdentity};
+use airlock_node::{unix_now, Node, ProjectRoute};
+use anyhow::Result;
+use std::sync::Arc;
+
+/// A project a node knows: how to reach it and whom to trust.
+pub struct KnownProject {
+    /// Name.
+    pub name: String,
+    /// Route and project node identifier.
+    pub route: ProjectRoute,
+    /// The authority.
+    pub authority: VerifiedIdentity,
+}
+
+/// Turns a stored membership into what a node needs.
+pub fn known_project(m: &Membership) -> Result<KnownProject> {
+    let now = unix_now();
+    let project = ChangeHistory::import(&m.project_identity, now)?;
+    let authority = ChangeHistory::import(&m.authority_identity, now)?;
+    Ok(KnownProject {
+        name: m.project.clone(),
+        route: ProjectRoute {
+            route: m.route.parse()?,
+            identifier: project.identifier,
+        },
+        authority,
+    })
+}
+
+/// Applies known projects to a node: `/project/NAME` routes, trusted authorities and the
+/// project each authority speaks for (`subject.project`).
+pub fn apply_projects(node: &Node, projects: &[KnownProject]) {
+    for p in projects {
+        node.set_project(&p.name, p.route.clone());
+        node.set_authority_project(p.authority.identifier, &p.name);
+    }
+    node.set_trusted_authorities(projects.iter().map(|p| p.authority.clone()).collect());
+}
+
+/// Hosts the authority of projects whose node this is, and joins the projects the node's
+/// identity is a member of (routes, trusted authorities, credential refresh).
+pub async fn start_project_services(
+    state: &State,
+    node: &Node,
+    name: &str,
+    identity: &str,
+) -> Result<Vec<tokio::sync::oneshot::Receiver<()>>> {
+    use airlock_project::relay::{RelayAccess, RelayBindings, RelayService};
+    let mut trusted = Vec::new();
+    let mut relay_access = RelayAccess::Policy;
+    let mut hosted = Vec::new();
+    // A project node binds relay names in its authority store (persistent); any other node in
+    // memory (until it restarts).
+    let mut relay_bindings: Option<Arc<dyn RelayBindings>> = None;
+    for hp in state
+        .hosted_projects()?
+        .into_iter()
+        .filter(|p| p.node == name)
+    {
+        let (authority, _) = state.load_identity(&hp.authority_identity)?;
+        let verified = authority.history().verify(airlock_node::unix_now())?;
+        // The hosted project owns this node's resources (docs/protocol.md §9.7).
+        node.set_authority_project(verified.identifier, &hp.name);
+        hosted.push(verified.identifier);
+        trusted.push(verified);
+        let store = Arc::new(state.open_authority_store(&hp)?);
+        if let Some(set) = airlock_project::authority::revoked_set(&store).await {
+            node.set_revoked(&hp.name, set);
+        }
+        airlock_project::authority::spawn_revocation_sync(
+            node.clone(),
+            hp.name.clone(),
+            store.clone(),
+        );
+        relay_access = RelayAccess::ProjectPermission;
+        relay_bindings = Some(store.clone());
+        airlock_project::Authority::new(airlock_project::AuthorityConfig {
+            project: hp.name.clone(),
+            identity: authority,
+            credential_ttl: hp.credential_ttl,
+            store,
+        })
+        .register(node);
+        tracing::info!(project = %hp.name, "hosting the project authority");
+    }
+    if let [only] = hosted[..] {
+        node.set_home_authority(Some(only));
+    }
+    match relay_bindings {
+        Some(b) => RelayService::with_bindings(relay_access, b),
+        None => RelayService::new(relay_access),
+    }
+    .register(node);
+    let memberships = state.memberships(Some(identity))?;
+    let mut known = Vec::new();
+    for m in &memberships {
+        match known_project(m) {
+            Ok(k) => known.push(k),
+            Err(e) => tracing::error!(project = %m.project, "cannot use project membership: {e:#}"),
+        }
+    }
+    apply_projects(node, &known);
+    trusted.extend(known.iter().map(|k| k.authority.clone()));
+    node.set_trusted_authorities(trusted);
+    let mut first = Vec::new();
+    for k in known {
+        // One channel to the project serves both background tasks.
+        let session = airlock_project::refresh::AuthoritySession::new(node.clone(), k.name.clone());
+        first.push(airlock_project::refresh::spawn_refresher(session.clone()));
+        airlock_project::refresh::spawn_revocation_watch(session);
+    }
+    Ok(first)
+}

@@ -1,0 +1,284 @@
+//! Running a node process: logging, project services, restoring recorded resources, the
+//! metrics/health endpoint, the control server, and a graceful stop on SIGTERM.
+
+use super::control_server;
+use super::metrics::{self, Health};
+use super::projects::start_project_services;
+use super::relays::RelayKeepers;
+use super::restore::{restore_policies, restore_portals, restore_relays};
+use crate::state::State;
+use airlock_identity::PurposeKeySecret;
+use airlock_node::{Node, NodeConfig, NodeIdentity};
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Written on stdout by a background node once it is ready (the parent waits for it),
+/// followed by a space and its [`Ready`] as JSON.
+pub const READY_LINE: &str = "airlock-node-ready";
+
+/// What a background node says on its readiness line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ready {
+    /// The node's identifier.
+    pub identifier: String,
+    /// The address its TCP listener is bound to.
+    pub tcp_listen: String,
+}
+
+impl Ready {
+    /// The readiness line (without its newline).
+    pub fn line(&self) -> String {
+        let json = serde_json::to_string(self).unwrap_or_default();
+        format!("{READY_LINE} {json}")
+    }
+
+    /// Reads a readiness line; None if `line` is not one.
+    pub fn parse(line: &str) -> Option<Ready> {
+        let json = line.trim_end().strip_prefix(READY_LINE)?;
+        serde_json::from_str(json.trim_start()).ok()
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines on stderr.
+    #[default]
+    Text,
+    /// One JSON object per line on stdout (foreground) or in the node log (background).
+    Json,
+}
+
+/// How a node process runs.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Serve `/metrics`, `/healthz` and `/readyz` here.
+    pub metrics: Option<SocketAddr>,
+    /// Grace period for open portal connections on SIGTERM/Ctrl-C (0 = cut at once).
+    pub drain: Duration,
+    /// Called every 5 s to give memory freed after bursts of traffic back to the system:
+    /// the binary knows its allocator (`airlock` uses mimalloc, which keeps freed pages cached
+    /// otherwise; a node that moved gigabytes would idle at ~60 MiB).
+    pub release_memory: Option<fn()>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            log_format: LogFormat::Text,
+            metrics: None,
+            drain: Duration::from_secs(10),
+            release_memory: None,
+        }
+    }
+}
+
+fn init_logging(child: bool, format: LogFormat) {
+    let filter = std::env::var("AIRLOCK_LOG")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .unwrap_or_else(|_| "info".into());
+    let builder =
+        tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(filter));
+    let _ = match format {
+        // One JSON object per line; on stdout in the foreground (containers collect it), in the
+        // node's log file for a background node (its stdout is the readiness pipe).
+        LogFormat::Json if child => builder.json().with_writer(std::io::stderr).try_init(),
+        LogFormat::Json => builder.json().with_writer(std::io::stdout).try_init(),
+        LogFormat::Text => builder
+            .with_writer(std::io::stderr)
+            .with_ansi(!child && std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+    };
+}
+
+/// Runs the node in this process until stopped.
+pub fn run_node(state: State, name: &str, opts: &RunOptions) -> Result<()> {
+    let child = std::env::var_os("AIRLOCK_NODE_CHILD").is_some();
+    init_logging(child, opts.log_format);
+    let result = run_node_inner(&state, name, child, opts);
+    if let Err(e) = &result {
+        // The parent reads the log's last error line to explain a failed start.
+        tracing::error!("{e:#}");
+        if child {
+            eprintln!("error: {e:#}");
+        }
+    }
+    result
+}
+
+fn run_node_inner(state: &State, name: &str, child: bool, opts: &RunOptions) -> Result<()> {
+    let row = state.require_node(name)?;
+    let (secret, purpose) = state.load_identity(&row.identity)?;
+    let listen: SocketAddr = row.tcp_listen.parse()?;
+    let dir = state.ensure_node_dir(name)?;
+    let socket = dir.join("control.sock");
+    if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
+        bail!("node {name:?} is already running");
+    }
+    let threads = std::env::var("AIRLOCK_WORKER_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        });
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()?;
+    let identity_name = row.identity.clone();
+    let store: airlock_node::node::PurposeKeyStore = Arc::new(move |p: &PurposeKeySecret| {
+        if let Ok(s) = State::open() {
+            let _ = s.store_purpose_key(&identity_name, p);
+        }
+    });
+    rt.block_on(async {
+        let node = Node::start(NodeConfig {
+            name: name.to_string(),
+            identity: NodeIdentity { secret, purpose },
+            tcp_listen: listen,
+            authorized: Vec::new(),
+            trust_unknown: false,
+            known_identities: Some(known_identities(name)),
+            rekey: Default::default(),
+            purpose_key_store: Some(store),
+        })
+        .await?;
+        state.node_started(name, &node.listen_addr().to_string(), std::process::id())?;
+        // Policies first: the relay service and portals below must never run on defaults.
+        restore_policies(state, &node, name)?;
+        let first_credentials = start_project_services(state, &node, name, &row.identity).await?;
+        // Be ready with a credential: relays and portals created right after `node create`
+        // need it. If the project is unreachable, start anyway and keep trying.
+        for rx in first_credentials {
+            if tokio::time::timeout(Duration::from_secs(10), rx).await.is_err() {
+                tracing::warn!("no project credential yet; continuing, the node keeps trying");
+            }
+        }
+        restore_portals(state, &node, name).await;
+        let relays = Arc::new(RelayKeepers::default());
+        restore_relays(state, &node, name, &relays).await;
+        let health = Arc::new(Health::default());
+        if let Some(addr) = opts.metrics {
+            metrics::serve(addr, node.clone(), relays.clone(), health.clone()).await?;
+        }
+        let server = tokio::spawn({
+            let (node, socket) = (node.clone(), socket.clone());
+            async move { control_server::serve(node, &socket, relays).await }
+        });
+        if let Some(release) = opts.release_memory {
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(5));
+                loop {
+                    tick.tick().await;
+                    release();
+                }
+            });
+        }
+        let ready = Ready {
+            identifier: node.identifier().to_string(),
+            tcp_listen: node.listen_addr().to_string(),
+        };
+        if child {
+            println!("{}", ready.line());
+            detach_stdout();
+        } else {
+            eprintln!(
+                "Node {name} is running in the foreground (identifier {}, listening on {}). Stop it with Ctrl-C.",
+                node.identifier(),
+                node.listen_addr()
+            );
+        }
+        health.set_started();
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        let signalled = tokio::select! {
+            _ = tokio::signal::ctrl_c() => { tracing::info!("interrupted; shutting down"); true }
+            _ = term.recv() => { tracing::info!("SIGTERM; shutting down"); true }
+            r = server => {
+                if let Ok(Err(e)) = r { tracing::error!("control API failed: {e:#}"); }
+                tracing::info!("stop requested; shutting down");
+                false
+            }
+        };
+        health.set_stopping();
+        if signalled && !opts.drain.is_zero() {
+            // Graceful: no new connections; open ones get the grace period; then channels
+            // close with an encrypted close so peers know at once.
+            let open = node.open_connections();
+            if open > 0 {
+                tracing::info!(open, grace = ?opts.drain, "draining portal connections");
+            }
+            let left = node.drain(opts.drain).await;
+            if left > 0 {
+                tracing::warn!(left, "grace period over; cutting the remaining connections");
+            }
+        }
+        node.shutdown().await;
+        let _ = state.node_stopped(name);
+        let _ = std::fs::remove_file(&socket);
+        Ok::<_, anyhow::Error>(())
+    })?;
+    rt.shutdown_timeout(Duration::from_millis(200));
+    Ok(())
+}
+
+fn detach_stdout() {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    if let Ok(devnull) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+        use std::os::fd::AsRawFd;
+        // SAFETY: dup2 on valid descriptors; replaces stdout with /dev/null after the parent
+        // has read the readiness line and closed its end of the pipe.
+        unsafe {
+            libc::dup2(devnull.as_raw_fd(), 1);
+        }
+    }
+}
+
+/// What node `name` knows, read from the state when the node asks (at most every
+/// [`airlock_node::node::KNOWN_IDENTITIES_TTL`]), so identities created while it runs count too.
+/// An unreadable state yields none (the node then admits only its own identity: fail closed).
+fn known_identities(name: &str) -> airlock_node::node::KnownIdentities {
+    let name = name.to_string();
+    let state = std::sync::Mutex::new(None::<State>);
+    Arc::new(move || {
+        let mut guard = state.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.is_none() {
+            *guard = State::open().ok();
+        }
+        let Some(s) = guard.as_ref() else {
+            tracing::warn!("cannot read the state: admitting only this node's own identity");
+            return Vec::new();
+        };
+        match s.known_identifiers(&name) {
+            Ok(ids) => ids.iter().filter_map(|i| i.parse().ok()).collect(),
+            Err(e) => {
+                tracing::warn!("cannot read the known identities: {e:#}");
+                Vec::new()
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+#[test]
+fn the_readiness_line_reads_back() {
+    let ready = Ready {
+        identifier: "I00".into(),
+        tcp_listen: "127.0.0.1:4000".into(),
+    };
+    let line = ready.line();
+    assert_eq!(
+        line,
+        r#"airlock-node-ready {"identifier":"I00","tcp_listen":"127.0.0.1:4000"}"#
+    );
+    assert_eq!(Ready::parse(&format!("{line}\n")), Some(ready));
+    assert_eq!(Ready::parse("error: cannot bind"), None);
+}
