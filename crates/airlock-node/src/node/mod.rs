@@ -11,7 +11,7 @@ use crate::portal::{Inlet, InletInfo, InletSpec, Outlet, OutletInfo, OutletSpec}
 use crate::router::{Lookup, Router};
 use crate::services::{Echo, Uppercase};
 use crate::transport::{self, CloseHook, Connection};
-use airlock_channel::{LocalIdentity, RekeyPolicy};
+use airlock_channel::{AbortNotice, ChannelKind, LocalIdentity, RekeyPolicy};
 use airlock_identity::{
     Identifier, IdentitySecret, PurposeKeySecret, VerifiedIdentity, DEFAULT_PURPOSE_KEY_TTL,
 };
@@ -351,20 +351,19 @@ impl Node {
         // letting it time out. Both cases get the same words, and generated addresses
         // (connections, channel ends, links) get no answer at all, so nobody can probe which
         // of them exist.
-        if msg.payload.data().first() == Some(&0x01)
+        // The payload of a portal `Hello` also starts with 0x01 and gets the same notice; links
+        // recognise it before decoding portal frames (docs/protocol.md §9.6).
+        if msg.payload.data().first() == Some(&ChannelKind::Handshake1.byte())
             && !msg.ret.is_empty()
             && !crate::flow_control::is_generated(first)
         {
-            let notice = crate::channel::abort_notice(
-                crate::channel::ABORT_FAILED,
-                &format!(
-                    "nothing at address {first} that this message may reach on the node it reached"
-                ),
-            );
+            let notice = AbortNotice::failed(format!(
+                "nothing at address {first} that this message may reach on the node it reached"
+            ));
             let back = Message::new(
                 msg.ret,
                 Route::empty(),
-                airlock_wire::Packet::copy_from(&notice),
+                airlock_wire::Packet::copy_from(&notice.encode()),
             );
             self.dispatch(back);
         }

@@ -15,6 +15,7 @@ pub struct NodeCounters {
     handshakes_refused: AtomicU64,
     refused_deliveries: AtomicU64,
     unsendable: AtomicU64,
+    malformed_portal_frames: AtomicU64,
     draining: AtomicBool,
 }
 
@@ -93,6 +94,30 @@ impl Node {
         if n < 20 || n.is_power_of_two() {
             tracing::warn!(%via, "dropped a message the peer would refuse: {why} ({} dropped so far)", n + 1);
         }
+    }
+
+    /// Counts (and logs, rate-limited) a message to a portal address that is no portal frame.
+    pub(crate) fn count_malformed_portal_frame(
+        &self,
+        at: &dyn std::fmt::Display,
+        why: &dyn std::fmt::Display,
+    ) {
+        let n = self
+            .inner
+            .counters
+            .malformed_portal_frames
+            .fetch_add(1, Ordering::Relaxed);
+        if n < 20 || n.is_power_of_two() {
+            tracing::warn!(%at, "malformed portal frame: {why} ({} so far)", n + 1);
+        }
+    }
+
+    /// Messages to portal links and outlets that were not valid portal frames.
+    pub fn malformed_portal_frames(&self) -> u64 {
+        self.inner
+            .counters
+            .malformed_portal_frames
+            .load(Ordering::Relaxed)
     }
 
     /// Messages dropped before sending because the peer would refuse them.

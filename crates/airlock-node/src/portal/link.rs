@@ -13,6 +13,7 @@ use crate::channel::SecureChannel;
 use crate::message::Message;
 use crate::node::Node;
 use crate::router::Worker;
+use airlock_channel::AbortNotice;
 use airlock_identity::Identifier;
 use airlock_portal::{PortalFrame, ResetReason, DEFAULT_WINDOW, MAX_STREAMS_PER_LINK, MAX_WINDOW};
 use airlock_wire::{Address, Packet, Route};
@@ -28,12 +29,27 @@ use tokio::sync::oneshot;
 #[error("the outlet refused this node (its tcp-outlet policy denies this identity or credential)")]
 pub struct Refused;
 
+/// The outlet node aborted the link before it was up: an abort notice (docs/protocol.md §9.6)
+/// answered the `Hello`, e.g. because there is no outlet at that address (any more).
+#[derive(Debug, thiserror::Error)]
+#[error("the outlet node aborted the portal link: {}", .0.reason)]
+pub struct Aborted(pub AbortNotice);
+
+/// How the outlet answered a `Hello` other than with `HelloAck`.
+#[derive(Debug)]
+pub enum HelloRefusal {
+    /// `Reset` on stream 0: the outlet refused the link.
+    Reset(ResetReason),
+    /// An abort notice from the outlet's node.
+    Aborted(AbortNotice),
+}
+
 /// Which end of the portal this link is.
 pub enum Side {
     /// Inlet end; `hello_ack` fires when the outlet answered.
     Inlet {
-        /// Completed by `HelloAck`.
-        hello_ack: Mutex<Option<oneshot::Sender<Result<u32, ResetReason>>>>,
+        /// Completed by `HelloAck` (or a refusal).
+        hello_ack: Mutex<Option<oneshot::Sender<Result<u32, HelloRefusal>>>>,
     },
     /// Outlet end; streams connect to `target`.
     Outlet {
@@ -66,6 +82,7 @@ pub struct Link {
     streams: Mutex<HashMap<u32, Arc<Stream>>>,
     next_stream: AtomicU32,
     closed: AtomicBool,
+    close_reason: OnceLock<String>,
     side: Side,
     /// Counters shared with the inlet/outlet that owns the link.
     pub stats: Arc<LinkStats>,
@@ -99,6 +116,7 @@ impl Link {
             streams: Mutex::new(HashMap::new()),
             next_stream: AtomicU32::new(1),
             closed: AtomicBool::new(false),
+            close_reason: OnceLock::new(),
             side,
             stats,
             channel_hook: Mutex::new(None),
@@ -113,7 +131,7 @@ impl Link {
         let n = node.clone();
         let id = channel.on_close(Box::new(move || {
             if let Some(l) = weak.upgrade() {
-                l.close(&n, false);
+                l.close_with(&n, false, "its secure channel closed".into());
             }
         }));
         *link.channel_hook.lock().expect("hook") = Some(id);
@@ -168,9 +186,14 @@ impl Link {
                     .store(window.min(MAX_WINDOW), Ordering::Relaxed);
                 Ok(link)
             }
-            Ok(Ok(Err(_))) => {
-                link.close(node, false);
+            Ok(Ok(Err(HelloRefusal::Reset(_)))) => {
+                link.close_with(node, false, Refused.to_string());
                 Err(anyhow::Error::new(Refused))
+            }
+            Ok(Ok(Err(HelloRefusal::Aborted(notice)))) => {
+                let e = Aborted(notice);
+                link.close_with(node, false, e.to_string());
+                Err(anyhow::Error::new(e))
             }
             _ => {
                 link.close(node, false);
@@ -181,7 +204,9 @@ impl Link {
         }
     }
 
-    /// Outlet side: accepts a `Hello` that arrived through `channel` from `ret`.
+    /// Outlet side: accepts a `Hello` that arrived through `channel` from `ret`. The `HelloAck`
+    /// is not sent yet: the outlet records the link first and then calls [`Link::answer_hello`],
+    /// so an outlet deleted meanwhile cannot miss a link the inlet already uses.
     pub fn accept(
         node: &Node,
         channel: Arc<SecureChannel>,
@@ -201,18 +226,27 @@ impl Link {
             .store(window.min(MAX_WINDOW), Ordering::Relaxed);
         ret.pop_front(); // the channel's own address
         let _ = link.remote.set(ret);
-        link.send_control(
+        Some(link)
+    }
+
+    /// Outlet side: sends the `HelloAck` for a link made by [`Link::accept`].
+    pub fn answer_hello(&self, node: &Node) {
+        self.send_control(
             node,
             PortalFrame::HelloAck {
                 window: DEFAULT_WINDOW,
             },
         );
-        Some(link)
     }
 
     /// True once closed.
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
+    }
+
+    /// Why the link closed (set by the first close), if it did.
+    pub fn close_reason(&self) -> Option<&str> {
+        self.close_reason.get().map(|s| s.as_str())
     }
 
     /// The channel peer (identity and current credential).
@@ -286,11 +320,17 @@ impl Link {
             tracing::warn!(link = %self.addr, "dropping portal frame that did not come through this link's secure channel");
             return;
         }
+        // An abort notice is a channel message, not a portal frame: the outlet node answered our
+        // Hello with it (nothing at that address). Recognise it before decoding portal frames.
+        if AbortNotice::is_abort(msg.payload.data()) {
+            self.on_abort(node, &msg.payload);
+            return;
+        }
         let ret = msg.ret;
         let frame = match PortalFrame::decode(msg.payload) {
             Ok(f) => f,
             Err(e) => {
-                tracing::warn!(link = %self.addr, "malformed portal frame: {e}");
+                node.count_malformed_portal_frame(&self.addr, &e);
                 return;
             }
         };
@@ -432,12 +472,16 @@ impl Link {
                 // the link (e.g. its policy no longer allows us).
                 if let Side::Inlet { hello_ack } = &self.side {
                     if let Some(tx) = hello_ack.lock().expect("ack").take() {
-                        let _ = tx.send(Err(reason));
+                        let _ = tx.send(Err(HelloRefusal::Reset(reason)));
                         return;
                     }
                 }
                 tracing::info!(link = %self.addr, ?reason, "peer closed the portal link");
-                self.close(node, false);
+                self.close_with(
+                    node,
+                    false,
+                    format!("the peer closed the portal link ({reason:?})"),
+                );
             }
             PortalFrame::Reset { stream: id, reason } => {
                 if let Some(s) = self.streams.lock().expect("streams").remove(&id) {
@@ -451,12 +495,37 @@ impl Link {
         }
     }
 
+    /// An abort notice arrived through the link's channel. It ends a link still waiting for its
+    /// `HelloAck` (the waiter closes it with the reason); an established link ignores it.
+    fn on_abort(&self, node: &Node, payload: &Packet) {
+        let notice = match AbortNotice::decode(payload.data()) {
+            Ok(n) => n,
+            Err(e) => {
+                node.count_malformed_portal_frame(&self.addr, &e);
+                return;
+            }
+        };
+        if let Side::Inlet { hello_ack } = &self.side {
+            if let Some(tx) = hello_ack.lock().expect("ack").take() {
+                let _ = tx.send(Err(HelloRefusal::Aborted(notice)));
+                return;
+            }
+        }
+        tracing::debug!(link = %self.addr, reason = %notice.reason, "ignoring an abort notice on an established link");
+    }
+
     /// Closes the link: resets all its streams and unregisters. With `close_channel`, also
     /// closes the secure channel (the inlet owns its channel).
     pub fn close(&self, node: &Node, close_channel: bool) {
+        self.close_with(node, close_channel, "closed by this node".into());
+    }
+
+    /// [`Link::close`], recording `reason` (see [`Link::close_reason`]).
+    pub fn close_with(&self, node: &Node, close_channel: bool, reason: String) {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
+        let _ = self.close_reason.set(reason);
         // Tell the peer link, so its clients are cut too (not left waiting).
         if !self.channel.is_closed() {
             self.send_control(
