@@ -262,7 +262,7 @@ impl Worker for Listener {
         // The Diffie-Hellman and signing work of message 2 runs off the task that read the
         // message (a TCP reader keeps reading), bounded node-wide. Nothing can overtake it:
         // the initiator sends message 3 only after it has message 2.
-        let Ok(permit) = node.handshake_work().try_acquire_owned() else {
+        let Ok(permit) = node.channel_registry().handshake_work().try_acquire_owned() else {
             tracing::warn!(
                 "too many handshake messages being answered; dropping handshake message 1"
             );
@@ -302,7 +302,7 @@ fn respond(
     {
         // Check the limits again and register under one gate: several answers computed in
         // parallel must not overshoot them.
-        let _gate = node.responder_gate();
+        let _gate = node.channel_registry().responder_gate();
         if node.pending_handshakes() >= MAX_PENDING_HANDSHAKES {
             tracing::warn!("too many handshakes in progress; dropping handshake message 1");
             return;

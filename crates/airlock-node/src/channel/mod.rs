@@ -25,7 +25,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 mod handshake;
+mod registry;
 pub use handshake::{create, Listener};
+pub use registry::Channels;
 
 /// How long a handshake may take before the channel is dropped.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
@@ -196,7 +198,7 @@ impl SecureChannel {
                 decrypting: true,
             }),
         );
-        node.remember_channel(self.clone());
+        node.channel_registry().remember(self.clone());
     }
 
     /// The encrypting address: route through it to reach the peer's node.
@@ -452,7 +454,7 @@ impl SecureChannel {
         }
         node.router().unregister(&self.enc);
         node.router().unregister(&self.dec);
-        node.forget_channel(&self.enc);
+        node.channel_registry().forget(&self.enc);
         *self.send.lock().expect("send") = None;
         *self.recv.lock().expect("recv") = None;
         if let Some((addr, id)) = self.first_hop_hook.lock().expect("hook").take() {

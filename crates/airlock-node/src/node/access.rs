@@ -8,9 +8,44 @@ use crate::router::Worker;
 use airlock_authority::{Credential, VerifiedCredential};
 use airlock_channel::TrustPolicy;
 use airlock_identity::{Identifier, VerifiedIdentity};
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Instant;
+
+/// The access subsystem's own state: what decides who may do what on this node.
+pub(super) struct AccessState {
+    /// Who the `api` listener admits (docs/protocol.md §5.4).
+    pub(super) admission: Admission,
+    pub(super) authorities: RwLock<Vec<VerifiedIdentity>>,
+    /// The project each trusted authority speaks for (`subject.project` in policies).
+    pub(super) authority_projects: RwLock<HashMap<Identifier, String>>,
+    /// The authority of the project this node hosts (binds its resources), if any.
+    pub(super) home_authority: RwLock<Option<Identifier>>,
+    /// The credentials this node presents in handshakes.
+    pub(super) credentials: RwLock<Vec<Vec<u8>>>,
+    /// The credential of each project this node is a member of (presented together).
+    pub(super) project_credentials: Mutex<BTreeMap<String, Vec<u8>>>,
+    pub(super) projects: RwLock<HashMap<String, ProjectRoute>>,
+    pub(super) policies: RwLock<crate::policy::Policies>,
+    /// Revoked members by project (each project's poll replaces only its own set).
+    pub(super) revoked: RwLock<HashMap<String, HashSet<Identifier>>>,
+}
+
+impl AccessState {
+    pub(super) fn new(admission: Admission) -> Self {
+        AccessState {
+            admission,
+            authorities: RwLock::new(Vec::new()),
+            authority_projects: RwLock::new(HashMap::new()),
+            home_authority: RwLock::new(None),
+            credentials: RwLock::new(Vec::new()),
+            project_credentials: Mutex::new(BTreeMap::new()),
+            projects: RwLock::new(HashMap::new()),
+            policies: RwLock::new(Default::default()),
+            revoked: RwLock::new(HashMap::new()),
+        }
+    }
+}
 
 /// Who a node's `api` listener admits (docs/protocol.md §5.4).
 pub(super) struct Admission {
@@ -71,7 +106,7 @@ impl Node {
     /// `trust_unknown`; else only identities this node knows: its own, the known identities
     /// and those its policies name.
     pub fn listener_trust(&self) -> TrustPolicy {
-        let a = &self.inner.admission;
+        let a = &self.inner.access.admission;
         if !a.authorized.is_empty() {
             return TrustPolicy::Identifiers(a.authorized.clone());
         }
@@ -82,6 +117,7 @@ impl Node {
         ids.insert(self.identifier());
         ids.extend(
             self.inner
+                .access
                 .policies
                 .read()
                 .expect("policies")
@@ -94,7 +130,7 @@ impl Node {
     /// one its known identities list (not merely named by a policy); everyone with
     /// `trust_unknown`. Outside any project, the default policy allows exactly these.
     pub fn knows(&self, id: &Identifier) -> bool {
-        let a = &self.inner.admission;
+        let a = &self.inner.access.admission;
         a.trust_unknown
             || *id == self.identifier()
             || a.authorized.contains(id)
@@ -110,6 +146,7 @@ impl Node {
         policy: airlock_abac::Policy,
     ) -> Result<(), String> {
         self.inner
+            .access
             .policies
             .write()
             .expect("policies")
@@ -119,6 +156,7 @@ impl Node {
     /// Removes a policy.
     pub fn remove_policy(&self, resource: Option<&str>, resource_type: Option<&str>) -> bool {
         self.inner
+            .access
             .policies
             .write()
             .expect("policies")
@@ -129,6 +167,7 @@ impl Node {
     /// (a policy on the name alone does not count; nor does the default).
     pub fn has_typed_policy(&self, name: &str, rtype: &str) -> bool {
         self.inner
+            .access
             .policies
             .read()
             .expect("policies")
@@ -137,7 +176,7 @@ impl Node {
 
     /// All policies.
     pub fn policies(&self) -> Vec<crate::policy::PolicyInfo> {
-        self.inner.policies.read().expect("policies").list()
+        self.inner.access.policies.read().expect("policies").list()
     }
 
     /// Decides whether `peer` may use resource `name` of type `rtype` (see [`crate::policy`]).
@@ -152,6 +191,7 @@ impl Node {
         }
         let binding = self.binding(peer);
         self.inner
+            .access
             .policies
             .read()
             .expect("policies")
@@ -164,6 +204,7 @@ impl Node {
         self.has_project()
             || self
                 .inner
+                .access
                 .home_authority
                 .read()
                 .expect("home authority")
@@ -213,6 +254,7 @@ impl Node {
     /// The revoked members of every project, as one set (the union of the per-project sets).
     pub fn revoked(&self) -> std::collections::HashSet<Identifier> {
         self.inner
+            .access
             .revoked
             .read()
             .expect("revoked")
@@ -225,6 +267,7 @@ impl Node {
     /// The revoked members of one project (as its authority last reported them).
     pub fn revoked_in(&self, project: &str) -> std::collections::HashSet<Identifier> {
         self.inner
+            .access
             .revoked
             .read()
             .expect("revoked")
@@ -236,6 +279,7 @@ impl Node {
     /// True if `id` is a revoked member of any project this node knows revocations of.
     pub fn is_revoked(&self, id: &Identifier) -> bool {
         self.inner
+            .access
             .revoked
             .read()
             .expect("revoked")
@@ -249,7 +293,7 @@ impl Node {
     /// identities' credentials are ignored and their channels to this node are closed at once.
     pub fn set_revoked(&self, project: &str, revoked: std::collections::HashSet<Identifier>) {
         {
-            let mut all = self.inner.revoked.write().expect("revoked");
+            let mut all = self.inner.access.revoked.write().expect("revoked");
             if revoked.is_empty() {
                 all.remove(project);
             } else {
@@ -269,6 +313,7 @@ impl Node {
     /// Makes `/project/NAME` resolvable on this node.
     pub fn set_project(&self, name: &str, route: ProjectRoute) {
         self.inner
+            .access
             .projects
             .write()
             .expect("projects")
@@ -278,6 +323,7 @@ impl Node {
     /// A project this node knows.
     pub fn project(&self, name: &str) -> Option<ProjectRoute> {
         self.inner
+            .access
             .projects
             .read()
             .expect("projects")
@@ -287,18 +333,25 @@ impl Node {
 
     /// True if this node is a member of any project (then portals apply policies).
     pub fn has_project(&self) -> bool {
-        !self.inner.projects.read().expect("projects").is_empty()
+        !self
+            .inner
+            .access
+            .projects
+            .read()
+            .expect("projects")
+            .is_empty()
     }
 
     /// Sets the authorities whose credentials this node accepts from peers.
     pub fn set_trusted_authorities(&self, authorities: Vec<VerifiedIdentity>) {
-        *self.inner.authorities.write().expect("authorities") = authorities;
+        *self.inner.access.authorities.write().expect("authorities") = authorities;
     }
 
     /// Names the project `authority` speaks for: policies see it as `subject.project` of the
     /// credentials it issued (docs/protocol.md §9.7).
     pub fn set_authority_project(&self, authority: Identifier, project: &str) {
         self.inner
+            .access
             .authority_projects
             .write()
             .expect("authority projects")
@@ -308,6 +361,7 @@ impl Node {
     /// The project `authority` speaks for, if this node was told.
     pub fn authority_project(&self, authority: &Identifier) -> Option<String> {
         self.inner
+            .access
             .authority_projects
             .read()
             .expect("authority projects")
@@ -319,7 +373,12 @@ impl Node {
     /// its credentials alone satisfy the default policy, policies that do not name an issuer,
     /// and the relay permission of a project node, even if the node trusts other authorities.
     pub fn set_home_authority(&self, authority: Option<Identifier>) {
-        *self.inner.home_authority.write().expect("home authority") = authority;
+        *self
+            .inner
+            .access
+            .home_authority
+            .write()
+            .expect("home authority") = authority;
     }
 
     /// The authority that owns this node's resources (§9.7): the one of the project it hosts,
@@ -327,11 +386,18 @@ impl Node {
     /// trusts several authorities and hosts none (there, only policies that name
     /// `subject.project` or `subject.issuer` accept credentials).
     pub fn home_authority(&self) -> Option<Identifier> {
-        if let Some(h) = *self.inner.home_authority.read().expect("home authority") {
+        if let Some(h) = *self
+            .inner
+            .access
+            .home_authority
+            .read()
+            .expect("home authority")
+        {
             return Some(h);
         }
         match self
             .inner
+            .access
             .authorities
             .read()
             .expect("authorities")
@@ -356,7 +422,7 @@ impl Node {
     /// Sets the credentials this node presents: in new handshakes, and re-presented at once on
     /// every open channel (no new handshake).
     pub fn set_credentials(&self, credentials: Vec<Vec<u8>>) {
-        *self.inner.credentials.write().expect("credentials") = credentials.clone();
+        *self.inner.access.credentials.write().expect("credentials") = credentials.clone();
         for ch in self.channels() {
             if ch.status() == channel::ChannelStatus::Open {
                 let _ = ch.refresh_credentials(self, &credentials);
@@ -371,6 +437,7 @@ impl Node {
         let all = {
             let mut m = self
                 .inner
+                .access
                 .project_credentials
                 .lock()
                 .expect("project credentials");
@@ -393,7 +460,7 @@ impl Node {
             return None;
         }
         let home = self.home_authority();
-        let authorities = self.inner.authorities.read().expect("authorities");
+        let authorities = self.inner.access.authorities.read().expect("authorities");
         let now = crate::unix_now();
         // The home project's credential if the peer presented one (it is the one that counts
         // for this node's resources), else the first valid one.

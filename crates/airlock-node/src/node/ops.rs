@@ -138,6 +138,7 @@ impl Node {
     /// The credentials this node presents: (issuer, expiry in Unix seconds).
     pub fn credential_expiries(&self) -> Vec<(Identifier, u64)> {
         self.inner
+            .access
             .credentials
             .read()
             .expect("credentials")
@@ -162,17 +163,7 @@ impl Node {
     /// Returns how many were still open when it gave up (they are cut by [`Node::shutdown`]).
     pub async fn drain(&self, grace: Duration) -> usize {
         self.inner.counters.draining.store(true, Ordering::Release);
-        let inlets: Vec<_> = self
-            .inner
-            .inlets
-            .lock()
-            .expect("inlets")
-            .values()
-            .cloned()
-            .collect();
-        for i in inlets {
-            i.stop_accepting();
-        }
+        self.inner.portals.stop_accepting();
         let deadline = tokio::time::Instant::now() + grace;
         loop {
             let open = self.open_connections();
