@@ -12,6 +12,8 @@
 //!
 //! Nothing here touches sockets or clocks; the node runtime drives it.
 
+#![warn(missing_docs)]
+
 pub mod cipher;
 pub mod handshake;
 pub mod message;

@@ -15,6 +15,8 @@
 //! * [`resolve`] — turning `/ip4/…/secure/api/service/x` into a route;
 //! * [`node`] — the node itself and its lifecycle.
 
+#![warn(missing_docs)]
+
 pub mod channel;
 pub mod close_hooks;
 pub mod flow_control;

@@ -9,6 +9,8 @@
 //!
 //! The tokio shell in `airlock-node` owns the sockets; this crate only decides what may be sent.
 
+#![warn(missing_docs)]
+
 pub mod flow;
 pub mod frame;
 pub mod link;

@@ -1,7 +1,7 @@
 //! The node: its identity, router and lifecycle (start, maintenance, shutdown), and one owner per
 //! subsystem — [`Transport`] (connections, listeners), [`Channels`] (channel ends, handshakes in
 //! progress), [`Portals`] (inlets, outlets) and the access state (policies, projects,
-//! credentials, revocation: [`access`]). `Node`'s methods delegate to them.
+//! credentials, revocation: the private `access` module). `Node`'s methods delegate to them.
 
 mod access;
 pub mod ops;
