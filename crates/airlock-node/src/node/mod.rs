@@ -1,11 +1,12 @@
 //! The node: its identity, router and lifecycle (start, maintenance, shutdown), and one owner per
 //! subsystem — [`Transport`] (connections, listeners), [`Channels`] (channel ends, handshakes in
 //! progress), [`Portals`] (inlets, outlets) and the access state (policies, projects,
-//! credentials, revocation: the private `access` module). `Node`'s methods delegate to them.
+//! credentials, revocation: [`AccessControl`]). `Node`'s methods delegate to them.
 
 mod access;
 pub mod ops;
 
+use crate::access::{AccessControl, Admission};
 use crate::channel::{self, Channels, SecureChannel};
 use crate::flow_control::Access;
 use crate::message::Message;
@@ -110,7 +111,7 @@ struct Inner {
     /// Inlets and outlets.
     portals: Portals,
     /// Policies, projects, authorities, credentials, revocation, admission.
-    access: access::AccessState,
+    access: AccessControl,
 }
 
 /// How to reach a project node and whom to expect there.
@@ -136,6 +137,7 @@ pub use crate::portal::registry::RESERVED_ADDRESSES;
 impl Node {
     /// Starts a node: registers `api`, `echo`, `uppercase`, binds the TCP listener.
     pub async fn start(config: NodeConfig) -> anyhow::Result<Node> {
+        let own = config.identity.secret.identifier();
         let node = Node {
             inner: Arc::new(Inner {
                 name: config.name,
@@ -151,11 +153,14 @@ impl Node {
                 transport: Transport::default(),
                 channels: Channels::default(),
                 portals: Portals::default(),
-                access: access::AccessState::new(access::Admission::new(
-                    config.authorized,
-                    config.trust_unknown,
-                    config.known_identities,
-                )),
+                access: AccessControl::new(
+                    own,
+                    Admission::new(
+                        config.authorized,
+                        config.trust_unknown,
+                        config.known_identities,
+                    ),
+                ),
             }),
         };
         let r = node.router();
@@ -264,13 +269,7 @@ impl Node {
             history: id.secret.history().encode(),
             attestation: id.purpose.attestation.clone(),
             purpose_private: id.purpose.private_bytes(),
-            credentials: self
-                .inner
-                .access
-                .credentials
-                .read()
-                .expect("credentials")
-                .clone(),
+            credentials: self.inner.access.credentials(),
         }
     }
 

@@ -139,9 +139,7 @@ impl Node {
     pub fn credential_expiries(&self) -> Vec<(Identifier, u64)> {
         self.inner
             .access
-            .credentials
-            .read()
-            .expect("credentials")
+            .credentials()
             .iter()
             .filter_map(|c| airlock_authority::Credential::decode(c).ok())
             .map(|c| (c.issuer, c.expires_at))
