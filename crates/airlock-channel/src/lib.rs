@@ -7,10 +7,12 @@
 //! * [`cipher`] — the transport after the handshake: AES-256-GCM in place on caller-owned
 //!   packets, 64-bit explicit nonces, a sliding replay window, and deterministic rekeying by
 //!   nonce epoch (so both sides agree on the key without extra messages).
-//! * [`message`] — the channel's outer kinds (handshake / data) and inner plaintext messages
+//! * [`message`] — the channel's outer kinds (handshake / abort notice / data) and inner plaintext messages
 //!   (routed payload, close, credential refresh).
 //!
 //! Nothing here touches sockets or clocks; the node runtime drives it.
+
+#![warn(missing_docs)]
 
 pub mod cipher;
 pub mod handshake;
@@ -21,5 +23,5 @@ pub use cipher::{CipherError, RecvCipher, RekeyPolicy, SendCipher};
 pub use handshake::{
     Handshake, HandshakeError, HandshakeStep, LocalIdentity, PeerIdentity, Role, TrustPolicy,
 };
-pub use message::{ChannelKind, InnerMessage};
+pub use message::{AbortCode, AbortNotice, ChannelKind, InnerMessage};
 pub use replay::ReplayWindow;

@@ -3,7 +3,7 @@
 /// Width of the window in nonces.
 pub const WINDOW: u64 = 128;
 
-/// Accepts each nonce at most once, and nonces up to [`WINDOW`] behind the highest seen
+/// Accepts each nonce at most once, and nonces up to `WINDOW` (128) behind the highest seen
 /// (so moderate reordering is tolerated). Anything older is refused.
 #[derive(Debug, Clone, Default)]
 pub struct ReplayWindow {

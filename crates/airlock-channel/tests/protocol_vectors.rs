@@ -6,7 +6,7 @@
 //! document's bytes must decode back with the real decoders.
 
 use airlock_channel::cipher::next_key;
-use airlock_channel::{InnerMessage, RecvCipher, RekeyPolicy, SendCipher};
+use airlock_channel::{AbortCode, AbortNotice, InnerMessage, RecvCipher, RekeyPolicy, SendCipher};
 use airlock_identity::{
     Identifier, PurposeKeyAttestation, ATTESTATION_LEN, DEFAULT_PURPOSE_KEY_TTL,
 };
@@ -37,6 +37,7 @@ const KNOWN: &[&str] = &[
     "T17-inner-close",
     "T18-inner-refresh",
     "T19-attestation-layout",
+    "T20-abort-notice",
 ];
 
 const KEY: [u8; 32] = [7u8; 32];
@@ -215,6 +216,7 @@ fn compute(name: &str) -> Option<Vec<u8>> {
             assert_eq!(bytes.len(), ATTESTATION_LEN);
             bytes
         }
+        "T20-abort-notice" => AbortNotice::failed("nothing at address outlet").encode(),
         _ => return None,
     })
 }
@@ -388,6 +390,13 @@ fn document_vectors_decode_back() {
         InnerMessage::decode(Packet::copy_from(&get("T18-inner-refresh"))).unwrap(),
         InnerMessage::RefreshCredentials(vec![b"c1".to_vec()])
     );
+
+    // T20: the abort notice is an outer channel message, not a portal frame.
+    let t20 = get("T20-abort-notice");
+    let notice = AbortNotice::decode(&t20).unwrap();
+    assert_eq!(notice.code, AbortCode::Failed);
+    assert_eq!(notice.reason, "nothing at address outlet");
+    assert!(PortalFrame::decode(Packet::copy_from(&t20)).is_err());
 
     // T19.
     let t19 = get("T19-attestation-layout");

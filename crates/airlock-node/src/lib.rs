@@ -7,6 +7,7 @@
 //!
 //! Layout:
 //! * [`message`], [`router`] — routed messages and the address table;
+//! * [`access`] — access control: policies, projects, credentials, revocation, admission;
 //! * [`flow_control`] — which origins each address accepts (checked on every delivery);
 //! * [`transport`] — TCP listeners and connections (framing from `airlock-wire`);
 //! * [`channel`] — the secure channel driver (core from `airlock-channel`) and the `api` listener;
@@ -15,6 +16,9 @@
 //! * [`resolve`] — turning `/ip4/…/secure/api/service/x` into a route;
 //! * [`node`] — the node itself and its lifecycle.
 
+#![warn(missing_docs)]
+
+pub mod access;
 pub mod channel;
 pub mod close_hooks;
 pub mod flow_control;

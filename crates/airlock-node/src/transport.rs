@@ -18,7 +18,7 @@ use crate::router::Worker;
 use airlock_wire::frame::{self, FrameDecoder, InboundFrame, PREAMBLE};
 use airlock_wire::Address;
 use bytes::{Buf, Bytes, BytesMut};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
-use tokio::task::AbortHandle;
+use tokio::task::{AbortHandle, JoinHandle};
 
 /// Time allowed for a new peer to send the preamble.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -67,6 +67,92 @@ struct Outbox {
     flushing: bool,
     /// A write failed; the connection is closing.
     failed: bool,
+}
+
+/// The transport's own registry: live connections by address, reusable outbound connections
+/// by target, and the listening tasks. Owned by the node; connections add and remove
+/// themselves.
+#[derive(Default)]
+pub struct Transport {
+    outbound: Mutex<HashMap<String, Address>>,
+    connections: Mutex<HashMap<Address, Arc<Connection>>>,
+    listeners: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Transport {
+    /// The live outbound connection to `target`, if any.
+    fn outbound(&self, target: &str) -> Option<Address> {
+        self.outbound.lock().expect("outbound").get(target).cloned()
+    }
+
+    fn remember_outbound(&self, target: &str, addr: Address) {
+        self.outbound
+            .lock()
+            .expect("outbound")
+            .insert(target.to_string(), addr);
+    }
+
+    fn forget_outbound(&self, target: &str, addr: &Address) {
+        let mut m = self.outbound.lock().expect("outbound");
+        if m.get(target) == Some(addr) {
+            m.remove(target);
+        }
+    }
+
+    fn remember(&self, c: Arc<Connection>) {
+        self.connections
+            .lock()
+            .expect("conns")
+            .insert(c.address().clone(), c);
+    }
+
+    fn forget(&self, a: &Address) {
+        self.connections.lock().expect("conns").remove(a);
+    }
+
+    /// The connection at address `a`.
+    pub fn get(&self, a: &Address) -> Option<Arc<Connection>> {
+        self.connections.lock().expect("conns").get(a).cloned()
+    }
+
+    /// Every live connection.
+    pub fn all(&self) -> Vec<Arc<Connection>> {
+        self.connections
+            .lock()
+            .expect("conns")
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Number of live connections.
+    pub fn len(&self) -> usize {
+        self.connections.lock().expect("conns").len()
+    }
+
+    /// True if there is no connection.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn track_listener(&self, h: JoinHandle<()>) {
+        self.listeners.lock().expect("listeners").push(h);
+    }
+
+    /// Stops the listeners and waits until their sockets are closed (so the port can be reused
+    /// at once).
+    pub(crate) async fn stop_listeners(&self) {
+        let listeners: Vec<_> = self
+            .listeners
+            .lock()
+            .expect("listeners")
+            .drain(..)
+            .collect();
+        for l in listeners {
+            l.abort();
+            let _ = l.await;
+        }
+    }
 }
 
 /// One TCP connection to another node.
@@ -125,9 +211,9 @@ impl Connection {
             return;
         }
         node.router().unregister(&self.addr);
-        node.forget_connection(&self.addr);
+        node.transport().forget(&self.addr);
         if let Some(k) = &self.outbound_key {
-            node.forget_outbound(k, &self.addr);
+            node.transport().forget_outbound(k, &self.addr);
         }
         for t in self.tasks.lock().expect("tasks").drain(..) {
             t.abort();
@@ -244,13 +330,13 @@ pub async fn listen(node: &Node, addr: SocketAddr) -> std::io::Result<SocketAddr
             }));
         }
     });
-    node.track_listener(handle);
+    node.transport().track_listener(handle);
     Ok(local)
 }
 
 /// Connects to `target` (`host:port`), reusing a live outbound connection to the same target.
 pub async fn connect(node: &Node, target: &str) -> std::io::Result<Address> {
-    if let Some(addr) = node.outbound(target) {
+    if let Some(addr) = node.transport().outbound(target) {
         return Ok(addr);
     }
     let stream = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(target))
@@ -263,7 +349,8 @@ pub async fn connect(node: &Node, target: &str) -> std::io::Result<Address> {
         })??;
     let peer = stream.peer_addr()?;
     let conn = start(node, stream, peer, Some(target.to_string()));
-    node.remember_outbound(target, conn.address().clone());
+    node.transport()
+        .remember_outbound(target, conn.address().clone());
     Ok(conn.address().clone())
 }
 
@@ -289,7 +376,7 @@ fn start(
         bytes_out: AtomicU64::new(0),
     });
     node.router().register(addr, Access::Local, conn.clone());
-    node.remember_connection(conn.clone());
+    node.transport().remember(conn.clone());
     conn.send_bytes(Bytes::from_static(&PREAMBLE));
     let (n1, c1) = (node.clone(), conn.clone());
     let reader = tokio::spawn(async move {

@@ -204,3 +204,52 @@ async fn inlet_recovers_after_outlet_node_restarts() {
     assert_eq!(roundtrip(inlet).await, Some(*b"ping"));
     assert_eq!(n2.inlets()[0].status, "up");
 }
+
+/// Deleting the outlet closes the inlet's link with the peer's reason; the inlet's next attempt
+/// (a portal `Hello` to the missing outlet) is answered by the outlet node's abort notice, which
+/// the inlet's new link recognises and closes on with the notice's reason — never reading it as a
+/// portal frame (it used to log `malformed portal frame: … unknown kind 0x04` on every retry and
+/// wait out its 5 s HelloAck timeout).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleted_outlet_closes_the_link_with_the_reason() {
+    let echo = common::echo_server().await;
+    let (n1, n2, inlet) = portal(echo).await;
+    let link = n2.inlet("i").unwrap().current_link().expect("a link is up");
+    assert!(!link.is_closed());
+
+    assert!(n1.delete_outlet("outlet"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !link.is_closed() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(link.is_closed(), "the link must close when its outlet goes");
+    let reason = link.close_reason().unwrap_or_default().to_string();
+    assert!(reason.contains("peer closed the portal link"), "{reason}");
+
+    // A new client makes the inlet try again; the outlet node answers that there is no outlet.
+    let started = Instant::now();
+    let _client = TcpStream::connect(inlet).await.unwrap();
+    let last_error = loop {
+        let e = n2.inlets()[0].last_error.clone().unwrap_or_default();
+        if e.contains("nothing at address outlet") || started.elapsed() > Duration::from_secs(8) {
+            break e;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(
+        last_error.contains("nothing at address outlet"),
+        "the link attempt must end with the outlet node's reason, got {last_error:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the abort notice must end the attempt at once, not the HelloAck timeout ({:?})",
+        started.elapsed()
+    );
+    assert_eq!(
+        n2.malformed_portal_frames(),
+        0,
+        "an abort notice is no portal frame"
+    );
+    assert_eq!(n1.malformed_portal_frames(), 0);
+    assert_eq!(n2.inlets()[0].status, "down");
+}

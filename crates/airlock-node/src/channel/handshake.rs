@@ -23,12 +23,12 @@ impl SecureChannel {
     }
 
     /// Tells the initiator (unauthenticated, informational) why its handshake was refused.
-    pub(super) fn send_abort(&self, node: &Node, code: u8, reason: &str) {
+    pub(super) fn send_abort(&self, node: &Node, notice: AbortNotice) {
         if let Some(remote) = self.remote.get() {
             node.dispatch(Message::new(
                 remote.clone(),
                 Route::empty(),
-                Packet::copy_from(&abort_notice(code, reason)),
+                Packet::copy_from(&notice.encode()),
             ));
         }
     }
@@ -55,21 +55,19 @@ impl SecureChannel {
             self.handle_data(node, msg);
             return;
         }
-        if kind == KIND_ABORT {
+        if kind == ChannelKind::Abort.byte() {
             if self.role == Role::Initiator && !self.peer_confirmed.load(Ordering::Acquire) {
-                let body = &msg.payload.data()[1..];
-                let (code, text) = match body.split_first() {
-                    Some((&c, rest)) => (c, rest),
-                    None => (ABORT_FAILED, body),
+                let Ok(notice) = AbortNotice::decode(msg.payload.data()) else {
+                    return;
                 };
-                let reason = String::from_utf8_lossy(text)
-                    .chars()
-                    .take(200)
-                    .collect::<String>();
-                if code == ABORT_REFUSED {
-                    self.refuse(node, format!("the peer refused the handshake: {reason}"));
-                } else {
-                    self.fail(node, format!("the peer aborted the handshake: {reason}"));
+                let reason = notice.reason;
+                match notice.code {
+                    AbortCode::Refused => {
+                        self.refuse(node, format!("the peer refused the handshake: {reason}"))
+                    }
+                    AbortCode::Failed => {
+                        self.fail(node, format!("the peer aborted the handshake: {reason}"))
+                    }
                 }
             }
             return;
@@ -107,8 +105,12 @@ impl SecureChannel {
                 drop(guard);
                 let refused = matches!(e, HandshakeError::Untrusted(_));
                 if self.role == Role::Responder {
-                    let code = if refused { ABORT_REFUSED } else { ABORT_FAILED };
-                    self.send_abort(node, code, &e.to_string());
+                    let notice = if refused {
+                        AbortNotice::refused(e.to_string())
+                    } else {
+                        AbortNotice::failed(e.to_string())
+                    };
+                    self.send_abort(node, notice);
                 }
                 if refused {
                     self.refuse(node, e.to_string());
@@ -125,7 +127,7 @@ impl SecureChannel {
                 if node.is_revoked(&peer.identifier) {
                     let reason = format!("{} is a revoked project member", peer.identifier);
                     if self.role == Role::Responder {
-                        self.send_abort(node, ABORT_REFUSED, &reason);
+                        self.send_abort(node, AbortNotice::refused(reason.clone()));
                     }
                     self.refuse(node, reason);
                     return;
@@ -260,7 +262,7 @@ impl Worker for Listener {
         // The Diffie-Hellman and signing work of message 2 runs off the task that read the
         // message (a TCP reader keeps reading), bounded node-wide. Nothing can overtake it:
         // the initiator sends message 3 only after it has message 2.
-        let Ok(permit) = node.handshake_work().try_acquire_owned() else {
+        let Ok(permit) = node.channel_registry().handshake_work().try_acquire_owned() else {
             tracing::warn!(
                 "too many handshake messages being answered; dropping handshake message 1"
             );
@@ -300,7 +302,7 @@ fn respond(
     {
         // Check the limits again and register under one gate: several answers computed in
         // parallel must not overshoot them.
-        let _gate = node.responder_gate();
+        let _gate = node.channel_registry().responder_gate();
         if node.pending_handshakes() >= MAX_PENDING_HANDSHAKES {
             tracing::warn!("too many handshakes in progress; dropping handshake message 1");
             return;

@@ -14,8 +14,8 @@ use crate::message::{ChannelPeer, Message};
 use crate::node::Node;
 use crate::router::Worker;
 use airlock_channel::{
-    ChannelKind, Handshake, HandshakeError, HandshakeStep, InnerMessage, PeerIdentity, RecvCipher,
-    RekeyPolicy, Role, SendCipher, TrustPolicy,
+    AbortCode, AbortNotice, ChannelKind, Handshake, HandshakeError, HandshakeStep, InnerMessage,
+    PeerIdentity, RecvCipher, RekeyPolicy, Role, SendCipher, TrustPolicy,
 };
 use airlock_identity::Identifier;
 use airlock_wire::{Address, Packet, Route};
@@ -25,7 +25,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 mod handshake;
+mod registry;
 pub use handshake::{create, Listener};
+pub use registry::Channels;
 
 /// How long a handshake may take before the channel is dropped.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
@@ -36,22 +38,6 @@ pub const MAX_PENDING_HANDSHAKES: usize = 256;
 pub const MAX_HANDSHAKE_WORK: usize = 32;
 /// Maximum number of responder handshakes in progress from one source IP address (over TCP).
 pub const MAX_PENDING_HANDSHAKES_PER_SOURCE: usize = 16;
-/// Outer kind byte of an abort notice (responder → initiator, unauthenticated, informational).
-pub const KIND_ABORT: u8 = 0x04;
-/// Abort code: the responder authenticated the initiator and refuses it (trust policy, revoked
-/// member); retrying will not help until the responder's configuration changes.
-pub const ABORT_REFUSED: u8 = 0x01;
-/// Abort code: anything else (nothing at that address yet, a malformed handshake); worth retrying.
-pub const ABORT_FAILED: u8 = 0x02;
-
-/// The bytes of an abort notice: `0x04 ‖ code ‖ UTF-8 reason` (§5.4 of docs/protocol.md).
-pub fn abort_notice(code: u8, reason: &str) -> Vec<u8> {
-    let mut v = Vec::with_capacity(2 + reason.len());
-    v.push(KIND_ABORT);
-    v.push(code);
-    v.extend_from_slice(reason.as_bytes());
-    v
-}
 /// Channels rekey at least this often.
 pub const REKEY_INTERVAL: Duration = Duration::from_secs(3600);
 
@@ -212,7 +198,7 @@ impl SecureChannel {
                 decrypting: true,
             }),
         );
-        node.remember_channel(self.clone());
+        node.channel_registry().remember(self.clone());
     }
 
     /// The encrypting address: route through it to reach the peer's node.
@@ -468,7 +454,7 @@ impl SecureChannel {
         }
         node.router().unregister(&self.enc);
         node.router().unregister(&self.dec);
-        node.forget_channel(&self.enc);
+        node.channel_registry().forget(&self.enc);
         *self.send.lock().expect("send") = None;
         *self.recv.lock().expect("recv") = None;
         if let Some((addr, id)) = self.first_hop_hook.lock().expect("hook").take() {

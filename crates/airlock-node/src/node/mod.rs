@@ -1,22 +1,22 @@
-//! The node: identity, router, listeners, channels and portals, and their lifecycle.
-//! Access decisions (policies, projects, credentials, revocation) are in [`access`].
+//! The node: its identity, router and lifecycle (start, maintenance, shutdown), and one owner per
+//! subsystem — [`Transport`] (connections, listeners), [`Channels`] (channel ends, handshakes in
+//! progress), [`Portals`] (inlets, outlets) and the access state (policies, projects,
+//! credentials, revocation: [`AccessControl`]). `Node`'s methods delegate to them.
 
 mod access;
 pub mod ops;
 
-use crate::channel::{self, SecureChannel};
+use crate::access::{AccessControl, Admission};
+use crate::channel::{self, Channels, SecureChannel};
 use crate::flow_control::Access;
 use crate::message::Message;
-use crate::portal::{Inlet, InletInfo, InletSpec, Outlet, OutletInfo, OutletSpec};
+use crate::portal::{Inlet, InletInfo, InletSpec, OutletInfo, OutletSpec, Portals};
 use crate::router::{Lookup, Router};
 use crate::services::{Echo, Uppercase};
-use crate::transport::{self, CloseHook, Connection};
-use airlock_channel::{LocalIdentity, RekeyPolicy};
-use airlock_identity::{
-    Identifier, IdentitySecret, PurposeKeySecret, VerifiedIdentity, DEFAULT_PURPOSE_KEY_TTL,
-};
+use crate::transport::{self, CloseHook, Transport};
+use airlock_channel::{AbortNotice, ChannelKind, LocalIdentity, RekeyPolicy};
+use airlock_identity::{Identifier, IdentitySecret, PurposeKeySecret, DEFAULT_PURPOSE_KEY_TTL};
 use airlock_wire::{Address, Route};
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
@@ -92,39 +92,26 @@ pub struct NodeConfig {
     pub purpose_key_store: Option<PurposeKeyStore>,
 }
 
+/// The node: its lifecycle state and one owner per subsystem.
 struct Inner {
     name: String,
     router: Router,
     identity: RwLock<NodeIdentity>,
     rekey: RekeyPolicy,
     ids: AtomicU64,
-    outbound: Mutex<HashMap<String, Address>>,
-    connections: Mutex<HashMap<Address, Arc<Connection>>>,
-    channels: Mutex<HashMap<Address, Arc<SecureChannel>>>,
-    inlets: Mutex<HashMap<String, Arc<Inlet>>>,
-    outlets: Mutex<HashMap<String, Arc<Outlet>>>,
     tasks: Mutex<Vec<AbortHandle>>,
-    listeners: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     listen: OnceLock<SocketAddr>,
     started: std::time::Instant,
     purpose_key_store: Option<PurposeKeyStore>,
-    authorities: RwLock<Vec<VerifiedIdentity>>,
-    /// The project each trusted authority speaks for (`subject.project` in policies).
-    authority_projects: RwLock<HashMap<Identifier, String>>,
-    /// The authority of the project this node hosts (binds its resources), if any.
-    home_authority: RwLock<Option<Identifier>>,
-    credentials: RwLock<Vec<Vec<u8>>>,
-    /// The credential of each project this node is a member of (presented together).
-    project_credentials: Mutex<std::collections::BTreeMap<String, Vec<u8>>>,
-    projects: RwLock<HashMap<String, ProjectRoute>>,
-    policies: RwLock<crate::policy::Policies>,
-    /// Revoked members by project (each project's poll replaces only its own set).
-    revoked: RwLock<HashMap<String, std::collections::HashSet<Identifier>>>,
     counters: ops::NodeCounters,
-    handshake_work: Arc<tokio::sync::Semaphore>,
-    responder_gate: Mutex<()>,
-    /// Who the `api` listener admits (docs/protocol.md §5.4).
-    admission: access::Admission,
+    /// TCP connections and listeners.
+    transport: Transport,
+    /// Secure channel ends and handshakes in progress.
+    channels: Channels,
+    /// Inlets and outlets.
+    portals: Portals,
+    /// Policies, projects, authorities, credentials, revocation, admission.
+    access: AccessControl,
 }
 
 /// How to reach a project node and whom to expect there.
@@ -145,12 +132,12 @@ pub struct Node {
 /// How often open portal links are re-checked against policies and credentials.
 pub const ACCESS_RECHECK_INTERVAL: Duration = Duration::from_secs(10);
 
-/// Names that services and portals may not take.
-pub const RESERVED_ADDRESSES: &[&str] = &["api", "echo", "uppercase"];
+pub use crate::portal::registry::RESERVED_ADDRESSES;
 
 impl Node {
     /// Starts a node: registers `api`, `echo`, `uppercase`, binds the TCP listener.
     pub async fn start(config: NodeConfig) -> anyhow::Result<Node> {
+        let own = config.identity.secret.identifier();
         let node = Node {
             inner: Arc::new(Inner {
                 name: config.name,
@@ -158,31 +145,21 @@ impl Node {
                 identity: RwLock::new(config.identity),
                 rekey: config.rekey,
                 ids: AtomicU64::new(1),
-                outbound: Mutex::new(HashMap::new()),
-                connections: Mutex::new(HashMap::new()),
-                channels: Mutex::new(HashMap::new()),
-                inlets: Mutex::new(HashMap::new()),
-                outlets: Mutex::new(HashMap::new()),
                 tasks: Mutex::new(Vec::new()),
-                listeners: Mutex::new(Vec::new()),
                 listen: OnceLock::new(),
                 started: std::time::Instant::now(),
                 purpose_key_store: config.purpose_key_store,
-                authorities: RwLock::new(Vec::new()),
-                authority_projects: RwLock::new(HashMap::new()),
-                home_authority: RwLock::new(None),
-                credentials: RwLock::new(Vec::new()),
-                project_credentials: Mutex::new(Default::default()),
-                projects: RwLock::new(HashMap::new()),
-                policies: RwLock::new(Default::default()),
-                revoked: RwLock::new(Default::default()),
                 counters: Default::default(),
-                handshake_work: Arc::new(tokio::sync::Semaphore::new(channel::MAX_HANDSHAKE_WORK)),
-                responder_gate: Mutex::new(()),
-                admission: access::Admission::new(
-                    config.authorized,
-                    config.trust_unknown,
-                    config.known_identities,
+                transport: Transport::default(),
+                channels: Channels::default(),
+                portals: Portals::default(),
+                access: AccessControl::new(
+                    own,
+                    Admission::new(
+                        config.authorized,
+                        config.trust_unknown,
+                        config.known_identities,
+                    ),
                 ),
             }),
         };
@@ -240,28 +217,7 @@ impl Node {
     /// Re-evaluates access of every open portal link against current policies and credentials;
     /// links that are no longer allowed are closed (their connections cut).
     pub fn recheck_access(&self) {
-        let outlets: Vec<_> = self
-            .inner
-            .outlets
-            .lock()
-            .expect("outlets")
-            .values()
-            .cloned()
-            .collect();
-        for o in outlets {
-            o.recheck(self);
-        }
-        let inlets: Vec<_> = self
-            .inner
-            .inlets
-            .lock()
-            .expect("inlets")
-            .values()
-            .cloned()
-            .collect();
-        for i in inlets {
-            i.recheck(self);
-        }
+        self.inner.portals.recheck(self);
     }
 
     /// Replaces the purpose key when less than a tenth of its lifetime is left. Existing
@@ -313,7 +269,7 @@ impl Node {
             history: id.secret.history().encode(),
             attestation: id.purpose.attestation.clone(),
             purpose_private: id.purpose.private_bytes(),
-            credentials: self.inner.credentials.read().expect("credentials").clone(),
+            credentials: self.inner.access.credentials(),
         }
     }
 
@@ -351,20 +307,19 @@ impl Node {
         // letting it time out. Both cases get the same words, and generated addresses
         // (connections, channel ends, links) get no answer at all, so nobody can probe which
         // of them exist.
-        if msg.payload.data().first() == Some(&0x01)
+        // The payload of a portal `Hello` also starts with 0x01 and gets the same notice; links
+        // recognise it before decoding portal frames (docs/protocol.md §9.6).
+        if msg.payload.data().first() == Some(&ChannelKind::Handshake1.byte())
             && !msg.ret.is_empty()
             && !crate::flow_control::is_generated(first)
         {
-            let notice = crate::channel::abort_notice(
-                crate::channel::ABORT_FAILED,
-                &format!(
-                    "nothing at address {first} that this message may reach on the node it reached"
-                ),
-            );
+            let notice = AbortNotice::failed(format!(
+                "nothing at address {first} that this message may reach on the node it reached"
+            ));
             let back = Message::new(
                 msg.ret,
                 Route::empty(),
-                airlock_wire::Packet::copy_from(&notice),
+                airlock_wire::Packet::copy_from(&notice.encode()),
             );
             self.dispatch(back);
         }
@@ -374,148 +329,59 @@ impl Node {
         self.inner.tasks.lock().expect("tasks").push(h);
     }
 
-    pub(crate) fn track_listener(&self, h: tokio::task::JoinHandle<()>) {
-        self.inner.listeners.lock().expect("listeners").push(h);
+    /// The transport's registry (connections, listeners).
+    pub fn transport(&self) -> &Transport {
+        &self.inner.transport
     }
 
-    pub(crate) fn outbound(&self, target: &str) -> Option<Address> {
-        self.inner
-            .outbound
-            .lock()
-            .expect("outbound")
-            .get(target)
-            .cloned()
+    /// The channels' registry.
+    pub fn channel_registry(&self) -> &Channels {
+        &self.inner.channels
     }
 
-    pub(crate) fn remember_outbound(&self, target: &str, addr: Address) {
-        self.inner
-            .outbound
-            .lock()
-            .expect("outbound")
-            .insert(target.to_string(), addr);
-    }
-
-    pub(crate) fn forget_outbound(&self, target: &str, addr: &Address) {
-        let mut m = self.inner.outbound.lock().expect("outbound");
-        if m.get(target) == Some(addr) {
-            m.remove(target);
-        }
-    }
-
-    pub(crate) fn remember_connection(&self, c: Arc<Connection>) {
-        self.inner
-            .connections
-            .lock()
-            .expect("conns")
-            .insert(c.address().clone(), c);
-    }
-
-    pub(crate) fn forget_connection(&self, a: &Address) {
-        self.inner.connections.lock().expect("conns").remove(a);
-    }
-
-    pub(crate) fn remember_channel(&self, c: Arc<SecureChannel>) {
-        self.inner
-            .channels
-            .lock()
-            .expect("channels")
-            .insert(c.address().clone(), c);
-    }
-
-    pub(crate) fn forget_channel(&self, a: &Address) {
-        self.inner.channels.lock().expect("channels").remove(a);
+    /// The portals' registry (inlets, outlets).
+    pub fn portals(&self) -> &Portals {
+        &self.inner.portals
     }
 
     /// The channel whose encrypting address is `a`.
     pub fn channel(&self, a: &Address) -> Option<Arc<SecureChannel>> {
-        self.inner
-            .channels
-            .lock()
-            .expect("channels")
-            .get(a)
-            .cloned()
+        self.inner.channels.get(a)
     }
 
     /// All channels.
     pub fn channels(&self) -> Vec<Arc<SecureChannel>> {
-        self.inner
-            .channels
-            .lock()
-            .expect("channels")
-            .values()
-            .cloned()
-            .collect()
+        self.inner.channels.all()
     }
 
     /// Number of responder handshakes in progress.
     pub fn pending_handshakes(&self) -> usize {
-        self.inner
-            .channels
-            .lock()
-            .expect("channels")
-            .values()
-            .filter(|c| c.status() == channel::ChannelStatus::Handshaking)
-            .count()
-    }
-
-    /// Slots for answering handshake messages 1 off the reading task.
-    pub(crate) fn handshake_work(&self) -> Arc<tokio::sync::Semaphore> {
-        self.inner.handshake_work.clone()
-    }
-
-    /// Serialises "check the handshake limits, then register a responder".
-    pub(crate) fn responder_gate(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.inner.responder_gate.lock().expect("responder gate")
+        self.inner.channels.handshaking(None)
     }
 
     /// Number of responder handshakes in progress from source IP `ip`.
     pub fn pending_handshakes_from(&self, ip: std::net::IpAddr) -> usize {
-        self.inner
-            .channels
-            .lock()
-            .expect("channels")
-            .values()
-            .filter(|c| {
-                c.status() == channel::ChannelStatus::Handshaking && c.source_ip() == Some(ip)
-            })
-            .count()
+        self.inner.channels.handshaking(Some(ip))
     }
 
     /// Bytes written (or queued) to connection `a` so far.
     pub fn connection_bytes_out(&self, a: &Address) -> Option<u64> {
-        self.inner
-            .connections
-            .lock()
-            .expect("conns")
-            .get(a)
-            .map(|c| c.bytes_out())
+        self.inner.transport.get(a).map(|c| c.bytes_out())
     }
 
     /// The remote socket address of connection `a`.
     pub fn connection_peer(&self, a: &Address) -> Option<SocketAddr> {
-        self.inner
-            .connections
-            .lock()
-            .expect("conns")
-            .get(a)
-            .map(|c| c.peer())
+        self.inner.transport.get(a).map(|c| c.peer())
     }
 
     /// Number of TCP connections.
     pub fn connection_count(&self) -> usize {
-        self.inner.connections.lock().expect("conns").len()
+        self.inner.transport.len()
     }
 
     /// Registers `hook` to run when the connection or channel at `addr` closes.
     pub fn on_close(&self, addr: &Address, hook: CloseHook) -> Option<u64> {
-        if let Some(c) = self
-            .inner
-            .connections
-            .lock()
-            .expect("conns")
-            .get(addr)
-            .cloned()
-        {
+        if let Some(c) = self.inner.transport.get(addr) {
             return Some(c.on_close(hook));
         }
         if let Some(ch) = self.channel(addr) {
@@ -526,195 +392,65 @@ impl Node {
 
     /// Removes a hook registered with [`Node::on_close`].
     pub fn remove_close_hook(&self, addr: &Address, id: u64) {
-        if let Some(c) = self
-            .inner
-            .connections
-            .lock()
-            .expect("conns")
-            .get(addr)
-            .cloned()
-        {
+        if let Some(c) = self.inner.transport.get(addr) {
             c.remove_hook(id);
         } else if let Some(ch) = self.channel(addr) {
             ch.remove_hook(id);
         }
     }
 
-    fn check_name(name: &str) -> anyhow::Result<Address> {
-        if RESERVED_ADDRESSES.contains(&name)
-            || name.starts_with("sc.")
-            || name.starts_with("tcp.")
-            || name.starts_with("portal.")
-        {
-            anyhow::bail!("{name:?} is reserved; choose another name");
-        }
-        Address::new(name).map_err(|e| anyhow::anyhow!("invalid name {name:?}: {e}"))
-    }
-
     /// Creates a TCP outlet.
     pub fn create_outlet(&self, spec: OutletSpec) -> anyhow::Result<OutletInfo> {
-        let addr = Self::check_name(&spec.name)?;
-        let mut outlets = self.inner.outlets.lock().expect("outlets");
-        if outlets.contains_key(&spec.name) {
-            anyhow::bail!(
-                "an outlet named {:?} already exists on node {}",
-                spec.name,
-                self.name()
-            );
-        }
-        let outlet = Outlet::new(spec.clone());
-        if !self.router().register(
-            addr,
-            Access::Service,
-            Arc::new(crate::portal::outlet::OutletWorker(outlet.clone())),
-        ) {
-            anyhow::bail!(
-                "the address {:?} is already in use on node {}",
-                spec.name,
-                self.name()
-            );
-        }
-        outlets.insert(spec.name.clone(), outlet.clone());
-        tracing::info!(outlet = %spec.name, to = %spec.to, "outlet created");
-        Ok(outlet.info())
+        self.inner.portals.create_outlet(self, spec)
     }
 
     /// Lists outlets.
     pub fn outlets(&self) -> Vec<OutletInfo> {
-        let mut v: Vec<_> = self
-            .inner
-            .outlets
-            .lock()
-            .expect("outlets")
-            .values()
-            .map(|o| o.info())
-            .collect();
-        v.sort_by(|a, b| a.name.cmp(&b.name));
-        v
+        self.inner.portals.outlets()
     }
 
     /// Deletes an outlet; returns false if none had that name.
     pub fn delete_outlet(&self, name: &str) -> bool {
-        let Some(o) = self.inner.outlets.lock().expect("outlets").remove(name) else {
-            return false;
-        };
-        if let Ok(a) = Address::new(name) {
-            self.router().unregister(&a);
-        }
-        o.stop(self);
-        true
+        self.inner.portals.delete_outlet(self, name)
     }
 
     /// Creates a TCP inlet.
     pub async fn create_inlet(&self, spec: InletSpec) -> anyhow::Result<InletInfo> {
-        if self
-            .inner
-            .inlets
-            .lock()
-            .expect("inlets")
-            .contains_key(&spec.name)
-        {
-            anyhow::bail!(
-                "an inlet named {:?} already exists on node {}",
-                spec.name,
-                self.name()
-            );
-        }
-        let inlet = Inlet::start(self, spec.clone()).await?;
-        let info = inlet.info();
-        self.inner
-            .inlets
-            .lock()
-            .expect("inlets")
-            .insert(spec.name.clone(), inlet);
-        tracing::info!(inlet = %spec.name, from = %info.from, to = %spec.to, "inlet created");
-        Ok(info)
+        self.inner.portals.create_inlet(self, spec).await
     }
 
     /// The inlet with that name.
     pub fn inlet(&self, name: &str) -> Option<Arc<Inlet>> {
-        self.inner.inlets.lock().expect("inlets").get(name).cloned()
+        self.inner.portals.inlet(name)
     }
 
     /// Lists inlets.
     pub fn inlets(&self) -> Vec<InletInfo> {
-        let mut v: Vec<_> = self
-            .inner
-            .inlets
-            .lock()
-            .expect("inlets")
-            .values()
-            .map(|i| i.info())
-            .collect();
-        v.sort_by(|a, b| a.name.cmp(&b.name));
-        v
+        self.inner.portals.inlets()
     }
 
     /// Deletes an inlet; returns false if none had that name.
     pub async fn delete_inlet(&self, name: &str) -> bool {
-        let Some(i) = self.inner.inlets.lock().expect("inlets").remove(name) else {
-            return false;
-        };
-        i.stop(self).await;
-        true
+        self.inner.portals.delete_inlet(self, name).await
     }
 
     /// Graceful shutdown: stop inlets and outlets, close channels (telling peers), close
     /// connections, stop background tasks.
     pub async fn shutdown(&self) {
-        let inlets: Vec<_> = self
-            .inner
-            .inlets
-            .lock()
-            .expect("inlets")
-            .drain()
-            .map(|(_, i)| i)
-            .collect();
-        for i in inlets {
-            i.stop(self).await;
-        }
-        let outlets: Vec<_> = self
-            .inner
-            .outlets
-            .lock()
-            .expect("outlets")
-            .drain()
-            .map(|(_, o)| o)
-            .collect();
-        for o in outlets {
-            o.stop(self);
-        }
+        self.inner.portals.stop_all(self).await;
         for ch in self.channels() {
             ch.close(self, true);
         }
         // Give the writers a moment to flush the close messages.
         tokio::time::sleep(Duration::from_millis(50)).await;
-        let conns: Vec<_> = self
-            .inner
-            .connections
-            .lock()
-            .expect("conns")
-            .values()
-            .cloned()
-            .collect();
-        for c in conns {
+        for c in self.inner.transport.all() {
             c.close(self);
         }
         for t in self.inner.tasks.lock().expect("tasks").drain(..) {
             t.abort();
         }
         // Wait until the listening sockets are really closed, so the port can be reused at once.
-        let listeners: Vec<_> = self
-            .inner
-            .listeners
-            .lock()
-            .expect("listeners")
-            .drain(..)
-            .collect();
-        for l in listeners {
-            l.abort();
-            let _ = l.await;
-        }
+        self.inner.transport.stop_listeners().await;
         tracing::info!(node = %self.name(), "node stopped");
     }
 }

@@ -15,6 +15,7 @@ pub struct NodeCounters {
     handshakes_refused: AtomicU64,
     refused_deliveries: AtomicU64,
     unsendable: AtomicU64,
+    malformed_portal_frames: AtomicU64,
     draining: AtomicBool,
 }
 
@@ -95,6 +96,30 @@ impl Node {
         }
     }
 
+    /// Counts (and logs, rate-limited) a message to a portal address that is no portal frame.
+    pub(crate) fn count_malformed_portal_frame(
+        &self,
+        at: &dyn std::fmt::Display,
+        why: &dyn std::fmt::Display,
+    ) {
+        let n = self
+            .inner
+            .counters
+            .malformed_portal_frames
+            .fetch_add(1, Ordering::Relaxed);
+        if n < 20 || n.is_power_of_two() {
+            tracing::warn!(%at, "malformed portal frame: {why} ({} so far)", n + 1);
+        }
+    }
+
+    /// Messages to portal links and outlets that were not valid portal frames.
+    pub fn malformed_portal_frames(&self) -> u64 {
+        self.inner
+            .counters
+            .malformed_portal_frames
+            .load(Ordering::Relaxed)
+    }
+
     /// Messages dropped before sending because the peer would refuse them.
     pub fn unsendable_messages(&self) -> u64 {
         self.inner.counters.unsendable.load(Ordering::Relaxed)
@@ -113,9 +138,8 @@ impl Node {
     /// The credentials this node presents: (issuer, expiry in Unix seconds).
     pub fn credential_expiries(&self) -> Vec<(Identifier, u64)> {
         self.inner
-            .credentials
-            .read()
-            .expect("credentials")
+            .access
+            .credentials()
             .iter()
             .filter_map(|c| airlock_authority::Credential::decode(c).ok())
             .map(|c| (c.issuer, c.expires_at))
@@ -137,17 +161,7 @@ impl Node {
     /// Returns how many were still open when it gave up (they are cut by [`Node::shutdown`]).
     pub async fn drain(&self, grace: Duration) -> usize {
         self.inner.counters.draining.store(true, Ordering::Release);
-        let inlets: Vec<_> = self
-            .inner
-            .inlets
-            .lock()
-            .expect("inlets")
-            .values()
-            .cloned()
-            .collect();
-        for i in inlets {
-            i.stop_accepting();
-        }
+        self.inner.portals.stop_accepting();
         let deadline = tokio::time::Instant::now() + grace;
         loop {
             let open = self.open_connections();

@@ -169,6 +169,12 @@ impl Inlet {
         self.bound
     }
 
+    /// The link the inlet established last (it may have closed since; see
+    /// [`Link::close_reason`]).
+    pub fn current_link(&self) -> Option<Arc<Link>> {
+        self.snapshot.lock().expect("snap").clone()
+    }
+
     /// The spec it was created with.
     pub fn spec(&self) -> &InletSpec {
         &self.spec
@@ -333,6 +339,8 @@ fn is_refusal(e: &anyhow::Error) -> bool {
     use crate::channel::ChannelError;
     use crate::resolve::ResolveError;
     e.downcast_ref::<super::link::Refused>().is_some()
+        || e.downcast_ref::<super::link::Aborted>()
+            .is_some_and(|a| a.0.code == airlock_channel::AbortCode::Refused)
         || e.downcast_ref::<InletRefused>().is_some()
         || matches!(
             e.downcast_ref::<ChannelError>(),

@@ -4,12 +4,15 @@
 //! * [`link`] — a portal link: the streams of one inlet over one channel, with flow control;
 //! * [`stream`] — moving bytes between one TCP socket and its stream;
 //! * [`inlet`] — the listening side, which (re-)establishes its link on demand;
-//! * [`outlet`] — the service side, reachable only through a secure channel.
+//! * [`outlet`] — the service side, reachable only through a secure channel;
+//! * [`registry`] — the node's inlets and outlets by name.
 
 pub mod inlet;
 pub mod link;
 pub mod outlet;
+pub mod registry;
 pub mod stream;
 
 pub use inlet::{Inlet, InletInfo, InletSpec};
 pub use outlet::{Outlet, OutletInfo, OutletSpec};
+pub use registry::Portals;

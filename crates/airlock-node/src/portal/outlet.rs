@@ -11,7 +11,7 @@ use crate::node::Node;
 use crate::router::Worker;
 use airlock_portal::PortalFrame;
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// What an outlet is asked to do.
@@ -50,6 +50,8 @@ pub struct Outlet {
     links: Mutex<Vec<Arc<Link>>>,
     stats: Arc<LinkStats>,
     refused: AtomicU64,
+    /// Set (under the `links` lock) when the outlet is deleted: no more links.
+    stopped: AtomicBool,
 }
 
 impl Outlet {
@@ -60,6 +62,7 @@ impl Outlet {
             links: Mutex::new(Vec::new()),
             stats: Arc::new(LinkStats::default()),
             refused: AtomicU64::new(0),
+            stopped: AtomicBool::new(false),
         })
     }
 
@@ -123,9 +126,14 @@ impl Outlet {
         );
     }
 
-    /// Closes every link.
+    /// Closes every link; links asked for later are refused.
     pub fn stop(&self, node: &Node) {
-        for l in self.links.lock().expect("links").drain(..) {
+        let links: Vec<Arc<Link>> = {
+            let mut links = self.links.lock().expect("links");
+            self.stopped.store(true, Ordering::Release);
+            links.drain(..).collect()
+        };
+        for l in links {
             l.close(node, false);
         }
     }
@@ -178,16 +186,26 @@ impl Worker for OutletWorker {
                     outlet.spec.name.clone(),
                     outlet.stats.clone(),
                 ) {
+                    // Record the link before the inlet learns of it: a deletion of the outlet
+                    // then either sees it (and closes it) or happened first (and we close it).
+                    {
+                        let mut links = outlet.links.lock().expect("links");
+                        if outlet.stopped.load(Ordering::Acquire) {
+                            drop(links);
+                            link.close(node, false);
+                            return;
+                        }
+                        links.retain(|l| !l.is_closed());
+                        links.push(link.clone());
+                    }
                     tracing::info!(outlet = %outlet.spec.name, peer = %peer.identifier, "portal link accepted");
-                    let mut links = outlet.links.lock().expect("links");
-                    links.retain(|l| !l.is_closed());
-                    links.push(link);
+                    link.answer_hello(node);
                 }
             }
             Ok(other) => {
                 tracing::debug!(outlet = %outlet.spec.name, "ignoring {other:?} sent to the outlet address")
             }
-            Err(e) => tracing::warn!(outlet = %outlet.spec.name, "malformed portal frame: {e}"),
+            Err(e) => node.count_malformed_portal_frame(&outlet.spec.name, &e),
         }
     }
 }

@@ -1,4 +1,6 @@
-//! Moving bytes between one TCP socket and its portal stream.
+//! Moving bytes between one TCP socket and its portal stream. The stream's protocol state (its
+//! credit in both directions) lives in the link's [`airlock_portal::LinkCore`]; this is the
+//! socket side.
 //!
 //! * socket → peer (the stream's task): wait for send credit, read up to `min(credit,
 //!   MAX_CHUNK)` bytes straight into a packet with headroom, prepend the Data header and hand it to
@@ -12,9 +14,7 @@
 
 use super::link::Link;
 use crate::node::Node;
-use airlock_portal::{
-    FlowError, PortalFrame, RecvCredit, ResetReason, SendCredit, DEFAULT_WINDOW, MAX_CHUNK,
-};
+use airlock_portal::{PortalFrame, ResetReason, MAX_CHUNK};
 use airlock_wire::Packet;
 use bytes::{Buf, BufMut, Bytes};
 use std::collections::VecDeque;
@@ -47,41 +47,37 @@ struct Downstream {
     flushing: bool,
 }
 
-/// Shared state of one stream.
+/// The socket side of one stream, shared by its task and the link's receive path.
 pub struct Stream {
     id: u32,
-    send: Mutex<SendCredit>,
+    /// Woken when the peer returned credit (or the stream ends).
     credit: Notify,
-    recv: Mutex<RecvCredit>,
     down: Mutex<Downstream>,
     wake: Notify,
     socket: OnceLock<Arc<TcpStream>>,
 }
 
 impl Stream {
-    /// A stream whose peer offers `peer_window` bytes of receive window.
-    pub fn new(id: u32, peer_window: u32) -> Arc<Self> {
+    /// The socket side of stream `id`.
+    pub fn new(id: u32) -> Arc<Self> {
         Arc::new(Stream {
             id,
-            send: Mutex::new(SendCredit::new(peer_window)),
             credit: Notify::new(),
-            recv: Mutex::new(RecvCredit::new(DEFAULT_WINDOW)),
             down: Mutex::new(Downstream::default()),
             wake: Notify::new(),
             socket: OnceLock::new(),
         })
     }
 
-    /// Data arrived from the peer (called inline by the channel's receive path). Returns the
-    /// number of bytes written to the socket right away.
-    pub fn on_data(&self, mut data: Bytes) -> Result<usize, FlowError> {
-        self.recv.lock().expect("recv").on_data(data.len() as u64)?;
+    /// Data arrived from the peer, already within the window (called inline by the channel's
+    /// receive path). Returns the number of bytes written to the socket right away.
+    pub fn on_data(&self, mut data: Bytes) -> usize {
         let mut down = self.down.lock().expect("down");
         let mut written = 0;
         if !down.flushing && down.queue.is_empty() {
             if let Some(sock) = self.socket.get() {
                 match sock.try_write(&data) {
-                    Ok(n) if n == data.len() => return Ok(n),
+                    Ok(n) if n == data.len() => return n,
                     Ok(n) => {
                         data.advance(n);
                         written = n;
@@ -92,7 +88,7 @@ impl Stream {
                         down.flushing = true;
                         drop(down);
                         self.wake.notify_one();
-                        return Ok(0);
+                        return 0;
                     }
                 }
             }
@@ -103,19 +99,12 @@ impl Stream {
             drop(down);
             self.wake.notify_one();
         }
-        Ok(written)
+        written
     }
 
-    /// Records bytes written to the socket; returns a credit to send, if due.
-    pub fn consumed(&self, n: usize) -> Option<u32> {
-        self.recv.lock().expect("recv").on_consumed(n as u64)
-    }
-
-    /// Credit arrived from the peer.
-    pub fn on_credit(&self, bytes: u32) -> Result<(), FlowError> {
-        self.send.lock().expect("send").grant(bytes)?;
+    /// The peer returned credit: wakes the sender.
+    pub fn credit_arrived(&self) {
         self.credit.notify_one();
-        Ok(())
     }
 
     /// Delivers a control event (after any queued data).
@@ -128,10 +117,10 @@ impl Stream {
         self.credit.notify_one();
     }
 
-    async fn wait_credit(&self) -> u64 {
+    async fn wait_credit(&self, link: &Link) -> u64 {
         loop {
             let notified = self.credit.notified();
-            let a = self.send.lock().expect("send").available();
+            let a = link.send_available(self.id);
             if a > 0 {
                 return a;
             }
@@ -183,19 +172,11 @@ pub async fn run(node: &Node, link: &Arc<Link>, stream: &Arc<Stream>, socket: Tc
     let _ = stream.socket.set(sock.clone());
     let id = stream.id;
     // Our side of the TCP connection failed: abort the peer's side of the stream too.
-    let reset_peer = || {
-        link.send_control(
-            node,
-            PortalFrame::Reset {
-                stream: id,
-                reason: ResetReason::ConnectionReset,
-            },
-        );
-    };
+    let reset_peer = || link.reset_stream(node, id, ResetReason::ConnectionReset);
 
     let upstream = async {
         loop {
-            let avail = stream.wait_credit().await;
+            let avail = stream.wait_credit(link).await;
             if link.is_closed() {
                 return HalfEnd::Reset;
             }
@@ -213,11 +194,11 @@ pub async fn run(node: &Node, link: &Arc<Link>, stream: &Arc<Stream>, socket: Tc
             };
             match read {
                 Ok(0) => {
-                    link.send_control(node, PortalFrame::Fin { stream: id });
+                    link.finish_stream(node, id);
                     return HalfEnd::Finished;
                 }
                 Ok(n) => {
-                    stream.send.lock().expect("send").consume(n as u64);
+                    link.on_sent(id, n);
                     link.stats.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
                     PortalFrame::prepend_data_header(id, &mut p);
                     if !link.send_packet(node, p) {
@@ -242,15 +223,7 @@ pub async fn run(node: &Node, link: &Arc<Link>, stream: &Arc<Stream>, socket: Tc
                         return HalfEnd::Reset;
                     }
                     link.stats.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
-                    if let Some(c) = stream.consumed(n) {
-                        link.send_control(
-                            node,
-                            PortalFrame::Credit {
-                                stream: id,
-                                bytes: c,
-                            },
-                        );
-                    }
+                    link.consumed(node, id, n);
                 }
                 StreamEvent::Fin => {
                     // SAFETY: shutdown(2) on the socket's valid descriptor; half-closes writes.

@@ -1,0 +1,197 @@
+//! The portals' own registry: the node's inlets and outlets by name, with creating, listing,
+//! deleting, re-checking access and stopping them.
+
+use super::outlet::OutletWorker;
+use super::{Inlet, InletInfo, InletSpec, Outlet, OutletInfo, OutletSpec};
+use crate::flow_control::Access;
+use crate::node::Node;
+use airlock_wire::Address;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Names that services and portals may not take.
+pub const RESERVED_ADDRESSES: &[&str] = &["api", "echo", "uppercase"];
+
+/// Inlets and outlets by name.
+#[derive(Default)]
+pub struct Portals {
+    inlets: Mutex<HashMap<String, Arc<Inlet>>>,
+    outlets: Mutex<HashMap<String, Arc<Outlet>>>,
+}
+
+fn check_name(name: &str) -> anyhow::Result<Address> {
+    if RESERVED_ADDRESSES.contains(&name)
+        || name.starts_with("sc.")
+        || name.starts_with("tcp.")
+        || name.starts_with("portal.")
+    {
+        anyhow::bail!("{name:?} is reserved; choose another name");
+    }
+    Address::new(name).map_err(|e| anyhow::anyhow!("invalid name {name:?}: {e}"))
+}
+
+impl Portals {
+    /// Creates an outlet and registers it at its service address.
+    pub fn create_outlet(&self, node: &Node, spec: OutletSpec) -> anyhow::Result<OutletInfo> {
+        let addr = check_name(&spec.name)?;
+        let mut outlets = self.outlets.lock().expect("outlets");
+        if outlets.contains_key(&spec.name) {
+            anyhow::bail!(
+                "an outlet named {:?} already exists on node {}",
+                spec.name,
+                node.name()
+            );
+        }
+        let outlet = Outlet::new(spec.clone());
+        if !node.router().register(
+            addr,
+            Access::Service,
+            Arc::new(OutletWorker(outlet.clone())),
+        ) {
+            anyhow::bail!(
+                "the address {:?} is already in use on node {}",
+                spec.name,
+                node.name()
+            );
+        }
+        outlets.insert(spec.name.clone(), outlet.clone());
+        tracing::info!(outlet = %spec.name, to = %spec.to, "outlet created");
+        Ok(outlet.info())
+    }
+
+    /// Outlets, by name.
+    pub fn outlets(&self) -> Vec<OutletInfo> {
+        let mut v: Vec<_> = self
+            .outlets
+            .lock()
+            .expect("outlets")
+            .values()
+            .map(|o| o.info())
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// Deletes an outlet (its links close); returns false if none had that name.
+    pub fn delete_outlet(&self, node: &Node, name: &str) -> bool {
+        let Some(o) = self.outlets.lock().expect("outlets").remove(name) else {
+            return false;
+        };
+        if let Ok(a) = Address::new(name) {
+            node.router().unregister(&a);
+        }
+        o.stop(node);
+        true
+    }
+
+    /// Creates an inlet (it starts listening at once).
+    pub async fn create_inlet(&self, node: &Node, spec: InletSpec) -> anyhow::Result<InletInfo> {
+        if self.inlets.lock().expect("inlets").contains_key(&spec.name) {
+            anyhow::bail!(
+                "an inlet named {:?} already exists on node {}",
+                spec.name,
+                node.name()
+            );
+        }
+        let inlet = Inlet::start(node, spec.clone()).await?;
+        let info = inlet.info();
+        self.inlets
+            .lock()
+            .expect("inlets")
+            .insert(spec.name.clone(), inlet);
+        tracing::info!(inlet = %spec.name, from = %info.from, to = %spec.to, "inlet created");
+        Ok(info)
+    }
+
+    /// The inlet with that name.
+    pub fn inlet(&self, name: &str) -> Option<Arc<Inlet>> {
+        self.inlets.lock().expect("inlets").get(name).cloned()
+    }
+
+    /// Inlets, by name.
+    pub fn inlets(&self) -> Vec<InletInfo> {
+        let mut v: Vec<_> = self
+            .inlets
+            .lock()
+            .expect("inlets")
+            .values()
+            .map(|i| i.info())
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// Deletes an inlet (stops listening, closes its link); returns false if none had that name.
+    pub async fn delete_inlet(&self, node: &Node, name: &str) -> bool {
+        let Some(i) = self.inlets.lock().expect("inlets").remove(name) else {
+            return false;
+        };
+        i.stop(node).await;
+        true
+    }
+
+    /// Re-checks every open link against current policies and credentials.
+    pub fn recheck(&self, node: &Node) {
+        let outlets: Vec<_> = self
+            .outlets
+            .lock()
+            .expect("outlets")
+            .values()
+            .cloned()
+            .collect();
+        for o in outlets {
+            o.recheck(node);
+        }
+        let inlets: Vec<_> = self
+            .inlets
+            .lock()
+            .expect("inlets")
+            .values()
+            .cloned()
+            .collect();
+        for i in inlets {
+            i.recheck(node);
+        }
+    }
+
+    /// Inlets stop accepting new client connections (open ones go on).
+    pub fn stop_accepting(&self) {
+        let inlets: Vec<_> = self
+            .inlets
+            .lock()
+            .expect("inlets")
+            .values()
+            .cloned()
+            .collect();
+        for i in inlets {
+            i.stop_accepting();
+        }
+    }
+
+    /// Stops and forgets every inlet and outlet.
+    pub async fn stop_all(&self, node: &Node) {
+        let inlets: Vec<_> = self
+            .inlets
+            .lock()
+            .expect("inlets")
+            .drain()
+            .map(|(_, i)| i)
+            .collect();
+        for i in inlets {
+            i.stop(node).await;
+        }
+        let outlets: Vec<_> = self
+            .outlets
+            .lock()
+            .expect("outlets")
+            .drain()
+            .map(|(_, o)| o)
+            .collect();
+        for o in outlets {
+            if let Ok(a) = Address::new(o.spec().name.as_str()) {
+                node.router().unregister(&a);
+            }
+            o.stop(node);
+        }
+    }
+}
