@@ -104,6 +104,13 @@ impl SecureChannel {
                 guard.take();
                 drop(guard);
                 let refused = matches!(e, HandshakeError::Untrusted(_));
+                // The channel is gone here before the initiator can hear why: whoever learns
+                // of the refusal finds no half-open channel left on this node.
+                if refused {
+                    self.refuse(node, e.to_string());
+                } else {
+                    self.fail(node, e.to_string());
+                }
                 if self.role == Role::Responder {
                     let notice = if refused {
                         AbortNotice::refused(e.to_string())
@@ -111,11 +118,6 @@ impl SecureChannel {
                         AbortNotice::failed(e.to_string())
                     };
                     self.send_abort(node, notice);
-                }
-                if refused {
-                    self.refuse(node, e.to_string());
-                } else {
-                    self.fail(node, e.to_string());
                 }
             }
         }
@@ -126,10 +128,10 @@ impl SecureChannel {
             Ok((send, recv, peer)) => {
                 if node.is_revoked(&peer.identifier) {
                     let reason = format!("{} is a revoked project member", peer.identifier);
+                    self.refuse(node, reason.clone());
                     if self.role == Role::Responder {
-                        self.send_abort(node, AbortNotice::refused(reason.clone()));
+                        self.send_abort(node, AbortNotice::refused(reason));
                     }
-                    self.refuse(node, reason);
                     return;
                 }
                 let credential = node.verify_credentials(&peer.identifier, &peer.credentials);
