@@ -8,6 +8,8 @@
 //! Layout:
 //! * [`message`], [`router`] — routed messages, the address table and [`router::Deliver`];
 //! * [`counters`] — the node's counters as a handle workers can bump;
+//! * [`config`] — how a node is started (keys, configuration) and the plain types its
+//!   subsystems share;
 //! * [`access`] — access control: policies, projects, credentials, revocation, admission;
 //! * [`flow_control`] — which origins each address accepts (checked on every delivery);
 //! * [`transport`] — TCP listeners and connections (framing from `airlock-wire`);
@@ -23,6 +25,7 @@
 pub mod access;
 pub mod channel;
 pub mod close_hooks;
+pub mod config;
 pub mod counters;
 pub mod flow_control;
 pub mod message;

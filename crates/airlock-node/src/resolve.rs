@@ -5,7 +5,7 @@
 //! [`crate::Node`], a channel context or a portal context.
 
 use crate::channel::{self, ChannelContext, SecureChannel};
-use crate::node::ProjectRoute;
+use crate::config::ProjectRoute;
 use crate::transport;
 use airlock_channel::TrustPolicy;
 use airlock_wire::{Address, MultiAddr, Route, Segment};

@@ -182,3 +182,65 @@ impl Router {
         self.len() == 0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::services::Echo;
+    use airlock_wire::Packet;
+    use std::sync::mpsc;
+    use std::sync::Mutex;
+
+    /// Collects what reaches it.
+    struct Sink(Mutex<mpsc::Sender<Message>>);
+
+    impl Endpoint for Sink {
+        fn handle(&self, _: &Deliver, msg: Message) {
+            let _ = self.0.lock().unwrap().send(msg);
+        }
+    }
+
+    fn a(s: &str) -> Address {
+        Address::new(s).unwrap()
+    }
+
+    /// Delivery, flow control and the abort answer run on a bare router: no node involved.
+    #[test]
+    fn deliver_routes_refuses_and_answers_on_its_own() {
+        let deliver = Deliver::new(Arc::new(Router::default()), Counters::default());
+        let (tx, rx) = mpsc::channel();
+        deliver
+            .router()
+            .register(a("echo"), Access::Service, Arc::new(Echo));
+        deliver
+            .router()
+            .register(a("sink"), Access::Local, Arc::new(Sink(Mutex::new(tx))));
+
+        // Local code reaches the service, and the service answers through the same `Deliver`.
+        deliver.deliver(Message::new(
+            Route::single(a("echo")),
+            Route::single(a("sink")),
+            Packet::copy_from(b"hi"),
+        ));
+        let answer = rx.try_recv().expect("echo answered");
+        assert_eq!(answer.payload.data(), b"hi");
+        assert_eq!(answer.ret.first(), Some(&a("echo")));
+
+        // A handshake message 1 from a bare connection may not reach a service: it is counted
+        // as refused and the sender is told at once.
+        let m1 = [ChannelKind::Handshake1.byte(), 0, 0];
+        deliver.deliver(Message::with_origin(
+            Route::single(a("echo")),
+            Route::single(a("sink")),
+            Packet::copy_from(&m1),
+            Origin::Transport(a("tcp.1")),
+        ));
+        assert_eq!(deliver.counters().refused_deliveries(), 1);
+        let notice = rx.try_recv().expect("abort notice");
+        assert!(AbortNotice::is_abort(notice.payload.data()));
+        assert!(
+            rx.try_recv().is_err(),
+            "the service never saw the refused message"
+        );
+    }
+}

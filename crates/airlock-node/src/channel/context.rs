@@ -6,8 +6,8 @@
 use super::{Channels, SecureChannel};
 use crate::access::AccessControl;
 use crate::close_hooks::CloseHook;
+use crate::config::NodeIdentity;
 use crate::counters::Counters;
-use crate::node::NodeIdentity;
 use crate::router::{Deliver, Router};
 use crate::transport::TransportContext;
 use airlock_channel::{LocalIdentity, RekeyPolicy};

@@ -4,8 +4,8 @@
 
 use super::*;
 use crate::access::{AccessControl, Admission};
+use crate::config::NodeIdentity;
 use crate::counters::Counters;
-use crate::node::NodeIdentity;
 use crate::router::Router;
 use crate::services::Echo;
 use crate::transport::{self, Transport, TransportContext};
