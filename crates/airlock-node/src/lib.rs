@@ -37,6 +37,9 @@ pub mod router;
 pub mod services;
 pub mod transport;
 
+#[cfg(test)]
+mod test_support;
+
 pub use flow_control::{Access, Exposure, Origin};
 pub use message::{ChannelPeer, Message};
 pub use node::Worker;

@@ -3,47 +3,12 @@
 //! and back, count in their own counters and close through their own registries.
 
 use super::*;
-use crate::access::{AccessControl, Admission};
-use crate::config::NodeIdentity;
-use crate::counters::Counters;
-use crate::router::Router;
 use crate::services::Echo;
-use crate::transport::{self, Transport, TransportContext};
-use std::sync::atomic::AtomicU64;
-use std::sync::RwLock;
+use crate::test_support::{channel_context as context, Api};
+use crate::transport;
 use tokio::sync::oneshot;
 
 const WAIT: Duration = Duration::from_secs(5);
-
-/// A context wired the way a node wires it, from fresh subsystems.
-fn context() -> (ChannelContext, Identifier) {
-    let keys = NodeIdentity::generate(3600);
-    let own = keys.secret.identifier();
-    let deliver = Deliver::new(Arc::new(Router::default()), Counters::default());
-    let transport = TransportContext::new(
-        deliver,
-        Arc::new(Transport::default()),
-        Arc::new(AtomicU64::new(1)),
-    );
-    let access = AccessControl::new(own, Admission::new(vec![], true, None));
-    let ctx = ChannelContext::new(
-        transport,
-        Arc::new(Channels::default()),
-        Arc::new(access),
-        Arc::new(RwLock::new(keys)),
-        RekeyPolicy::default(),
-    );
-    (ctx, own)
-}
-
-/// The `api` listener, as a plain endpoint over a channel context.
-struct Api(ChannelContext);
-
-impl Endpoint for Api {
-    fn handle(&self, _: &Deliver, msg: Message) {
-        Listener::new(TrustPolicy::Everyone).handle(&self.0, msg);
-    }
-}
 
 /// Hands the first message it gets to a oneshot.
 struct Reply(Mutex<Option<oneshot::Sender<Message>>>);

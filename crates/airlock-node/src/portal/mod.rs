@@ -14,6 +14,8 @@ pub mod link;
 pub mod outlet;
 pub mod registry;
 pub mod stream;
+#[cfg(test)]
+mod tests;
 
 pub use context::PortalContext;
 pub use inlet::{Inlet, InletInfo, InletSpec};
