@@ -6,7 +6,7 @@
 
 use super::link::{Link, LinkStats};
 use crate::channel::SecureChannel;
-use crate::node::Node;
+use crate::portal::PortalContext;
 use crate::resolve;
 use airlock_channel::TrustPolicy;
 use airlock_identity::Identifier;
@@ -84,7 +84,7 @@ pub struct Inlet {
 impl Inlet {
     /// Binds the listener and starts accepting. Tries to establish the link right away but
     /// does not fail if the outlet is not reachable yet.
-    pub async fn start(node: &Node, spec: InletSpec) -> anyhow::Result<Arc<Inlet>> {
+    pub async fn start(node: &PortalContext, spec: InletSpec) -> anyhow::Result<Arc<Inlet>> {
         let route: MultiAddr = spec.to.parse()?;
         if !route
             .segments
@@ -182,7 +182,7 @@ impl Inlet {
 
     /// Returns the live link, establishing a new one if needed (retrying with back-off until
     /// [`LINK_WAIT`] passes).
-    pub async fn link(&self, node: &Node) -> anyhow::Result<Arc<Link>> {
+    pub async fn link(&self, node: &PortalContext) -> anyhow::Result<Arc<Link>> {
         let mut cur = self.current.lock().await;
         if let Some(c) = cur.as_ref() {
             if !c.link.is_closed() {
@@ -220,7 +220,7 @@ impl Inlet {
         }
     }
 
-    async fn establish(&self, node: &Node) -> anyhow::Result<Current> {
+    async fn establish(&self, node: &PortalContext) -> anyhow::Result<Current> {
         let resolved = resolve::resolve(
             node,
             &self.route,
@@ -292,7 +292,7 @@ impl Inlet {
 
     /// Closes the link if the outlet's node is no longer allowed (the next client connection
     /// re-establishes it, and is refused while the policy denies).
-    pub fn recheck(&self, node: &Node) {
+    pub fn recheck(&self, node: &PortalContext) {
         let link = self.snapshot.lock().expect("snap").clone();
         if let Some(l) = link.filter(|l| !l.is_closed()) {
             if let Some(peer) = l.channel_peer() {
@@ -313,7 +313,7 @@ impl Inlet {
     }
 
     /// Stops listening and closes the link and its channels.
-    pub async fn stop(&self, node: &Node) {
+    pub async fn stop(&self, node: &PortalContext) {
         let task = self.task.lock().expect("task").take();
         if let Some(t) = task {
             t.abort();
