@@ -62,17 +62,17 @@ fn delete(ctx: &Ctx, name: Option<&str>, all: bool, yes: bool) -> Result<()> {
     }
     let question = if all {
         Some(format!(
-            "Delete all {} node(s) ({}) and their portals?",
+            "delete all {} node(s) ({}) and their portals",
             names.len(),
             names.join(", ")
         ))
     } else if name.is_none() {
         Some(format!(
-            "Delete the default node {} and its portals?",
+            "delete the default node {} and its portals",
             names[0]
         ))
     } else if !details.is_empty() {
-        Some(format!("Delete node {} and its portals?", names[0]))
+        Some(format!("delete node {} and its portals", names[0]))
     } else {
         None
     };
@@ -415,9 +415,12 @@ pub fn reset(ctx: Ctx, yes: bool) -> Result<()> {
     if !identities.is_empty() {
         let names: Vec<&str> = identities.iter().map(|i| i.name.as_str()).collect();
         details.push(format!(
-            "{} identit{} and their keys ({}), which cannot be recovered",
-            names.len(),
-            if names.len() == 1 { "y" } else { "ies" },
+            "{} ({}), which cannot be recovered",
+            if names.len() == 1 {
+                "1 identity and its keys".to_string()
+            } else {
+                format!("{} identities and their keys", names.len())
+            },
             names.join(", ")
         ));
     }
@@ -430,7 +433,7 @@ pub fn reset(ctx: Ctx, yes: bool) -> Result<()> {
         ));
     }
     confirm(
-        &format!("Delete all local state in {}?", home.display()),
+        &format!("delete all local state in {}", home.display()),
         &details,
         yes,
     )?;
