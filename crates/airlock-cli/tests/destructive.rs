@@ -93,6 +93,12 @@ fn a_named_node_in_use_needs_yes() {
         "{}",
         r.stderr
     );
+    assert!(
+        r.stderr
+            .contains("outlet outlet of node n1 is linked to 1 inlet(s)"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(home.nodes(), ["n1", "n2"]);
 
     // An open connection through n2's inlet.
@@ -123,4 +129,86 @@ fn a_named_node_in_use_needs_yes() {
     home.ok(&["node", "delete", "n1", "--yes"]);
     home.ok(&["node", "delete", "n2", "-y"]);
     assert!(home.nodes().is_empty());
+}
+
+/// On a terminal (here a pseudo-terminal from util-linux `script`) the question is asked: an
+/// empty or "n" answer keeps the node, "y" deletes it.
+#[test]
+fn on_a_terminal_it_asks() {
+    let has_script = std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_script {
+        eprintln!("skipped: util-linux `script` (for a pseudo-terminal) is not installed");
+        return;
+    }
+    let home = Home::new("destroy-tty");
+    home.ok(&["node", "create", "n1"]);
+    let on_tty = |answer: &str| {
+        let cmdline = format!("{} node delete", env!("CARGO_BIN_EXE_airlock"));
+        let mut child = std::process::Command::new("timeout")
+            .args(["30", "script", "-qec", &cmdline, "/dev/null"])
+            .env("AIRLOCK_HOME", home.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("runs script");
+        // Answer once the question is up.
+        std::thread::sleep(Duration::from_millis(1500));
+        // (A command that did not ask has already ended: the answer then goes nowhere.)
+        let _ = child.stdin.take().unwrap().write_all(answer.as_bytes());
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    for answer in ["n\n", "\n"] {
+        let shown = on_tty(answer);
+        assert!(
+            shown.contains("Delete the default node n1 and its portals? [y/N]"),
+            "{shown}"
+        );
+        assert!(shown.contains("cancelled"), "{shown}");
+        assert_eq!(home.nodes(), ["n1"], "answer {answer:?}");
+    }
+    let shown = on_tty("y\n");
+    assert!(shown.contains("Deleted node n1"), "{shown}");
+    assert!(home.nodes().is_empty());
+}
+
+/// A node others reach through a relay is in use too.
+#[test]
+fn a_node_behind_a_live_relay_needs_yes() {
+    let home = Home::new("destroy-relay");
+    home.ok(&["node", "create", "host"]);
+    home.ok(&["node", "create", "n2"]);
+    let n2 = json(&home.ok(&["node", "show", "n2", "--output", "json"]));
+    let id = n2["identifier"].as_str().unwrap().to_string();
+    let expression = format!("(= subject.identifier \"{id}\")");
+    home.ok(&[
+        "policy",
+        "create",
+        "--at",
+        "host",
+        "--resource-type",
+        "relay",
+        "--expression",
+        &expression,
+    ]);
+    home.ok(&["relay", "create", "n2", "--at", "/node/host", "--to", "n2"]);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while json(&home.ok(&["relay", "list", "--to", "n2", "--output", "json"]))[0]["status"] != "up"
+    {
+        assert!(Instant::now() < deadline, "relay not up");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let r = home.fails(&["node", "delete", "n2"]);
+    assert!(
+        r.stderr.contains("others reach node n2 through relay n2"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(home.nodes(), ["host", "n2"]);
+    home.ok(&["node", "delete", "n2", "--yes"]);
+    assert_eq!(home.nodes(), ["host"]);
 }

@@ -41,10 +41,11 @@ pub enum NodeCmd {
     },
     /// Stop and delete a node and its portals.
     ///
-    /// Deleting a node you name goes ahead at once, unless it carries open portal connections,
-    /// hosts a project or is the target of another node's inlets: then, as for the default node
-    /// (no NAME) and --all, it asks first. Without a terminal to ask on it deletes nothing and
-    /// fails; pass --yes to confirm.
+    /// Deleting a node you name goes ahead at once, unless it is in use: it carries open portal
+    /// connections, its outlets are linked to inlets, others reach it through a relay, it hosts
+    /// a project, or another node's inlet points at it. Then, as for the default node (no NAME)
+    /// and --all, it asks first. Without a terminal to ask on it deletes nothing and fails; pass
+    /// --yes to confirm.
     #[command(
         after_help = "Examples:\n  airlock node delete n1              # a named node without open connections\n  airlock node delete --all --yes     # in a script: every node, without asking"
     )]

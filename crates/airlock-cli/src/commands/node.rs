@@ -2,7 +2,7 @@
 
 use crate::cli::{NodeCmd, NodeCreateArgs, RunArgs};
 use crate::context::{table, Ctx};
-use crate::control::protocol::{ChannelView, NodeStatus, OutletView};
+use crate::control::protocol::{ChannelView, NodeStatus, OutletView, RelayStatus};
 use crate::operations::confirm::confirm;
 use crate::operations::process::{self, is_running, stop};
 use crate::output::{identity_json, InletReport};
@@ -44,8 +44,9 @@ pub fn run(ctx: Ctx, cmd: NodeCmd) -> Result<()> {
 }
 
 /// `node delete [NAME] [--all] [--yes]`. Asks first (or needs `--yes`) when the node was not
-/// named (the default node, or `--all`), and when a named node carries open portal
-/// connections, hosts a project, or is the target of another node's inlets.
+/// named (the default node, or `--all`), and when a named node is in use: it carries open
+/// portal connections, its outlets are linked to inlets, others reach it through a relay, it
+/// hosts a project, or another local node's inlet points at it.
 fn delete(ctx: &Ctx, name: Option<&str>, all: bool, yes: bool) -> Result<()> {
     let names: Vec<String> = if all {
         ctx.state.nodes()?.into_iter().map(|n| n.name).collect()
@@ -90,18 +91,34 @@ fn delete(ctx: &Ctx, name: Option<&str>, all: bool, yes: bool) -> Result<()> {
 }
 
 /// What deleting node `node` (with all of `deleting`) would break: its open portal
-/// connections, the project it hosts, and the inlets of the other nodes that point at it.
+/// connections, linked outlets and registered relays, the project it hosts, and the inlets of
+/// the other nodes that point at it.
 fn what_needs(ctx: &Ctx, node: &str, deleting: &[String]) -> Result<Vec<String>> {
     let mut out = Vec::new();
     if is_running(&ctx.state, node) {
         let t = Duration::from_secs(5);
         let mut c = ctx.client(node)?;
+        let outlets = c.outlets(t)?;
         let open: usize = c.inlets(t)?.iter().map(|i| i.connections).sum::<usize>()
-            + c.outlets(t)?.iter().map(|o| o.connections).sum::<usize>();
+            + outlets.iter().map(|o| o.connections).sum::<usize>();
         if open > 0 {
             out.push(format!(
                 "node {node} carries {open} open portal connection(s), which will be cut"
             ));
+        }
+        for o in outlets.iter().filter(|o| o.links > 0) {
+            out.push(format!(
+                "outlet {} of node {node} is linked to {} inlet(s)",
+                o.name, o.links
+            ));
+        }
+        for r in c.relays(t)? {
+            if r.status == RelayStatus::Up {
+                out.push(format!(
+                    "others reach node {node} through relay {} at {}",
+                    r.name, r.at
+                ));
+            }
         }
     }
     for p in ctx.state.hosted_projects()? {
