@@ -130,4 +130,51 @@ fn enrolling_with_a_silent_project_says_where_and_leaves_no_identity() {
         "json",
     ]);
     assert_eq!(json(&r)["identity"], "dave");
+
+    // A node file whose enrollment fails leaves neither its identity nor a node behind.
+    let ticket = admin.ok(&["project", "ticket"]).stdout.trim().to_string();
+    admin.ok(&["node", "stop", "project-default"]);
+    let file = member.path().join("bank.yaml");
+    std::fs::write(&file, format!("name: bank\nticket: {ticket}\n")).unwrap();
+    let r = member.fails(&["node", "create", file.to_str().unwrap()]);
+    assert!(r.stderr.contains("enrolling"), "{}", r.stderr);
+    let mut ids = member.identities();
+    ids.sort();
+    assert_eq!(ids, ["carol", "dave"], "{}", r.stderr);
+    assert!(member.nodes().is_empty());
+}
+
+/// On a terminal, a spinner shows while enrollment waits.
+#[test]
+fn enrollment_shows_a_spinner_on_a_terminal() {
+    let has_script = std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_script {
+        eprintln!("skipped: util-linux `script` (for a pseudo-terminal) is not installed");
+        return;
+    }
+    let admin = Home::new("msg-spin-admin");
+    let listen = format!("127.0.0.1:{}", free_port());
+    admin.ok(&["project", "create", "--listen", &listen]);
+    let ticket = admin.ok(&["project", "ticket"]).stdout.trim().to_string();
+    let member = Home::new("msg-spin-member");
+    let silent = silent_server();
+    let cmdline = format!(
+        "{} project enroll {ticket} --project-address {silent}",
+        env!("CARGO_BIN_EXE_airlock")
+    );
+    let out = std::process::Command::new("timeout")
+        .args(["60", "script", "-qec", &cmdline, "/dev/null"])
+        .env("AIRLOCK_HOME", member.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.contains(&format!("waiting for project default at {silent}")),
+        "{shown}"
+    );
+    assert!(shown.contains("failed"), "{shown}");
 }
