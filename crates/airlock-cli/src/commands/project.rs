@@ -1,6 +1,6 @@
 //! `airlock project …`: hosting a project, tickets, enrollment, members.
 
-use crate::cli::{MemberCmd, ProjectCmd, ProjectRelayCmd};
+use crate::cli::{MemberCmd, Output, ProjectCmd, ProjectRelayCmd};
 use crate::context::{table, Ctx};
 use crate::operations::enrollment::{self, membership};
 use crate::operations::{db_password, hosting};
@@ -58,7 +58,7 @@ pub fn run(ctx: &Ctx, cmd: ProjectCmd) -> Result<()> {
                 None => ctx.state.default_project()?,
             };
             let v = project_json(ctx, &name)?;
-            ctx.print(&v, |v| serde_json::to_string_pretty(v).unwrap_or_default());
+            ctx.show_fields(&v);
             Ok(())
         }
         ProjectCmd::List => {
@@ -123,7 +123,7 @@ pub fn run(ctx: &Ctx, cmd: ProjectCmd) -> Result<()> {
             };
             let identity = match identity {
                 Some(i) => i,
-                None => ctx.state.default_identity()?,
+                None => ctx.existing_default_identity()?,
             };
             let m = membership(&ctx.state, &identity, &project)?;
             let req = AuthorityRequest::CreateTicket {
@@ -210,7 +210,7 @@ fn enroll(
 }
 
 fn member(ctx: &Ctx, cmd: MemberCmd) -> Result<()> {
-    let identity = ctx.state.default_identity()?;
+    let identity = ctx.existing_default_identity()?;
     let project_of = |p: Option<String>| -> Result<String> {
         match p {
             Some(p) => Ok(p),
@@ -226,6 +226,10 @@ fn member(ctx: &Ctx, cmd: MemberCmd) -> Result<()> {
                 &project,
                 AuthorityRequest::MemberList,
             )?;
+            if v.as_array().is_some_and(|a| a.is_empty()) && ctx.output == Output::Plain {
+                eprintln!("No members in project {project}.");
+                return Ok(());
+            }
             ctx.print(&v, |v| {
                 table(
                     &["IDENTIFIER", "ATTRIBUTES", "RELAY", "ROLE"],
@@ -272,7 +276,7 @@ fn member(ctx: &Ctx, cmd: MemberCmd) -> Result<()> {
                 &project,
                 AuthorityRequest::MemberShow { identifier },
             )?;
-            ctx.print(&v, |v| serde_json::to_string_pretty(v).unwrap_or_default());
+            ctx.show_fields(&v);
         }
         MemberCmd::Add {
             identifier,
@@ -314,7 +318,7 @@ fn member(ctx: &Ctx, cmd: MemberCmd) -> Result<()> {
 
 /// `project relay …`: the project's relay bindings.
 fn relay(ctx: &Ctx, cmd: ProjectRelayCmd) -> Result<()> {
-    let identity = ctx.state.default_identity()?;
+    let identity = ctx.existing_default_identity()?;
     let project_of = |p: Option<String>| -> Result<String> {
         match p {
             Some(p) => Ok(p),
@@ -330,6 +334,10 @@ fn relay(ctx: &Ctx, cmd: ProjectRelayCmd) -> Result<()> {
                 &project,
                 AuthorityRequest::RelayList,
             )?;
+            if v.as_array().is_some_and(|a| a.is_empty()) && ctx.output == Output::Plain {
+                eprintln!("No relay names are bound in project {project}.");
+                return Ok(());
+            }
             ctx.print(&v, |v| {
                 table(
                     &["NAME", "OWNER", "BOUND AT"],

@@ -2,7 +2,7 @@
 //! project (or another node) without an inbound port.
 
 use crate::cli::RelayCmd;
-use crate::context::{pretty_json, table, Ctx};
+use crate::context::{table, Ctx};
 use anyhow::{bail, Context, Result};
 use std::time::Duration;
 
@@ -52,7 +52,8 @@ pub fn run(ctx: &Ctx, cmd: RelayCmd) -> Result<()> {
         RelayCmd::List { to } => {
             let node = ctx.node_name(to.as_deref())?;
             let relays = ctx.client(&node)?.relays(T)?;
-            ctx.show(&relays, |relays| {
+            let empty = format!("No relays on node {node}.");
+            ctx.show_list(&relays, &empty, |relays| {
                 let rows = relays.iter().map(|r| {
                     let status = r.status.to_string();
                     vec![r.name.clone(), r.at.clone(), status, r.address.clone()]
@@ -68,7 +69,7 @@ pub fn run(ctx: &Ctx, cmd: RelayCmd) -> Result<()> {
                 .into_iter()
                 .find(|r| r.name == name)
                 .with_context(|| format!("no relay named {name:?} on node {node}"))?;
-            ctx.show(&relay, pretty_json);
+            ctx.show_fields(&relay);
         }
         RelayCmd::Delete { name, to } => {
             let node = ctx.node_name(to.as_deref())?;
