@@ -11,7 +11,7 @@ use airlock_identity::{
     Identifier, PurposeKeyAttestation, ATTESTATION_LEN, DEFAULT_PURPOSE_KEY_TTL,
 };
 use airlock_portal::{PortalFrame, ResetReason, DEFAULT_WINDOW};
-use airlock_wire::frame::{self, FrameDecoder, InboundFrame, PREAMBLE};
+use airlock_wire::transport_frame::{self, FrameDecoder, InboundFrame, PREAMBLE};
 use airlock_wire::{Address, Packet, Reader, Route};
 use bytes::BytesMut;
 use std::collections::BTreeMap;
@@ -146,7 +146,7 @@ fn compute(name: &str) -> Option<Vec<u8>> {
     Some(match name {
         "T1-message-frame" => {
             let mut p = Packet::copy_from(b"hi");
-            frame::encode_message(&mut p, &route(&["echo"]), &route(&["r"]));
+            transport_frame::encode_message(&mut p, &route(&["echo"]), &route(&["r"]));
             p.data().to_vec()
         }
         "T2-route" => {
@@ -184,7 +184,7 @@ fn compute(name: &str) -> Option<Vec<u8>> {
             stream: 3,
             bytes: 65536,
         }),
-        "T8-heartbeat" => frame::heartbeat().to_vec(),
+        "T8-heartbeat" => transport_frame::heartbeat().to_vec(),
         "T9-data-message-epoch-1" => {
             let mut s = SendCipher::new(KEY, RekeyPolicy::default());
             s.seal(&mut Packet::copy_from(b"first")).unwrap();

@@ -43,12 +43,27 @@ impl Health {
     }
 }
 
+/// How long a client may take to send its request head before it gets a 400 and its slot
+/// is freed.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Binds `addr` and serves the endpoint in the background; returns the bound address.
 pub async fn serve(
     addr: SocketAddr,
     node: Node,
     relays: Arc<RelayKeepers>,
     health: Arc<Health>,
+) -> Result<SocketAddr> {
+    serve_with(addr, node, relays, health, HEAD_TIMEOUT).await
+}
+
+/// [`serve`] with the head timeout given (tests choose it so no assertion races the clock).
+async fn serve_with(
+    addr: SocketAddr,
+    node: Node,
+    relays: Arc<RelayKeepers>,
+    health: Arc<Health>,
+    head_timeout: Duration,
 ) -> Result<SocketAddr> {
     let listener = TcpListener::bind(addr)
         .await
@@ -70,7 +85,7 @@ pub async fn serve(
             let (node, relays, health) = (node.clone(), relays.clone(), health.clone());
             tokio::spawn(async move {
                 let _permit = permit;
-                let head = tokio::time::timeout(Duration::from_secs(2), read_head(&mut sock)).await;
+                let head = tokio::time::timeout(head_timeout, read_head(&mut sock)).await;
                 let (status, ctype, body) = match head {
                     Ok(Some(line)) => respond(&line, &node, &relays, &health),
                     _ => (400, "text/plain", "bad request\n".to_string()),

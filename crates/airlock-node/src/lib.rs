@@ -46,13 +46,8 @@ pub use node::Worker;
 pub use node::{Node, NodeConfig, NodeIdentity, ProjectRoute};
 pub use router::{Deliver, Endpoint};
 
-/// Current time as Unix seconds.
-pub fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+/// Current time as Unix seconds (the one clock of the workspace, from `airlock_wire::time`).
+pub use airlock_wire::time::unix_now;
 
 /// A random u64 from the OS RNG (for local addresses).
 pub fn random_u64() -> u64 {

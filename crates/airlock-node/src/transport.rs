@@ -17,7 +17,7 @@
 use crate::flow_control::{Access, Origin};
 use crate::message::Message;
 use crate::router::{Deliver, Endpoint};
-use airlock_wire::frame::{self, FrameDecoder, InboundFrame, PREAMBLE};
+use airlock_wire::transport_frame::{self, FrameDecoder, InboundFrame, PREAMBLE};
 use airlock_wire::Address;
 use bytes::{Buf, Bytes, BytesMut};
 use std::collections::{HashMap, VecDeque};
@@ -278,11 +278,11 @@ impl Endpoint for Connection {
         }
         // Never send what the peer must refuse: it would close this connection and every
         // channel, relay and portal on it. Drop the one message instead.
-        if let Err(e) = frame::check_message(&msg.onward, &msg.ret, msg.payload.len()) {
+        if let Err(e) = transport_frame::check_message(&msg.onward, &msg.ret, msg.payload.len()) {
             deliver.counters().count_unsendable(&self.addr, &e);
             return;
         }
-        frame::encode_message(&mut msg.payload, &msg.onward, &msg.ret);
+        transport_frame::encode_message(&mut msg.payload, &msg.onward, &msg.ret);
         let bytes = msg.payload.freeze();
         self.bytes_out
             .fetch_add(bytes.len() as u64, Ordering::Relaxed);
@@ -574,7 +574,7 @@ async fn flush_loop(conn: &Connection) -> std::io::Result<()> {
     }
 }
 
-const HEARTBEAT: [u8; 5] = [0, 0, 0, 1, frame::KIND_HEARTBEAT];
+const HEARTBEAT: [u8; 5] = [0, 0, 0, 1, transport_frame::KIND_HEARTBEAT];
 
 /// Writes every buffer in `batch` (vectored, waiting for writability, handling partial writes)
 /// and empties it.

@@ -12,7 +12,7 @@ use common::{guarded_portal, refused_at_least};
 
 use airlock_node::Node;
 use airlock_portal::PortalFrame;
-use airlock_wire::frame::{self, PREAMBLE};
+use airlock_wire::transport_frame::{self, PREAMBLE};
 use airlock_wire::{Address, Packet, Route};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -36,7 +36,7 @@ async fn attacker(target: SocketAddr, frames: &[(Route, Packet)]) -> TcpStream {
     s.write_all(&PREAMBLE).await.unwrap();
     for (onward, payload) in frames {
         let mut p = Packet::copy_from(payload.data());
-        frame::encode_message(&mut p, onward, &Route::empty());
+        transport_frame::encode_message(&mut p, onward, &Route::empty());
         s.write_all(p.data()).await.unwrap();
     }
     s
@@ -188,7 +188,7 @@ async fn an_over_long_route_or_frame_is_dropped_at_the_sender_and_the_connection
     c.dispatch(airlock_node::Message::new(
         Route::new(vec![conn.clone(), a("echo")]),
         Route::empty(),
-        Packet::copy_from(&vec![0u8; frame::MAX_FRAME_LEN]),
+        Packet::copy_from(&vec![0u8; transport_frame::MAX_FRAME_LEN]),
     ));
     // Through a channel too: a 17-hop onward route is refused before sealing.
     let long = Route::new((0..17).map(|i| a(&format!("h{i}"))).collect());

@@ -6,7 +6,7 @@ mod common;
 use airlock_channel::{Handshake, RekeyPolicy, TrustPolicy};
 use airlock_node::channel::MAX_PENDING_HANDSHAKES_PER_SOURCE;
 use airlock_node::transport::{MAX_CONNECTIONS_PER_SOURCE, MAX_OUTBOX_BYTES};
-use airlock_wire::frame::{self, FrameDecoder, InboundFrame, PREAMBLE};
+use airlock_wire::transport_frame::{self, FrameDecoder, InboundFrame, PREAMBLE};
 use airlock_wire::{Address, Packet, Route};
 use bytes::BytesMut;
 use std::time::Duration;
@@ -63,7 +63,7 @@ async fn one_source_address_gets_a_bounded_number_of_handshakes_in_flight() {
         )
         .unwrap();
         let mut p = Packet::copy_from(&m1);
-        frame::encode_message(
+        transport_frame::encode_message(
             &mut p,
             &Route::single(Address::new("api").unwrap()),
             &Route::single(Address::new(format!("i{i}")).unwrap()),

@@ -206,7 +206,7 @@ async fn refused_at_least(node: &Node, n: u64) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_host_and_owner_cannot_be_used_against_each_other() {
     use airlock_portal::PortalFrame;
-    use airlock_wire::{frame, Address, Packet, Route};
+    use airlock_wire::{transport_frame, Address, Packet, Route};
     let a = |s: &str| Address::new(s).unwrap();
     let authority = IdentitySecret::create(unix_now());
     let (hub, at) = hub(&authority, RelayAccess::Policy).await;
@@ -270,14 +270,14 @@ async fn relay_host_and_owner_cannot_be_used_against_each_other() {
     let mut raw = tokio::net::TcpStream::connect(hub.listen_addr())
         .await
         .unwrap();
-    raw.write_all(&frame::PREAMBLE).await.unwrap();
+    raw.write_all(&transport_frame::PREAMBLE).await.unwrap();
     for onward in [
         Route::new(vec![a("forward_to_bank"), a("outlet")]),
         Route::new(vec![hub_bank.address().clone(), a("outlet")]),
         Route::new(vec![hub_client.address().clone(), a("uppercase")]),
     ] {
         let mut p = Packet::copy_from(hello().data());
-        frame::encode_message(&mut p, &onward, &Route::empty());
+        transport_frame::encode_message(&mut p, &onward, &Route::empty());
         raw.write_all(p.data()).await.unwrap();
     }
     assert!(

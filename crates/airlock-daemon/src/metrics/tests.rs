@@ -11,13 +11,18 @@ fn label_values_are_escaped() {
 }
 
 async fn endpoint() -> (SocketAddr, Arc<Health>, Node) {
+    endpoint_with(HEAD_TIMEOUT).await
+}
+
+async fn endpoint_with(head_timeout: Duration) -> (SocketAddr, Arc<Health>, Node) {
     let node = Node::start(NodeConfig::loopback("ops")).await.unwrap();
     let health = Arc::new(Health::default());
-    let addr = serve(
+    let addr = serve_with(
         "127.0.0.1:0".parse().unwrap(),
         node.clone(),
         Arc::new(RelayKeepers::default()),
         health.clone(),
+        head_timeout,
     )
     .await
     .unwrap();
@@ -100,34 +105,72 @@ async fn hostile_requests_get_4xx_and_the_endpoint_lives_on() {
         );
     }
 
-    // Idle clients hold a slot for at most the head timeout (2 s); while the slots are full,
-    // further clients are turned away at once; once the idle ones got their 400 and left, the
-    // endpoint answers again.
+    let a = exchange(addr, b"GET /healthz HTTP/1.1\r\n\r\n").await;
+    assert_eq!(status(&a), "200", "{a}");
+}
+
+/// Connects `n` clients that send nothing, and waits until the endpoint holds a slot for each:
+/// a client accepted after them is turned away (closed without an answer) only once all `n`
+/// hold one, and the accept loop takes connections in order.
+async fn fill_slots(addr: SocketAddr, n: usize) -> (Vec<TcpStream>, String) {
     let mut idle = Vec::new();
-    let flood = std::time::Instant::now();
-    for _ in 0..(MAX_CONCURRENT + 8) {
+    for _ in 0..n {
         idle.push(TcpStream::connect(addr).await.unwrap());
     }
     let turned_away = exchange(addr, b"GET /healthz HTTP/1.1\r\n\r\n").await;
-    // No slot can free up before the head timeout (2 s) of the first idle client.
-    let slots_still_full = flood.elapsed() < Duration::from_millis(1900);
-    let (mut answered, mut silent) = (0, 0);
+    (idle, turned_away)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_beyond_the_cap_are_turned_away_until_slots_free() {
+    // A head timeout far beyond the test: the slots stay full until the clients leave.
+    let (addr, _health, _node) = endpoint_with(Duration::from_secs(600)).await;
+    let (idle, turned_away) = fill_slots(addr, MAX_CONCURRENT + 8).await;
+    assert_eq!(
+        turned_away, "",
+        "a client beyond the cap is closed without an answer"
+    );
+    // The 8 beyond the cap were closed at once, the others are still held.
+    let mut closed = 0;
+    let mut held = Vec::new();
     for mut s in idle {
-        let mut out = Vec::new();
-        let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
-        match String::from_utf8_lossy(&out) {
-            a if a.starts_with("HTTP/1.1 400") => answered += 1,
-            a if a.is_empty() => silent += 1,
-            a => panic!("unexpected answer to an idle client: {a:?}"),
+        let mut b = [0u8; 16];
+        match tokio::time::timeout(Duration::from_millis(50), s.read(&mut b)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => closed += 1,
+            Ok(Ok(n)) => panic!("unexpected answer to an idle client: {:?}", &b[..n]),
+            Err(_) => held.push(s),
         }
     }
-    assert_eq!(answered + silent, MAX_CONCURRENT + 8);
-    assert!(answered >= 1, "{answered}");
-    if slots_still_full {
-        assert_eq!(answered, MAX_CONCURRENT);
-        assert_eq!(
-            turned_away, "",
-            "a client beyond the cap is closed without an answer"
+    assert_eq!((held.len(), closed), (MAX_CONCURRENT, 8));
+    // The clients leave: their slots free and the endpoint answers again (bounded wait).
+    drop(held);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let a = exchange(addr, b"GET /healthz HTTP/1.1\r\n\r\n").await;
+        if status(&a) == "200" {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "slots were not freed after the clients left: {a:?}"
+        );
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_client_gets_400_after_the_head_timeout_and_frees_its_slot() {
+    let (addr, _health, _node) = endpoint_with(Duration::from_millis(300)).await;
+    let (idle, _) = fill_slots(addr, MAX_CONCURRENT).await;
+    for mut s in idle {
+        let mut out = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
+            .await
+            .expect("the head timeout ends an idle client")
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&out).starts_with("HTTP/1.1 400"),
+            "{out:?}"
         );
     }
     let a = exchange(addr, b"GET /healthz HTTP/1.1\r\n\r\n").await;

@@ -27,12 +27,12 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 mod context;
-mod handshake;
+mod establish;
 mod registry;
 #[cfg(test)]
 mod tests;
 pub use context::ChannelContext;
-pub use handshake::{create, Listener};
+pub use establish::{create, Listener};
 pub use registry::Channels;
 
 /// How long a handshake may take before the channel is dropped.
@@ -363,7 +363,7 @@ impl SecureChannel {
     ) -> Result<(), ChannelError> {
         let ctx = ctx.as_ref();
         // Never send what the peer must refuse (it would drop the message after decrypting).
-        if let Err(e) = airlock_wire::frame::check_routes(onward, ret) {
+        if let Err(e) = airlock_wire::transport_frame::check_routes(onward, ret) {
             ctx.counters().count_unsendable(&self.enc, &e);
             return Err(ChannelError::Unsendable(e.to_string()));
         }
