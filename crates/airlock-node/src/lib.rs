@@ -21,6 +21,7 @@
 pub mod access;
 pub mod channel;
 pub mod close_hooks;
+pub mod failure;
 pub mod flow_control;
 pub mod message;
 pub mod node;
@@ -31,6 +32,7 @@ pub mod router;
 pub mod services;
 pub mod transport;
 
+pub use failure::{Classify, FailureKind};
 pub use flow_control::{Access, Exposure, Origin};
 pub use message::{ChannelPeer, Message};
 pub use node::{Node, NodeConfig, NodeIdentity, ProjectRoute};

@@ -414,9 +414,23 @@ impl Node {
         self.inner.portals.delete_outlet(self, name)
     }
 
-    /// Creates a TCP inlet.
+    /// Creates a TCP inlet; it is kept whatever becomes of its link (see
+    /// [`Portals::create_inlet`]).
     pub async fn create_inlet(&self, spec: InletSpec) -> anyhow::Result<InletInfo> {
         self.inner.portals.create_inlet(self, spec).await
+    }
+
+    /// Creates a TCP inlet unless its link fails permanently within `wait` (see
+    /// [`Portals::create_inlet_and_wait`]).
+    pub async fn create_inlet_and_wait(
+        &self,
+        spec: InletSpec,
+        wait: std::time::Duration,
+    ) -> anyhow::Result<InletInfo> {
+        self.inner
+            .portals
+            .create_inlet_and_wait(self, spec, wait)
+            .await
     }
 
     /// The inlet with that name.
