@@ -53,6 +53,7 @@ impl From<InletInfo> for InletView {
             bytes_out: i.bytes_out,
             bytes_in: i.bytes_in,
             last_error: i.last_error,
+            last_error_kind: i.last_error_kind,
             authorized: Vec::new(),
         }
     }
@@ -90,6 +91,7 @@ impl From<RelayInfo> for RelayView {
             at: r.at,
             address: r.address,
             last_error: r.last_error,
+            last_error_kind: r.last_error_kind,
             authorized: r.authorized,
         }
     }
