@@ -254,12 +254,13 @@ async fn handle(node: &Node, relays: &RelayKeepers, req: Request) -> Result<Repl
             authorized,
             wait_ms,
         } => {
+            // Without a wait: until the first attempt's answer (at most 10 s).
             let wait = wait_ms
                 .map(Duration::from_millis)
                 .unwrap_or(Duration::from_secs(10));
             Reply::RelayCreated(
                 relays
-                    .create_and_wait(node, &name, &at, &authorized, wait)
+                    .create_and_wait(node, &name, &at, &authorized, wait, wait_ms.is_some())
                     .await?,
             )
         }

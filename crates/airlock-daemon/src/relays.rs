@@ -53,7 +53,8 @@ impl RelayKeepers {
     }
 
     /// Starts keeping a relay registered and waits up to `wait` until it is registered or
-    /// refused for good. A permanent refusal (no permission for the name, a policy, a binding
+    /// refused for good (`until_up`; otherwise only until the first attempt's answer, which
+    /// may be a transient failure). A permanent refusal (no permission for the name, a policy, a binding
     /// to another identity, a revoked member) stops the keeper again and is the error, so
     /// nothing is left behind; when the time passes first, the relay is kept (its status says
     /// `down`, with the last error) and the result carries a warning.
@@ -64,6 +65,7 @@ impl RelayKeepers {
         at: &str,
         authorized: &[String],
         wait: Duration,
+        until_up: bool,
     ) -> Result<RelayCreated> {
         let authorized = self.check(node, name, at, authorized)?;
         let (keeper, _) = RelayKeeper::start(node, at, name, authorized, Duration::ZERO).await;
@@ -76,7 +78,12 @@ impl RelayKeepers {
             }
             relays.insert(name.to_string(), keeper.clone());
         }
-        match keeper.wait_settled(wait).await {
+        let settled = if until_up {
+            keeper.wait_settled(wait).await
+        } else {
+            keeper.wait_first_attempt(wait).await
+        };
+        match settled {
             Ok(up) => {
                 let info = keeper.info();
                 let warning = (!up).then(|| {
@@ -186,7 +193,7 @@ mod tests {
         // Outside any project and without a relay policy, the hub accepts no relays.
         let started = tokio::time::Instant::now();
         let e = relays
-            .create_and_wait(&owner, "edge", &at, &[], Duration::from_secs(30))
+            .create_and_wait(&owner, "edge", &at, &[], Duration::from_secs(30), true)
             .await
             .expect_err("refused");
         assert!(
@@ -201,7 +208,7 @@ mod tests {
         hub.set_policy(None, Some("relay"), "true".parse().unwrap())
             .unwrap();
         let created = relays
-            .create_and_wait(&owner, "edge", &at, &[], Duration::from_secs(30))
+            .create_and_wait(&owner, "edge", &at, &[], Duration::from_secs(30), true)
             .await
             .expect("allowed now");
         assert_eq!(
@@ -218,7 +225,7 @@ mod tests {
             .unwrap();
         let at = format!("/ip4/127.0.0.1/tcp/{}", closed.port());
         let created = relays
-            .create_and_wait(&owner, "later", &at, &[], Duration::from_millis(800))
+            .create_and_wait(&owner, "later", &at, &[], Duration::from_millis(800), true)
             .await
             .expect("a transient failure is no error");
         assert_eq!(
@@ -229,5 +236,19 @@ mod tests {
         assert_eq!(created.relay.last_error_kind, Some(FailureKind::Transient));
         assert_eq!(relays.infos().len(), 1);
         assert!(relays.delete(&owner, "later"));
+
+        // Without --wait, the first attempt's answer ends the wait, transient or not.
+        let started = tokio::time::Instant::now();
+        let created = relays
+            .create_and_wait(&owner, "first", &at, &[], Duration::from_secs(10), false)
+            .await
+            .expect("a transient failure is no error");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(created.relay.last_error_kind, Some(FailureKind::Transient));
+        assert!(relays.delete(&owner, "first"));
     }
 }

@@ -7,7 +7,7 @@
 //!
 //! The kind comes from the error's type, never from its text: callers `match` on it. Creates
 //! (`tcp-inlet create`, `relay create`) fail on a permanent failure and keep trying in the
-//! background on a transient one (docs/protocol.md §11).
+//! background on a transient one (docs/protocol.md §10).
 
 use serde::{Deserialize, Serialize};
 

@@ -92,8 +92,9 @@ pub enum Request {
         /// Identities accepted at the relay host (empty: any).
         #[serde(default)]
         authorized: Vec<String>,
-        /// How long to wait for the registration or a permanent refusal (default 10 s). A
-        /// permanent refusal within it is an error and removes the relay again.
+        /// How long to wait for the registration or a permanent refusal; without it, the node
+        /// waits (at most 10 s) for the first attempt's answer. A permanent refusal is an error
+        /// and removes the relay again.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         wait_ms: Option<u64>,
     },

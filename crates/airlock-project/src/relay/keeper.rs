@@ -181,19 +181,37 @@ impl RelayKeeper {
     /// permanently (`Err` with the reason: the keeper should be stopped, retrying cannot help),
     /// or the time passed (`Ok(false)`: the keeper goes on trying).
     pub async fn wait_settled(&self, wait: Duration) -> Result<bool, String> {
+        self.wait_outcome(wait, false).await
+    }
+
+    /// Like [`Self::wait_settled`], but a transient failure of the first attempt also ends the
+    /// wait (`Ok(false)`): for creates that wait only for the first answer.
+    pub async fn wait_first_attempt(&self, wait: Duration) -> Result<bool, String> {
+        self.wait_outcome(wait, true).await
+    }
+
+    async fn wait_outcome(&self, wait: Duration, any_failure: bool) -> Result<bool, String> {
         let mut rx = self.outcome.subscribe();
         let settled = tokio::time::timeout(
             wait,
-            rx.wait_for(|o| matches!(o, Outcome::Up | Outcome::Failed(FailureKind::Permanent))),
+            rx.wait_for(|o| match o {
+                Outcome::Up | Outcome::Failed(FailureKind::Permanent) => true,
+                Outcome::Failed(FailureKind::Transient) => any_failure,
+                Outcome::Pending => false,
+            }),
         )
         .await;
-        match settled {
-            Ok(Ok(o)) if *o == Outcome::Up => Ok(true),
-            Ok(Ok(_)) => Err(self
+        let outcome = match settled {
+            Ok(Ok(o)) => *o,
+            _ => return Ok(false),
+        };
+        match outcome {
+            Outcome::Up => Ok(true),
+            Outcome::Failed(FailureKind::Transient) | Outcome::Pending => Ok(false),
+            Outcome::Failed(FailureKind::Permanent) => Err(self
                 .info()
                 .last_error
                 .unwrap_or_else(|| "the relay host refused the registration".into())),
-            _ => Ok(false),
         }
     }
 

@@ -343,7 +343,7 @@ impl Worker for RelayService {
                     let why = crate::error_text(&e);
                     tracing::info!(peer = %peer.identifier, "relay registration refused: {why}");
                     // `retry` tells the registrant that the refusal may lift by itself
-                    // (docs/protocol.md §11): it reads as an undecided answer, not a refusal.
+                    // (docs/protocol.md §10): it reads as an undecided answer, not a refusal.
                     use airlock_node::Classify;
                     match e.failure_kind() {
                         airlock_node::FailureKind::Permanent => json!({"ok": false, "error": why}),
