@@ -137,3 +137,57 @@ fn a_refused_inlet_is_an_error_and_is_not_kept() {
     assert!(out.status.success(), "{err}");
     assert!(err.contains("keeps trying"), "{err}");
 }
+
+fn relays(home: &Path) -> Vec<serde_json::Value> {
+    let list = ok(home, &["--output", "json", "relay", "list", "--to", "n2"]);
+    serde_json::from_str::<Vec<serde_json::Value>>(&list).unwrap()
+}
+
+#[test]
+fn a_refused_relay_is_an_error_and_is_not_kept() {
+    let home = Home(std::env::temp_dir().join(format!(
+        "airlock-refused-relay-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )));
+    let h = home.0.as_path();
+    ok(h, &["node", "create", "n1"]);
+    ok(h, &["node", "create", "n2"]);
+    // n1 belongs to no project and has no relay policy: it accepts no relays.
+    let create = ["relay", "create", "edge", "--to", "n2", "--at", "/node/n1"];
+    let out = airlock(h, &create);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a refused relay was created: {err}");
+    assert!(
+        err.contains("accepts no relays"),
+        "the reason is on stderr: {err}"
+    );
+    assert!(relays(h).is_empty(), "the node kept it: {:?}", relays(h));
+    ok(h, &["node", "stop", "n2"]);
+    ok(h, &["node", "start", "n2"]);
+    assert!(relays(h).is_empty(), "restored: {:?}", relays(h));
+
+    // Once n1 allows relays, the same create (waiting) succeeds.
+    ok(
+        h,
+        &[
+            "policy",
+            "create",
+            "--at",
+            "n1",
+            "--resource-type",
+            "relay",
+            "--expression",
+            "true",
+        ],
+    );
+    let mut waiting = create.to_vec();
+    waiting.push("--wait=20s");
+    ok(h, &waiting);
+    let kept = relays(h);
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(kept[0]["status"], "up");
+}
