@@ -83,7 +83,7 @@ cleanup() {
   trap - EXIT INT TERM
   if [[ -n $WORK && -d $WORK/home ]]; then
     for home in "$WORK"/home/*; do
-      [[ -d $home/nodes ]] && AIRLOCK_HOME=$home timeout 20 "$AL" node delete --all >/dev/null 2>&1
+      [[ -d $home/nodes ]] && AIRLOCK_HOME=$home timeout 20 "$AL" node delete --all --yes >/dev/null 2>&1
     done
   fi
   for pid in "${NODE_PIDS[@]}"; do kill_pid "$pid" "$AL node run"; done
@@ -290,7 +290,7 @@ for ((k = 1; k <= ENROLL_RUNS; k++)); do
     log "  no successful query within ${WAIT_LIMIT} s"
   fi
   # Only one measured inlet at a time: the fresh node goes away again (not timed).
-  cli "$party" node delete --all || true
+  cli "$party" node delete --all --yes || true
 done
 
 # ---------------------------------------------------------------- 3. relay recovery

@@ -64,7 +64,7 @@ cleanup() {
   trap - EXIT INT TERM
   [[ -n $MON_PID ]] && kill_pid "$MON_PID"
   if [[ -n $AL && -x $AL && -n ${AIRLOCK_HOME:-} && -d $AIRLOCK_HOME ]]; then
-    timeout 20 "$AL" node delete --all >/dev/null 2>&1
+    timeout 20 "$AL" node delete --all --yes >/dev/null 2>&1
   fi
   for pid in "${NODE_PIDS[@]}"; do kill_pid "$pid" "node run"; done
   # children in reverse start order (ssh client before sshd, servers last)

@@ -24,7 +24,7 @@ as() { # as PARTY airlock-args…   (runs inside the party's network namespace)
 cleanup() {
     TESTBED_QUIET=1
     for p in admin bank analysis; do
-        [ -d "$WORK/$p" ] && [ -x "$AIRLOCK" ] && AIRLOCK_HOME="$WORK/$p" "$AIRLOCK" node delete --all >/dev/null 2>&1 || true
+        [ -d "$WORK/$p" ] && [ -x "$AIRLOCK" ] && AIRLOCK_HOME="$WORK/$p" "$AIRLOCK" node delete --all --yes >/dev/null 2>&1 || true
     done
     ferretdb_stop >/dev/null 2>&1 || true
     [ -f "$WORK/ferretdb.pid" ] && kill "$(cat "$WORK/ferretdb.pid")" 2>/dev/null || true

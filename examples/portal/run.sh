@@ -21,7 +21,7 @@ say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 pg_bin() { dirname "$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | sort -V | tail -1)"; }
 
 cleanup() {
-    [ -x "$AIRLOCK" ] && [ -d "$AIRLOCK_HOME" ] && "$AIRLOCK" node delete --all >/dev/null 2>&1 || true
+    [ -x "$AIRLOCK" ] && [ -d "$AIRLOCK_HOME" ] && "$AIRLOCK" node delete --all --yes >/dev/null 2>&1 || true
     if [ -d "$STATE/pg" ]; then
         runuser -u postgres -- "$(pg_bin)/pg_ctl" -D "$STATE/pg/data" -m fast stop >/dev/null 2>&1 || true
     fi

@@ -60,7 +60,7 @@ refused_with() {
     if out=$("$@" 2>&1); then fail "accepted: $* (expected a refusal with '$text')"; fi
     grep -q -- "$text" <<<"$out" || fail "refused for another reason: $*: $out"
 }
-for p in admin bank analysis intruder bank2 analysis2; do on_exit "ip netns exec \$NS_PROJECT env AIRLOCK_HOME='$WORK/$p' '$AIRLOCK' node delete --all"; done
+for p in admin bank analysis intruder bank2 analysis2; do on_exit "ip netns exec \$NS_PROJECT env AIRLOCK_HOME='$WORK/$p' '$AIRLOCK' node delete --all --yes"; done
 
 log "administrator: self-hosted project"
 as admin project create --listen 0.0.0.0:4000 --public-address project.airlock.test:4000 >/dev/null 2>&1 \

@@ -119,7 +119,7 @@ pass "node survives garbage, truncated frames, absurd lengths and idle connectio
 "$AIRLOCK" tcp-inlet delete inlet-1 --at n2 2>/dev/null
 refused 5 "$INLET" "query to a deleted inlet"
 grep -qi "refused" <<<"$REFUSED_WHY" || fail "deleted inlet: expected a refused connection: $REFUSED_WHY"
-"$AIRLOCK" node delete --all >/dev/null 2>&1
+"$AIRLOCK" node delete --all --yes >/dev/null 2>&1
 [ "$("$AIRLOCK" node list --output json)" = "[]" ] || fail "nodes left after delete --all"
 pass "delete inlet, delete nodes"
 log "portal_postgres: all $STEP checks passed"

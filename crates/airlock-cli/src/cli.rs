@@ -4,6 +4,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod access;
 mod channel;
+mod examples;
 mod node;
 mod portal;
 mod project;
@@ -67,7 +68,8 @@ pub enum Command {
     Project(ProjectCmd),
     /// Overview of identities and nodes.
     Status,
-    /// Stop all nodes and delete all local state.
+    /// Stop all nodes and delete all local state: every identity and its keys, every node,
+    /// membership and hosted project. Asks first; without a terminal it needs --yes.
     Reset(ResetArgs),
     /// Print a shell completion script, e.g. `airlock completion bash > /etc/bash_completion.d/airlock`.
     Completion {
@@ -121,7 +123,7 @@ pub enum IdentityCmd {
 /// `reset` arguments.
 #[derive(Debug, Args)]
 pub struct ResetArgs {
-    /// Accepted for compatibility; reset never prompts.
+    /// Do not ask: confirm deleting every identity, key and node (needed without a terminal).
     #[arg(long, short)]
     pub yes: bool,
 }

@@ -1,5 +1,5 @@
 //! What every command works with: the local state, the output format, and how values are
-//! printed (JSON, or plain text and aligned tables).
+//! printed (JSON, or plain text: see [`crate::output`]).
 
 use crate::cli::Output;
 use crate::control::ControlClient;
@@ -68,6 +68,41 @@ impl Ctx {
         }
     }
 
+    /// Prints one resource: as JSON, or as aligned `key: value` lines ([`crate::output::fields`]).
+    pub fn show_fields<T: Serialize>(&self, value: &T) {
+        self.show(value, crate::output::fields);
+    }
+
+    /// Prints a list: as JSON (`[]` when empty), or its plain rendering (a table); an empty
+    /// list prints nothing on stdout and `empty` as a note on stderr.
+    pub fn show_list<T: Serialize>(
+        &self,
+        items: &[T],
+        empty: &str,
+        plain: impl FnOnce(&[T]) -> String,
+    ) {
+        if items.is_empty() && self.output == Output::Plain {
+            eprintln!("{empty}");
+            return;
+        }
+        self.show(&items, |items| plain(items));
+    }
+
+    /// The default identity, without creating one: an error with a hint when there is none.
+    pub fn existing_default_identity(&self) -> Result<String> {
+        if let Some(n) = self.state.setting("default_identity")? {
+            if self.state.identity_row(&n)?.is_some() {
+                return Ok(n);
+            }
+        }
+        match self.state.identity_row("default")? {
+            Some(_) => Ok("default".into()),
+            None => anyhow::bail!(
+                "there is no identity yet: create one with `airlock identity create NAME` (or enroll with `airlock project enroll TICKET`)"
+            ),
+        }
+    }
+
     /// Prints a value: JSON, or the plain rendering.
     pub fn print(&self, value: &Value, plain: impl FnOnce(&Value) -> String) {
         match self.output {
@@ -85,35 +120,4 @@ impl Ctx {
     }
 }
 
-/// Renders rows as an aligned table.
-pub fn table(headers: &[&str], rows: Vec<Vec<String>>) -> String {
-    if rows.is_empty() {
-        return String::new();
-    }
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
-    for r in &rows {
-        for (i, c) in r.iter().enumerate() {
-            widths[i] = widths[i].max(c.len());
-        }
-    }
-    let line = |cells: Vec<String>| {
-        cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{:w$}", c, w = widths[i]))
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_string()
-    };
-    let mut out = vec![line(headers.iter().map(|s| s.to_string()).collect())];
-    out.extend(rows.into_iter().map(line));
-    out.join("\n")
-}
-
-/// A value as pretty JSON with its keys sorted (as JSON output prints it): the plain output of
-/// `show` commands.
-pub fn pretty_json<T: Serialize>(value: &T) -> String {
-    let v = serde_json::to_value(value).unwrap_or_default();
-    serde_json::to_string_pretty(&v).unwrap_or_default()
-}
+pub use crate::output::table;

@@ -7,6 +7,7 @@ mod context;
 mod memory;
 mod node_file;
 mod operations;
+mod output;
 
 // The node process, the local state and the control API live in `airlock-daemon`; these make
 // `crate::state`, `crate::control` and `crate::routes` name them throughout the CLI.

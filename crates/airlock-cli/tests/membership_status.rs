@@ -92,10 +92,15 @@ fn project_list_shows_the_recorded_membership() {
         &["--output", "json", "project", "show", "p"],
     ))
     .unwrap();
-    assert_eq!(show["membership"][0]["identity"], "alice");
-    assert_eq!(show["membership"][0]["status"]["status"], "refused");
+    assert_eq!(show["membership"]["alice"]["status"], "refused");
     assert_eq!(
-        show["membership"][0]["status"]["reason"],
+        show["membership"]["alice"]["reason"],
         "revoked project member"
+    );
+    // Plain `project show`: key/value lines, no JSON.
+    let plain = airlock(&home, &["project", "show", "p"]);
+    assert!(
+        plain.contains("membership.alice.status:") && !plain.contains('{'),
+        "{plain}"
     );
 }

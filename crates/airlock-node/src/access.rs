@@ -4,8 +4,8 @@
 //! portals (the node applies its decisions to them: closing a revoked member's channels,
 //! re-presenting credentials).
 
+use crate::config::{KnownIdentities, ProjectRoute, KNOWN_IDENTITIES_TTL};
 use crate::message::ChannelPeer;
-use crate::node::{KnownIdentities, ProjectRoute, KNOWN_IDENTITIES_TTL};
 use airlock_authority::{Credential, VerifiedCredential};
 use airlock_channel::TrustPolicy;
 use airlock_identity::{Identifier, VerifiedIdentity};

@@ -6,7 +6,10 @@
 //! to a portal stream without hopping through mailboxes — and only socket writes cross tasks.
 //!
 //! Layout:
-//! * [`message`], [`router`] — routed messages and the address table;
+//! * [`message`], [`router`] — routed messages, the address table and [`router::Deliver`];
+//! * [`counters`] — the node's counters as a handle workers can bump;
+//! * [`config`] — how a node is started (keys, configuration) and the plain types its
+//!   subsystems share;
 //! * [`access`] — access control: policies, projects, credentials, revocation, admission;
 //! * [`flow_control`] — which origins each address accepts (checked on every delivery);
 //! * [`transport`] — TCP listeners and connections (framing from `airlock-wire`);
@@ -14,13 +17,16 @@
 //! * [`services`] — `echo` and `uppercase`;
 //! * [`portal`] — TCP inlets and outlets (flow control from `airlock-portal`);
 //! * [`resolve`] — turning `/ip4/…/secure/api/service/x` into a route;
-//! * [`node`] — the node itself and its lifecycle.
+//! * [`node`] — the node itself and its lifecycle; the only module that wires the subsystems
+//!   together, handing each kind of worker a narrow context instead of the node.
 
 #![warn(missing_docs)]
 
 pub mod access;
 pub mod channel;
 pub mod close_hooks;
+pub mod config;
+pub mod counters;
 pub mod failure;
 pub mod flow_control;
 pub mod message;
@@ -32,11 +38,15 @@ pub mod router;
 pub mod services;
 pub mod transport;
 
+#[cfg(test)]
+mod test_support;
+
 pub use failure::{Classify, FailureKind};
 pub use flow_control::{Access, Exposure, Origin};
 pub use message::{ChannelPeer, Message};
+pub use node::Worker;
 pub use node::{Node, NodeConfig, NodeIdentity, ProjectRoute};
-pub use router::Worker;
+pub use router::{Deliver, Endpoint};
 
 /// Current time as Unix seconds.
 pub fn unix_now() -> u64 {

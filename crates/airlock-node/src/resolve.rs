@@ -1,8 +1,11 @@
 //! Turning a textual route into a route on this node: TCP hops are connected, `/secure/NAME`
 //! segments open secure channels over the route so far.
+//!
+//! Resolving needs a [`ChannelContext`] (connect, open channels, look projects up): pass a
+//! [`crate::Node`], a channel context or a portal context.
 
-use crate::channel::{self, SecureChannel};
-use crate::node::{Node, ProjectRoute};
+use crate::channel::{self, ChannelContext, SecureChannel};
+use crate::config::ProjectRoute;
 use crate::transport;
 use airlock_channel::TrustPolicy;
 use airlock_wire::{Address, MultiAddr, Route, Segment};
@@ -41,10 +44,11 @@ pub enum ResolveError {
 
 /// Opens a secure channel to a project node that trusts only the project's identity.
 pub async fn project_channel(
-    node: &Node,
+    ctx: &impl AsRef<ChannelContext>,
     project: &ProjectRoute,
     timeout: Duration,
 ) -> Result<Arc<SecureChannel>, ResolveError> {
+    let ctx = ctx.as_ref();
     let mut to = Route::empty();
     for seg in &project.route.segments {
         let target = match seg {
@@ -57,14 +61,14 @@ pub async fn project_channel(
                 )))
             }
         };
-        let a = transport::connect(node, &target)
+        let a = transport::connect(ctx, &target)
             .await
             .map_err(|source| ResolveError::Connect { target, source })?;
         to.push_back(a);
     }
     to.push_back(Address::new("api").expect("valid"));
     Ok(channel::create(
-        node,
+        ctx,
         to,
         TrustPolicy::Identifiers(vec![project.identifier]),
         timeout,
@@ -74,11 +78,12 @@ pub async fn project_channel(
 
 /// Resolves `addr`. Secure channels trust `trust` (the last one) and everyone before it.
 pub async fn resolve(
-    node: &Node,
+    ctx: &impl AsRef<ChannelContext>,
     addr: &MultiAddr,
     trust: TrustPolicy,
     timeout: Duration,
 ) -> Result<Resolved, ResolveError> {
+    let ctx = ctx.as_ref();
     let mut route = Route::empty();
     let mut channel: Option<(Arc<SecureChannel>, Route)> = None;
     let mut opened = Vec::new();
@@ -94,7 +99,7 @@ pub async fn resolve(
             _ => None,
         };
         if let Some(target) = target {
-            let a = transport::connect(node, &target)
+            let a = transport::connect(ctx, &target)
                 .await
                 .map_err(|source| ResolveError::Connect { target, source })?;
             route.push_back(a);
@@ -120,7 +125,7 @@ pub async fn resolve(
                 } else {
                     TrustPolicy::Everyone
                 };
-                let ch = channel::create(node, to, t, timeout).await?;
+                let ch = channel::create(ctx, to, t, timeout).await?;
                 route = Route::single(ch.address().clone());
                 opened.push(ch.clone());
                 channel = Some((ch, Route::empty()));
@@ -136,12 +141,12 @@ pub async fn resolve(
                         "/project/{p} must be the first segment of a route"
                     )));
                 }
-                let project = node.project(p).ok_or_else(|| {
+                let project = ctx.access().project(p).ok_or_else(|| {
                     ResolveError::Unsupported(format!(
                         "this node is not a member of project {p:?} (enroll with `airlock project enroll TICKET`)"
                     ))
                 })?;
-                let ch = project_channel(node, &project, timeout).await?;
+                let ch = project_channel(ctx, &project, timeout).await?;
                 route = Route::single(ch.address().clone());
                 opened.push(ch.clone());
                 channel = Some((ch, Route::empty()));
@@ -152,7 +157,7 @@ pub async fn resolve(
     // If the route starts with a local channel address (/service/sc.X.e), use that channel.
     if channel.is_none() {
         if let Some(first) = route.first() {
-            if let Some(ch) = node.channel(first) {
+            if let Some(ch) = ctx.channel(first) {
                 let mut after = route.clone();
                 after.pop_front();
                 channel = Some((ch, after));

@@ -1,8 +1,7 @@
 //! Built-in services every node runs: `echo` and `uppercase`.
 
 use crate::message::Message;
-use crate::node::Node;
-use crate::router::Worker;
+use crate::router::{Deliver, Endpoint};
 use airlock_wire::{Address, Route};
 
 /// Replies with the payload unchanged.
@@ -11,7 +10,7 @@ pub struct Echo;
 /// Replies with the payload's ASCII letters in upper case.
 pub struct Uppercase;
 
-fn reply(node: &Node, mut msg: Message, me: &str, transform: impl FnOnce(&mut [u8])) {
+fn reply(deliver: &Deliver, mut msg: Message, me: &str, transform: impl FnOnce(&mut [u8])) {
     msg.onward.pop_front();
     if msg.ret.is_empty() {
         return;
@@ -23,17 +22,17 @@ fn reply(node: &Node, mut msg: Message, me: &str, transform: impl FnOnce(&mut [u
         payload: msg.payload,
         origin: crate::flow_control::Origin::Local,
     };
-    node.dispatch(back);
+    deliver.deliver(back);
 }
 
-impl Worker for Echo {
-    fn handle(&self, node: &Node, msg: Message) {
-        reply(node, msg, "echo", |_| {});
+impl Endpoint for Echo {
+    fn handle(&self, deliver: &Deliver, msg: Message) {
+        reply(deliver, msg, "echo", |_| {});
     }
 }
 
-impl Worker for Uppercase {
-    fn handle(&self, node: &Node, msg: Message) {
-        reply(node, msg, "uppercase", |b| b.make_ascii_uppercase());
+impl Endpoint for Uppercase {
+    fn handle(&self, deliver: &Deliver, msg: Message) {
+        reply(deliver, msg, "uppercase", |b| b.make_ascii_uppercase());
     }
 }

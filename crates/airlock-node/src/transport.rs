@@ -10,11 +10,13 @@
 //! Defences: the peer must send the preamble within [`HANDSHAKE_TIMEOUT`]; frames over the size
 //! limit or malformed close the connection; a connection silent for [`IDLE_TIMEOUT`] is closed
 //! (peers send heartbeats every [`HEARTBEAT_INTERVAL`]); at most [`MAX_CONNECTIONS`] are accepted.
+//!
+//! Connections and their tasks know only a [`TransportContext`]: where to deliver what they read
+//! and the transport's own registry — not the node.
 
 use crate::flow_control::{Access, Origin};
 use crate::message::Message;
-use crate::node::Node;
-use crate::router::Worker;
+use crate::router::{Deliver, Endpoint};
 use airlock_wire::frame::{self, FrameDecoder, InboundFrame, PREAMBLE};
 use airlock_wire::Address;
 use bytes::{Buf, Bytes, BytesMut};
@@ -155,6 +157,49 @@ impl Transport {
     }
 }
 
+/// What connections and listeners work with: delivery of what they read, the transport's
+/// registry, and the node's source of unique numbers (connection addresses). Built once by the
+/// node; cheap to clone.
+#[derive(Clone)]
+pub struct TransportContext {
+    deliver: Deliver,
+    registry: Arc<Transport>,
+    ids: Arc<AtomicU64>,
+}
+
+impl TransportContext {
+    /// A context delivering through `deliver`, keeping connections in `registry`, numbering them
+    /// from `ids`.
+    pub fn new(deliver: Deliver, registry: Arc<Transport>, ids: Arc<AtomicU64>) -> Self {
+        TransportContext {
+            deliver,
+            registry,
+            ids,
+        }
+    }
+
+    /// Delivery of routed messages.
+    pub fn deliver(&self) -> &Deliver {
+        &self.deliver
+    }
+
+    /// The transport's registry.
+    pub fn registry(&self) -> &Transport {
+        &self.registry
+    }
+
+    /// A node-unique number.
+    pub fn next_id(&self) -> u64 {
+        self.ids.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+impl AsRef<TransportContext> for TransportContext {
+    fn as_ref(&self) -> &TransportContext {
+        self
+    }
+}
+
 /// One TCP connection to another node.
 pub struct Connection {
     addr: Address,
@@ -167,6 +212,8 @@ pub struct Connection {
     tasks: Mutex<Vec<AbortHandle>>,
     outbound_key: Option<String>,
     bytes_out: AtomicU64,
+    /// The router and registry this connection removes itself from when it closes.
+    ctx: TransportContext,
 }
 
 impl Connection {
@@ -206,14 +253,14 @@ impl Connection {
     }
 
     /// Closes the connection: stops both tasks, unregisters, runs close hooks.
-    pub fn close(&self, node: &Node) {
+    pub fn close(&self) {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
-        node.router().unregister(&self.addr);
-        node.transport().forget(&self.addr);
+        self.ctx.deliver.router().unregister(&self.addr);
+        self.ctx.registry.forget(&self.addr);
         if let Some(k) = &self.outbound_key {
-            node.transport().forget_outbound(k, &self.addr);
+            self.ctx.registry.forget_outbound(k, &self.addr);
         }
         for t in self.tasks.lock().expect("tasks").drain(..) {
             t.abort();
@@ -223,8 +270,8 @@ impl Connection {
     }
 }
 
-impl Worker for Connection {
-    fn handle(&self, node: &Node, mut msg: Message) {
+impl Endpoint for Connection {
+    fn handle(&self, deliver: &Deliver, mut msg: Message) {
         msg.onward.pop_front();
         if self.is_closed() {
             return;
@@ -232,7 +279,7 @@ impl Worker for Connection {
         // Never send what the peer must refuse: it would close this connection and every
         // channel, relay and portal on it. Drop the one message instead.
         if let Err(e) = frame::check_message(&msg.onward, &msg.ret, msg.payload.len()) {
-            node.count_unsendable(&self.addr, &e);
+            deliver.counters().count_unsendable(&self.addr, &e);
             return;
         }
         frame::encode_message(&mut msg.payload, &msg.onward, &msg.ret);
@@ -241,7 +288,7 @@ impl Worker for Connection {
             .fetch_add(bytes.len() as u64, Ordering::Relaxed);
         if self.send_bytes(bytes) == Sent::Overflow {
             // The flusher may be stuck waiting for writability: close from here.
-            self.close(node);
+            self.close();
         }
     }
 }
@@ -287,10 +334,17 @@ impl Connection {
 }
 
 /// Starts listening; returns the bound address. Accepted connections become workers.
-pub async fn listen(node: &Node, addr: SocketAddr) -> std::io::Result<SocketAddr> {
+///
+/// `ctx` is anything that lends a [`TransportContext`]: the context itself, or a
+/// [`crate::Node`] (the public entry point).
+pub async fn listen(
+    ctx: &impl AsRef<TransportContext>,
+    addr: SocketAddr,
+) -> std::io::Result<SocketAddr> {
+    let ctx = ctx.as_ref();
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
-    let node2 = node.clone();
+    let ctx2 = ctx.clone();
     let limit = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     let per_source: Arc<Mutex<std::collections::HashMap<std::net::IpAddr, usize>>> = Arc::default();
     let handle = tokio::spawn(async move {
@@ -316,7 +370,7 @@ pub async fn listen(node: &Node, addr: SocketAddr) -> std::io::Result<SocketAddr
                 }
                 *n += 1;
             }
-            let conn = start(&node2, stream, peer, None);
+            let conn = start(&ctx2, stream, peer, None);
             let (ps, ip) = (per_source.clone(), peer.ip());
             let _ = conn.on_close(Box::new(move || {
                 drop(permit);
@@ -330,13 +384,17 @@ pub async fn listen(node: &Node, addr: SocketAddr) -> std::io::Result<SocketAddr
             }));
         }
     });
-    node.transport().track_listener(handle);
+    ctx.registry.track_listener(handle);
     Ok(local)
 }
 
 /// Connects to `target` (`host:port`), reusing a live outbound connection to the same target.
-pub async fn connect(node: &Node, target: &str) -> std::io::Result<Address> {
-    if let Some(addr) = node.transport().outbound(target) {
+///
+/// `ctx` is anything that lends a [`TransportContext`]: the context itself, a channel context,
+/// or a [`crate::Node`] (the public entry point).
+pub async fn connect(ctx: &impl AsRef<TransportContext>, target: &str) -> std::io::Result<Address> {
+    let ctx = ctx.as_ref();
+    if let Some(addr) = ctx.registry.outbound(target) {
         return Ok(addr);
     }
     let stream = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(target))
@@ -348,21 +406,21 @@ pub async fn connect(node: &Node, target: &str) -> std::io::Result<Address> {
             )
         })??;
     let peer = stream.peer_addr()?;
-    let conn = start(node, stream, peer, Some(target.to_string()));
-    node.transport()
+    let conn = start(ctx, stream, peer, Some(target.to_string()));
+    ctx.registry
         .remember_outbound(target, conn.address().clone());
     Ok(conn.address().clone())
 }
 
 fn start(
-    node: &Node,
+    ctx: &TransportContext,
     stream: TcpStream,
     peer: SocketAddr,
     outbound_key: Option<String>,
 ) -> Arc<Connection> {
     let _ = stream.set_nodelay(true);
     let stream = Arc::new(stream);
-    let addr = Address::new(format!("tcp.{}", node.next_id())).expect("valid address");
+    let addr = Address::new(format!("tcp.{}", ctx.next_id())).expect("valid address");
     let conn = Arc::new(Connection {
         addr: addr.clone(),
         peer,
@@ -374,23 +432,27 @@ fn start(
         tasks: Mutex::new(Vec::new()),
         outbound_key,
         bytes_out: AtomicU64::new(0),
+        ctx: ctx.clone(),
     });
-    node.router().register(addr, Access::Local, conn.clone());
-    node.transport().remember(conn.clone());
+    ctx.deliver
+        .router()
+        .register(addr, Access::Local, conn.clone());
+    ctx.registry.remember(conn.clone());
     conn.send_bytes(Bytes::from_static(&PREAMBLE));
-    let (n1, c1) = (node.clone(), conn.clone());
+    // The reader needs only delivery; the writer only its connection.
+    let (deliver, c1) = (ctx.deliver.clone(), conn.clone());
     let reader = tokio::spawn(async move {
-        if let Err(e) = read_loop(&n1, &c1).await {
+        if let Err(e) = read_loop(&deliver, &c1).await {
             tracing::debug!(conn = %c1.addr, peer = %c1.peer, "connection reader ended: {e}");
         }
-        c1.close(&n1);
+        c1.close();
     });
-    let (n2, c2) = (node.clone(), conn.clone());
+    let c2 = conn.clone();
     let writer = tokio::spawn(async move {
         if let Err(e) = flush_loop(&c2).await {
             tracing::debug!(conn = %c2.addr, "connection writer ended: {e}");
         }
-        c2.close(&n2);
+        c2.close();
     });
     {
         let mut t = conn.tasks.lock().expect("tasks");
@@ -400,7 +462,7 @@ fn start(
     conn
 }
 
-async fn read_loop(node: &Node, conn: &Arc<Connection>) -> anyhow::Result<()> {
+async fn read_loop(deliver: &Deliver, conn: &Arc<Connection>) -> anyhow::Result<()> {
     // The read buffer grows with the traffic: idle connections keep 16 KiB, busy ones read up
     // to 512 KiB per call (fewer syscalls).
     let mut buf = BytesMut::with_capacity(16 * 1024);
@@ -416,7 +478,7 @@ async fn read_loop(node: &Node, conn: &Arc<Connection>) -> anyhow::Result<()> {
                     payload,
                 })) => {
                     ret.push_front(conn.addr.clone());
-                    node.dispatch(Message::with_origin(
+                    deliver.deliver(Message::with_origin(
                         onward,
                         ret,
                         payload,

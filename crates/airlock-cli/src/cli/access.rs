@@ -6,6 +6,7 @@ use clap::Subcommand;
 #[derive(Debug, Subcommand)]
 pub enum PolicyCmd {
     /// Set the policy of a resource or resource type.
+    #[command(after_help = super::examples::POLICY_CREATE)]
     Create {
         /// Resource name (e.g. an outlet's or a relay's name); with --resource-type, only the
         /// resource of that name and type.
@@ -61,6 +62,7 @@ pub enum PolicyCmd {
 #[derive(Debug, Subcommand)]
 pub enum RelayCmd {
     /// Register a relay (at the project by default) and keep it registered.
+    #[command(after_help = super::examples::RELAY_CREATE)]
     Create {
         /// Relay name (default `default`).
         #[arg(default_value = "default")]

@@ -6,6 +6,7 @@ use clap::{Args, Subcommand};
 #[derive(Debug, Subcommand)]
 pub enum NodeCmd {
     /// Create and start a node (in the background unless --foreground).
+    #[command(after_help = super::examples::NODE_CREATE)]
     Create(NodeCreateArgs),
     /// Start a stopped node again, with its portals.
     Start {
@@ -22,12 +23,16 @@ pub enum NodeCmd {
         name: Option<String>,
     },
     /// Print a node's log.
+    #[command(after_help = super::examples::NODE_LOGS)]
     Logs {
         /// Node name.
         name: Option<String>,
         /// Number of lines from the end.
         #[arg(long, short = 'n', default_value_t = 100)]
         lines: usize,
+        /// Keep printing lines as the node writes them (like `tail -f`), until Ctrl-C.
+        #[arg(long, short = 'f')]
+        follow: bool,
     },
     /// Stop a node gracefully.
     Stop {
@@ -35,13 +40,22 @@ pub enum NodeCmd {
         name: Option<String>,
     },
     /// Stop and delete a node and its portals.
+    ///
+    /// Deleting a node you name goes ahead at once, unless it is in use: it carries open portal
+    /// connections, its outlets are linked to inlets, others reach it through a relay, it hosts
+    /// a project, or another node's inlet points at it. Then, as for the default node (no NAME)
+    /// and --all, it asks first. Without a terminal to ask on it deletes nothing and fails; pass
+    /// --yes to confirm.
+    #[command(
+        after_help = "Examples:\n  airlock node delete n1              # a named node without open connections\n  airlock node delete --all --yes     # in a script: every node, without asking"
+    )]
     Delete {
-        /// Node name.
+        /// Node name (the default node if omitted; asks first).
         name: Option<String>,
-        /// Delete all nodes.
-        #[arg(long)]
+        /// Delete all nodes (asks first).
+        #[arg(long, conflicts_with = "name")]
         all: bool,
-        /// Accepted for compatibility; deletion never prompts.
+        /// Do not ask: confirm the deletion (needed without a terminal).
         #[arg(long, short)]
         yes: bool,
     },

@@ -18,6 +18,7 @@ pub fn parse_wait(s: &str) -> Result<Duration, String> {
 #[derive(Debug, Subcommand)]
 pub enum OutletCmd {
     /// Create an outlet; prints its route suffix (`/service/NAME`).
+    #[command(after_help = super::examples::TCP_OUTLET_CREATE)]
     Create {
         /// The target service, HOST:PORT.
         #[arg(long)]
@@ -57,6 +58,7 @@ pub enum OutletCmd {
 #[derive(Debug, Subcommand)]
 pub enum InletCmd {
     /// Create an inlet; prints the address it listens on.
+    #[command(after_help = super::examples::TCP_INLET_CREATE)]
     Create {
         /// Local address to listen on (a free port on 127.0.0.1 if omitted).
         #[arg(long, default_value = "127.0.0.1:0")]

@@ -50,6 +50,7 @@ pub enum ProjectCmd {
     /// List projects hosted here and projects local identities are members of.
     List,
     /// Create an enrollment ticket; prints it.
+    #[command(after_help = super::examples::PROJECT_TICKET)]
     Ticket {
         /// Project (default project if omitted).
         #[arg(long)]
@@ -74,6 +75,7 @@ pub enum ProjectCmd {
         identity: Option<String>,
     },
     /// Enroll with a ticket (inline, a file path, or $ENROLLMENT_TICKET).
+    #[command(after_help = super::examples::PROJECT_ENROLL)]
     Enroll {
         /// The ticket or a path to a file holding it.
         ticket: Option<String>,

@@ -107,3 +107,86 @@ fn wait_flags_parse_as_durations() {
     };
     assert_eq!(wait, Some(Duration::from_secs(45)));
 }
+
+/// The main commands end their `--help` with examples that parse as written.
+#[test]
+fn main_commands_show_examples() {
+    let paths: [&[&str]; 8] = [
+        &["node", "create"],
+        &["node", "logs"],
+        &["tcp-outlet", "create"],
+        &["tcp-inlet", "create"],
+        &["project", "ticket"],
+        &["project", "enroll"],
+        &["relay", "create"],
+        &["policy", "create"],
+    ];
+    for path in paths {
+        let mut cmd = Cli::command();
+        let mut sub = &mut cmd;
+        for p in path {
+            sub = sub.find_subcommand_mut(p).expect("subcommand");
+        }
+        let help = sub.render_help().to_string();
+        assert!(help.contains("Examples:\n"), "{path:?}: {help}");
+        let examples: Vec<&str> = help
+            .split("Examples:\n")
+            .nth(1)
+            .unwrap()
+            .lines()
+            .filter(|l| l.trim_start().starts_with("airlock "))
+            .collect();
+        assert!(!examples.is_empty(), "{path:?}: {help}");
+        for e in examples {
+            let line = e.split(" # ").next().unwrap();
+            let line = line.split(" > ").next().unwrap().trim();
+            let words = line
+                .split_whitespace()
+                .map(|w| w.trim_matches(|c| c == '\'' || c == '"'))
+                .collect::<Vec<_>>();
+            // Quoted arguments with spaces are not split back here; those lines only need
+            // their command to exist.
+            if line.contains('\'') || line.contains('"') {
+                continue;
+            }
+            Cli::try_parse_from(&words).unwrap_or_else(|e| panic!("{line}: {e}"));
+        }
+    }
+}
+
+/// `--output` is one global option: accepted after any command, before or after its own args.
+#[test]
+fn output_is_one_global_option() {
+    for args in [
+        &["airlock", "node", "list", "--output", "json"][..],
+        &["airlock", "--output", "json", "node", "list"][..],
+        &[
+            "airlock",
+            "tcp-inlet",
+            "show",
+            "x",
+            "--at",
+            "n1",
+            "--output",
+            "plain",
+        ][..],
+        &["airlock", "project", "member", "list", "--output", "json"][..],
+    ] {
+        let cli = Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        assert_eq!(
+            cli.output == Output::Json,
+            args.contains(&"json"),
+            "{args:?}"
+        );
+    }
+    // Defined once, on the top-level command only.
+    let cmd = Cli::command();
+    fn count(c: &clap::Command) -> usize {
+        let here = c
+            .get_arguments()
+            .filter(|a| a.get_id() == "output" && !a.is_global_set())
+            .count();
+        here + c.get_subcommands().map(count).sum::<usize>()
+    }
+    assert_eq!(count(&cmd), 0, "a leaf repeats --output");
+}

@@ -27,7 +27,8 @@ pub fn channel(ctx: &Ctx, cmd: ChannelCmd) -> Result<()> {
         ChannelCmd::List { at } => {
             let node = ctx.node_name(at.as_deref())?;
             let channels = ctx.client(&node)?.channels(Duration::from_secs(5))?;
-            ctx.show(&channels, |channels| {
+            let empty = format!("No secure channels on node {node}.");
+            ctx.show_list(&channels, &empty, |channels| {
                 let rows = channels.iter().map(|c| {
                     vec![
                         format!("/service/{}", c.address),

@@ -46,16 +46,27 @@ fn apply(
         }
         None => name.clone(),
     };
-    if ctx.state.identity_row(&identity)?.is_none() {
+    let created_identity = ctx.state.identity_row(&identity)?.is_none();
+    if created_identity {
         ctx.state.create_identity(&identity)?;
     }
+    // An identity made for this file leaves no trace if the file cannot be applied before the
+    // node is recorded (a bad ticket, an unreachable project).
+    let forget_identity = |e: anyhow::Error| {
+        if created_identity && ctx.state.delete_identity(&identity).is_ok() {
+            eprintln!("Removed identity {identity} again.");
+        }
+        e
+    };
     if let Some(ticket) = &file.ticket {
         let already = !ctx.state.memberships(Some(&identity))?.is_empty();
         if !already {
             let label = subs.secret_field("ticket", ticket);
             if !std::path::Path::new(ticket).is_file() {
                 if let Some(problem) = ticket_problem(ticket) {
-                    bail!("{path}: {label} is not a valid ticket: {problem}");
+                    return Err(forget_identity(anyhow::anyhow!(
+                        "{path}: {label} is not a valid ticket: {problem}"
+                    )));
                 }
             }
             // Progress on stderr only: in the foreground, stdout carries the (JSON) logs.
@@ -65,7 +76,8 @@ fn apply(
                 Some(identity.clone()),
                 None,
             )
-            .with_context(|| format!("{path}: enrolling with the {label}"))?;
+            .with_context(|| format!("{path}: enrolling with the {label}"))
+            .map_err(forget_identity)?;
         }
     }
     let project = match &file.project {

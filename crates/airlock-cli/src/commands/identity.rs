@@ -2,6 +2,7 @@
 
 use crate::cli::IdentityCmd;
 use crate::context::{table, Ctx};
+use crate::output::identity_json;
 use airlock_identity::ChangeHistory;
 use airlock_node::unix_now;
 use anyhow::{Context, Result};
@@ -17,14 +18,14 @@ pub fn run(ctx: &Ctx, cmd: IdentityCmd) -> Result<()> {
             });
         }
         IdentityCmd::Show { name, full } => {
+            // Showing never creates: without an identity, say how to make one.
             let name = match name {
                 Some(n) => n,
-                None => ctx.state.default_identity()?,
+                None => ctx.existing_default_identity()?,
             };
-            let row = ctx
-                .state
-                .identity_row(&name)?
-                .with_context(|| format!("no identity named {name:?}"))?;
+            let row = ctx.state.identity_row(&name)?.with_context(|| {
+                format!("no identity named {name:?} (create it with `airlock identity create {name}`, see `airlock identity list`)")
+            })?;
             let (secret, purpose) = ctx.state.load_identity(&name)?;
             let changes: Vec<_> = secret
                 .history()
@@ -53,8 +54,9 @@ pub fn run(ctx: &Ctx, cmd: IdentityCmd) -> Result<()> {
         }
         IdentityCmd::List => {
             let rows = ctx.state.identities()?;
-            let v = serde_json::to_value(&rows)?;
-            ctx.print(&v, |_| {
+            let v: Vec<_> = rows.iter().map(identity_json).collect();
+            let empty = "No identities. Create one with `airlock identity create NAME`.";
+            ctx.show_list(&v, empty, |_| {
                 table(
                     &["NAME", "IDENTIFIER", "DEFAULT"],
                     rows.iter()

@@ -50,7 +50,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Policy(c) => policy::run(&ctx, c),
         Command::Relay(c) => relay::run(&ctx, c),
         Command::Status => node::status(&ctx),
-        Command::Reset(_) => node::reset(ctx),
+        Command::Reset(r) => node::reset(ctx, r.yes),
         Command::Completion { .. } => unreachable!("handled above"),
     }
 }

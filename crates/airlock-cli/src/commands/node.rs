@@ -2,13 +2,16 @@
 
 use crate::cli::{NodeCmd, NodeCreateArgs, RunArgs};
 use crate::context::{table, Ctx};
-use crate::control::protocol::{ChannelView, InletView, NodeStatus, OutletView};
+use crate::control::protocol::{ChannelView, NodeStatus, OutletView, RelayStatus};
+use crate::operations::confirm::confirm;
 use crate::operations::process::{self, is_running, stop};
+use crate::output::{identity_json, InletReport};
 use crate::state::validate_name;
 use airlock_daemon::run_node;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use serde_json::json;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -25,29 +28,130 @@ pub fn run(ctx: Ctx, cmd: NodeCmd) -> Result<()> {
         NodeCmd::Run { name, run } => run_node(ctx.state, &name, &run.options()?),
         NodeCmd::List => list(&ctx),
         NodeCmd::Show { name } => show(&ctx, name.as_deref()),
-        NodeCmd::Logs { name, lines } => logs(&ctx, name.as_deref(), lines),
+        NodeCmd::Logs {
+            name,
+            lines,
+            follow,
+        } => logs(&ctx, name.as_deref(), lines, follow),
         NodeCmd::Stop { name } => {
             let name = ctx.node_name(name.as_deref())?;
             stop(&ctx.state, &name)?;
             eprintln!("Stopped node {name}");
             Ok(())
         }
-        NodeCmd::Delete { name, all, yes: _ } => {
-            let names: Vec<String> = if all {
-                ctx.state.nodes()?.into_iter().map(|n| n.name).collect()
-            } else {
-                vec![ctx.node_name(name.as_deref())?]
-            };
-            for n in names {
-                if is_running(&ctx.state, &n) {
-                    stop(&ctx.state, &n)?;
-                }
-                ctx.state.delete_node(&n)?;
-                eprintln!("Deleted node {n}");
+        NodeCmd::Delete { name, all, yes } => delete(&ctx, name.as_deref(), all, yes),
+    }
+}
+
+/// `node delete [NAME] [--all] [--yes]`. Asks first (or needs `--yes`) when the node was not
+/// named (the default node, or `--all`), and when a named node is in use: it carries open
+/// portal connections, its outlets are linked to inlets, others reach it through a relay, it
+/// hosts a project, or another local node's inlet points at it.
+fn delete(ctx: &Ctx, name: Option<&str>, all: bool, yes: bool) -> Result<()> {
+    let names: Vec<String> = if all {
+        ctx.state.nodes()?.into_iter().map(|n| n.name).collect()
+    } else {
+        vec![ctx.node_name(name)?]
+    };
+    if names.is_empty() {
+        eprintln!("No nodes to delete.");
+        return Ok(());
+    }
+    let mut details = Vec::new();
+    for n in &names {
+        details.extend(what_needs(ctx, n, &names)?);
+    }
+    let question = if all {
+        Some(format!(
+            "delete all {} node(s) ({}) and their portals",
+            names.len(),
+            names.join(", ")
+        ))
+    } else if name.is_none() {
+        Some(format!(
+            "delete the default node {} and its portals",
+            names[0]
+        ))
+    } else if !details.is_empty() {
+        Some(format!("delete node {} and its portals", names[0]))
+    } else {
+        None
+    };
+    if let Some(q) = question {
+        confirm(&q, &details, yes)?;
+    }
+    for n in names {
+        if is_running(&ctx.state, &n) {
+            stop(&ctx.state, &n)?;
+        }
+        ctx.state.delete_node(&n)?;
+        eprintln!("Deleted node {n}");
+    }
+    Ok(())
+}
+
+/// What deleting node `node` (with all of `deleting`) would break: its open portal
+/// connections, linked outlets and registered relays, the project it hosts, and the inlets of
+/// the other nodes that point at it.
+fn what_needs(ctx: &Ctx, node: &str, deleting: &[String]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    if is_running(&ctx.state, node) {
+        let t = Duration::from_secs(5);
+        let mut c = ctx.client(node)?;
+        let outlets = c.outlets(t)?;
+        let open: usize = c.inlets(t)?.iter().map(|i| i.connections).sum::<usize>()
+            + outlets.iter().map(|o| o.connections).sum::<usize>();
+        if open > 0 {
+            out.push(format!(
+                "node {node} carries {open} open portal connection(s), which will be cut"
+            ));
+        }
+        for o in outlets.iter().filter(|o| o.links > 0) {
+            out.push(format!(
+                "outlet {} of node {node} is linked to {} inlet(s)",
+                o.name, o.links
+            ));
+        }
+        for r in c.relays(t)? {
+            if r.status == RelayStatus::Up {
+                out.push(format!(
+                    "others reach node {node} through relay {} at {}",
+                    r.name, r.at
+                ));
             }
-            Ok(())
         }
     }
+    for p in ctx.state.hosted_projects()? {
+        if p.node == node {
+            out.push(format!(
+                "node {node} hosts project {}: its members lose it until it runs again",
+                p.name
+            ));
+        }
+    }
+    let row = ctx.state.require_node(node)?;
+    let by_name = format!("/node/{node}");
+    let by_address = crate::routes::address_to_route(&row.tcp_listen).ok();
+    for other in ctx.state.nodes()? {
+        if deleting.contains(&other.name) {
+            continue;
+        }
+        for i in ctx.state.inlets(&other.name)? {
+            let points = i.route == by_name
+                || i.route.starts_with(&format!("{by_name}/"))
+                || by_address.as_ref().is_some_and(|a| {
+                    !row.tcp_listen.ends_with(":0")
+                        && (i.route == *a || i.route.starts_with(&format!("{a}/")))
+                });
+            if points {
+                out.push(format!(
+                    "inlet {} of node {} points at node {node} ({})",
+                    i.name, other.name, i.route
+                ));
+            }
+        }
+    }
+    Ok(out)
 }
 
 fn parse_listen(s: &str) -> Result<SocketAddr> {
@@ -70,6 +174,13 @@ fn create(ctx: Ctx, args: NodeCreateArgs) -> Result<()> {
             }
         }
     };
+    if looks_like_a_path(&name) {
+        // Not a file (the dispatcher takes existing files to `config`).
+        if std::path::Path::new(&name).exists() {
+            bail!("{name} is not a file: give a node configuration file (./airlock.yaml) or a node name");
+        }
+        bail!("no such file: {name} (a node configuration file; a node name has no '/' and does not end in .yaml)");
+    }
     validate_name("node", &name)?;
     if ctx.state.node(&name)?.is_some() {
         bail!("a node named {name:?} already exists (start it with `airlock node start {name}` or delete it with `airlock node delete {name}`)");
@@ -95,6 +206,11 @@ fn create(ctx: Ctx, args: NodeCreateArgs) -> Result<()> {
         return Err(e);
     }
     Ok(())
+}
+
+/// Whether `node create ARG` means a file: it contains `/` or ends in `.yaml`/`.yml`.
+fn looks_like_a_path(arg: &str) -> bool {
+    arg.contains('/') || arg.ends_with(".yaml") || arg.ends_with(".yml")
 }
 
 fn rand_u16() -> u16 {
@@ -142,7 +258,7 @@ struct NodeReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     outlets: Option<Vec<OutletView>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    inlets: Option<Vec<InletView>>,
+    inlets: Option<Vec<InletReport>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     secure_channels: Option<Vec<ChannelView>>,
 }
@@ -175,7 +291,8 @@ fn list(ctx: &Ctx) -> Result<()> {
         .iter()
         .map(|r| node_report(ctx, r))
         .collect();
-    ctx.show(&nodes, |nodes| {
+    let empty = "No nodes. Create one with `airlock node create`.";
+    ctx.show_list(&nodes, empty, |nodes| {
         let rows = nodes
             .iter()
             .map(|n| {
@@ -188,12 +305,7 @@ fn list(ctx: &Ctx) -> Result<()> {
                 ]
             })
             .collect();
-        let t = table(&["NAME", "STATUS", "TCP LISTENER", "PID"], rows);
-        if t.is_empty() {
-            "No nodes. Create one with `airlock node create`.".into()
-        } else {
-            t
-        }
+        table(&["NAME", "STATUS", "TCP LISTENER", "PID"], rows)
     });
     Ok(())
 }
@@ -206,7 +318,11 @@ fn show(ctx: &Ctx, name: Option<&str>) -> Result<()> {
         let t = Duration::from_secs(5);
         let mut client = ctx.client(&name)?;
         n.outlets = Some(client.outlets(t)?);
-        n.inlets = Some(client.inlets(t)?);
+        n.inlets = Some(InletReport::from_views(
+            &ctx.state,
+            &name,
+            client.inlets(t)?,
+        ));
         n.secure_channels = Some(client.channels(t)?);
     }
     ctx.show(&n, |n| {
@@ -225,7 +341,7 @@ fn show(ctx: &Ctx, name: Option<&str>) -> Result<()> {
         for o in n.outlets.iter().flatten() {
             s.push_str(&format!("\n  outlet {} -> {}", o.address, o.to));
         }
-        for i in n.inlets.iter().flatten() {
+        for InletReport { inlet: i, .. } in n.inlets.iter().flatten() {
             s.push_str(&format!(
                 "\n  inlet  {} {} -> {} ({})",
                 i.name, i.from, i.to, i.status
@@ -236,20 +352,52 @@ fn show(ctx: &Ctx, name: Option<&str>) -> Result<()> {
     Ok(())
 }
 
-fn logs(ctx: &Ctx, name: Option<&str>, lines: usize) -> Result<()> {
+fn logs(ctx: &Ctx, name: Option<&str>, lines: usize, follow: bool) -> Result<()> {
     let name = ctx.node_name(name)?;
     let path = ctx.state.node_dir(&name).join("node.log");
-    let text = std::fs::read_to_string(&path).with_context(|| {
+    let no_log = || {
         format!(
             "node {name} has no log at {} (foreground nodes log to their terminal)",
             path.display()
         )
-    })?;
+    };
+    let bytes = std::fs::read(&path).with_context(no_log)?;
+    let text = String::from_utf8_lossy(&bytes);
     let all: Vec<&str> = text.lines().collect();
     for l in &all[all.len().saturating_sub(lines)..] {
         println!("{l}");
     }
-    Ok(())
+    if !follow {
+        return Ok(());
+    }
+    // Like `tail -f`: print what is appended, until Ctrl-C ends the process.
+    let mut pos = bytes.len() as u64;
+    let mut partial: Vec<u8> = Vec::new();
+    loop {
+        std::thread::sleep(Duration::from_millis(200));
+        let mut f = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(_) => bail!("the log of node {name} is gone (was the node deleted?)"),
+        };
+        let len = f.metadata()?.len();
+        if len < pos {
+            eprintln!("(the log of node {name} was truncated; following from its start)");
+            pos = 0;
+            partial.clear();
+        }
+        if len == pos {
+            continue;
+        }
+        f.seek(SeekFrom::Start(pos))?;
+        let read = f.read_to_end(&mut partial)?;
+        pos += read as u64;
+        while let Some(i) = partial.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = partial.drain(..=i).collect();
+            let mut out = std::io::stdout().lock();
+            out.write_all(&line)?;
+            out.flush()?;
+        }
+    }
 }
 
 pub fn status(ctx: &Ctx) -> Result<()> {
@@ -270,18 +418,47 @@ pub fn status(ctx: &Ctx) -> Result<()> {
         identities.len(),
         nodes.len(),
     );
+    let identities: Vec<_> = identities.iter().map(identity_json).collect();
     let v = json!({"home": ctx.state.home().display().to_string(), "identities": identities, "nodes": nodes});
     ctx.print(&v, |_| plain);
     Ok(())
 }
 
-pub fn reset(ctx: Ctx) -> Result<()> {
-    for n in ctx.state.nodes()? {
+/// `reset [--yes]`: stops every node and removes the whole state folder, after asking.
+pub fn reset(ctx: Ctx, yes: bool) -> Result<()> {
+    let home = ctx.state.home().to_path_buf();
+    let (identities, nodes) = (ctx.state.identities()?, ctx.state.nodes()?);
+    let mut details = Vec::new();
+    if !identities.is_empty() {
+        let names: Vec<&str> = identities.iter().map(|i| i.name.as_str()).collect();
+        details.push(format!(
+            "{} ({}), which cannot be recovered",
+            if names.len() == 1 {
+                "1 identity and its keys".to_string()
+            } else {
+                format!("{} identities and their keys", names.len())
+            },
+            names.join(", ")
+        ));
+    }
+    if !nodes.is_empty() {
+        let names: Vec<&str> = nodes.iter().map(|n| n.name.as_str()).collect();
+        details.push(format!(
+            "{} node(s) ({}), stopped and deleted with their portals",
+            names.len(),
+            names.join(", ")
+        ));
+    }
+    confirm(
+        &format!("delete all local state in {}", home.display()),
+        &details,
+        yes,
+    )?;
+    for n in &nodes {
         if is_running(&ctx.state, &n.name) {
             stop(&ctx.state, &n.name)?;
         }
     }
-    let home = ctx.state.home().to_path_buf();
     drop(ctx);
     std::fs::remove_dir_all(&home).with_context(|| format!("cannot remove {}", home.display()))?;
     eprintln!("Removed all local state in {}", home.display());

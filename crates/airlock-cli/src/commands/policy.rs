@@ -54,7 +54,8 @@ pub fn run(ctx: &Ctx, cmd: PolicyCmd) -> Result<()> {
         PolicyCmd::List { at } => {
             let node = ctx.node_name(at.as_deref())?;
             let policies = ctx.client(&node)?.policies(T)?;
-            ctx.show(&policies, |policies| {
+            let empty = format!("No policies on node {node}.");
+            ctx.show_list(&policies, &empty, |policies| {
                 let rows = policies.iter().map(|p| {
                     let resource = p.resource.clone().unwrap_or_default();
                     let rtype = p.resource_type.clone().unwrap_or_default();

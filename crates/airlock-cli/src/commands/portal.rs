@@ -1,8 +1,9 @@
 //! `airlock tcp-outlet …` and `airlock tcp-inlet …`
 
 use crate::cli::{InletCmd, OutletCmd};
-use crate::context::{pretty_json, table, Ctx};
+use crate::context::{table, Ctx};
 use crate::control::protocol::{FailureKind, LinkStatus};
+use crate::output::InletReport;
 use crate::state::validate_name;
 use airlock_node::portal::{InletSpec, OutletSpec};
 use anyhow::{bail, Context, Result};
@@ -31,7 +32,8 @@ pub fn outlet(ctx: &Ctx, cmd: OutletCmd) -> Result<()> {
         OutletCmd::List { at } => {
             let node = ctx.node_name(at.as_deref())?;
             let outlets = ctx.client(&node)?.outlets(T)?;
-            ctx.show(&outlets, |outlets| {
+            let empty = format!("No outlets on node {node}.");
+            ctx.show_list(&outlets, &empty, |outlets| {
                 let rows = outlets.iter().map(|o| {
                     let connections = o.connections.to_string();
                     vec![o.name.clone(), o.address.clone(), o.to.clone(), connections]
@@ -47,7 +49,7 @@ pub fn outlet(ctx: &Ctx, cmd: OutletCmd) -> Result<()> {
                 .into_iter()
                 .find(|o| o.name == name)
                 .with_context(|| format!("no outlet named {name:?} on node {node}"))?;
-            ctx.show(&outlet, pretty_json);
+            ctx.show_fields(&outlet);
         }
         OutletCmd::Delete { name, at } => {
             let node = ctx.node_name(at.as_deref())?;
@@ -163,9 +165,10 @@ pub fn inlet(ctx: &Ctx, cmd: InletCmd) -> Result<()> {
         }
         InletCmd::List { at } => {
             let node = ctx.node_name(at.as_deref())?;
-            let inlets = ctx.client(&node)?.inlets(T)?;
-            ctx.show(&inlets, |inlets| {
-                let rows = inlets.iter().map(|i| {
+            let inlets = InletReport::from_views(&ctx.state, &node, ctx.client(&node)?.inlets(T)?);
+            let empty = format!("No inlets on node {node}.");
+            ctx.show_list(&inlets, &empty, |inlets| {
+                let rows = inlets.iter().map(|InletReport { inlet: i, .. }| {
                     let (status, connections) = (i.status.to_string(), i.connections.to_string());
                     vec![
                         i.name.clone(),
@@ -184,13 +187,11 @@ pub fn inlet(ctx: &Ctx, cmd: InletCmd) -> Result<()> {
         }
         InletCmd::Show { name, at } => {
             let node = ctx.node_name(at.as_deref())?;
-            let inlet = ctx
-                .client(&node)?
-                .inlets(T)?
+            let inlet = InletReport::from_views(&ctx.state, &node, ctx.client(&node)?.inlets(T)?)
                 .into_iter()
-                .find(|i| i.name == name)
+                .find(|i| i.inlet.name == name)
                 .with_context(|| format!("no inlet named {name:?} on node {node}"))?;
-            ctx.show(&inlet, pretty_json);
+            ctx.show_fields(&inlet);
         }
         InletCmd::Delete { name, at } => {
             let node = ctx.node_name(at.as_deref())?;

@@ -1,6 +1,6 @@
 //! `airlock project …`: hosting a project, tickets, enrollment, members.
 
-use crate::cli::{MemberCmd, ProjectCmd, ProjectRelayCmd};
+use crate::cli::{MemberCmd, Output, ProjectCmd, ProjectRelayCmd};
 use crate::context::{table, Ctx};
 use crate::operations::enrollment::{self, membership};
 use crate::operations::{db_password, hosting};
@@ -58,7 +58,7 @@ pub fn run(ctx: &Ctx, cmd: ProjectCmd) -> Result<()> {
                 None => ctx.state.default_project()?,
             };
             let v = project_json(ctx, &name)?;
-            ctx.print(&v, |v| serde_json::to_string_pretty(v).unwrap_or_default());
+            ctx.show_fields(&v);
             Ok(())
         }
         ProjectCmd::List => {
@@ -130,7 +130,7 @@ pub fn run(ctx: &Ctx, cmd: ProjectCmd) -> Result<()> {
             };
             let identity = match identity {
                 Some(i) => i,
-                None => ctx.state.default_identity()?,
+                None => ctx.existing_default_identity()?,
             };
             let m = membership(&ctx.state, &identity, &project)?;
             let req = AuthorityRequest::CreateTicket {
@@ -198,14 +198,15 @@ fn project_json(ctx: &Ctx, name: &str) -> Result<Value> {
         "authority_identifier": ids.as_ref().map(|k| k.authority.identifier.to_string()),
         "hosted": hosted,
         "members_here": members.iter().map(|m| m.identity.clone()).collect::<Vec<_>>(),
-        // The last credential refresh of each member identity here, as its node recorded it.
+        // The last credential refresh of each member identity here, as its node recorded it
+        // (`null` before the first): identity → outcome.
         "membership": members
             .iter()
             .map(|m| {
                 let status = ctx.state.membership_status(&m.identity, name).ok().flatten();
-                json!({"identity": m.identity, "status": status})
+                (m.identity.clone(), json!(status))
             })
-            .collect::<Vec<_>>(),
+            .collect::<serde_json::Map<_, _>>(),
     }))
 }
 
@@ -213,18 +214,18 @@ fn project_json(ctx: &Ctx, name: &str) -> Result<Value> {
 /// for each member identity here (`IDENTITY=…` when there are several).
 fn membership_column(membership: &Value) -> String {
     use airlock_project::refresh::RefreshOutcome;
-    let rows: Vec<&Value> = membership.as_array().into_iter().flatten().collect();
-    let label = |v: &Value| match serde_json::from_value::<RefreshOutcome>(v["status"].clone()) {
+    let rows: Vec<(&String, &Value)> = membership.as_object().into_iter().flatten().collect();
+    let label = |v: &Value| match serde_json::from_value::<RefreshOutcome>(v.clone()) {
         Ok(RefreshOutcome::Member { .. }) => "member".to_string(),
         Ok(RefreshOutcome::Refused { reason, .. }) => format!("revoked: {reason}"),
         Ok(RefreshOutcome::Unreachable { reason, .. }) => format!("unreachable: {reason}"),
         Err(_) => "unknown".to_string(),
     };
     match rows.as_slice() {
-        [one] => label(one),
+        [(_, one)] => label(one),
         many => many
             .iter()
-            .map(|v| format!("{}={}", v["identity"].as_str().unwrap_or(""), label(v)))
+            .map(|(identity, v)| format!("{identity}={}", label(v)))
             .collect::<Vec<_>>()
             .join(", "),
     }
@@ -246,7 +247,7 @@ fn enroll(
 }
 
 fn member(ctx: &Ctx, cmd: MemberCmd) -> Result<()> {
-    let identity = ctx.state.default_identity()?;
+    let identity = ctx.existing_default_identity()?;
     let project_of = |p: Option<String>| -> Result<String> {
         match p {
             Some(p) => Ok(p),
@@ -262,6 +263,10 @@ fn member(ctx: &Ctx, cmd: MemberCmd) -> Result<()> {
                 &project,
                 AuthorityRequest::MemberList,
             )?;
+            if v.as_array().is_some_and(|a| a.is_empty()) && ctx.output == Output::Plain {
+                eprintln!("No members in project {project}.");
+                return Ok(());
+            }
             ctx.print(&v, |v| {
                 table(
                     &["IDENTIFIER", "ATTRIBUTES", "RELAY", "ROLE"],
@@ -308,7 +313,7 @@ fn member(ctx: &Ctx, cmd: MemberCmd) -> Result<()> {
                 &project,
                 AuthorityRequest::MemberShow { identifier },
             )?;
-            ctx.print(&v, |v| serde_json::to_string_pretty(v).unwrap_or_default());
+            ctx.show_fields(&v);
         }
         MemberCmd::Add {
             identifier,
@@ -350,7 +355,7 @@ fn member(ctx: &Ctx, cmd: MemberCmd) -> Result<()> {
 
 /// `project relay …`: the project's relay bindings.
 fn relay(ctx: &Ctx, cmd: ProjectRelayCmd) -> Result<()> {
-    let identity = ctx.state.default_identity()?;
+    let identity = ctx.existing_default_identity()?;
     let project_of = |p: Option<String>| -> Result<String> {
         match p {
             Some(p) => Ok(p),
@@ -366,6 +371,10 @@ fn relay(ctx: &Ctx, cmd: ProjectRelayCmd) -> Result<()> {
                 &project,
                 AuthorityRequest::RelayList,
             )?;
+            if v.as_array().is_some_and(|a| a.is_empty()) && ctx.output == Output::Plain {
+                eprintln!("No relay names are bound in project {project}.");
+                return Ok(());
+            }
             ctx.print(&v, |v| {
                 table(
                     &["NAME", "OWNER", "BOUND AT"],

@@ -2,7 +2,7 @@
 //! project (or another node) without an inbound port.
 
 use crate::cli::RelayCmd;
-use crate::context::{pretty_json, table, Ctx};
+use crate::context::{table, Ctx};
 use crate::control::protocol::RelayStatus;
 use anyhow::{bail, Context, Result};
 use std::time::Duration;
@@ -67,7 +67,8 @@ pub fn run(ctx: &Ctx, cmd: RelayCmd) -> Result<()> {
         RelayCmd::List { to } => {
             let node = ctx.node_name(to.as_deref())?;
             let relays = ctx.client(&node)?.relays(T)?;
-            ctx.show(&relays, |relays| {
+            let empty = format!("No relays on node {node}.");
+            ctx.show_list(&relays, &empty, |relays| {
                 let rows = relays.iter().map(|r| {
                     let status = r.status.to_string();
                     let error = match (&r.last_error, r.last_error_kind) {
@@ -97,7 +98,7 @@ pub fn run(ctx: &Ctx, cmd: RelayCmd) -> Result<()> {
                 .into_iter()
                 .find(|r| r.name == name)
                 .with_context(|| format!("no relay named {name:?} on node {node}"))?;
-            ctx.show(&relay, pretty_json);
+            ctx.show_fields(&relay);
         }
         RelayCmd::Delete { name, to } => {
             let node = ctx.node_name(to.as_deref())?;

@@ -2,6 +2,7 @@
 //! project's authority (tickets, members, relay bindings) through a short-lived in-process node,
 //! and pinning the node that holds a relay.
 
+use super::progress;
 use crate::routes::address_to_route;
 use crate::state::{Membership, State};
 use airlock_authority::Ticket;
@@ -132,16 +133,54 @@ pub fn enroll_identity(
         ticket.route = address_to_route(addr)?;
     }
     let (project_node, authority) = ticket.verify(unix_now())?;
-    let identity = match identity {
+    // An identity made for this enrollment is removed again if the enrollment fails.
+    let (identity, created) = match identity {
         Some(i) => {
-            if state.identity_row(&i)?.is_none() {
+            let created = state.identity_row(&i)?.is_none();
+            if created {
                 state.create_identity(&i)?;
                 eprintln!("Created identity {i}");
             }
-            i
+            (i, created)
         }
-        None => state.default_identity()?,
+        None => {
+            let had_one = !state.identities()?.is_empty();
+            let i = state.default_identity()?;
+            if !had_one {
+                eprintln!("Created identity {i}");
+            }
+            (i, !had_one)
+        }
     };
+    let result = enroll_as(state, &ticket, project_node, authority, &identity);
+    if result.is_err() && created {
+        match state.delete_identity(&identity) {
+            Ok(()) => eprintln!("Removed identity {identity} again: the enrollment failed."),
+            Err(e) => eprintln!("Could not remove identity {identity}: {e:#}"),
+        }
+    }
+    result
+}
+
+/// Where a route of the form `/ip4/H/tcp/P` (or `ip6`, `dnsaddr`) leads, as `H:P`; other
+/// routes as they are.
+pub fn route_host_port(route: &str) -> String {
+    let parts: Vec<&str> = route.trim_start_matches('/').split('/').collect();
+    match parts[..] {
+        ["ip4" | "dnsaddr", host, "tcp", port] => format!("{host}:{port}"),
+        ["ip6", host, "tcp", port] => format!("[{host}]:{port}"),
+        _ => route.to_string(),
+    }
+}
+
+/// Redeems `ticket` for `identity` at the project and records the membership.
+fn enroll_as(
+    state: &State,
+    ticket: &Ticket,
+    project_node: airlock_identity::VerifiedIdentity,
+    authority: airlock_identity::VerifiedIdentity,
+    identity: &str,
+) -> Result<Value> {
     let kp = KnownProject {
         name: ticket.project.clone(),
         route: ProjectRoute {
@@ -151,18 +190,24 @@ pub fn enroll_identity(
         authority,
     };
     let (project, secret) = (ticket.project.clone(), hex::encode(ticket.secret));
-    eprintln!(
-        "Enrolling identity {identity} in project {project} at {}…",
-        ticket.route
-    );
-    let v = with_client_node(state, &identity, vec![kp], |node| async move {
-        let client = AuthorityClient::connect(&node, &project, T).await?;
-        Ok(client
-            .request(&AuthorityRequest::Enroll { secret }, T)
-            .await?)
+    let at = route_host_port(&ticket.route);
+    eprintln!("Enrolling identity {identity} with project {project} at {at}…");
+    let v = progress::while_waiting(format!("waiting for project {project} at {at}"), || {
+        with_client_node(state, identity, vec![kp], |node| async move {
+            let client = AuthorityClient::connect(&node, &project, T).await?;
+            Ok(client
+                .request(&AuthorityRequest::Enroll { secret }, T)
+                .await?)
+        })
+    })
+    .with_context(|| {
+        format!(
+            "enrolling with project {} at {at} failed (is the project node running and reachable from here? another project node can be given with --project-address HOST:PORT)",
+            ticket.project
+        )
     })?;
     state.put_membership(&Membership {
-        identity: identity.clone(),
+        identity: identity.to_string(),
         project: ticket.project.clone(),
         route: ticket.route.clone(),
         project_identity: ticket.project_identity.clone(),

@@ -1,7 +1,7 @@
 //! Hosting a project: a project node with its authority state in SQLite, or in PostgreSQL
 //! shared with other project nodes of the same project (`project create`).
 
-use super::process;
+use super::{process, progress};
 use crate::routes::{address_to_route, parse_duration};
 use crate::state::{validate_name, HostedProject, Membership, State};
 use airlock_authority::Attributes;
@@ -41,6 +41,12 @@ pub fn host_project(
     let listen_addr: std::net::SocketAddr = listen
         .parse()
         .with_context(|| format!("--listen {listen:?} is not IP:PORT"))?;
+    // A taken port is found before anything is created, and named by this command's flag.
+    if let Err(e) = std::net::TcpListener::bind(listen_addr) {
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            bail!("cannot listen on {listen_addr}: the port is already in use (choose another with --listen IP:PORT)");
+        }
+    }
     let route = address_to_route(public.unwrap_or(listen))?;
     let admin = match identity {
         Some(i) => i,
@@ -63,7 +69,9 @@ pub fn host_project(
     if let Some(url) = &database {
         eprintln!("Connecting to {}…", airlock_project::store::redact_url(url));
     }
-    let store = state.open_authority_store(&hosted)?;
+    let store = progress::while_waiting("opening the project's database", || {
+        state.open_authority_store(&hosted)
+    })?;
     // The store is async: one short-lived runtime for the few calls below.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -99,10 +107,16 @@ pub fn host_project(
     drop(rt);
     state.insert_node(&node_name, &node_identity, &listen_addr.to_string())?;
     state.insert_hosted_project(&hosted)?;
-    if let Err(e) = process::spawn_default(state, &node_name) {
+    let started = progress::while_waiting(
+        format!("starting project node {node_name} on {listen_addr}"),
+        || process::spawn_default(state, &node_name),
+    );
+    if let Err(e) = started {
         state.delete_hosted_project(name)?;
         state.delete_node(&node_name)?;
-        return Err(e);
+        // The node names its own flag; here the address comes from --listen.
+        let reason = format!("{e:#}").replace("--tcp-listener-address", "--listen");
+        return Err(anyhow::anyhow!(reason));
     }
     let (pn, _) = state.load_identity(&node_identity)?;
     let (au, _) = state.load_identity(&authority_identity)?;

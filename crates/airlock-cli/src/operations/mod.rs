@@ -2,7 +2,9 @@
 //! stopping and querying nodes, enrolling, asking a project's authority, hosting a project.
 //! Commands call these and print; operations never print results (progress goes to stderr).
 
+pub mod confirm;
 pub mod db_password;
 pub mod enrollment;
 pub mod hosting;
 pub mod process;
+pub mod progress;

@@ -7,15 +7,19 @@ impl SecureChannel {
     /// Counts this channel's handshake outcome in the node's metrics, once: an initiator that
     /// completed and is then refused by the responder stays counted as established here (the
     /// responder's node counts the refusal).
-    pub(super) fn count_outcome(&self, node: &Node, outcome: crate::node::ops::HandshakeOutcome) {
+    pub(super) fn count_outcome(
+        &self,
+        ctx: &ChannelContext,
+        outcome: crate::counters::HandshakeOutcome,
+    ) {
         if !self.counted.swap(true, Ordering::AcqRel) {
-            node.count_handshake(outcome);
+            ctx.counters().count_handshake(outcome);
         }
     }
 
-    pub(super) fn send_handshake(&self, node: &Node, onward: Route, bytes: &[u8]) {
+    pub(super) fn send_handshake(&self, ctx: &ChannelContext, onward: Route, bytes: &[u8]) {
         let payload = Packet::copy_from(bytes);
-        node.dispatch(Message::new(
+        ctx.deliver().deliver(Message::new(
             onward,
             Route::single(self.dec.clone()),
             payload,
@@ -23,9 +27,9 @@ impl SecureChannel {
     }
 
     /// Tells the initiator (unauthenticated, informational) why its handshake was refused.
-    pub(super) fn send_abort(&self, node: &Node, notice: AbortNotice) {
+    pub(super) fn send_abort(&self, ctx: &ChannelContext, notice: AbortNotice) {
         if let Some(remote) = self.remote.get() {
-            node.dispatch(Message::new(
+            ctx.deliver().deliver(Message::new(
                 remote.clone(),
                 Route::empty(),
                 Packet::copy_from(&notice.encode()),
@@ -33,26 +37,26 @@ impl SecureChannel {
         }
     }
 
-    pub(super) fn fail(&self, node: &Node, reason: String) {
-        self.count_outcome(node, crate::node::ops::HandshakeOutcome::Failed);
+    pub(super) fn fail(&self, ctx: &ChannelContext, reason: String) {
+        self.count_outcome(ctx, crate::counters::HandshakeOutcome::Failed);
         tracing::info!(channel = %self.enc, "secure channel handshake failed: {reason}");
         self.status.send_replace(ChannelStatus::Failed(reason));
-        self.close(node, false);
+        self.close(ctx, false);
     }
 
-    pub(super) fn refuse(&self, node: &Node, reason: String) {
-        self.count_outcome(node, crate::node::ops::HandshakeOutcome::Refused);
+    pub(super) fn refuse(&self, ctx: &ChannelContext, reason: String) {
+        self.count_outcome(ctx, crate::counters::HandshakeOutcome::Refused);
         tracing::info!(channel = %self.enc, "secure channel handshake refused: {reason}");
         self.status.send_replace(ChannelStatus::Refused(reason));
-        self.close(node, false);
+        self.close(ctx, false);
     }
 
-    pub(super) fn handle_from_peer(self: &Arc<Self>, node: &Node, mut msg: Message) {
+    pub(super) fn handle_from_peer(self: &Arc<Self>, ctx: &ChannelContext, mut msg: Message) {
         let Some(&kind) = msg.payload.data().first() else {
             return;
         };
         if kind == ChannelKind::Data.byte() {
-            self.handle_data(node, msg);
+            self.handle_data(ctx, msg);
             return;
         }
         if kind == ChannelKind::Abort.byte() {
@@ -63,10 +67,10 @@ impl SecureChannel {
                 let reason = notice.reason;
                 match notice.code {
                     AbortCode::Refused => {
-                        self.refuse(node, format!("the peer refused the handshake: {reason}"))
+                        self.refuse(ctx, format!("the peer refused the handshake: {reason}"))
                     }
                     AbortCode::Failed => {
-                        self.fail(node, format!("the peer aborted the handshake: {reason}"))
+                        self.fail(ctx, format!("the peer aborted the handshake: {reason}"))
                     }
                 }
             }
@@ -86,53 +90,57 @@ impl SecureChannel {
         let remote = self.remote.get().cloned().unwrap_or_default();
         match hs.read(msg.payload.data_mut(), crate::unix_now()) {
             Ok(HandshakeStep::SendAndComplete(m3)) => {
-                self.send_handshake(node, remote, &m3);
+                self.send_handshake(ctx, remote, &m3);
                 let hs = guard.take().expect("present");
                 drop(guard);
-                self.complete(node, hs);
+                self.complete(ctx, hs);
             }
             Ok(HandshakeStep::Complete) => {
                 let hs = guard.take().expect("present");
                 drop(guard);
-                self.complete(node, hs);
+                self.complete(ctx, hs);
             }
             Ok(HandshakeStep::Send(_)) => {
                 drop(guard);
-                self.fail(node, "unexpected handshake state".into());
+                self.fail(ctx, "unexpected handshake state".into());
             }
             Err(e) => {
                 guard.take();
                 drop(guard);
                 let refused = matches!(e, HandshakeError::Untrusted(_));
+                // The channel is gone here before the initiator can hear why: whoever learns
+                // of the refusal finds no half-open channel left on this node.
+                if refused {
+                    self.refuse(ctx, e.to_string());
+                } else {
+                    self.fail(ctx, e.to_string());
+                }
                 if self.role == Role::Responder {
                     let notice = if refused {
                         AbortNotice::refused(e.to_string())
                     } else {
                         AbortNotice::failed(e.to_string())
                     };
-                    self.send_abort(node, notice);
-                }
-                if refused {
-                    self.refuse(node, e.to_string());
-                } else {
-                    self.fail(node, e.to_string());
+                    self.send_abort(ctx, notice);
                 }
             }
         }
     }
 
-    pub(super) fn complete(self: &Arc<Self>, node: &Node, hs: Handshake) {
+    pub(super) fn complete(self: &Arc<Self>, ctx: &ChannelContext, hs: Handshake) {
         match hs.finish() {
             Ok((send, recv, peer)) => {
-                if node.is_revoked(&peer.identifier) {
+                if ctx.access().is_revoked(&peer.identifier) {
                     let reason = format!("{} is a revoked project member", peer.identifier);
+                    self.refuse(ctx, reason.clone());
                     if self.role == Role::Responder {
-                        self.send_abort(node, AbortNotice::refused(reason.clone()));
+                        self.send_abort(ctx, AbortNotice::refused(reason));
                     }
-                    self.refuse(node, reason);
                     return;
                 }
-                let credential = node.verify_credentials(&peer.identifier, &peer.credentials);
+                let credential = ctx
+                    .access()
+                    .verify_credentials(&peer.identifier, &peer.credentials);
                 // What the peer may reach here: a channel the listener accepted exposes this
                 // node's services; a channel this node opened exposes nothing until its owner
                 // widens it (flow control, docs/protocol.md §2.1).
@@ -149,70 +157,74 @@ impl SecureChannel {
                 // The peer is known before the first data message can be opened.
                 *self.send.lock().expect("send") = Some(send);
                 *self.recv.lock().expect("recv") = Some(recv);
-                self.count_outcome(node, crate::node::ops::HandshakeOutcome::Established);
+                self.count_outcome(ctx, crate::counters::HandshakeOutcome::Established);
                 tracing::info!(channel = %self.enc, peer = %peer.identifier, role = ?self.role, "secure channel established");
                 let _ = self.peer_identity.set(peer);
-                self.watch_first_hop(node);
+                self.watch_first_hop(ctx);
                 self.status.send_replace(ChannelStatus::Open);
             }
-            Err(e) => self.fail(node, e.to_string()),
+            Err(e) => self.fail(ctx, e.to_string()),
         }
     }
 
     /// Closes this channel when the connection or channel it runs over closes.
-    pub(super) fn watch_first_hop(self: &Arc<Self>, node: &Node) {
+    pub(super) fn watch_first_hop(self: &Arc<Self>, ctx: &ChannelContext) {
         let Some(first) = self.remote.get().and_then(|r| r.first().cloned()) else {
             return;
         };
-        self.watch_hop(node, first);
+        self.watch_hop(ctx, first);
     }
 
     /// Closes this channel when `first` (a connection or an outer channel) closes. Replaces an
     /// earlier watch.
-    pub(super) fn watch_hop(self: &Arc<Self>, node: &Node, first: Address) {
+    pub(super) fn watch_hop(self: &Arc<Self>, ctx: &ChannelContext, first: Address) {
         if let Some((addr, id)) = self.first_hop_hook.lock().expect("hook").take() {
-            node.remove_close_hook(&addr, id);
+            ctx.remove_close_hook(&addr, id);
         }
         let weak = Arc::downgrade(self);
-        let n = node.clone();
+        let n = ctx.clone();
         let hook: CloseHook = Box::new(move || {
             if let Some(ch) = weak.upgrade() {
                 ch.close(&n, false);
             }
         });
-        if let Some(id) = node.on_close(&first, hook) {
+        if let Some(id) = ctx.on_close(&first, hook) {
             *self.first_hop_hook.lock().expect("hook") = Some((first, id));
         } else {
             // The first hop is already gone.
-            self.close(node, false);
+            self.close(ctx, false);
         }
     }
 }
 
 /// Opens a channel to the listener at the end of `route_to_listener` (e.g. `[tcp.1, api]`).
+///
+/// `ctx` is anything that lends a [`ChannelContext`]: the context itself, a portal context, or a
+/// [`crate::Node`] (the public entry point).
 pub async fn create(
-    node: &Node,
+    ctx: &impl AsRef<ChannelContext>,
     route_to_listener: Route,
     trust: TrustPolicy,
     timeout: Duration,
 ) -> Result<Arc<SecureChannel>, ChannelError> {
-    let local = node.local_identity();
-    let (hs, m1) = Handshake::initiate(&local, trust, node.rekey_policy())
+    let ctx = ctx.as_ref();
+    let local = ctx.local_identity();
+    let (hs, m1) = Handshake::initiate(&local, trust, ctx.rekey_policy())
         .map_err(|e| ChannelError::Failed(e.to_string()))?;
-    let ch = SecureChannel::new(node, Role::Initiator, format!("{route_to_listener}"));
+    let ch = SecureChannel::new(ctx, Role::Initiator, format!("{route_to_listener}"));
     *ch.handshake.lock().expect("hs") = Some(hs);
-    ch.register(node, route_to_listener.first());
+    ch.register(ctx, route_to_listener.first());
     // Fail fast if the connection under the handshake drops (e.g. a stale reused connection).
     if let Some(first) = route_to_listener.first() {
-        ch.watch_hop(node, first.clone());
+        ch.watch_hop(ctx, first.clone());
     }
-    ch.send_handshake(node, route_to_listener, &m1);
+    ch.send_handshake(ctx, route_to_listener, &m1);
     match ch.wait_open(timeout).await {
         Ok(()) => Ok(ch),
         Err(e) => {
             // Timeouts end here without passing through `fail`.
-            ch.count_outcome(node, crate::node::ops::HandshakeOutcome::Failed);
-            ch.close(node, false);
+            ch.count_outcome(ctx, crate::counters::HandshakeOutcome::Failed);
+            ch.close(ctx, false);
             Err(e)
         }
     }
@@ -236,25 +248,26 @@ impl Listener {
             TrustPolicy::Identifiers(ids) => Some(ids),
         }
     }
-}
 
-impl Worker for Listener {
-    fn handle(&self, node: &Node, mut msg: Message) {
+    /// Answers a handshake message 1 that reached the listener: checks the limits on
+    /// handshakes in progress, then computes message 2 off the calling task and registers the
+    /// responder end.
+    pub fn handle(&self, ctx: &ChannelContext, mut msg: Message) {
         if msg.payload.data().first() != Some(&ChannelKind::Handshake1.byte()) {
             return;
         }
-        if node.pending_handshakes() >= MAX_PENDING_HANDSHAKES {
+        if ctx.pending_handshakes(None) >= MAX_PENDING_HANDSHAKES {
             tracing::warn!("too many handshakes in progress; dropping handshake message 1");
             return;
         }
         let source = match &msg.origin {
             crate::flow_control::Origin::Transport(conn) => {
-                node.connection_peer(conn).map(|a| a.ip())
+                ctx.connection_peer(conn).map(|a| a.ip())
             }
             _ => None,
         };
         if let Some(ip) = source {
-            if node.pending_handshakes_from(ip) >= MAX_PENDING_HANDSHAKES_PER_SOURCE {
+            if ctx.pending_handshakes(Some(ip)) >= MAX_PENDING_HANDSHAKES_PER_SOURCE {
                 tracing::warn!(source = %ip, "too many handshakes in progress from this address; dropping handshake message 1");
                 return;
             }
@@ -262,14 +275,14 @@ impl Worker for Listener {
         // The Diffie-Hellman and signing work of message 2 runs off the task that read the
         // message (a TCP reader keeps reading), bounded node-wide. Nothing can overtake it:
         // the initiator sends message 3 only after it has message 2.
-        let Ok(permit) = node.channel_registry().handshake_work().try_acquire_owned() else {
+        let Ok(permit) = ctx.registry().handshake_work().try_acquire_owned() else {
             tracing::warn!(
                 "too many handshake messages being answered; dropping handshake message 1"
             );
             return;
         };
-        let local = node.local_identity();
-        let (trust, rekey, n) = (self.trust.clone(), node.rekey_policy(), node.clone());
+        let local = ctx.local_identity();
+        let (trust, rekey, n) = (self.trust.clone(), ctx.rekey_policy(), ctx.clone());
         tokio::spawn(async move {
             let work = tokio::task::spawn_blocking(move || {
                 let mut hs = Handshake::respond(&local, trust, rekey)
@@ -293,7 +306,7 @@ impl Worker for Listener {
 
 /// Creates the responder end for an answered message 1 and sends message 2.
 fn respond(
-    node: &Node,
+    ctx: &ChannelContext,
     hs: Handshake,
     step: &[u8],
     msg: Message,
@@ -302,26 +315,26 @@ fn respond(
     {
         // Check the limits again and register under one gate: several answers computed in
         // parallel must not overshoot them.
-        let _gate = node.channel_registry().responder_gate();
-        if node.pending_handshakes() >= MAX_PENDING_HANDSHAKES {
+        let _gate = ctx.registry().responder_gate();
+        if ctx.pending_handshakes(None) >= MAX_PENDING_HANDSHAKES {
             tracing::warn!("too many handshakes in progress; dropping handshake message 1");
             return;
         }
         if let Some(ip) = source {
-            if node.pending_handshakes_from(ip) >= MAX_PENDING_HANDSHAKES_PER_SOURCE {
+            if ctx.pending_handshakes(Some(ip)) >= MAX_PENDING_HANDSHAKES_PER_SOURCE {
                 tracing::warn!(source = %ip, "too many handshakes in progress from this address; dropping handshake message 1");
                 return;
             }
         }
-        let ch = SecureChannel::new(node, Role::Responder, format!("{}", msg.ret));
+        let ch = SecureChannel::new(ctx, Role::Responder, format!("{}", msg.ret));
         let _ = ch.remote.set(msg.ret.clone());
         if let Some(ip) = source {
             let _ = ch.source.set(ip);
         }
         *ch.handshake.lock().expect("hs") = Some(hs);
-        ch.register(node, msg.origin.hop());
-        ch.send_handshake(node, msg.ret, step);
-        let (n, weak) = (node.clone(), Arc::downgrade(&ch));
+        ch.register(ctx, msg.origin.hop());
+        ch.send_handshake(ctx, msg.ret, step);
+        let (n, weak) = (ctx.clone(), Arc::downgrade(&ch));
         tokio::spawn(async move {
             tokio::time::sleep(HANDSHAKE_TIMEOUT).await;
             if let Some(ch) = weak.upgrade() {

@@ -7,12 +7,14 @@
 //! encrypted too).
 //!
 //! The `api` listener answers handshake message 1 by creating a responder end.
+//!
+//! Channel ends never see the node: they work with a [`ChannelContext`] (delivery, the channels'
+//! registry, the node's keys, access control), taken once when the end is registered.
 
 use crate::close_hooks::{CloseHook, CloseHooks};
 use crate::flow_control::{Access, Exposure, Origin};
 use crate::message::{ChannelPeer, Message};
-use crate::node::Node;
-use crate::router::Worker;
+use crate::router::{Deliver, Endpoint};
 use airlock_channel::{
     AbortCode, AbortNotice, ChannelKind, Handshake, HandshakeError, HandshakeStep, InnerMessage,
     PeerIdentity, RecvCipher, RekeyPolicy, Role, SendCipher, TrustPolicy,
@@ -24,14 +26,18 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
+mod context;
 mod handshake;
 mod registry;
+#[cfg(test)]
+mod tests;
+pub use context::ChannelContext;
 pub use handshake::{create, Listener};
 pub use registry::Channels;
 
 /// How long a handshake may take before the channel is dropped.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
-/// Maximum number of responder handshakes in progress per node.
+/// Maximum number of responder handshakes in progress per ctx.
 pub const MAX_PENDING_HANDSHAKES: usize = 256;
 /// Most handshake messages 1 being answered at once (their key agreement and signing run off
 /// the reading task); further ones are dropped until one finishes.
@@ -129,24 +135,26 @@ pub struct ChannelInfo {
     pub attributes: Option<std::collections::BTreeMap<String, String>>,
 }
 
+/// One of the two addresses of a channel end in the router, with the context it works in.
 struct ChannelEnd {
     ch: Arc<SecureChannel>,
+    ctx: ChannelContext,
     decrypting: bool,
 }
 
-impl Worker for ChannelEnd {
-    fn handle(&self, node: &Node, msg: Message) {
+impl Endpoint for ChannelEnd {
+    fn handle(&self, _: &Deliver, msg: Message) {
         if self.decrypting {
-            self.ch.handle_from_peer(node, msg);
+            self.ch.handle_from_peer(&self.ctx, msg);
         } else {
-            self.ch.handle_outgoing(node, msg);
+            self.ch.handle_outgoing(&self.ctx, msg);
         }
     }
 }
 
 impl SecureChannel {
-    fn new(node: &Node, role: Role, description: String) -> Arc<Self> {
-        let id = node.next_id();
+    fn new(ctx: &ChannelContext, role: Role, description: String) -> Arc<Self> {
+        let id = ctx.next_id();
         let r = crate::random_u64();
         let (status, _) = watch::channel(ChannelStatus::Handshaking);
         Arc::new(SecureChannel {
@@ -177,12 +185,13 @@ impl SecureChannel {
     /// Registers both ends: the encrypting end accepts only local senders; the decrypting end
     /// only what arrives over `first_hop` (the connection or outer channel the peer speaks
     /// through).
-    fn register(self: &Arc<Self>, node: &Node, first_hop: Option<&Address>) {
-        node.router().register(
+    fn register(self: &Arc<Self>, ctx: &ChannelContext, first_hop: Option<&Address>) {
+        ctx.router().register(
             self.enc.clone(),
             Access::Local,
             Arc::new(ChannelEnd {
                 ch: self.clone(),
+                ctx: ctx.clone(),
                 decrypting: false,
             }),
         );
@@ -190,18 +199,19 @@ impl SecureChannel {
             Some(h) => Access::Via(h.clone()),
             None => Access::Local,
         };
-        node.router().register(
+        ctx.router().register(
             self.dec.clone(),
             dec_access,
             Arc::new(ChannelEnd {
                 ch: self.clone(),
+                ctx: ctx.clone(),
                 decrypting: true,
             }),
         );
-        node.channel_registry().remember(self.clone());
+        ctx.registry().remember(self.clone());
     }
 
-    /// The encrypting address: route through it to reach the peer's node.
+    /// The encrypting address: route through it to reach the peer's ctx.
     pub fn address(&self) -> &Address {
         &self.enc
     }
@@ -341,23 +351,27 @@ impl SecureChannel {
     /// Encrypts and sends a routed message to the peer node: `onward` is the route on the peer
     /// node, `ret` the return route as the peer should see it (before this channel's address).
     /// The payload is encrypted in place.
+    ///
+    /// `ctx` is anything that lends a [`ChannelContext`]: the channel context, a portal context,
+    /// or a [`crate::Node`] (the public entry point).
     pub fn send(
         &self,
-        node: &Node,
+        ctx: &impl AsRef<ChannelContext>,
         onward: &Route,
         ret: &Route,
         mut payload: Packet,
     ) -> Result<(), ChannelError> {
+        let ctx = ctx.as_ref();
         // Never send what the peer must refuse (it would drop the message after decrypting).
         if let Err(e) = airlock_wire::frame::check_routes(onward, ret) {
-            node.count_unsendable(&self.enc, &e);
+            ctx.counters().count_unsendable(&self.enc, &e);
             return Err(ChannelError::Unsendable(e.to_string()));
         }
         InnerMessage::prepend_payload_header(&mut payload, onward, ret);
-        self.send_inner(node, payload)
+        self.send_inner(ctx, payload)
     }
 
-    fn send_inner(&self, node: &Node, mut plaintext: Packet) -> Result<(), ChannelError> {
+    fn send_inner(&self, ctx: &ChannelContext, mut plaintext: Packet) -> Result<(), ChannelError> {
         let remote = self.remote.get().ok_or(ChannelError::Closed)?;
         let mut guard = self.send.lock().expect("send lock");
         let cipher = guard.as_mut().ok_or(ChannelError::Closed)?;
@@ -369,7 +383,8 @@ impl SecureChannel {
             .map_err(|_| ChannelError::Closed)?;
         self.sent.fetch_add(1, Ordering::Relaxed);
         // Dispatch under the lock so the transport sees messages in nonce order.
-        node.dispatch(Message::new(remote.clone(), Route::empty(), plaintext));
+        ctx.deliver()
+            .deliver(Message::new(remote.clone(), Route::empty(), plaintext));
         Ok(())
     }
 
@@ -383,20 +398,20 @@ impl SecureChannel {
     /// Sends a credential refresh to the peer.
     pub fn refresh_credentials(
         &self,
-        node: &Node,
+        ctx: &impl AsRef<ChannelContext>,
         credentials: &[Vec<u8>],
     ) -> Result<(), ChannelError> {
-        self.send_inner(node, InnerMessage::refresh(credentials))
+        self.send_inner(ctx.as_ref(), InnerMessage::refresh(credentials))
     }
 
-    fn handle_outgoing(&self, node: &Node, mut msg: Message) {
+    fn handle_outgoing(&self, ctx: &ChannelContext, mut msg: Message) {
         msg.onward.pop_front();
-        if let Err(e) = self.send(node, &msg.onward, &msg.ret, msg.payload) {
+        if let Err(e) = self.send(ctx, &msg.onward, &msg.ret, msg.payload) {
             tracing::debug!(channel = %self.enc, "dropping outgoing message: {e}");
         }
     }
 
-    fn handle_data(&self, node: &Node, mut msg: Message) {
+    fn handle_data(&self, ctx: &ChannelContext, mut msg: Message) {
         let opened = {
             let mut guard = self.recv.lock().expect("recv lock");
             match guard.as_mut() {
@@ -422,7 +437,7 @@ impl SecureChannel {
                     return;
                 };
                 ret.push_front(self.enc.clone());
-                node.dispatch(Message::with_origin(
+                ctx.deliver().deliver(Message::with_origin(
                     onward,
                     ret,
                     payload,
@@ -431,11 +446,11 @@ impl SecureChannel {
             }
             Ok(InnerMessage::Close) => {
                 tracing::info!(channel = %self.enc, "peer closed the secure channel");
-                self.close(node, false);
+                self.close(ctx, false);
             }
             Ok(InnerMessage::RefreshCredentials(creds)) => {
                 if let Some(peer) = self.peer.get() {
-                    let fresh = node.verify_credentials(&peer.identifier, &creds);
+                    let fresh = ctx.access().verify_credentials(&peer.identifier, &creds);
                     tracing::debug!(channel = %self.enc, valid = fresh.is_some(), "peer refreshed its credentials");
                     *peer.credential.write().expect("credential lock") = fresh;
                 }
@@ -445,20 +460,23 @@ impl SecureChannel {
     }
 
     /// Closes the channel; with `notify_peer`, sends an encrypted close first.
-    pub fn close(&self, node: &Node, notify_peer: bool) {
+    ///
+    /// `ctx` is anything that lends a [`ChannelContext`] (see [`SecureChannel::send`]).
+    pub fn close(&self, ctx: &impl AsRef<ChannelContext>, notify_peer: bool) {
+        let ctx = ctx.as_ref();
         if notify_peer && self.status() == ChannelStatus::Open {
-            let _ = self.send_inner(node, InnerMessage::close());
+            let _ = self.send_inner(ctx, InnerMessage::close());
         }
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
-        node.router().unregister(&self.enc);
-        node.router().unregister(&self.dec);
-        node.channel_registry().forget(&self.enc);
+        ctx.router().unregister(&self.enc);
+        ctx.router().unregister(&self.dec);
+        ctx.registry().forget(&self.enc);
         *self.send.lock().expect("send") = None;
         *self.recv.lock().expect("recv") = None;
         if let Some((addr, id)) = self.first_hop_hook.lock().expect("hook").take() {
-            node.remove_close_hook(&addr, id);
+            ctx.remove_close_hook(&addr, id);
         }
         if matches!(
             self.status(),

@@ -7,7 +7,7 @@ use super::{Node, ProjectRoute};
 use crate::access::AccessControl;
 use crate::channel;
 use crate::message::Message;
-use crate::router::Worker;
+use crate::router::{Deliver, Endpoint};
 use airlock_authority::VerifiedCredential;
 use airlock_channel::TrustPolicy;
 use airlock_identity::{Identifier, VerifiedIdentity};
@@ -15,11 +15,12 @@ use std::collections::HashSet;
 
 /// The `api` listener: answers handshake message 1 with the trust the node computes at that
 /// moment ([`Node::listener_trust`]), so a node that joins a project later admits its members.
-pub(super) struct AdmittingListener;
+pub(super) struct AdmittingListener(pub(super) channel::ChannelContext);
 
-impl Worker for AdmittingListener {
-    fn handle(&self, node: &Node, msg: Message) {
-        channel::Listener::new(node.listener_trust()).handle(node, msg);
+impl Endpoint for AdmittingListener {
+    fn handle(&self, _: &Deliver, msg: Message) {
+        let ctx = &self.0;
+        channel::Listener::new(ctx.access().listener_trust()).handle(ctx, msg);
     }
 }
 

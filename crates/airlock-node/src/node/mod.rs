@@ -2,125 +2,137 @@
 //! subsystem — [`Transport`] (connections, listeners), [`Channels`] (channel ends, handshakes in
 //! progress), [`Portals`] (inlets, outlets) and the access state (policies, projects,
 //! credentials, revocation: [`AccessControl`]). `Node`'s methods delegate to them.
+//!
+//! This is the only place that wires the subsystems together. Workers never get the node: at
+//! start the node builds one narrow context per kind of worker — [`Deliver`] (dispatch a message
+//! to a route), [`TransportContext`] (connections), [`ChannelContext`] (channel ends and
+//! handshakes), [`PortalContext`] (inlets, outlets, links, streams) — each a cheap clone of a few
+//! `Arc`s that a worker takes once when it starts. Only services of other crates (authority,
+//! relays) still see the node, through [`Worker`] and [`Node::router`].
 
 mod access;
 pub mod ops;
 
 use crate::access::{AccessControl, Admission};
-use crate::channel::{self, Channels, SecureChannel};
+use crate::channel::{self, ChannelContext, Channels, SecureChannel};
+use crate::counters::Counters;
 use crate::flow_control::Access;
 use crate::message::Message;
-use crate::portal::{Inlet, InletInfo, InletSpec, OutletInfo, OutletSpec, Portals};
-use crate::router::{Lookup, Router};
+use crate::portal::{Inlet, InletInfo, InletSpec, OutletInfo, OutletSpec, PortalContext, Portals};
+use crate::router::{Deliver, Endpoint, Router};
 use crate::services::{Echo, Uppercase};
-use crate::transport::{self, CloseHook, Transport};
-use airlock_channel::{AbortNotice, ChannelKind, LocalIdentity, RekeyPolicy};
-use airlock_identity::{Identifier, IdentitySecret, PurposeKeySecret, DEFAULT_PURPOSE_KEY_TTL};
-use airlock_wire::{Address, Route};
+use crate::transport::{self, CloseHook, Transport, TransportContext};
+use airlock_channel::{LocalIdentity, RekeyPolicy};
+use airlock_identity::{Identifier, PurposeKeySecret, DEFAULT_PURPOSE_KEY_TTL};
+use airlock_wire::Address;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, Mutex, OnceLock, RwLock, Weak};
 use std::time::Duration;
 use tokio::task::AbortHandle;
 
-/// The keys a node runs with.
-#[derive(Clone)]
-pub struct NodeIdentity {
-    /// The identity (Ed25519 key + history).
-    pub secret: IdentitySecret,
-    /// The attested X25519 key for secure channels.
-    pub purpose: PurposeKeySecret,
-}
-
-impl NodeIdentity {
-    /// A new identity with a purpose key valid for `purpose_ttl` seconds from now.
-    pub fn generate(purpose_ttl: u64) -> Self {
-        let now = crate::unix_now();
-        let secret = IdentitySecret::create(now);
-        let purpose = PurposeKeySecret::create(&secret, now, purpose_ttl);
-        NodeIdentity { secret, purpose }
-    }
-}
-
-impl NodeConfig {
-    /// A node with a new identity on a free loopback port, trusting any peer
-    /// (`trust_unknown`: in-process tests and demos).
-    pub fn loopback(name: &str) -> Self {
-        NodeConfig {
-            name: name.into(),
-            identity: NodeIdentity::generate(3600),
-            tcp_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            authorized: vec![],
-            trust_unknown: true,
-            known_identities: None,
-            rekey: Default::default(),
-            purpose_key_store: None,
-        }
-    }
-}
-
-/// Lists identities a node knows (e.g. every identity of the CLI's state and the peers its
-/// `--authorized` lists name); called again at most every [`KNOWN_IDENTITIES_TTL`].
-pub type KnownIdentities = Arc<dyn Fn() -> Vec<Identifier> + Send + Sync>;
-
-/// How long a node uses the list [`KnownIdentities`] returned before asking again.
-pub const KNOWN_IDENTITIES_TTL: Duration = Duration::from_secs(1);
-
-/// Called when the node rotated its purpose key, so the owner can persist it.
-pub type PurposeKeyStore = Arc<dyn Fn(&PurposeKeySecret) + Send + Sync>;
-
-/// How to start a node.
-pub struct NodeConfig {
-    /// Node name.
-    pub name: String,
-    /// Keys.
-    pub identity: NodeIdentity,
-    /// TCP listener address (port 0 = any free port).
-    pub tcp_listen: SocketAddr,
-    /// If non-empty, the `api` listener accepts only these identifiers.
-    pub authorized: Vec<Identifier>,
-    /// Outside any project and without `authorized`, accept secure channels from every identity
-    /// and let the default policy allow them (in-process tests, demos). Off, such a node admits
-    /// only identities it knows: its own, `known_identities` and those its policies name
-    /// (docs/protocol.md §5.4).
-    pub trust_unknown: bool,
-    /// Identities this node knows besides its own (see [`KnownIdentities`]).
-    pub known_identities: Option<KnownIdentities>,
-    /// Key rotation policy of channels.
-    pub rekey: RekeyPolicy,
-    /// Persists rotated purpose keys.
-    pub purpose_key_store: Option<PurposeKeyStore>,
-}
+pub use crate::config::{
+    KnownIdentities, NodeConfig, NodeIdentity, ProjectRoute, PurposeKeyStore, KNOWN_IDENTITIES_TTL,
+};
 
 /// The node: its lifecycle state and one owner per subsystem.
 struct Inner {
     name: String,
-    router: Router,
-    identity: RwLock<NodeIdentity>,
-    rekey: RekeyPolicy,
-    ids: AtomicU64,
+    router: Arc<Router>,
+    identity: Arc<RwLock<NodeIdentity>>,
     tasks: Mutex<Vec<AbortHandle>>,
     listen: OnceLock<SocketAddr>,
     started: std::time::Instant,
     purpose_key_store: Option<PurposeKeyStore>,
-    counters: ops::NodeCounters,
+    counters: Counters,
     /// TCP connections and listeners.
-    transport: Transport,
+    transport: Arc<Transport>,
     /// Secure channel ends and handshakes in progress.
-    channels: Channels,
+    channels: Arc<Channels>,
     /// Inlets and outlets.
     portals: Portals,
     /// Policies, projects, authorities, credentials, revocation, admission.
-    access: AccessControl,
+    access: Arc<AccessControl>,
+    /// The narrowest context of portal workers; the channel, transport and delivery contexts
+    /// are nested in it.
+    ctx: PortalContext,
 }
 
-/// How to reach a project node and whom to expect there.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProjectRoute {
-    /// TCP route to the project node, e.g. `/dnsaddr/project.example/tcp/4000`.
-    pub route: airlock_wire::MultiAddr,
-    /// The project node's identifier: channels to it trust only this.
-    pub identifier: Identifier,
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Registered workers hold contexts, and so the router: forget them to free both.
+        self.router.clear();
+    }
+}
+
+/// A service that handles messages with the whole node at hand (the authority, relays, request
+/// replies of other crates). Register one with [`Node::router`].
+///
+/// The node's own workers (connections, channel ends, portal links, outlets) do not take the
+/// node: they implement [`crate::router::Endpoint`] and hold a narrow context.
+pub trait Worker: Send + Sync + 'static {
+    /// Handles a message whose first onward address is this worker's (already admitted by the
+    /// worker's [`Access`] rule).
+    fn handle(&self, node: &Node, msg: Message);
+}
+
+/// A [`Worker`] in the router: lends it the node for each message. It holds the node weakly, so
+/// a registered service does not keep its node alive.
+struct Service {
+    node: Weak<Inner>,
+    worker: Arc<dyn Worker>,
+}
+
+impl Endpoint for Service {
+    fn handle(&self, _: &Deliver, msg: Message) {
+        if let Some(inner) = self.node.upgrade() {
+            self.worker.handle(&Node { inner }, msg);
+        }
+    }
+}
+
+/// The node's address table as services of other crates use it (see [`Node::router`]).
+pub struct NodeRouter<'a> {
+    node: &'a Node,
+}
+
+impl NodeRouter<'_> {
+    /// Registers a service that accepts `access`; returns false if the address is taken.
+    pub fn register(&self, addr: Address, access: Access, worker: Arc<dyn Worker>) -> bool {
+        let service = Service {
+            node: Arc::downgrade(&self.node.inner),
+            worker,
+        };
+        self.node
+            .inner
+            .router
+            .register(addr, access, Arc::new(service))
+    }
+
+    /// Removes whatever is registered at `addr`.
+    pub fn unregister(&self, addr: &Address) {
+        self.node.inner.router.unregister(addr);
+    }
+
+    /// The access rule of an address.
+    pub fn access(&self, addr: &Address) -> Option<Access> {
+        self.node.inner.router.access(addr)
+    }
+
+    /// Number of registered workers.
+    pub fn len(&self) -> usize {
+        self.node.inner.router.len()
+    }
+
+    /// True if nothing is registered.
+    pub fn is_empty(&self) -> bool {
+        self.node.inner.router.is_empty()
+    }
+
+    /// The underlying address table.
+    pub fn table(&self) -> &Router {
+        &self.node.inner.router
+    }
 }
 
 /// A running node. Cheap to clone.
@@ -138,36 +150,53 @@ impl Node {
     /// Starts a node: registers `api`, `echo`, `uppercase`, binds the TCP listener.
     pub async fn start(config: NodeConfig) -> anyhow::Result<Node> {
         let own = config.identity.secret.identifier();
+        let router = Arc::new(Router::default());
+        let counters = Counters::default();
+        let transport = Arc::new(Transport::default());
+        let channels = Arc::new(Channels::default());
+        let identity = Arc::new(RwLock::new(config.identity));
+        let access = Arc::new(AccessControl::new(
+            own,
+            Admission::new(
+                config.authorized,
+                config.trust_unknown,
+                config.known_identities,
+            ),
+        ));
+        // The wiring: each context is built once, here, from the subsystems it may use.
+        let deliver = Deliver::new(router.clone(), counters.clone());
+        let transport_ctx =
+            TransportContext::new(deliver, transport.clone(), Arc::new(AtomicU64::new(1)));
+        let channel_ctx = ChannelContext::new(
+            transport_ctx,
+            channels.clone(),
+            access.clone(),
+            identity.clone(),
+            config.rekey,
+        );
+        let ctx = PortalContext::new(channel_ctx, &config.name);
         let node = Node {
             inner: Arc::new(Inner {
                 name: config.name,
-                router: Router::default(),
-                identity: RwLock::new(config.identity),
-                rekey: config.rekey,
-                ids: AtomicU64::new(1),
+                router,
+                identity,
                 tasks: Mutex::new(Vec::new()),
                 listen: OnceLock::new(),
                 started: std::time::Instant::now(),
                 purpose_key_store: config.purpose_key_store,
-                counters: Default::default(),
-                transport: Transport::default(),
-                channels: Channels::default(),
+                counters,
+                transport,
+                channels,
                 portals: Portals::default(),
-                access: AccessControl::new(
-                    own,
-                    Admission::new(
-                        config.authorized,
-                        config.trust_unknown,
-                        config.known_identities,
-                    ),
-                ),
+                access,
+                ctx,
             }),
         };
-        let r = node.router();
+        let r = &node.inner.router;
         r.register(
             Address::new("api")?,
             Access::Listener,
-            Arc::new(access::AdmittingListener),
+            Arc::new(access::AdmittingListener(node.channel_context().clone())),
         );
         r.register(Address::new("echo")?, Access::Service, Arc::new(Echo));
         r.register(
@@ -175,7 +204,7 @@ impl Node {
             Access::Service,
             Arc::new(Uppercase),
         );
-        let bound = transport::listen(&node, config.tcp_listen).await.map_err(|e| {
+        let bound = transport::listen(node.transport_context(), config.tcp_listen).await.map_err(|e| {
             if e.kind() == std::io::ErrorKind::AddrInUse {
                 anyhow::anyhow!(
                     "cannot listen on {}: the port is already in use (choose another with --tcp-listener-address)",
@@ -217,7 +246,7 @@ impl Node {
     /// Re-evaluates access of every open portal link against current policies and credentials;
     /// links that are no longer allowed are closed (their connections cut).
     pub fn recheck_access(&self) {
-        self.inner.portals.recheck(self);
+        self.inner.portals.recheck(self.portal_context());
     }
 
     /// Replaces the purpose key when less than a tenth of its lifetime is left. Existing
@@ -264,65 +293,55 @@ impl Node {
 
     /// What this node presents in handshakes.
     pub fn local_identity(&self) -> LocalIdentity {
-        let id = self.inner.identity.read().expect("identity");
-        LocalIdentity {
-            history: id.secret.history().encode(),
-            attestation: id.purpose.attestation.clone(),
-            purpose_private: id.purpose.private_bytes(),
-            credentials: self.inner.access.credentials(),
-        }
+        self.channel_context().local_identity()
     }
 
     /// The channel rekey policy.
     pub fn rekey_policy(&self) -> RekeyPolicy {
-        self.inner.rekey
+        self.channel_context().rekey_policy()
     }
 
-    /// The address table.
-    pub fn router(&self) -> &Router {
-        &self.inner.router
+    /// The address table, for registering services that take the node ([`Worker`]).
+    pub fn router(&self) -> NodeRouter<'_> {
+        NodeRouter { node: self }
     }
 
     /// A node-unique number.
     pub fn next_id(&self) -> u64 {
-        self.inner.ids.fetch_add(1, Ordering::Relaxed)
+        self.transport_context().next_id()
+    }
+
+    /// Delivery of messages on this node: what most workers need, and all some do.
+    pub fn deliver(&self) -> &Deliver {
+        self.inner.ctx.deliver()
+    }
+
+    /// The context of connections and listeners.
+    pub fn transport_context(&self) -> &TransportContext {
+        self.inner.ctx.channels().transport()
+    }
+
+    /// The context of secure channel ends and handshakes.
+    pub fn channel_context(&self) -> &ChannelContext {
+        self.inner.ctx.channels()
+    }
+
+    /// The context of inlets, outlets, portal links and streams.
+    pub fn portal_context(&self) -> &PortalContext {
+        &self.inner.ctx
+    }
+
+    /// The node's counters.
+    pub fn counters(&self) -> &Counters {
+        &self.inner.counters
     }
 
     /// Routes a message to the worker named by its first onward address, if that worker
     /// accepts the message's origin (flow control, [`crate::flow_control`]); otherwise the
-    /// message is dropped, counted and logged — with no answer to the sender.
+    /// message is dropped, counted and logged — with no answer to the sender
+    /// ([`Deliver::deliver`]).
     pub fn dispatch(&self, msg: Message) {
-        let Some(first) = msg.onward.first() else {
-            return;
-        };
-        match self.inner.router.lookup(first, &msg.origin) {
-            Lookup::Found(w) => return w.handle(self, msg),
-            Lookup::Refused(why) => self.count_refused_delivery(first, &msg.origin, &why),
-            Lookup::Missing => {
-                tracing::debug!(address = %first, "no worker at address; message dropped");
-            }
-        }
-        // A handshake towards a listener or relay that is missing, or that this message may not
-        // reach: tell the initiator at once (unauthenticated notice, like a TCP RST) instead of
-        // letting it time out. Both cases get the same words, and generated addresses
-        // (connections, channel ends, links) get no answer at all, so nobody can probe which
-        // of them exist.
-        // The payload of a portal `Hello` also starts with 0x01 and gets the same notice; links
-        // recognise it before decoding portal frames (docs/protocol.md §9.6).
-        if msg.payload.data().first() == Some(&ChannelKind::Handshake1.byte())
-            && !msg.ret.is_empty()
-            && !crate::flow_control::is_generated(first)
-        {
-            let notice = AbortNotice::failed(format!(
-                "nothing at address {first} that this message may reach on the node it reached"
-            ));
-            let back = Message::new(
-                msg.ret,
-                Route::empty(),
-                airlock_wire::Packet::copy_from(&notice.encode()),
-            );
-            self.dispatch(back);
-        }
+        self.deliver().deliver(msg);
     }
 
     pub(crate) fn track_task(&self, h: AbortHandle) {
@@ -381,27 +400,19 @@ impl Node {
 
     /// Registers `hook` to run when the connection or channel at `addr` closes.
     pub fn on_close(&self, addr: &Address, hook: CloseHook) -> Option<u64> {
-        if let Some(c) = self.inner.transport.get(addr) {
-            return Some(c.on_close(hook));
-        }
-        if let Some(ch) = self.channel(addr) {
-            return Some(ch.on_close(hook));
-        }
-        None
+        self.channel_context().on_close(addr, hook)
     }
 
     /// Removes a hook registered with [`Node::on_close`].
     pub fn remove_close_hook(&self, addr: &Address, id: u64) {
-        if let Some(c) = self.inner.transport.get(addr) {
-            c.remove_hook(id);
-        } else if let Some(ch) = self.channel(addr) {
-            ch.remove_hook(id);
-        }
+        self.channel_context().remove_close_hook(addr, id)
     }
 
     /// Creates a TCP outlet.
     pub fn create_outlet(&self, spec: OutletSpec) -> anyhow::Result<OutletInfo> {
-        self.inner.portals.create_outlet(self, spec)
+        self.inner
+            .portals
+            .create_outlet(self.portal_context(), spec)
     }
 
     /// Lists outlets.
@@ -411,13 +422,18 @@ impl Node {
 
     /// Deletes an outlet; returns false if none had that name.
     pub fn delete_outlet(&self, name: &str) -> bool {
-        self.inner.portals.delete_outlet(self, name)
+        self.inner
+            .portals
+            .delete_outlet(self.portal_context(), name)
     }
 
     /// Creates a TCP inlet; it is kept whatever becomes of its link (see
     /// [`Portals::create_inlet`]).
     pub async fn create_inlet(&self, spec: InletSpec) -> anyhow::Result<InletInfo> {
-        self.inner.portals.create_inlet(self, spec).await
+        self.inner
+            .portals
+            .create_inlet(self.portal_context(), spec)
+            .await
     }
 
     /// Creates a TCP inlet unless its link fails permanently within `wait` (see
@@ -429,7 +445,7 @@ impl Node {
     ) -> anyhow::Result<InletInfo> {
         self.inner
             .portals
-            .create_inlet_and_wait(self, spec, wait)
+            .create_inlet_and_wait(self.portal_context(), spec, wait)
             .await
     }
 
@@ -445,20 +461,23 @@ impl Node {
 
     /// Deletes an inlet; returns false if none had that name.
     pub async fn delete_inlet(&self, name: &str) -> bool {
-        self.inner.portals.delete_inlet(self, name).await
+        self.inner
+            .portals
+            .delete_inlet(self.portal_context(), name)
+            .await
     }
 
     /// Graceful shutdown: stop inlets and outlets, close channels (telling peers), close
     /// connections, stop background tasks.
     pub async fn shutdown(&self) {
-        self.inner.portals.stop_all(self).await;
+        self.inner.portals.stop_all(self.portal_context()).await;
         for ch in self.channels() {
             ch.close(self, true);
         }
         // Give the writers a moment to flush the close messages.
         tokio::time::sleep(Duration::from_millis(50)).await;
         for c in self.inner.transport.all() {
-            c.close(self);
+            c.close();
         }
         for t in self.inner.tasks.lock().expect("tasks").drain(..) {
             t.abort();
@@ -466,5 +485,33 @@ impl Node {
         // Wait until the listening sockets are really closed, so the port can be reused at once.
         self.inner.transport.stop_listeners().await;
         tracing::info!(node = %self.name(), "node stopped");
+    }
+}
+
+// Node lends its contexts to the public entry points that take "anything with a context"
+// (`resolve::resolve`, `channel::create`, `transport::connect`, `SecureChannel::send`, …), so
+// callers holding a node keep calling them with `&node`.
+
+impl AsRef<Deliver> for Node {
+    fn as_ref(&self) -> &Deliver {
+        self.deliver()
+    }
+}
+
+impl AsRef<TransportContext> for Node {
+    fn as_ref(&self) -> &TransportContext {
+        self.transport_context()
+    }
+}
+
+impl AsRef<ChannelContext> for Node {
+    fn as_ref(&self) -> &ChannelContext {
+        self.channel_context()
+    }
+}
+
+impl AsRef<PortalContext> for Node {
+    fn as_ref(&self) -> &PortalContext {
+        self.portal_context()
     }
 }

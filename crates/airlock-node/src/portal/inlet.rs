@@ -10,7 +10,7 @@
 use super::link::{Link, LinkStats};
 use crate::channel::SecureChannel;
 use crate::failure::{self, FailureKind};
-use crate::node::Node;
+use crate::portal::PortalContext;
 use crate::resolve;
 use airlock_channel::TrustPolicy;
 use airlock_identity::Identifier;
@@ -143,7 +143,7 @@ pub struct Inlet {
 impl Inlet {
     /// Binds the listener, starts accepting and starts establishing the link in the background
     /// (see [`Inlet::wait_first`]); does not fail if the outlet is not reachable (yet).
-    pub async fn start(node: &Node, spec: InletSpec) -> anyhow::Result<Arc<Inlet>> {
+    pub async fn start(node: &PortalContext, spec: InletSpec) -> anyhow::Result<Arc<Inlet>> {
         let route: MultiAddr = spec.to.parse()?;
         if !route
             .segments
@@ -270,7 +270,7 @@ impl Inlet {
 
     /// Returns the live link, establishing a new one if needed (retrying with back-off until
     /// [`LINK_WAIT`] passes; a permanent failure ends the attempt at once).
-    pub async fn link(&self, node: &Node) -> anyhow::Result<Arc<Link>> {
+    pub async fn link(&self, node: &PortalContext) -> anyhow::Result<Arc<Link>> {
         let deadline = tokio::time::Instant::now() + LINK_WAIT;
         let mut backoff = Duration::from_millis(100);
         loop {
@@ -291,7 +291,7 @@ impl Inlet {
     }
 
     /// Returns the live link, or makes one attempt to establish it, recording the outcome.
-    async fn link_once(&self, node: &Node) -> anyhow::Result<Arc<Link>> {
+    async fn link_once(&self, node: &PortalContext) -> anyhow::Result<Arc<Link>> {
         let mut cur = self.current.lock().await;
         if let Some(c) = cur.as_ref() {
             if !c.link.is_closed() {
@@ -321,7 +321,7 @@ impl Inlet {
         }
     }
 
-    async fn establish(&self, node: &Node) -> anyhow::Result<Current> {
+    async fn establish(&self, node: &PortalContext) -> anyhow::Result<Current> {
         let resolved = resolve::resolve(
             node,
             &self.route,
@@ -405,7 +405,7 @@ impl Inlet {
 
     /// Closes the link if the outlet's node is no longer allowed (the background task tries to
     /// re-establish it, and is refused while the policy denies).
-    pub fn recheck(&self, node: &Node) {
+    pub fn recheck(&self, node: &PortalContext) {
         let link = self.snapshot.lock().expect("snap").clone();
         if let Some(l) = link.filter(|l| !l.is_closed()) {
             if let Some(peer) = l.channel_peer() {
@@ -429,7 +429,7 @@ impl Inlet {
     }
 
     /// Stops listening and reconnecting, and closes the link and its channels.
-    pub async fn stop(&self, node: &Node) {
+    pub async fn stop(&self, node: &PortalContext) {
         let task = self.task.lock().expect("task").take();
         if let Some(t) = task {
             t.abort();
@@ -475,7 +475,7 @@ impl failure::Classify for LinkRefused {
 /// The background task of an inlet: establishes its link, waits for it to close, and again,
 /// pausing [`RECONNECT_MIN`] doubling to [`RECONNECT_MAX`] after failures (reset by a success;
 /// [`RECONNECT_MAX`] at once after a permanent one). Ends when the inlet is dropped.
-async fn keep_linked(inlet: std::sync::Weak<Inlet>, node: Node) {
+async fn keep_linked(inlet: std::sync::Weak<Inlet>, node: PortalContext) {
     let mut backoff = RECONNECT_MIN;
     loop {
         let Some(i) = inlet.upgrade() else { return };

@@ -13,10 +13,10 @@
 //! ([`super::stream`]) or to the outlet's connector.
 
 use super::stream::{self, Stream, StreamEvent};
+use super::PortalContext;
 use crate::channel::SecureChannel;
 use crate::message::Message;
-use crate::node::Node;
-use crate::router::Worker;
+use crate::router::{Deliver, Endpoint};
 use airlock_channel::AbortNotice;
 use airlock_identity::Identifier;
 use airlock_portal::{
@@ -107,17 +107,21 @@ pub struct Link {
     channel_hook: Mutex<Option<u64>>,
 }
 
-struct LinkWorker(Arc<Link>);
+/// The link's entry in the router, with the context its frames are handled in.
+struct LinkWorker {
+    link: Arc<Link>,
+    ctx: PortalContext,
+}
 
-impl Worker for LinkWorker {
-    fn handle(&self, node: &Node, msg: Message) {
-        self.0.handle(node, msg);
+impl Endpoint for LinkWorker {
+    fn handle(&self, _: &Deliver, msg: Message) {
+        self.link.handle(&self.ctx, msg);
     }
 }
 
 impl Link {
     fn new(
-        node: &Node,
+        ctx: &PortalContext,
         channel: Arc<SecureChannel>,
         side: Side,
         core: LinkCore,
@@ -142,13 +146,16 @@ impl Link {
             channel_hook: Mutex::new(None),
         });
         // Only frames that came out of this link's own channel reach it.
-        node.router().register(
+        ctx.router().register(
             link.addr.clone(),
             crate::flow_control::Access::Via(channel.address().clone()),
-            Arc::new(LinkWorker(link.clone())),
+            Arc::new(LinkWorker {
+                link: link.clone(),
+                ctx: ctx.clone(),
+            }),
         );
         let weak = Arc::downgrade(&link);
-        let n = node.clone();
+        let n = ctx.clone();
         let id = channel.on_close(Box::new(move || {
             if let Some(l) = weak.upgrade() {
                 l.close_with(&n, false, "its secure channel closed".into());
@@ -165,7 +172,7 @@ impl Link {
     /// Inlet side: sends `Hello` to `outlet_route` (the route after the channel on the peer node)
     /// and waits for the outlet's `HelloAck`.
     pub async fn connect(
-        node: &Node,
+        ctx: &PortalContext,
         channel: Arc<SecureChannel>,
         outlet_route: Route,
         stats: Arc<LinkStats>,
@@ -175,11 +182,11 @@ impl Link {
         let side = Side::Inlet {
             hello_ack: Mutex::new(Some(tx)),
         };
-        let link = Link::new(node, channel.clone(), side, LinkCore::inlet(), stats)
+        let link = Link::new(ctx, channel.clone(), side, LinkCore::inlet(), stats)
             .ok_or_else(|| anyhow::anyhow!("secure channel is not open"))?;
         // The Hello goes to the outlet's service address, not to a link (none exists yet).
         let hello = link.shared().core.poll_transmit().expect("Hello");
-        channel.send(node, &outlet_route, &link.ret, hello.encode())?;
+        channel.send(ctx, &outlet_route, &link.ret, hello.encode())?;
         // The channel may end first: a responder refuses the initiator after handshake message
         // 3, when this side already counts the channel as open. Report that as what it is.
         let answer = tokio::select! {
@@ -191,7 +198,7 @@ impl Link {
             } => None,
         };
         let Some(answer) = answer else {
-            link.close_with(node, false, "its secure channel closed".into());
+            link.close_with(ctx, false, "its secure channel closed".into());
             return Err(match channel.status() {
                 crate::channel::ChannelStatus::Refused(r) => {
                     crate::channel::ChannelError::Refused(r).into()
@@ -205,19 +212,19 @@ impl Link {
         match answer {
             Ok(Ok(Ok(_window))) => Ok(link),
             Ok(Ok(Err(HelloRefusal::Reset(_)))) => {
-                link.close_with(node, false, Refused.to_string());
+                link.close_with(ctx, false, Refused.to_string());
                 Err(anyhow::Error::new(Refused))
             }
             Ok(Ok(Err(HelloRefusal::Aborted(notice)))) => {
                 let e = Aborted(notice);
-                link.close_with(node, false, e.to_string());
+                link.close_with(ctx, false, e.to_string());
                 Err(anyhow::Error::new(e))
             }
             _ => {
                 let e = format!(
                     "the outlet did not answer within {timeout:?} (is there an outlet at {outlet_route} on the peer node, and may this identity use it?)"
                 );
-                link.close_with(node, false, e.clone());
+                link.close_with(ctx, false, e.clone());
                 Err(anyhow::anyhow!(e))
             }
         }
@@ -228,7 +235,7 @@ impl Link {
     /// [`Link::answer_hello`], so an outlet deleted meanwhile cannot miss a link the inlet
     /// already uses.
     pub fn accept(
-        node: &Node,
+        ctx: &PortalContext,
         channel: Arc<SecureChannel>,
         mut ret: Route,
         window: u32,
@@ -237,7 +244,7 @@ impl Link {
         stats: Arc<LinkStats>,
     ) -> Option<Arc<Link>> {
         let link = Link::new(
-            node,
+            ctx,
             channel.clone(),
             Side::Outlet { target, resource },
             LinkCore::outlet(window),
@@ -249,8 +256,8 @@ impl Link {
     }
 
     /// Outlet side: sends the `HelloAck` queued by [`Link::accept`].
-    pub fn answer_hello(&self, node: &Node) {
-        self.flush(node);
+    pub fn answer_hello(&self, ctx: &PortalContext) {
+        self.flush(ctx);
     }
 
     /// True once closed.
@@ -289,16 +296,16 @@ impl Link {
     }
 
     /// Sends a Data packet (header already prepended) to the peer link.
-    pub fn send_packet(&self, node: &Node, packet: Packet) -> bool {
+    pub fn send_packet(&self, ctx: &PortalContext, packet: Packet) -> bool {
         let Some(remote) = self.remote.get() else {
             return false;
         };
-        self.channel.send(node, remote, &self.ret, packet).is_ok()
+        self.channel.send(ctx, remote, &self.ret, packet).is_ok()
     }
 
     /// Sends a control frame to the peer link.
-    pub fn send_control(&self, node: &Node, frame: PortalFrame) -> bool {
-        self.send_packet(node, frame.encode())
+    pub fn send_control(&self, ctx: &PortalContext, frame: PortalFrame) -> bool {
+        self.send_packet(ctx, frame.encode())
     }
 
     /// Bytes stream `id` may send now.
@@ -312,32 +319,32 @@ impl Link {
     }
 
     /// Records `n` bytes of stream `id` written to its socket; sends a `Credit` when due.
-    pub(super) fn consumed(&self, node: &Node, id: u32, n: usize) {
+    pub(super) fn consumed(&self, ctx: &PortalContext, id: u32, n: usize) {
         let credit = {
             let mut sh = self.shared();
             sh.core.consumed(id, n as u64);
             sh.core.poll_transmit()
         };
         if let Some(f) = credit {
-            self.send_control(node, f);
-            self.flush(node);
+            self.send_control(ctx, f);
+            self.flush(ctx);
         }
     }
 
     /// Stream `id` reached EOF on its socket: tells the peer (after the stream's last data).
-    pub(super) fn finish_stream(&self, node: &Node, id: u32) {
+    pub(super) fn finish_stream(&self, ctx: &PortalContext, id: u32) {
         let fin = self.shared().core.finish_stream(id);
-        self.send_control(node, fin);
+        self.send_control(ctx, fin);
     }
 
     /// This side aborts stream `id` and tells the peer.
-    pub(super) fn reset_stream(&self, node: &Node, id: u32, reason: ResetReason) {
+    pub(super) fn reset_stream(&self, ctx: &PortalContext, id: u32, reason: ResetReason) {
         let reset = self.shared().core.reset_stream(id, reason);
-        self.send_control(node, reset);
+        self.send_control(ctx, reset);
     }
 
     /// Inlet side: carries `socket` as a new stream.
-    pub fn open_stream(self: &Arc<Self>, node: &Node, socket: TcpStream) {
+    pub fn open_stream(self: &Arc<Self>, ctx: &PortalContext, socket: TcpStream) {
         let (id, stream) = {
             let mut sh = self.shared();
             let Some((id, open)) = sh.core.open_stream() else {
@@ -348,15 +355,15 @@ impl Link {
             drop(sh);
             self.stats.streams_opened.fetch_add(1, Ordering::Relaxed);
             // Open goes out before the stream task can send any Data.
-            if !self.send_control(node, open) || self.is_closed() {
+            if !self.send_control(ctx, open) || self.is_closed() {
                 self.forget_stream(id);
                 return;
             }
             (id, stream)
         };
-        let (link, node) = (self.clone(), node.clone());
+        let (link, ctx) = (self.clone(), ctx.clone());
         tokio::spawn(async move {
-            stream::run(&node, &link, &stream, socket).await;
+            stream::run(&ctx, &link, &stream, socket).await;
             link.forget_stream(id);
         });
     }
@@ -368,7 +375,7 @@ impl Link {
         sh.core.remove_stream(id);
     }
 
-    fn handle(self: &Arc<Self>, node: &Node, msg: Message) {
+    fn handle(self: &Arc<Self>, ctx: &PortalContext, msg: Message) {
         let from_our_channel = msg
             .peer()
             .is_some_and(|p| p.channel == *self.channel.address() && p.identifier == self.peer);
@@ -379,13 +386,13 @@ impl Link {
         // An abort notice is a channel message, not a portal frame: the outlet node answered our
         // Hello with it (nothing at that address). Recognise it before decoding portal frames.
         if AbortNotice::is_abort(msg.payload.data()) {
-            self.on_abort(node, &msg.payload);
+            self.on_abort(ctx, &msg.payload);
             return;
         }
         let frame = match PortalFrame::decode(msg.payload) {
             Ok(f) => f,
             Err(e) => {
-                node.count_malformed_portal_frame(&self.addr, &e);
+                ctx.counters().count_malformed_portal_frame(&self.addr, &e);
                 return;
             }
         };
@@ -402,7 +409,7 @@ impl Link {
             let _ = self.remote.set(r);
         }
         while let Some(action) = next {
-            next = self.perform(node, action);
+            next = self.perform(ctx, action);
         }
     }
 
@@ -421,10 +428,10 @@ impl Link {
     }
 
     /// Does one action outside the lock; returns the next one.
-    fn perform(self: &Arc<Self>, node: &Node, action: Action) -> Option<Action> {
+    fn perform(self: &Arc<Self>, ctx: &PortalContext, action: Action) -> Option<Action> {
         match action {
             Action::Transmit(f) => {
-                self.send_control(node, f);
+                self.send_control(ctx, f);
             }
             Action::Event(LinkEvent::Data { stream, data }, socket) => {
                 let written = socket.map_or(0, |s| s.on_data(data.freeze()));
@@ -456,9 +463,7 @@ impl Link {
                     }
                 }
             }
-            Action::Event(LinkEvent::StreamOpened { stream }, _) => {
-                self.accept_stream(node, stream)
-            }
+            Action::Event(LinkEvent::StreamOpened { stream }, _) => self.accept_stream(ctx, stream),
             Action::Event(LinkEvent::StreamLimit { .. }, _) => {
                 if let Side::Outlet { resource, .. } = &self.side {
                     tracing::warn!(outlet = %resource, "connection refused: the link carries {MAX_STREAMS_PER_LINK} streams already");
@@ -468,7 +473,7 @@ impl Link {
                 if let CloseReason::Peer(reason) = why {
                     tracing::info!(link = %self.addr, ?reason, "peer closed the portal link");
                     self.close_with(
-                        node,
+                        ctx,
                         false,
                         format!("the peer closed the portal link ({reason:?})"),
                     );
@@ -481,38 +486,38 @@ impl Link {
 
     /// Outlet side: the peer opened `id`. Checks the policy, then connects to the target (data
     /// that arrives meanwhile is queued by the stream, within the window).
-    fn accept_stream(self: &Arc<Self>, node: &Node, id: u32) {
+    fn accept_stream(self: &Arc<Self>, ctx: &PortalContext, id: u32) {
         let Side::Outlet { target, resource } = &self.side else {
             return;
         };
         if let Some(peer) = self.channel_peer() {
-            let allowed = if node.is_draining() {
+            let allowed = if ctx.is_draining() {
                 Err("the node is shutting down".to_string())
             } else {
-                node.authorize(resource, "tcp-outlet", &peer)
+                ctx.authorize(resource, "tcp-outlet", &peer)
             };
             if let Err(why) = allowed {
                 tracing::warn!(outlet = %resource, "connection refused: {why}");
-                self.reset_stream(node, id, ResetReason::Refused);
+                self.reset_stream(ctx, id, ResetReason::Refused);
                 return;
             }
         }
         let stream = Stream::new(id);
         self.shared().sockets.insert(id, stream.clone());
         self.stats.streams_opened.fetch_add(1, Ordering::Relaxed);
-        let (link, node, target) = (self.clone(), node.clone(), target.clone());
+        let (link, ctx, target) = (self.clone(), ctx.clone(), target.clone());
         tokio::spawn(async move {
             let connected =
                 tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(&target)).await;
             match connected {
-                Ok(Ok(socket)) => stream::run(&node, &link, &stream, socket).await,
+                Ok(Ok(socket)) => stream::run(&ctx, &link, &stream, socket).await,
                 Ok(Err(e)) => {
                     tracing::info!(%target, "outlet cannot connect to its target: {e}");
-                    link.reset_stream(&node, id, ResetReason::ConnectFailed);
+                    link.reset_stream(&ctx, id, ResetReason::ConnectFailed);
                 }
                 Err(_) => {
                     tracing::info!(%target, "outlet timed out connecting to its target");
-                    link.reset_stream(&node, id, ResetReason::ConnectFailed);
+                    link.reset_stream(&ctx, id, ResetReason::ConnectFailed);
                 }
             }
             link.forget_stream(id);
@@ -520,22 +525,22 @@ impl Link {
     }
 
     /// Sends whatever the core queued.
-    fn flush(&self, node: &Node) {
+    fn flush(&self, ctx: &PortalContext) {
         loop {
             let Some(f) = self.shared().core.poll_transmit() else {
                 return;
             };
-            self.send_control(node, f);
+            self.send_control(ctx, f);
         }
     }
 
     /// An abort notice arrived through the link's channel. It ends a link still waiting for its
     /// `HelloAck` (the waiter closes it with the reason); an established link ignores it.
-    fn on_abort(&self, node: &Node, payload: &Packet) {
+    fn on_abort(&self, ctx: &PortalContext, payload: &Packet) {
         let notice = match AbortNotice::decode(payload.data()) {
             Ok(n) => n,
             Err(e) => {
-                node.count_malformed_portal_frame(&self.addr, &e);
+                ctx.counters().count_malformed_portal_frame(&self.addr, &e);
                 return;
             }
         };
@@ -552,12 +557,12 @@ impl Link {
 
     /// Closes the link: resets all its streams and unregisters. With `close_channel`, also
     /// closes the secure channel (the inlet owns its channel).
-    pub fn close(&self, node: &Node, close_channel: bool) {
-        self.close_with(node, close_channel, "closed by this node".into());
+    pub fn close(&self, ctx: &PortalContext, close_channel: bool) {
+        self.close_with(ctx, close_channel, "closed by this node".into());
     }
 
     /// [`Link::close`], recording `reason` (see [`Link::close_reason`]).
-    pub fn close_with(&self, node: &Node, close_channel: bool, reason: String) {
+    pub fn close_with(&self, ctx: &PortalContext, close_channel: bool, reason: String) {
         if self.closed.swap(true, Ordering::AcqRel) {
             return;
         }
@@ -573,10 +578,10 @@ impl Link {
         // Tell the peer link, so its clients are cut too (not left waiting).
         if let Some(bye) = bye {
             if !self.channel.is_closed() {
-                self.send_control(node, bye);
+                self.send_control(ctx, bye);
             }
         }
-        node.router().unregister(&self.addr);
+        ctx.router().unregister(&self.addr);
         for s in sockets {
             s.deliver(StreamEvent::Reset(ResetReason::Shutdown));
         }
@@ -584,7 +589,7 @@ impl Link {
             self.channel.remove_hook(id);
         }
         if close_channel {
-            self.channel.close(node, true);
+            self.channel.close(ctx, true);
         }
     }
 }

@@ -5,14 +5,19 @@
 //! * [`stream`] — moving bytes between one TCP socket and its stream;
 //! * [`inlet`] — the listening side, which (re-)establishes its link in the background;
 //! * [`outlet`] — the service side, reachable only through a secure channel;
-//! * [`registry`] — the node's inlets and outlets by name.
+//! * [`registry`] — the node's inlets and outlets by name;
+//! * [`PortalContext`] — what all of them work with instead of the node.
 
+mod context;
 pub mod inlet;
 pub mod link;
 pub mod outlet;
 pub mod registry;
 pub mod stream;
+#[cfg(test)]
+mod tests;
 
+pub use context::PortalContext;
 pub use inlet::{Inlet, InletInfo, InletSpec, InletStatus};
 pub use outlet::{Outlet, OutletInfo, OutletSpec};
 pub use registry::Portals;

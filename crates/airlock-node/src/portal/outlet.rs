@@ -6,9 +6,9 @@
 //! target.
 
 use super::link::{Link, LinkStats};
+use super::PortalContext;
 use crate::message::Message;
-use crate::node::Node;
-use crate::router::Worker;
+use crate::router::{Deliver, Endpoint};
 use airlock_portal::PortalFrame;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -88,13 +88,13 @@ impl Outlet {
     }
 
     /// Closes links whose peer is no longer allowed.
-    pub fn recheck(&self, node: &Node) {
+    pub fn recheck(&self, ctx: &PortalContext) {
         let links: Vec<Arc<Link>> = self.links.lock().expect("links").clone();
         for l in links {
             if let Some(peer) = l.channel_peer() {
-                if let Err(why) = node.authorize(&self.spec.name, "tcp-outlet", &peer) {
+                if let Err(why) = ctx.authorize(&self.spec.name, "tcp-outlet", &peer) {
                     tracing::warn!(outlet = %self.spec.name, "cutting portal link: {why}");
-                    l.close(node, false);
+                    l.close(ctx, false);
                 }
             }
         }
@@ -105,7 +105,7 @@ impl Outlet {
     /// tells the inlet (`Reset` on stream 0 = the link), so its clients fail fast.
     fn refuse_link(
         &self,
-        node: &Node,
+        ctx: &PortalContext,
         channel: &crate::channel::SecureChannel,
         ret: &airlock_wire::Route,
         why: &str,
@@ -115,7 +115,7 @@ impl Outlet {
         let mut back = ret.clone();
         back.pop_front(); // the channel's own address
         let _ = channel.send(
-            node,
+            ctx,
             &back,
             &airlock_wire::Route::empty(),
             PortalFrame::Reset {
@@ -127,24 +127,29 @@ impl Outlet {
     }
 
     /// Closes every link; links asked for later are refused.
-    pub fn stop(&self, node: &Node) {
+    pub fn stop(&self, ctx: &PortalContext) {
         let links: Vec<Arc<Link>> = {
             let mut links = self.links.lock().expect("links");
             self.stopped.store(true, Ordering::Release);
             links.drain(..).collect()
         };
         for l in links {
-            l.close(node, false);
+            l.close(ctx, false);
         }
     }
 }
 
 /// The worker registered at the outlet's address.
-pub struct OutletWorker(pub Arc<Outlet>);
+pub struct OutletWorker {
+    /// The outlet.
+    pub outlet: Arc<Outlet>,
+    /// What its links work with.
+    pub ctx: PortalContext,
+}
 
-impl Worker for OutletWorker {
-    fn handle(&self, node: &Node, msg: Message) {
-        let outlet = &self.0;
+impl Endpoint for OutletWorker {
+    fn handle(&self, _: &Deliver, msg: Message) {
+        let (outlet, ctx) = (&self.outlet, &self.ctx);
         let Some(peer) = msg.peer().cloned() else {
             let n = outlet.refused.fetch_add(1, Ordering::Relaxed);
             if n < 10 {
@@ -152,13 +157,13 @@ impl Worker for OutletWorker {
             }
             return;
         };
-        let Some(channel) = node.channel(&peer.channel) else {
+        let Some(channel) = ctx.channel(&peer.channel) else {
             return;
         };
         match PortalFrame::decode(msg.payload) {
             Ok(PortalFrame::Hello { window }) => {
-                if let Err(why) = node.authorize(&outlet.spec.name, "tcp-outlet", &peer) {
-                    outlet.refuse_link(node, &channel, &msg.ret, &why);
+                if let Err(why) = ctx.authorize(&outlet.spec.name, "tcp-outlet", &peer) {
+                    outlet.refuse_link(ctx, &channel, &msg.ret, &why);
                     return;
                 }
                 let held = {
@@ -174,11 +179,11 @@ impl Worker for OutletWorker {
                         "the channel of {} holds {held} links already",
                         peer.identifier
                     );
-                    outlet.refuse_link(node, &channel, &msg.ret, &why);
+                    outlet.refuse_link(ctx, &channel, &msg.ret, &why);
                     return;
                 }
                 if let Some(link) = Link::accept(
-                    node,
+                    ctx,
                     channel,
                     msg.ret,
                     window,
@@ -192,20 +197,22 @@ impl Worker for OutletWorker {
                         let mut links = outlet.links.lock().expect("links");
                         if outlet.stopped.load(Ordering::Acquire) {
                             drop(links);
-                            link.close(node, false);
+                            link.close(ctx, false);
                             return;
                         }
                         links.retain(|l| !l.is_closed());
                         links.push(link.clone());
                     }
                     tracing::info!(outlet = %outlet.spec.name, peer = %peer.identifier, "portal link accepted");
-                    link.answer_hello(node);
+                    link.answer_hello(ctx);
                 }
             }
             Ok(other) => {
                 tracing::debug!(outlet = %outlet.spec.name, "ignoring {other:?} sent to the outlet address")
             }
-            Err(e) => node.count_malformed_portal_frame(&outlet.spec.name, &e),
+            Err(e) => ctx
+                .counters()
+                .count_malformed_portal_frame(&outlet.spec.name, &e),
         }
     }
 }

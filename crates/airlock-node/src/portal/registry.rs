@@ -3,9 +3,9 @@
 
 use super::inlet::INITIAL_WAIT;
 use super::outlet::OutletWorker;
+use super::PortalContext;
 use super::{Inlet, InletInfo, InletSpec, Outlet, OutletInfo, OutletSpec};
 use crate::flow_control::Access;
-use crate::node::Node;
 use airlock_wire::Address;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -34,26 +34,33 @@ fn check_name(name: &str) -> anyhow::Result<Address> {
 
 impl Portals {
     /// Creates an outlet and registers it at its service address.
-    pub fn create_outlet(&self, node: &Node, spec: OutletSpec) -> anyhow::Result<OutletInfo> {
+    pub fn create_outlet(
+        &self,
+        ctx: &PortalContext,
+        spec: OutletSpec,
+    ) -> anyhow::Result<OutletInfo> {
         let addr = check_name(&spec.name)?;
         let mut outlets = self.outlets.lock().expect("outlets");
         if outlets.contains_key(&spec.name) {
             anyhow::bail!(
                 "an outlet named {:?} already exists on node {}",
                 spec.name,
-                node.name()
+                ctx.node_name()
             );
         }
         let outlet = Outlet::new(spec.clone());
-        if !node.router().register(
+        if !ctx.router().register(
             addr,
             Access::Service,
-            Arc::new(OutletWorker(outlet.clone())),
+            Arc::new(OutletWorker {
+                outlet: outlet.clone(),
+                ctx: ctx.clone(),
+            }),
         ) {
             anyhow::bail!(
                 "the address {:?} is already in use on node {}",
                 spec.name,
-                node.name()
+                ctx.node_name()
             );
         }
         outlets.insert(spec.name.clone(), outlet.clone());
@@ -75,21 +82,25 @@ impl Portals {
     }
 
     /// Deletes an outlet (its links close); returns false if none had that name.
-    pub fn delete_outlet(&self, node: &Node, name: &str) -> bool {
+    pub fn delete_outlet(&self, ctx: &PortalContext, name: &str) -> bool {
         let Some(o) = self.outlets.lock().expect("outlets").remove(name) else {
             return false;
         };
         if let Ok(a) = Address::new(name) {
-            node.router().unregister(&a);
+            ctx.router().unregister(&a);
         }
-        o.stop(node);
+        o.stop(ctx);
         true
     }
 
     /// Creates an inlet (it starts listening at once) and waits up to [`INITIAL_WAIT`] for its
     /// first link; the inlet is kept whatever the link's fate (for restoring recorded inlets).
-    pub async fn create_inlet(&self, node: &Node, spec: InletSpec) -> anyhow::Result<InletInfo> {
-        let inlet = self.add_inlet(node, spec).await?;
+    pub async fn create_inlet(
+        &self,
+        ctx: &PortalContext,
+        spec: InletSpec,
+    ) -> anyhow::Result<InletInfo> {
+        let inlet = self.add_inlet(ctx, spec).await?;
         let _ = inlet.wait_first(INITIAL_WAIT).await;
         Ok(inlet.info())
     }
@@ -101,12 +112,12 @@ impl Portals {
     /// the inlet is kept and keeps trying (its status says `down`, with the last error).
     pub async fn create_inlet_and_wait(
         &self,
-        node: &Node,
+        ctx: &PortalContext,
         spec: InletSpec,
         wait: Duration,
     ) -> anyhow::Result<InletInfo> {
         let name = spec.name.clone();
-        let inlet = self.add_inlet(node, spec).await?;
+        let inlet = self.add_inlet(ctx, spec).await?;
         match inlet.wait_first(wait).await {
             Ok(_) => Ok(inlet.info()),
             Err(e) => {
@@ -119,7 +130,7 @@ impl Portals {
                     mine
                 };
                 if mine {
-                    inlet.stop(node).await;
+                    inlet.stop(ctx).await;
                 }
                 tracing::warn!(inlet = %name, "inlet not created: {e:#}");
                 Err(e)
@@ -127,15 +138,15 @@ impl Portals {
         }
     }
 
-    async fn add_inlet(&self, node: &Node, spec: InletSpec) -> anyhow::Result<Arc<Inlet>> {
+    async fn add_inlet(&self, ctx: &PortalContext, spec: InletSpec) -> anyhow::Result<Arc<Inlet>> {
         if self.inlets.lock().expect("inlets").contains_key(&spec.name) {
             anyhow::bail!(
                 "an inlet named {:?} already exists on node {}",
                 spec.name,
-                node.name()
+                ctx.node_name()
             );
         }
-        let inlet = Inlet::start(node, spec.clone()).await?;
+        let inlet = Inlet::start(ctx, spec.clone()).await?;
         let taken = {
             let mut inlets = self.inlets.lock().expect("inlets");
             let taken = inlets.contains_key(&spec.name);
@@ -145,11 +156,11 @@ impl Portals {
             taken
         };
         if taken {
-            inlet.stop(node).await;
+            inlet.stop(ctx).await;
             anyhow::bail!(
                 "an inlet named {:?} already exists on node {}",
                 spec.name,
-                node.name()
+                ctx.node_name()
             );
         }
         tracing::info!(inlet = %spec.name, from = %inlet.bound(), to = %spec.to, "inlet created");
@@ -175,16 +186,16 @@ impl Portals {
     }
 
     /// Deletes an inlet (stops listening, closes its link); returns false if none had that name.
-    pub async fn delete_inlet(&self, node: &Node, name: &str) -> bool {
+    pub async fn delete_inlet(&self, ctx: &PortalContext, name: &str) -> bool {
         let Some(i) = self.inlets.lock().expect("inlets").remove(name) else {
             return false;
         };
-        i.stop(node).await;
+        i.stop(ctx).await;
         true
     }
 
     /// Re-checks every open link against current policies and credentials.
-    pub fn recheck(&self, node: &Node) {
+    pub fn recheck(&self, ctx: &PortalContext) {
         let outlets: Vec<_> = self
             .outlets
             .lock()
@@ -193,7 +204,7 @@ impl Portals {
             .cloned()
             .collect();
         for o in outlets {
-            o.recheck(node);
+            o.recheck(ctx);
         }
         let inlets: Vec<_> = self
             .inlets
@@ -203,7 +214,7 @@ impl Portals {
             .cloned()
             .collect();
         for i in inlets {
-            i.recheck(node);
+            i.recheck(ctx);
         }
     }
 
@@ -222,7 +233,7 @@ impl Portals {
     }
 
     /// Stops and forgets every inlet and outlet.
-    pub async fn stop_all(&self, node: &Node) {
+    pub async fn stop_all(&self, ctx: &PortalContext) {
         let inlets: Vec<_> = self
             .inlets
             .lock()
@@ -231,7 +242,7 @@ impl Portals {
             .map(|(_, i)| i)
             .collect();
         for i in inlets {
-            i.stop(node).await;
+            i.stop(ctx).await;
         }
         let outlets: Vec<_> = self
             .outlets
@@ -242,9 +253,9 @@ impl Portals {
             .collect();
         for o in outlets {
             if let Ok(a) = Address::new(o.spec().name.as_str()) {
-                node.router().unregister(&a);
+                ctx.router().unregister(&a);
             }
-            o.stop(node);
+            o.stop(ctx);
         }
     }
 }

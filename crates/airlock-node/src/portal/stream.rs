@@ -13,7 +13,7 @@
 //!   aborts the socket with an RST.
 
 use super::link::Link;
-use crate::node::Node;
+use super::PortalContext;
 use airlock_portal::{PortalFrame, ResetReason, MAX_CHUNK};
 use airlock_wire::Packet;
 use bytes::{Buf, BufMut, Bytes};
@@ -165,14 +165,14 @@ async fn write_all(sock: &TcpStream, mut b: &[u8]) -> std::io::Result<()> {
 }
 
 /// Runs the stream until both directions finished or either was reset.
-pub async fn run(node: &Node, link: &Arc<Link>, stream: &Arc<Stream>, socket: TcpStream) {
+pub async fn run(ctx: &PortalContext, link: &Arc<Link>, stream: &Arc<Stream>, socket: TcpStream) {
     let _ = socket.set_nodelay(true);
     let sock = Arc::new(socket);
     // From now on data may be written directly by the receive path.
     let _ = stream.socket.set(sock.clone());
     let id = stream.id;
     // Our side of the TCP connection failed: abort the peer's side of the stream too.
-    let reset_peer = || link.reset_stream(node, id, ResetReason::ConnectionReset);
+    let reset_peer = || link.reset_stream(ctx, id, ResetReason::ConnectionReset);
 
     let upstream = async {
         loop {
@@ -194,14 +194,14 @@ pub async fn run(node: &Node, link: &Arc<Link>, stream: &Arc<Stream>, socket: Tc
             };
             match read {
                 Ok(0) => {
-                    link.finish_stream(node, id);
+                    link.finish_stream(ctx, id);
                     return HalfEnd::Finished;
                 }
                 Ok(n) => {
                     link.on_sent(id, n);
                     link.stats.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
                     PortalFrame::prepend_data_header(id, &mut p);
-                    if !link.send_packet(node, p) {
+                    if !link.send_packet(ctx, p) {
                         return HalfEnd::Reset;
                     }
                 }
@@ -223,7 +223,7 @@ pub async fn run(node: &Node, link: &Arc<Link>, stream: &Arc<Stream>, socket: Tc
                         return HalfEnd::Reset;
                     }
                     link.stats.bytes_in.fetch_add(n as u64, Ordering::Relaxed);
-                    link.consumed(node, id, n);
+                    link.consumed(ctx, id, n);
                 }
                 StreamEvent::Fin => {
                     // SAFETY: shutdown(2) on the socket's valid descriptor; half-closes writes.

@@ -1,0 +1,45 @@
+//! Examples shown at the end of the main commands' `--help`.
+
+pub const NODE_CREATE: &str = "\
+Examples:
+  airlock node create n1                                   # a background node
+  airlock node create n2 --tcp-listener-address 0.0.0.0:4001
+  airlock node create ./airlock.yaml                       # everything from a configuration file
+  airlock node create ./airlock.yaml --foreground          # the same in a container";
+
+pub const NODE_LOGS: &str = "\
+Examples:
+  airlock node logs n1 -n 20
+  airlock node logs n1 --follow                            # keep printing; stop with Ctrl-C";
+
+pub const TCP_OUTLET_CREATE: &str = "\
+Examples:
+  airlock tcp-outlet create --to 127.0.0.1:5432            # service `outlet` on the default node
+  airlock tcp-outlet create --at n1 --from db --to db.internal:5432";
+
+pub const TCP_INLET_CREATE: &str = "\
+Examples:
+  airlock tcp-inlet create --from 127.0.0.1:15432 --to /node/n1/secure/api/service/outlet
+  airlock tcp-inlet create --from 127.0.0.1:17017 --via mongodb    # through the project relay `mongodb`
+  airlock tcp-inlet create --via db --to db --alias orders-db      # outlet `db` behind relay `db`";
+
+pub const PROJECT_TICKET: &str = "\
+Examples:
+  airlock project ticket --attribute role=db-client --expires-in 1h
+  airlock project ticket --usage-count 3 --relay db > db-ticket.txt";
+
+pub const PROJECT_ENROLL: &str = "\
+Examples:
+  airlock project enroll \"$TICKET\"                        # the whole line `project ticket` printed
+  airlock project enroll db-ticket.txt --identity bank      # from a file, as identity `bank`
+  ENROLLMENT_TICKET=\"$TICKET\" airlock project enroll";
+
+pub const RELAY_CREATE: &str = "\
+Examples:
+  airlock relay create db                                  # at the default project
+  airlock relay create n2 --at /node/n1 --to n2            # at another node";
+
+pub const POLICY_CREATE: &str = "\
+Examples:
+  airlock policy create --resource-type tcp-outlet --expression '(= subject.role \"db-client\")'
+  airlock policy create --resource db --allow 'db-client and not contractor'";

@@ -1,0 +1,123 @@
+//! Running the real `airlock` binary against a temporary `AIRLOCK_HOME`, as a script would: stdin
+//! is null and stdout/stderr are pipes, so the binary never sees a terminal.
+
+#![allow(dead_code)] // Each test file uses its own subset.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// A temporary state folder; its nodes are deleted and the folder removed on drop.
+pub struct Home(PathBuf);
+
+impl Home {
+    /// A fresh, empty state folder (created on first use by the binary).
+    pub fn new(tag: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "airlock-{tag}-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        Home(dir)
+    }
+
+    /// The `AIRLOCK_HOME` folder.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// A `Command` for `airlock ARGS` with this home, stdin null and no ticket in the env.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_airlock"));
+        cmd.args(args)
+            .env("AIRLOCK_HOME", &self.0)
+            .env_remove("ENROLLMENT_TICKET")
+            .env_remove("AIRLOCK_LOG_FORMAT")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs `airlock ARGS`.
+    pub fn run(&self, args: &[&str]) -> Run {
+        let out = self.command(args).output().expect("runs airlock");
+        Run::from(out)
+    }
+
+    /// Runs `airlock ARGS`, which must succeed.
+    pub fn ok(&self, args: &[&str]) -> Run {
+        let r = self.run(args);
+        assert!(
+            r.success,
+            "airlock {args:?} failed:\nstdout: {}\nstderr: {}",
+            r.stdout, r.stderr
+        );
+        r
+    }
+
+    /// Runs `airlock ARGS`, which must fail.
+    pub fn fails(&self, args: &[&str]) -> Run {
+        let r = self.run(args);
+        assert!(
+            !r.success,
+            "airlock {args:?} should have failed:\nstdout: {}\nstderr: {}",
+            r.stdout, r.stderr
+        );
+        r
+    }
+
+    /// Names of the recorded nodes.
+    pub fn nodes(&self) -> Vec<String> {
+        let r = self.ok(&["node", "list", "--output", "json"]);
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON node list");
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["name"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    /// Names of the local identities.
+    pub fn identities(&self) -> Vec<String> {
+        let r = self.ok(&["identity", "list", "--output", "json"]);
+        let v: serde_json::Value = serde_json::from_str(&r.stdout).expect("JSON identity list");
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["name"].as_str().unwrap().to_string())
+            .collect()
+    }
+}
+
+impl Drop for Home {
+    fn drop(&mut self) {
+        if self.0.join("nodes").is_dir() {
+            let _ = self.command(&["node", "delete", "--all", "--yes"]).output();
+        }
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What a run printed and whether it succeeded.
+pub struct Run {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(out: Output) -> Self {
+        Run {
+            success: out.status.success(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+/// A JSON value from a run's stdout.
+pub fn json(r: &Run) -> serde_json::Value {
+    serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", r.stdout))
+}
