@@ -165,7 +165,12 @@ async fn handle(node: &Node, relays: &RelayKeepers, req: Request) -> Result<Repl
             }
             Reply::Deleted(Deleted { deleted: name })
         }
-        Request::InletCreate { spec } => Reply::Inlet(node.create_inlet(spec).await?.into()),
+        Request::InletCreate { spec, wait_ms } => {
+            let wait = wait_ms
+                .map(Duration::from_millis)
+                .unwrap_or(airlock_node::portal::inlet::INITIAL_WAIT);
+            Reply::Inlet(node.create_inlet_and_wait(spec, wait).await?.into())
+        }
         Request::InletList => Reply::Inlets(node.inlets().into_iter().map(Into::into).collect()),
         Request::InletDelete { name } => {
             if !node.delete_inlet(&name).await {
@@ -247,7 +252,18 @@ async fn handle(node: &Node, relays: &RelayKeepers, req: Request) -> Result<Repl
             name,
             at,
             authorized,
-        } => Reply::RelayCreated(relays.create(node, &name, &at, &authorized).await?),
+            wait_ms,
+        } => {
+            // Without a wait: until the first attempt's answer (at most 10 s).
+            let wait = wait_ms
+                .map(Duration::from_millis)
+                .unwrap_or(Duration::from_secs(10));
+            Reply::RelayCreated(
+                relays
+                    .create_and_wait(node, &name, &at, &authorized, wait, wait_ms.is_some())
+                    .await?,
+            )
+        }
         Request::RelayList => Reply::Relays(relays.infos()),
         Request::RelayDelete { name } => {
             if !relays.delete(node, &name) {

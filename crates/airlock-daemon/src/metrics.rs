@@ -242,7 +242,7 @@ pub fn render_metrics(node: &Node, relays: &RelayKeepers, health: &Health) -> St
             o,
             "airlock_inlet_up{{inlet=\"{}\"}} {}",
             label(&i.name),
-            u8::from(link_status(&i.status) == LinkStatus::Up)
+            u8::from(link_status(i.status) == LinkStatus::Up)
         );
     }
     family(

@@ -109,9 +109,34 @@ pub async fn start_project_services(
     trusted.extend(known.iter().map(|k| k.authority.clone()));
     node.set_trusted_authorities(trusted);
     let mut first = Vec::new();
+    // Each project's refresh outcome is recorded for `project list` (a state of its own: the
+    // hook runs on the refresher's task, the write on a blocking thread).
+    let recorder = State::open()
+        .ok()
+        .map(|s| Arc::new(std::sync::Mutex::new(s)));
     for k in known {
         // One channel to the project serves both background tasks.
         let session = airlock_project::refresh::AuthoritySession::new(node.clone(), k.name.clone());
+        if let Some(rec) = recorder.clone() {
+            let who = identity.to_string();
+            session.on_outcome(Arc::new(move |project, outcome| {
+                let (rec, who, project, outcome) = (
+                    rec.clone(),
+                    who.clone(),
+                    project.to_string(),
+                    outcome.clone(),
+                );
+                tokio::task::spawn_blocking(move || {
+                    let r = rec
+                        .lock()
+                        .expect("state")
+                        .put_membership_status(&who, &project, &outcome);
+                    if let Err(e) = r {
+                        tracing::warn!(%project, "cannot record the membership status: {e:#}");
+                    }
+                });
+            }));
+        }
         first.push(airlock_project::refresh::spawn_refresher(session.clone()));
         airlock_project::refresh::spawn_revocation_watch(session);
     }

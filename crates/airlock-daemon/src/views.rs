@@ -9,11 +9,11 @@ use airlock_node::policy::PolicyInfo;
 use airlock_node::portal::{InletInfo, OutletInfo};
 use airlock_project::relay::RelayInfo;
 
-/// An inlet's link status from the node's `up`/`down`.
-pub fn link_status(status: &str) -> LinkStatus {
+/// An inlet's link status as the control API shows it, from the node's.
+pub fn link_status(status: airlock_node::portal::InletStatus) -> LinkStatus {
     match status {
-        "up" => LinkStatus::Up,
-        _ => LinkStatus::Down,
+        airlock_node::portal::InletStatus::Up => LinkStatus::Up,
+        airlock_node::portal::InletStatus::Down => LinkStatus::Down,
     }
 }
 
@@ -43,7 +43,7 @@ impl From<OutletInfo> for OutletView {
 impl From<InletInfo> for InletView {
     fn from(i: InletInfo) -> Self {
         InletView {
-            status: link_status(&i.status),
+            status: link_status(i.status),
             name: i.name,
             from: i.from,
             to: i.to,
@@ -53,6 +53,7 @@ impl From<InletInfo> for InletView {
             bytes_out: i.bytes_out,
             bytes_in: i.bytes_in,
             last_error: i.last_error,
+            last_error_kind: i.last_error_kind,
             authorized: Vec::new(),
         }
     }
@@ -90,6 +91,7 @@ impl From<RelayInfo> for RelayView {
             at: r.at,
             address: r.address,
             last_error: r.last_error,
+            last_error_kind: r.last_error_kind,
             authorized: r.authorized,
         }
     }

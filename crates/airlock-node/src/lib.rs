@@ -27,6 +27,7 @@ pub mod channel;
 pub mod close_hooks;
 pub mod config;
 pub mod counters;
+pub mod failure;
 pub mod flow_control;
 pub mod message;
 pub mod node;
@@ -40,6 +41,7 @@ pub mod transport;
 #[cfg(test)]
 mod test_support;
 
+pub use failure::{Classify, FailureKind};
 pub use flow_control::{Access, Exposure, Origin};
 pub use message::{ChannelPeer, Message};
 pub use node::Worker;

@@ -158,6 +158,24 @@ impl RequestError {
     }
 }
 
+/// A refusal is permanent; so is a project name that makes no route, and a channel the project
+/// refused (a revoked member). No answer, an undecided one or an unreachable project is
+/// transient.
+impl airlock_node::Classify for RequestError {
+    fn failure_kind(&self) -> airlock_node::FailureKind {
+        use airlock_node::FailureKind;
+        match self {
+            RequestError::Refused { .. } | RequestError::InvalidProject { .. } => {
+                FailureKind::Permanent
+            }
+            RequestError::Unreachable { source, .. } => source.failure_kind(),
+            RequestError::Undecided { .. }
+            | RequestError::Timeout { .. }
+            | RequestError::MalformedAnswer { .. } => FailureKind::Transient,
+        }
+    }
+}
+
 /// Sends one request along `route` and waits for the JSON answer; an answer with `ok: false` is
 /// a [`RequestError::Refused`] (or [`RequestError::Undecided`] when marked `retry`).
 pub async fn request_json(

@@ -7,12 +7,76 @@
 //!
 //! The refresher and the revocation watcher share one [`AuthoritySession`]: one secure channel
 //! to the project, opened on first use and again only after it closed.
+//!
+//! The session keeps the refresher's last outcome ([`RefreshOutcome`]): a member, refused for
+//! good (revoked, or never a member: a [`FailureKind::Permanent`] error), or not answered (a
+//! transient one). A hook ([`AuthoritySession::on_outcome`]) hears each change, so the node can
+//! record it for `project list`.
 
 use crate::api::{AuthorityClient, AuthorityRequest, RequestError};
-use airlock_node::{unix_now, Node};
+use airlock_node::{unix_now, Classify, FailureKind, Node};
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// How a member node's last credential refresh for a project went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "lowercase")]
+pub enum RefreshOutcome {
+    /// The authority issued a credential: this identity is a member.
+    Member {
+        /// When (Unix seconds).
+        at: u64,
+        /// When the credential expires (Unix seconds).
+        expires_at: u64,
+    },
+    /// The project refused for good ([`FailureKind::Permanent`]): the member was revoked (or
+    /// was never one). The refresher keeps asking, at its longest back-off.
+    Refused {
+        /// When (Unix seconds).
+        at: u64,
+        /// The project's reason.
+        reason: String,
+    },
+    /// No decision came back ([`FailureKind::Transient`]): unreachable, no answer.
+    Unreachable {
+        /// When (Unix seconds).
+        at: u64,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl RefreshOutcome {
+    /// The outcome of a failed refresh, by the error's kind.
+    pub fn failed(e: &RequestError, at: u64) -> Self {
+        let reason = crate::error_text(e);
+        match e.failure_kind() {
+            FailureKind::Permanent => RefreshOutcome::Refused { at, reason },
+            FailureKind::Transient => RefreshOutcome::Unreachable { at, reason },
+        }
+    }
+
+    /// The same status and reason (times aside).
+    fn same(&self, other: &RefreshOutcome) -> bool {
+        match (self, other) {
+            (RefreshOutcome::Member { .. }, RefreshOutcome::Member { .. }) => true,
+            (
+                RefreshOutcome::Refused { reason: a, .. },
+                RefreshOutcome::Refused { reason: b, .. },
+            )
+            | (
+                RefreshOutcome::Unreachable { reason: a, .. },
+                RefreshOutcome::Unreachable { reason: b, .. },
+            ) => a == b,
+            _ => false,
+        }
+    }
+}
+
+/// Hears a session's refresh outcome when it changes: `(project, outcome)`.
+pub type OutcomeHook = Arc<dyn Fn(&str, &RefreshOutcome) + Send + Sync>;
 
 /// One channel to a project's authority, shared by the background tasks of a member node.
 pub struct AuthoritySession {
@@ -21,6 +85,9 @@ pub struct AuthoritySession {
     client: tokio::sync::Mutex<Option<AuthorityClient>>,
     /// Refusals in a row on the current channel.
     refusals: std::sync::atomic::AtomicU32,
+    /// The refresher's last outcome.
+    outcome: Mutex<Option<RefreshOutcome>>,
+    hook: Mutex<Option<OutcomeHook>>,
 }
 
 /// After this many refusals in a row the channel is replaced anyway: behind one address,
@@ -35,7 +102,39 @@ impl AuthoritySession {
             project,
             client: tokio::sync::Mutex::new(None),
             refusals: std::sync::atomic::AtomicU32::new(0),
+            outcome: Mutex::new(None),
+            hook: Mutex::new(None),
         })
+    }
+
+    /// Calls `hook` with each change of the refresh outcome (and at once with the current one,
+    /// if any).
+    pub fn on_outcome(&self, hook: OutcomeHook) {
+        if let Some(o) = self.last_outcome() {
+            hook(&self.project, &o);
+        }
+        *self.hook.lock().expect("hook") = Some(hook);
+    }
+
+    /// The refresher's last outcome (`None` before its first attempt ended).
+    pub fn last_outcome(&self) -> Option<RefreshOutcome> {
+        self.outcome.lock().expect("outcome").clone()
+    }
+
+    /// Records a refresh outcome; the hook hears it if status or reason changed.
+    fn record(&self, o: RefreshOutcome) {
+        let changed = {
+            let mut cur = self.outcome.lock().expect("outcome");
+            let changed = cur.as_ref().is_none_or(|c| !c.same(&o));
+            *cur = Some(o.clone());
+            changed
+        };
+        if changed {
+            let hook = self.hook.lock().expect("hook").clone();
+            if let Some(h) = hook {
+                h(&self.project, &o);
+            }
+        }
     }
 
     /// The project's name.
@@ -101,6 +200,10 @@ pub fn spawn_refresher(session: Arc<AuthoritySession>) -> tokio::sync::oneshot::
             match fetch_credential(&session).await {
                 Ok((cred, expires_at)) => {
                     node.set_project_credential(&project, cred);
+                    session.record(RefreshOutcome::Member {
+                        at: unix_now(),
+                        expires_at,
+                    });
                     if let Some(tx) = first.take() {
                         let _ = tx.send(());
                     }
@@ -112,6 +215,12 @@ pub fn spawn_refresher(session: Arc<AuthoritySession>) -> tokio::sync::oneshot::
                     tokio::time::sleep(wait).await;
                 }
                 Err(e) => {
+                    let outcome = RefreshOutcome::failed(&e, unix_now());
+                    if matches!(outcome, RefreshOutcome::Refused { .. }) {
+                        // Asking again soon will not change the answer.
+                        backoff = Duration::from_secs(60);
+                    }
+                    session.record(outcome);
                     let wait = jitter(backoff, 0.2);
                     tracing::warn!(%project, "cannot refresh the project credential (retrying in {wait:?}): {}", crate::error_text(&e));
                     tokio::time::sleep(wait).await;

@@ -645,3 +645,72 @@ async fn a_plain_relay_host_binds_names_until_it_restarts() {
     );
     register(&bank, &at, "edge").await.expect("the owner again");
 }
+
+/// What a relay owner is told is typed: a refusal retrying cannot fix (no permission for the
+/// name, a binding to another identity) is permanent and ends a wait at once; one that may lift
+/// by itself (another member's live registration) or no answer at all is transient, and the
+/// keeper goes on trying.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registration_failures_are_classified_for_waiters() {
+    use airlock_node::{Classify, FailureKind};
+    let authority = IdentitySecret::create(unix_now());
+    let (_hub, at) = hub(&authority, RelayAccess::ProjectPermission).await;
+    let bank = member("bank", &authority, &[("airlock.relay", "bank")]).await;
+    let (holder, first) =
+        RelayKeeper::start(&bank, &at, "bank", vec![], Duration::from_secs(10)).await;
+    first.expect("granted name");
+
+    // No permission for the name: permanent, and a long wait ends at the refusal.
+    let (keeper, first) =
+        RelayKeeper::start(&bank, &at, "payroll", vec![], Duration::from_secs(10)).await;
+    assert_eq!(
+        first.unwrap_err().failure_kind(),
+        FailureKind::Permanent,
+        "a missing relay permission is final"
+    );
+    let started = tokio::time::Instant::now();
+    let why = keeper
+        .wait_settled(Duration::from_secs(30))
+        .await
+        .expect_err("refused for good");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert!(why.contains("may not claim relay \"payroll\""), "{why}");
+    assert_eq!(keeper.info().last_error_kind, Some(FailureKind::Permanent));
+    keeper.stop(&bank);
+
+    // Held by another member's live registration: transient, the keeper keeps trying.
+    let other = member("other", &authority, &[("airlock.relay", "*")]).await;
+    let (taker, first) =
+        RelayKeeper::start(&other, &at, "bank", vec![], Duration::from_secs(10)).await;
+    let e = first.unwrap_err();
+    assert_eq!(e.failure_kind(), FailureKind::Transient, "{e}");
+    assert_eq!(
+        taker.wait_settled(Duration::from_millis(700)).await,
+        Ok(false)
+    );
+    assert_eq!(taker.info().last_error_kind, Some(FailureKind::Transient));
+    // Once the holder lets go, the name is still bound to it: that is final.
+    holder.stop(&bank);
+    let why = taker
+        .wait_settled(Duration::from_secs(20))
+        .await
+        .expect_err("bound to the first owner");
+    assert!(why.contains("is bound to"), "{why}");
+    taker.stop(&other);
+
+    // Nothing listening: transient.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let (keeper, first) = RelayKeeper::start(
+        &other,
+        &format!("/ip4/127.0.0.1/tcp/{}", closed.port()),
+        "edge",
+        vec![],
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(first.unwrap_err().failure_kind(), FailureKind::Transient);
+    keeper.stop(&other);
+}

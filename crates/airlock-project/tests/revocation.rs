@@ -107,3 +107,51 @@ async fn a_member_of_two_projects_presents_both_credentials() {
     issuers.dedup();
     assert_eq!(issuers.len(), 2, "{issuers:?}");
 }
+
+/// The refresher keeps its last outcome per project: a member is `member`; an identity the
+/// project refuses (deleted) is `refused` with the project's reason — typed, not read from
+/// text — and the hook hears it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_refresh_outcome_tells_a_member_from_a_refused_one() {
+    use airlock_project::refresh::RefreshOutcome;
+    use std::sync::Mutex;
+    let (pa, store_a) = project("a").await;
+    let kept = node("kept").await;
+    let gone = node("gone").await;
+    for n in [&kept, &gone] {
+        store_a.put_member(&member(n.identifier())).await.unwrap();
+        join(n, "a", &pa);
+    }
+    assert!(store_a
+        .delete_member(&gone.identifier().to_string())
+        .await
+        .unwrap());
+
+    let session = AuthoritySession::new(kept.clone(), "a".into());
+    spawn_refresher(session.clone()).await.unwrap();
+    assert!(
+        matches!(session.last_outcome(), Some(RefreshOutcome::Member { .. })),
+        "{:?}",
+        session.last_outcome()
+    );
+
+    let heard: Arc<Mutex<Vec<(String, RefreshOutcome)>>> = Default::default();
+    let session = AuthoritySession::new(gone.clone(), "a".into());
+    let h = heard.clone();
+    session.on_outcome(Arc::new(move |p, o| {
+        h.lock().unwrap().push((p.to_string(), o.clone()))
+    }));
+    let _never = spawn_refresher(session.clone());
+    until("the refusal is recorded", || {
+        session.last_outcome().is_some()
+    })
+    .await;
+    let Some(RefreshOutcome::Refused { reason, .. }) = session.last_outcome() else {
+        panic!("a deleted member is refused: {:?}", session.last_outcome())
+    };
+    assert!(!reason.is_empty());
+    let heard = heard.lock().unwrap().clone();
+    assert_eq!(heard.len(), 1, "{heard:?}");
+    assert_eq!(heard[0].0, "a");
+    assert!(matches!(heard[0].1, RefreshOutcome::Refused { .. }));
+}

@@ -81,6 +81,18 @@ pub enum RelayCmd {
         /// node — the project route always trusts only the project).
         #[arg(long, value_name = "IDENTIFIER")]
         authorized: Vec<String>,
+        /// Wait until the relay is registered (30s when given bare, e.g. `--wait=2m`): exit
+        /// non-zero if it is not by then (the node keeps trying). A refusal (no permission
+        /// for the name, a policy) is an error either way.
+        #[arg(
+            long,
+            value_name = "DURATION",
+            num_args = 0..=1,
+            require_equals = true,
+            default_missing_value = super::portal::DEFAULT_WAIT,
+            value_parser = super::portal::parse_wait
+        )]
+        wait: Option<std::time::Duration>,
     },
     /// List relays of a node.
     List {

@@ -1,6 +1,18 @@
 //! Arguments of `tcp-outlet …` and `tcp-inlet …`: the two ends of a portal.
 
 use clap::Subcommand;
+use std::time::Duration;
+
+/// What `--wait` waits when given bare.
+pub const DEFAULT_WAIT: &str = "30s";
+
+/// Parses a `--wait` value with the CLI's duration syntax (`30s`, `2m`, `1h`; a bare number
+/// is seconds).
+pub fn parse_wait(s: &str) -> Result<Duration, String> {
+    crate::routes::parse_duration(s)
+        .map(Duration::from_secs)
+        .map_err(|e| format!("{e:#}"))
+}
 
 /// `tcp-outlet …`
 #[derive(Debug, Subcommand)]
@@ -74,6 +86,18 @@ pub enum InletCmd {
         /// Node.
         #[arg(long)]
         at: Option<String>,
+        /// Wait until the inlet's link is up (30s when given bare, e.g. `--wait=2m`): exit
+        /// non-zero if it is not up by then (the inlet stays and keeps trying). A refusal
+        /// (the outlet's policy, a revoked member, a wrong identity) is an error either way.
+        #[arg(
+            long,
+            value_name = "DURATION",
+            num_args = 0..=1,
+            require_equals = true,
+            default_missing_value = DEFAULT_WAIT,
+            value_parser = parse_wait
+        )]
+        wait: Option<Duration>,
     },
     /// List inlets.
     List {

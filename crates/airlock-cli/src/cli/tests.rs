@@ -69,6 +69,45 @@ fn project_create_takes_the_database_password_out_of_argv() {
     assert!(help.contains("chmod 600"), "{help}");
 }
 
+/// `--wait` on `tcp-inlet create` and `relay create`: absent, bare (30 s), or `=DURATION`;
+/// a separate value is not taken (`require_equals`), and a bad duration is refused.
+#[test]
+fn wait_flags_parse_as_durations() {
+    use std::time::Duration;
+    let inlet_wait = |extra: &[&str]| -> Result<Option<Duration>, clap::Error> {
+        let mut args = vec![
+            "airlock",
+            "tcp-inlet",
+            "create",
+            "--to",
+            "/node/n/service/o",
+        ];
+        args.extend_from_slice(extra);
+        let cli = Cli::try_parse_from(args)?;
+        let Command::TcpInlet(InletCmd::Create { wait, .. }) = cli.command else {
+            panic!("tcp-inlet create")
+        };
+        Ok(wait)
+    };
+    assert_eq!(inlet_wait(&[]).unwrap(), None);
+    assert_eq!(
+        inlet_wait(&["--wait"]).unwrap(),
+        Some(Duration::from_secs(30))
+    );
+    assert_eq!(
+        inlet_wait(&["--wait=2m"]).unwrap(),
+        Some(Duration::from_secs(120))
+    );
+    assert!(inlet_wait(&["--wait", "5s"]).is_err(), "needs --wait=5s");
+    assert!(inlet_wait(&["--wait=soon"]).is_err());
+
+    let cli = Cli::try_parse_from(["airlock", "relay", "create", "db", "--wait=45s"]).unwrap();
+    let Command::Relay(RelayCmd::Create { wait, .. }) = cli.command else {
+        panic!("relay create")
+    };
+    assert_eq!(wait, Some(Duration::from_secs(45)));
+}
+
 /// The main commands end their `--help` with examples that parse as written.
 #[test]
 fn main_commands_show_examples() {

@@ -2,7 +2,7 @@
 
 use crate::cli::{InletCmd, OutletCmd};
 use crate::context::{table, Ctx};
-use crate::control::protocol::LinkStatus;
+use crate::control::protocol::{FailureKind, LinkStatus};
 use crate::output::InletReport;
 use crate::state::validate_name;
 use airlock_node::portal::{InletSpec, OutletSpec};
@@ -71,6 +71,7 @@ pub fn inlet(ctx: &Ctx, cmd: InletCmd) -> Result<()> {
             alias,
             authorized,
             at,
+            wait,
         } => {
             let node = ctx.node_name(at.as_deref())?;
             let (to, authorized) = match (via, to) {
@@ -131,21 +132,35 @@ pub fn inlet(ctx: &Ctx, cmd: InletCmd) -> Result<()> {
                 to: resolved,
                 authorized: authorized.clone(),
             };
+            // The node waits for the link (up, or refused for good: then this is an error and
+            // the node kept nothing); a transient failure leaves the inlet trying.
+            let timeout = wait.unwrap_or(Duration::from_secs(3)) + Duration::from_secs(30);
             let mut inlet = ctx
                 .client(&node)?
-                .create_inlet(spec, Duration::from_secs(30))?;
+                .create_inlet(spec, wait, timeout)
+                .with_context(|| format!("cannot create inlet {name} on node {node}"))?;
             inlet.authorized = authorized.clone();
             let bound = inlet.from.clone();
             ctx.state
                 .insert_inlet(&node, &name, &bound, &to, &authorized)?;
-            eprintln!(
-                "Created inlet {name} on node {node}: {bound} -> {to}{}",
-                if inlet.status == LinkStatus::Up {
-                    ""
-                } else {
-                    " (the outlet is not reachable yet; the inlet keeps trying)"
+            if inlet.status == LinkStatus::Up {
+                eprintln!("Created inlet {name} on node {node}: {bound} -> {to}");
+            } else {
+                let why = inlet
+                    .last_error
+                    .as_deref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default();
+                if let Some(w) = wait {
+                    bail!(
+                        "inlet {name} on node {node} ({bound} -> {to}) is not up after {}s{why}; the node keeps trying (see `airlock tcp-inlet show {name}`, or remove it with `airlock tcp-inlet delete {name}`)",
+                        w.as_secs()
+                    );
                 }
-            );
+                eprintln!(
+                    "Created inlet {name} on node {node}: {bound} -> {to}, not up yet{why}; the node keeps trying (see `airlock tcp-inlet show {name}`)"
+                );
+            }
             ctx.show(&inlet, |i| i.from.clone());
         }
         InletCmd::List { at } => {
@@ -161,10 +176,11 @@ pub fn inlet(ctx: &Ctx, cmd: InletCmd) -> Result<()> {
                         i.to.clone(),
                         status,
                         connections,
+                        last_error(i.last_error.as_deref(), i.last_error_kind),
                     ]
                 });
                 table(
-                    &["NAME", "FROM", "TO", "STATUS", "CONNECTIONS"],
+                    &["NAME", "FROM", "TO", "STATUS", "CONNECTIONS", "LAST ERROR"],
                     rows.collect(),
                 )
             });
@@ -185,4 +201,13 @@ pub fn inlet(ctx: &Ctx, cmd: InletCmd) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `permanent: REASON` / `transient: REASON` for the LAST ERROR column (empty when none).
+fn last_error(error: Option<&str>, kind: Option<FailureKind>) -> String {
+    match (error, kind) {
+        (Some(e), Some(k)) => format!("{k}: {e}"),
+        (Some(e), None) => e.to_string(),
+        (None, _) => String::new(),
+    }
 }

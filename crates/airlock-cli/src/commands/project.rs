@@ -79,7 +79,13 @@ pub fn run(ctx: &Ctx, cmd: ProjectCmd) -> Result<()> {
             );
             ctx.print(&v, |v| {
                 table(
-                    &["PROJECT", "ROUTE", "HOSTED HERE", "MEMBERS HERE"],
+                    &[
+                        "PROJECT",
+                        "ROUTE",
+                        "HOSTED HERE",
+                        "MEMBERS HERE",
+                        "MEMBERSHIP",
+                    ],
                     v.as_array()
                         .into_iter()
                         .flatten()
@@ -101,6 +107,7 @@ pub fn run(ctx: &Ctx, cmd: ProjectCmd) -> Result<()> {
                                             .join(",")
                                     })
                                     .unwrap_or_default(),
+                                membership_column(&p["membership"]),
                             ]
                         })
                         .collect(),
@@ -191,7 +198,37 @@ fn project_json(ctx: &Ctx, name: &str) -> Result<Value> {
         "authority_identifier": ids.as_ref().map(|k| k.authority.identifier.to_string()),
         "hosted": hosted,
         "members_here": members.iter().map(|m| m.identity.clone()).collect::<Vec<_>>(),
+        // The last credential refresh of each member identity here, as its node recorded it
+        // (`null` before the first): identity → outcome.
+        "membership": members
+            .iter()
+            .map(|m| {
+                let status = ctx.state.membership_status(&m.identity, name).ok().flatten();
+                (m.identity.clone(), json!(status))
+            })
+            .collect::<serde_json::Map<_, _>>(),
     }))
+}
+
+/// `member`, `revoked: REASON`, `unreachable: REASON` or `unknown` (no refresh recorded yet)
+/// for each member identity here (`IDENTITY=…` when there are several).
+fn membership_column(membership: &Value) -> String {
+    use airlock_project::refresh::RefreshOutcome;
+    let rows: Vec<(&String, &Value)> = membership.as_object().into_iter().flatten().collect();
+    let label = |v: &Value| match serde_json::from_value::<RefreshOutcome>(v.clone()) {
+        Ok(RefreshOutcome::Member { .. }) => "member".to_string(),
+        Ok(RefreshOutcome::Refused { reason, .. }) => format!("revoked: {reason}"),
+        Ok(RefreshOutcome::Unreachable { reason, .. }) => format!("unreachable: {reason}"),
+        Err(_) => "unknown".to_string(),
+    };
+    match rows.as_slice() {
+        [(_, one)] => label(one),
+        many => many
+            .iter()
+            .map(|(identity, v)| format!("{identity}={}", label(v)))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
 }
 
 /// Enrolls `identity` with a ticket (inline, file path or $ENROLLMENT_TICKET); prints the

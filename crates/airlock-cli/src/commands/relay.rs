@@ -3,6 +3,7 @@
 
 use crate::cli::RelayCmd;
 use crate::context::{table, Ctx};
+use crate::control::protocol::RelayStatus;
 use anyhow::{bail, Context, Result};
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ pub fn run(ctx: &Ctx, cmd: RelayCmd) -> Result<()> {
             to,
             project,
             authorized,
+            wait,
         } => {
             let node = ctx.node_name(to.as_deref())?;
             let at = match (at, project) {
@@ -24,12 +26,13 @@ pub fn run(ctx: &Ctx, cmd: RelayCmd) -> Result<()> {
                 (None, None) => format!("/project/{}", ctx.state.default_project()?),
             };
             eprintln!("Registering relay {name} at {at}…");
-            let created = ctx.client(&node)?.create_relay(
-                name.clone(),
-                at.clone(),
-                authorized.clone(),
-                Duration::from_secs(30),
-            )?;
+            // The node waits for the registration (or a refusal for good: then this is an
+            // error and the node kept nothing); a transient failure leaves it trying.
+            let timeout = wait.unwrap_or(Duration::from_secs(10)) + Duration::from_secs(30);
+            let created = ctx
+                .client(&node)?
+                .create_relay(name.clone(), at.clone(), authorized.clone(), wait, timeout)
+                .with_context(|| format!("cannot create relay {name} on node {node}"))?;
             // A node still running an older binary would drop the pin without a word.
             if created.relay.authorized.len() != authorized.len() {
                 let undone = match ctx.client(&node).and_then(|mut c| c.delete_relay(&name, T)) {
@@ -39,8 +42,20 @@ pub fn run(ctx: &Ctx, cmd: RelayCmd) -> Result<()> {
                 bail!("node {node} did not pin the relay host (it runs an older airlock; {undone}): restart it with `airlock node stop {node} && airlock node start {node}` and try again");
             }
             ctx.state.put_relay(&node, &name, &at, &authorized)?;
-            if let Some(w) = &created.warning {
-                eprintln!("Relay {name} is not registered yet ({w}); the node keeps trying.");
+            if created.relay.status != RelayStatus::Up {
+                let why = created
+                    .warning
+                    .as_deref()
+                    .or(created.relay.last_error.as_deref())
+                    .map(|w| format!(" ({w})"))
+                    .unwrap_or_default();
+                if let Some(w) = wait {
+                    bail!(
+                        "relay {name} on node {node} is not registered after {}s{why}; the node keeps trying (see `airlock relay show {name}`, or remove it with `airlock relay delete {name}`)",
+                        w.as_secs()
+                    );
+                }
+                eprintln!("Relay {name} is not registered yet{why}; the node keeps trying (see `airlock relay show {name}`).");
             } else {
                 eprintln!(
                     "Relay {name} is up: others reach this node at {}",
@@ -56,9 +71,23 @@ pub fn run(ctx: &Ctx, cmd: RelayCmd) -> Result<()> {
             ctx.show_list(&relays, &empty, |relays| {
                 let rows = relays.iter().map(|r| {
                     let status = r.status.to_string();
-                    vec![r.name.clone(), r.at.clone(), status, r.address.clone()]
+                    let error = match (&r.last_error, r.last_error_kind) {
+                        (Some(e), Some(k)) => format!("{k}: {e}"),
+                        (Some(e), None) => e.clone(),
+                        (None, _) => String::new(),
+                    };
+                    vec![
+                        r.name.clone(),
+                        r.at.clone(),
+                        status,
+                        r.address.clone(),
+                        error,
+                    ]
                 });
-                table(&["NAME", "AT", "STATUS", "ADDRESS"], rows.collect())
+                table(
+                    &["NAME", "AT", "STATUS", "ADDRESS", "LAST ERROR"],
+                    rows.collect(),
+                )
             });
         }
         RelayCmd::Show { name, to } => {

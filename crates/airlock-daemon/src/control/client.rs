@@ -98,9 +98,16 @@ impl ControlClient {
         self.call(&Request::OutletDelete { name }, timeout)
     }
 
-    /// Creates an inlet.
-    pub fn create_inlet(&mut self, spec: InletSpec, timeout: Duration) -> Result<InletView> {
-        self.call(&Request::InletCreate { spec }, timeout)
+    /// Creates an inlet; the node waits up to `wait` (its default when `None`) for the link
+    /// to be up or refused for good (then this is an error and the inlet is gone).
+    pub fn create_inlet(
+        &mut self,
+        spec: InletSpec,
+        wait: Option<Duration>,
+        timeout: Duration,
+    ) -> Result<InletView> {
+        let wait_ms = wait.map(|w| w.as_millis() as u64);
+        self.call(&Request::InletCreate { spec, wait_ms }, timeout)
     }
 
     /// The node's inlets.
@@ -177,18 +184,21 @@ impl ControlClient {
         self.call(&req, timeout)
     }
 
-    /// Creates a relay and keeps it registered at `at`.
+    /// Creates a relay and keeps it registered at `at`; the node waits up to `wait` (its
+    /// default when `None`) for the registration or a permanent refusal (an error: no relay).
     pub fn create_relay(
         &mut self,
         name: String,
         at: String,
         authorized: Vec<String>,
+        wait: Option<Duration>,
         timeout: Duration,
     ) -> Result<RelayCreated> {
         let req = Request::RelayCreate {
             name,
             at,
             authorized,
+            wait_ms: wait.map(|w| w.as_millis() as u64),
         };
         self.call(&req, timeout)
     }

@@ -9,6 +9,7 @@
 //! response naming what is wrong ([`RequestError`]), never a dropped connection or a panic.
 
 use airlock_node::portal::{InletSpec, OutletSpec};
+pub use airlock_node::FailureKind;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -36,6 +37,10 @@ pub enum Request {
     InletCreate {
         /// What to create.
         spec: InletSpec,
+        /// How long to wait for the link to be up or refused for good (default 3 s). A
+        /// permanent refusal within it is an error and removes the inlet again.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        wait_ms: Option<u64>,
     },
     /// List inlets → `Vec<`[`InletView`]`>`.
     InletList,
@@ -87,6 +92,11 @@ pub enum Request {
         /// Identities accepted at the relay host (empty: any).
         #[serde(default)]
         authorized: Vec<String>,
+        /// How long to wait for the registration or a permanent refusal; without it, the node
+        /// waits (at most 10 s) for the first attempt's answer. A permanent refusal is an error
+        /// and removes the relay again.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        wait_ms: Option<u64>,
     },
     /// List relays → `Vec<`[`RelayView`]`>`.
     RelayList,
@@ -310,6 +320,9 @@ pub struct InletView {
     pub bytes_in: u64,
     /// Last error establishing the link.
     pub last_error: Option<String>,
+    /// Whether retrying can fix the last error (`permanent`: a refusal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error_kind: Option<FailureKind>,
     /// The outlet node identities the inlet accepts, as `tcp-inlet create` shows them (the
     /// node does not send them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -368,6 +381,9 @@ pub struct RelayView {
     pub address: String,
     /// Last error, if any.
     pub last_error: Option<String>,
+    /// Whether retrying can fix the last error (`permanent`: a refusal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error_kind: Option<FailureKind>,
     /// Identities accepted at the relay host (empty: any, or the project for `/project/P`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub authorized: Vec<String>,
@@ -476,6 +492,7 @@ mod tests {
                 status: RelayStatus::Down,
                 address: "/project/p/service/forward_to_r".into(),
                 last_error: None,
+                last_error_kind: None,
                 authorized: vec![],
             },
             warning: Some("unreachable".into()),
@@ -500,5 +517,28 @@ mod tests {
             .get("authorized")
             .is_none());
         assert_eq!(LinkStatus::Down.to_string(), "down");
+    }
+
+    #[test]
+    fn waits_and_failure_kinds_are_typed_fields() {
+        let line = r#"{"op":"inlet-create","spec":{"name":"i","from":"127.0.0.1:0","to":"/service/o"},"wait_ms":30000}"#;
+        assert!(matches!(
+            Request::decode(line),
+            Ok(Request::InletCreate {
+                wait_ms: Some(30000),
+                ..
+            })
+        ));
+        assert!(matches!(
+            Request::decode(r#"{"op":"relay-create","name":"r","at":"/project/p"}"#),
+            Ok(Request::RelayCreate { wait_ms: None, .. })
+        ));
+        let inlet: InletView = serde_json::from_value(json!({
+            "name": "i", "from": "127.0.0.1:1", "to": "/service/outlet", "status": "down",
+            "peer": null, "connections": 0, "connections_total": 0, "bytes_out": 0,
+            "bytes_in": 0, "last_error": "refused", "last_error_kind": "permanent"
+        }))
+        .unwrap();
+        assert_eq!(inlet.last_error_kind, Some(FailureKind::Permanent));
     }
 }

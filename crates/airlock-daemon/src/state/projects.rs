@@ -152,6 +152,31 @@ impl State {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Records the last credential refresh outcome of `identity` in `project` (written by the
+    /// node that refreshes, read by `project list` / `project show`).
+    pub fn put_membership_status(
+        &self,
+        identity: &str,
+        project: &str,
+        outcome: &airlock_project::refresh::RefreshOutcome,
+    ) -> Result<()> {
+        self.set_setting(
+            &membership_status_key(identity, project),
+            &serde_json::to_string(outcome)?,
+        )
+    }
+
+    /// The last recorded credential refresh outcome of `identity` in `project`, if any.
+    pub fn membership_status(
+        &self,
+        identity: &str,
+        project: &str,
+    ) -> Result<Option<airlock_project::refresh::RefreshOutcome>> {
+        Ok(self
+            .setting(&membership_status_key(identity, project))?
+            .and_then(|v| serde_json::from_str(&v).ok()))
+    }
+
     /// The default project name.
     pub fn default_project(&self) -> Result<String> {
         if let Some(p) = self.setting("default_project")? {
@@ -235,4 +260,9 @@ impl State {
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+}
+
+/// Where a membership's refresh outcome is kept (in `settings`, so it needs no migration).
+fn membership_status_key(identity: &str, project: &str) -> String {
+    format!("membership_status/{identity}/{project}")
 }

@@ -427,11 +427,25 @@ impl Node {
             .delete_outlet(self.portal_context(), name)
     }
 
-    /// Creates a TCP inlet.
+    /// Creates a TCP inlet; it is kept whatever becomes of its link (see
+    /// [`Portals::create_inlet`]).
     pub async fn create_inlet(&self, spec: InletSpec) -> anyhow::Result<InletInfo> {
         self.inner
             .portals
             .create_inlet(self.portal_context(), spec)
+            .await
+    }
+
+    /// Creates a TCP inlet unless its link fails permanently within `wait` (see
+    /// [`Portals::create_inlet_and_wait`]).
+    pub async fn create_inlet_and_wait(
+        &self,
+        spec: InletSpec,
+        wait: std::time::Duration,
+    ) -> anyhow::Result<InletInfo> {
+        self.inner
+            .portals
+            .create_inlet_and_wait(self.portal_context(), spec, wait)
             .await
     }
 

@@ -1,11 +1,15 @@
 //! TCP inlet: listens locally and carries each accepted connection to an outlet.
 //!
-//! The inlet owns one link (and its secure channel) at a time. It is created lazily and
-//! re-created after it drops — when the outlet node restarts, say — so the inlet keeps listening
-//! through outages and new client connections work again as soon as the outlet is back.
+//! The inlet owns one link (and its secure channel) at a time. A background task establishes
+//! it when the inlet starts and again whenever it drops — when the outlet node restarts, say —
+//! with back-off ([`RECONNECT_MIN`] doubling to [`RECONNECT_MAX`], reset by a success), so the
+//! status follows the truth without waiting for a client, and new client connections work again
+//! as soon as the outlet is back. Each failed attempt is kept as the inlet's last error with its
+//! [`FailureKind`]: a permanent one (a refusal) is retried only every [`RECONNECT_MAX`].
 
 use super::link::{Link, LinkStats};
 use crate::channel::SecureChannel;
+use crate::failure::{self, FailureKind};
 use crate::portal::PortalContext;
 use crate::resolve;
 use airlock_channel::TrustPolicy;
@@ -22,6 +26,56 @@ use tokio::net::TcpListener;
 pub const INITIAL_WAIT: Duration = Duration::from_secs(3);
 /// How long a new client connection waits for the link to (re-)establish.
 pub const LINK_WAIT: Duration = Duration::from_secs(15);
+/// First pause of the background reconnection after a failed attempt.
+pub const RECONNECT_MIN: Duration = Duration::from_millis(500);
+/// Longest pause of the background reconnection (and the pause after a permanent failure).
+pub const RECONNECT_MAX: Duration = Duration::from_secs(10);
+/// How often the background task looks whether the live link has closed.
+const LINK_WATCH: Duration = Duration::from_millis(200);
+
+/// Whether an inlet has a live link to its outlet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InletStatus {
+    /// Linked: client connections go through.
+    Up,
+    /// Not linked: the inlet keeps trying (see the last error).
+    Down,
+}
+
+impl InletStatus {
+    /// `up` or `down`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InletStatus::Up => "up",
+            InletStatus::Down => "down",
+        }
+    }
+}
+
+impl std::fmt::Display for InletStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Compares with the JSON spelling (`status == "up"`).
+impl PartialEq<&str> for InletStatus {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// How an inlet's link attempts went last, for waiters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// No attempt has ended yet.
+    Pending,
+    /// A link is up.
+    Up,
+    /// The last attempt failed.
+    Failed(FailureKind),
+}
 
 /// What an inlet is asked to do.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -47,7 +101,7 @@ pub struct InletInfo {
     /// Route.
     pub to: String,
     /// `up` when a link to the outlet is established, else `down`.
-    pub status: String,
+    pub status: InletStatus,
     /// The outlet node's identifier, when connected.
     pub peer: Option<String>,
     /// Open client connections.
@@ -58,8 +112,11 @@ pub struct InletInfo {
     pub bytes_out: u64,
     /// Bytes from the outlet to clients.
     pub bytes_in: u64,
-    /// Last error establishing the link.
+    /// Last error establishing the link (kept while the link is up, until a link is made).
     pub last_error: Option<String>,
+    /// Whether retrying can fix the last error.
+    #[serde(default)]
+    pub last_error_kind: Option<FailureKind>,
 }
 
 struct Current {
@@ -75,15 +132,17 @@ pub struct Inlet {
     trust: TrustPolicy,
     current: tokio::sync::Mutex<Option<Current>>,
     snapshot: Mutex<Option<Arc<Link>>>,
-    last_error: Mutex<Option<String>>,
+    last_error: Mutex<Option<(String, FailureKind)>>,
+    outcome: tokio::sync::watch::Sender<Outcome>,
     stats: Arc<LinkStats>,
     accepted: AtomicU64,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    keeper: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Inlet {
-    /// Binds the listener and starts accepting. Tries to establish the link right away but
-    /// does not fail if the outlet is not reachable yet.
+    /// Binds the listener, starts accepting and starts establishing the link in the background
+    /// (see [`Inlet::wait_first`]); does not fail if the outlet is not reachable (yet).
     pub async fn start(node: &PortalContext, spec: InletSpec) -> anyhow::Result<Arc<Inlet>> {
         let route: MultiAddr = spec.to.parse()?;
         if !route
@@ -95,10 +154,11 @@ impl Inlet {
                 .iter()
                 .any(|s| matches!(s, airlock_wire::Segment::Service(a) if a.starts_with("sc.")))
         {
-            anyhow::bail!(
+            return Err(InvalidRoute(format!(
                 "the inlet route {} has no secure channel; outlets are reachable only through one (add /secure/api before /service/…)",
                 spec.to
-            );
+            ))
+            .into());
         }
         let trust = TrustPolicy::only_or_everyone(
             spec.authorized
@@ -125,9 +185,11 @@ impl Inlet {
             current: tokio::sync::Mutex::new(None),
             snapshot: Mutex::new(None),
             last_error: Mutex::new(None),
+            outcome: tokio::sync::watch::channel(Outcome::Pending).0,
             stats: Arc::new(LinkStats::default()),
             accepted: AtomicU64::new(0),
             task: Mutex::new(None),
+            keeper: Mutex::new(None),
         });
         let (n, i) = (node.clone(), inlet.clone());
         let handle = tokio::spawn(async move {
@@ -153,15 +215,41 @@ impl Inlet {
             }
         });
         *inlet.task.lock().expect("task") = Some(handle);
-        // Establish eagerly so the first client does not pay for the handshake; wait a little
-        // for it so the caller sees a meaningful status.
-        let (n, i) = (node.clone(), inlet.clone());
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        tokio::spawn(async move {
-            let _ = tx.send(i.link(&n).await.is_ok());
-        });
-        let _ = tokio::time::timeout(INITIAL_WAIT, rx).await;
+        // Establish eagerly so the first client does not pay for the handshake, and again
+        // whenever the link drops, so the status follows the truth.
+        let (n, i) = (node.clone(), Arc::downgrade(&inlet));
+        let keeper = tokio::spawn(async move { keep_linked(i, n).await });
+        *inlet.keeper.lock().expect("keeper") = Some(keeper);
         Ok(inlet)
+    }
+
+    /// Waits up to `wait` until the link is up (`Ok(true)`), an attempt failed permanently
+    /// (the error, whose [`failure::classify`] is [`FailureKind::Permanent`]), or the time
+    /// passed (`Ok(false)`: the inlet keeps trying).
+    pub async fn wait_first(&self, wait: Duration) -> anyhow::Result<bool> {
+        let mut rx = self.outcome.subscribe();
+        let settled = tokio::time::timeout(
+            wait,
+            rx.wait_for(|o| matches!(o, Outcome::Up | Outcome::Failed(FailureKind::Permanent))),
+        )
+        .await;
+        let outcome = match settled {
+            Ok(Ok(o)) => *o,
+            _ => return Ok(false),
+        };
+        match outcome {
+            Outcome::Up => Ok(true),
+            _ => {
+                let reason = self
+                    .last_error
+                    .lock()
+                    .expect("err")
+                    .as_ref()
+                    .map(|(e, _)| e.clone())
+                    .unwrap_or_else(|| "refused".into());
+                Err(LinkRefused(reason).into())
+            }
+        }
     }
 
     /// The address the inlet listens on.
@@ -181,8 +269,29 @@ impl Inlet {
     }
 
     /// Returns the live link, establishing a new one if needed (retrying with back-off until
-    /// [`LINK_WAIT`] passes).
+    /// [`LINK_WAIT`] passes; a permanent failure ends the attempt at once).
     pub async fn link(&self, node: &PortalContext) -> anyhow::Result<Arc<Link>> {
+        let deadline = tokio::time::Instant::now() + LINK_WAIT;
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.link_once(node).await {
+                Ok(link) => return Ok(link),
+                Err(e) => {
+                    if failure::classify(&e).is_permanent()
+                        || tokio::time::Instant::now() + backoff > deadline
+                    {
+                        return Err(e);
+                    }
+                    tracing::debug!(inlet = %self.spec.name, "link not ready, retrying in {backoff:?}: {e:#}");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                }
+            }
+        }
+    }
+
+    /// Returns the live link, or makes one attempt to establish it, recording the outcome.
+    async fn link_once(&self, node: &PortalContext) -> anyhow::Result<Arc<Link>> {
         let mut cur = self.current.lock().await;
         if let Some(c) = cur.as_ref() {
             if !c.link.is_closed() {
@@ -193,29 +302,21 @@ impl Inlet {
             }
             *cur = None;
         }
-        let deadline = tokio::time::Instant::now() + LINK_WAIT;
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            match self.establish(node).await {
-                Ok(c) => {
-                    let link = c.link.clone();
-                    *self.snapshot.lock().expect("snap") = Some(link.clone());
-                    *self.last_error.lock().expect("err") = None;
-                    *cur = Some(c);
-                    tracing::info!(inlet = %self.spec.name, peer = %link.peer(), "inlet connected to its outlet");
-                    return Ok(link);
-                }
-                Err(e) => {
-                    *self.last_error.lock().expect("err") = Some(format!("{e:#}"));
-                    // Refusals that retrying cannot fix right away: policy, trust, revocation.
-                    let refused = is_refusal(&e);
-                    if refused || tokio::time::Instant::now() + backoff > deadline {
-                        return Err(e);
-                    }
-                    tracing::debug!(inlet = %self.spec.name, "link not ready, retrying in {backoff:?}: {e:#}");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(2));
-                }
+        match self.establish(node).await {
+            Ok(c) => {
+                let link = c.link.clone();
+                *self.snapshot.lock().expect("snap") = Some(link.clone());
+                *self.last_error.lock().expect("err") = None;
+                *cur = Some(c);
+                self.outcome.send_replace(Outcome::Up);
+                tracing::info!(inlet = %self.spec.name, peer = %link.peer(), "inlet connected to its outlet");
+                Ok(link)
+            }
+            Err(e) => {
+                let kind = failure::classify(&e);
+                *self.last_error.lock().expect("err") = Some((format!("{e:#}"), kind));
+                self.outcome.send_replace(Outcome::Failed(kind));
+                Err(e)
             }
         }
     }
@@ -229,10 +330,16 @@ impl Inlet {
         )
         .await?;
         let Some((channel, after)) = resolved.channel else {
-            anyhow::bail!("the inlet route has no secure channel");
+            for ch in resolved.opened {
+                ch.close(node, true);
+            }
+            return Err(InvalidRoute("the inlet route has no secure channel".into()).into());
         };
         if after.is_empty() {
-            anyhow::bail!("the inlet route must name the outlet after the secure channel, e.g. …/secure/api/service/outlet");
+            for ch in resolved.opened {
+                ch.close(node, true);
+            }
+            return Err(InvalidRoute("the inlet route must name the outlet after the secure channel, e.g. …/secure/api/service/outlet".into()).into());
         }
         // This side's tcp-inlet policy judges the outlet node before any byte goes its way
         // (an open channel always has a peer; if not, refuse rather than skip the check).
@@ -276,29 +383,38 @@ impl Inlet {
             .expect("snap")
             .clone()
             .filter(|l| !l.is_closed());
+        let last_error = self.last_error.lock().expect("err").clone();
         InletInfo {
             name: self.spec.name.clone(),
             from: self.bound.to_string(),
             to: self.spec.to.clone(),
-            status: if link.is_some() { "up" } else { "down" }.into(),
+            status: if link.is_some() {
+                InletStatus::Up
+            } else {
+                InletStatus::Down
+            },
             peer: link.as_ref().map(|l| l.peer().to_string()),
             connections: link.as_ref().map(|l| l.stream_count()).unwrap_or(0),
             connections_total: self.accepted.load(Ordering::Relaxed),
             bytes_out: self.stats.bytes_out.load(Ordering::Relaxed),
             bytes_in: self.stats.bytes_in.load(Ordering::Relaxed),
-            last_error: self.last_error.lock().expect("err").clone(),
+            last_error: last_error.as_ref().map(|(e, _)| e.clone()),
+            last_error_kind: last_error.map(|(_, k)| k),
         }
     }
 
-    /// Closes the link if the outlet's node is no longer allowed (the next client connection
-    /// re-establishes it, and is refused while the policy denies).
+    /// Closes the link if the outlet's node is no longer allowed (the background task tries to
+    /// re-establish it, and is refused while the policy denies).
     pub fn recheck(&self, node: &PortalContext) {
         let link = self.snapshot.lock().expect("snap").clone();
         if let Some(l) = link.filter(|l| !l.is_closed()) {
             if let Some(peer) = l.channel_peer() {
                 if let Err(why) = node.authorize(&self.spec.name, "tcp-inlet", &peer) {
                     tracing::warn!(inlet = %self.spec.name, "cutting portal link: {why}");
-                    *self.last_error.lock().expect("err") = Some(why);
+                    *self.last_error.lock().expect("err") =
+                        Some((InletRefused(why).to_string(), FailureKind::Permanent));
+                    self.outcome
+                        .send_replace(Outcome::Failed(FailureKind::Permanent));
                     l.close(node, true);
                 }
             }
@@ -312,10 +428,15 @@ impl Inlet {
         }
     }
 
-    /// Stops listening and closes the link and its channels.
+    /// Stops listening and reconnecting, and closes the link and its channels.
     pub async fn stop(&self, node: &PortalContext) {
         let task = self.task.lock().expect("task").take();
         if let Some(t) = task {
+            t.abort();
+            let _ = t.await;
+        }
+        let keeper = self.keeper.lock().expect("keeper").take();
+        if let Some(t) = keeper {
             t.abort();
             let _ = t.await;
         }
@@ -333,21 +454,58 @@ impl Inlet {
 #[error("this inlet's tcp-inlet policy denies the outlet node: {0}")]
 pub struct InletRefused(pub String);
 
-/// True for errors no immediate retry can fix: a policy refusal by either side, a trust policy
-/// rejecting the peer, a revoked member (typed, never matched on message text).
-fn is_refusal(e: &anyhow::Error) -> bool {
-    use crate::channel::ChannelError;
-    use crate::resolve::ResolveError;
-    e.downcast_ref::<super::link::Refused>().is_some()
-        || e.downcast_ref::<super::link::Aborted>()
-            .is_some_and(|a| a.0.code == airlock_channel::AbortCode::Refused)
-        || e.downcast_ref::<InletRefused>().is_some()
-        || matches!(
-            e.downcast_ref::<ChannelError>(),
-            Some(ChannelError::Refused(_))
-        )
-        || matches!(
-            e.downcast_ref::<ResolveError>(),
-            Some(ResolveError::Channel(ChannelError::Refused(_)))
-        )
+/// The inlet route cannot work as given (no secure channel, no outlet named after it).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidRoute(pub String);
+
+/// The inlet's link was refused for good (by the outlet's policy, this inlet's policy, a trust
+/// policy or a revocation): what [`Inlet::wait_first`] returns; always
+/// [`FailureKind::Permanent`].
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct LinkRefused(pub String);
+
+impl failure::Classify for LinkRefused {
+    fn failure_kind(&self) -> FailureKind {
+        FailureKind::Permanent
+    }
+}
+
+/// The background task of an inlet: establishes its link, waits for it to close, and again,
+/// pausing [`RECONNECT_MIN`] doubling to [`RECONNECT_MAX`] after failures (reset by a success;
+/// [`RECONNECT_MAX`] at once after a permanent one). Ends when the inlet is dropped.
+async fn keep_linked(inlet: std::sync::Weak<Inlet>, node: PortalContext) {
+    let mut backoff = RECONNECT_MIN;
+    loop {
+        let Some(i) = inlet.upgrade() else { return };
+        let pause = match i.link_once(&node).await {
+            Ok(link) => {
+                backoff = RECONNECT_MIN;
+                drop(i);
+                while !link.is_closed() {
+                    tokio::time::sleep(LINK_WATCH).await;
+                }
+                if let Some(i) = inlet.upgrade() {
+                    tracing::info!(inlet = %i.spec.name, reason = link.close_reason().unwrap_or("?"), "inlet link dropped; re-establishing it");
+                    // Not up any more: waiters and status see the link's reason until the
+                    // next attempt ends.
+                    i.outcome.send_replace(Outcome::Pending);
+                }
+                continue;
+            }
+            Err(e) => {
+                let kind = failure::classify(&e);
+                tracing::debug!(inlet = %i.spec.name, %kind, "inlet link attempt failed, next in {backoff:?}: {e:#}");
+                if kind.is_permanent() {
+                    RECONNECT_MAX
+                } else {
+                    backoff
+                }
+            }
+        };
+        drop(i);
+        tokio::time::sleep(pause).await;
+        backoff = (backoff * 2).min(RECONNECT_MAX);
+    }
 }

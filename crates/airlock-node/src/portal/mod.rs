@@ -3,7 +3,7 @@
 //!
 //! * [`link`] — a portal link: the streams of one inlet over one channel, with flow control;
 //! * [`stream`] — moving bytes between one TCP socket and its stream;
-//! * [`inlet`] — the listening side, which (re-)establishes its link on demand;
+//! * [`inlet`] — the listening side, which (re-)establishes its link in the background;
 //! * [`outlet`] — the service side, reachable only through a secure channel;
 //! * [`registry`] — the node's inlets and outlets by name;
 //! * [`PortalContext`] — what all of them work with instead of the node.
@@ -18,6 +18,6 @@ pub mod stream;
 mod tests;
 
 pub use context::PortalContext;
-pub use inlet::{Inlet, InletInfo, InletSpec};
+pub use inlet::{Inlet, InletInfo, InletSpec, InletStatus};
 pub use outlet::{Outlet, OutletInfo, OutletSpec};
 pub use registry::Portals;

@@ -1,6 +1,7 @@
 //! The portals' own registry: the node's inlets and outlets by name, with creating, listing,
 //! deleting, re-checking access and stopping them.
 
+use super::inlet::INITIAL_WAIT;
 use super::outlet::OutletWorker;
 use super::PortalContext;
 use super::{Inlet, InletInfo, InletSpec, Outlet, OutletInfo, OutletSpec};
@@ -8,6 +9,7 @@ use crate::flow_control::Access;
 use airlock_wire::Address;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Names that services and portals may not take.
 pub const RESERVED_ADDRESSES: &[&str] = &["api", "echo", "uppercase"];
@@ -91,12 +93,52 @@ impl Portals {
         true
     }
 
-    /// Creates an inlet (it starts listening at once).
+    /// Creates an inlet (it starts listening at once) and waits up to [`INITIAL_WAIT`] for its
+    /// first link; the inlet is kept whatever the link's fate (for restoring recorded inlets).
     pub async fn create_inlet(
         &self,
         ctx: &PortalContext,
         spec: InletSpec,
     ) -> anyhow::Result<InletInfo> {
+        let inlet = self.add_inlet(ctx, spec).await?;
+        let _ = inlet.wait_first(INITIAL_WAIT).await;
+        Ok(inlet.info())
+    }
+
+    /// Creates an inlet and waits up to `wait` until its link is up or fails permanently. A
+    /// permanent failure (the outlet's or this node's policy, a trust policy, a revocation)
+    /// removes the inlet again and is the error ([`crate::failure::classify`] says
+    /// [`FailureKind::Permanent`](crate::FailureKind::Permanent)); when the time passes first,
+    /// the inlet is kept and keeps trying (its status says `down`, with the last error).
+    pub async fn create_inlet_and_wait(
+        &self,
+        ctx: &PortalContext,
+        spec: InletSpec,
+        wait: Duration,
+    ) -> anyhow::Result<InletInfo> {
+        let name = spec.name.clone();
+        let inlet = self.add_inlet(ctx, spec).await?;
+        match inlet.wait_first(wait).await {
+            Ok(_) => Ok(inlet.info()),
+            Err(e) => {
+                let mine = {
+                    let mut inlets = self.inlets.lock().expect("inlets");
+                    let mine = inlets.get(&name).is_some_and(|i| Arc::ptr_eq(i, &inlet));
+                    if mine {
+                        inlets.remove(&name);
+                    }
+                    mine
+                };
+                if mine {
+                    inlet.stop(ctx).await;
+                }
+                tracing::warn!(inlet = %name, "inlet not created: {e:#}");
+                Err(e)
+            }
+        }
+    }
+
+    async fn add_inlet(&self, ctx: &PortalContext, spec: InletSpec) -> anyhow::Result<Arc<Inlet>> {
         if self.inlets.lock().expect("inlets").contains_key(&spec.name) {
             anyhow::bail!(
                 "an inlet named {:?} already exists on node {}",
@@ -105,13 +147,24 @@ impl Portals {
             );
         }
         let inlet = Inlet::start(ctx, spec.clone()).await?;
-        let info = inlet.info();
-        self.inlets
-            .lock()
-            .expect("inlets")
-            .insert(spec.name.clone(), inlet);
-        tracing::info!(inlet = %spec.name, from = %info.from, to = %spec.to, "inlet created");
-        Ok(info)
+        let taken = {
+            let mut inlets = self.inlets.lock().expect("inlets");
+            let taken = inlets.contains_key(&spec.name);
+            if !taken {
+                inlets.insert(spec.name.clone(), inlet.clone());
+            }
+            taken
+        };
+        if taken {
+            inlet.stop(ctx).await;
+            anyhow::bail!(
+                "an inlet named {:?} already exists on node {}",
+                spec.name,
+                ctx.node_name()
+            );
+        }
+        tracing::info!(inlet = %spec.name, from = %inlet.bound(), to = %spec.to, "inlet created");
+        Ok(inlet)
     }
 
     /// The inlet with that name.

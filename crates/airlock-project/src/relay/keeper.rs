@@ -3,7 +3,7 @@
 
 use super::RELAY_SERVICE;
 use airlock_identity::Identifier;
-use airlock_node::{Exposure, Node};
+use airlock_node::{Classify, Exposure, FailureKind, Node};
 use airlock_wire::{Address, Route};
 use serde::Serialize;
 use serde_json::json;
@@ -39,6 +39,20 @@ pub enum RegisterError {
     /// The first attempt took longer than the caller waited (the keeper goes on trying).
     #[error("the project did not answer in time; still trying")]
     Timeout,
+}
+
+impl airlock_node::Classify for RegisterError {
+    fn failure_kind(&self) -> airlock_node::FailureKind {
+        use airlock_node::FailureKind;
+        match self {
+            RegisterError::InvalidRoute { .. }
+            | RegisterError::NotMember(_)
+            | RegisterError::NoSecureChannel(_) => FailureKind::Permanent,
+            RegisterError::Unreachable(e) => e.failure_kind(),
+            RegisterError::Request(e) => e.failure_kind(),
+            RegisterError::Timeout => FailureKind::Transient,
+        }
+    }
 }
 
 impl RegisterError {
@@ -95,15 +109,27 @@ pub struct RelayInfo {
     pub address: String,
     /// Last error, if any.
     pub last_error: Option<String>,
+    /// Whether retrying can fix the last error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error_kind: Option<FailureKind>,
     /// Identities accepted at the relay host (empty: any, or the project identity for
     /// `/project/P`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub authorized: Vec<String>,
 }
 
+/// How a keeper's registration attempts went last, for waiters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Pending,
+    Up,
+    Failed(FailureKind),
+}
+
 /// Keeps one relay registered.
 pub struct RelayKeeper {
     info: Mutex<RelayInfo>,
+    outcome: tokio::sync::watch::Sender<Outcome>,
     authorized: Vec<Identifier>,
     stopped: AtomicBool,
     task: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -131,8 +157,10 @@ impl RelayKeeper {
                 status: RelayStatus::Down,
                 address: format!("{}/service/forward_to_{name}", relay_host_route(at)),
                 last_error: None,
+                last_error_kind: None,
                 authorized: authorized.iter().map(|i| i.to_string()).collect(),
             }),
+            outcome: tokio::sync::watch::channel(Outcome::Pending).0,
             authorized,
             stopped: AtomicBool::new(false),
             task: Mutex::new(None),
@@ -147,6 +175,44 @@ impl RelayKeeper {
             _ => Err(RegisterError::Timeout),
         };
         (keeper, first)
+    }
+
+    /// Waits up to `wait` until the relay is registered (`Ok(true)`), an attempt failed
+    /// permanently (`Err` with the reason: the keeper should be stopped, retrying cannot help),
+    /// or the time passed (`Ok(false)`: the keeper goes on trying).
+    pub async fn wait_settled(&self, wait: Duration) -> Result<bool, String> {
+        self.wait_outcome(wait, false).await
+    }
+
+    /// Like [`Self::wait_settled`], but a transient failure of the first attempt also ends the
+    /// wait (`Ok(false)`): for creates that wait only for the first answer.
+    pub async fn wait_first_attempt(&self, wait: Duration) -> Result<bool, String> {
+        self.wait_outcome(wait, true).await
+    }
+
+    async fn wait_outcome(&self, wait: Duration, any_failure: bool) -> Result<bool, String> {
+        let mut rx = self.outcome.subscribe();
+        let settled = tokio::time::timeout(
+            wait,
+            rx.wait_for(|o| match o {
+                Outcome::Up | Outcome::Failed(FailureKind::Permanent) => true,
+                Outcome::Failed(FailureKind::Transient) => any_failure,
+                Outcome::Pending => false,
+            }),
+        )
+        .await;
+        let outcome = match settled {
+            Ok(Ok(o)) => *o,
+            _ => return Ok(false),
+        };
+        match outcome {
+            Outcome::Up => Ok(true),
+            Outcome::Failed(FailureKind::Transient) | Outcome::Pending => Ok(false),
+            Outcome::Failed(FailureKind::Permanent) => Err(self
+                .info()
+                .last_error
+                .unwrap_or_else(|| "the relay host refused the registration".into())),
+        }
     }
 
     /// Status.
@@ -198,6 +264,7 @@ impl RelayKeeper {
                         let mut i = self.info.lock().expect("info");
                         i.status = RelayStatus::Up;
                         i.last_error = None;
+                        i.last_error_kind = None;
                         tracing::info!(relay = %i.name, at = %i.at, "relay registered");
                     }
                     backoff = Duration::from_millis(500);
@@ -205,6 +272,7 @@ impl RelayKeeper {
                     // Recorded before the first result is reported, so that a `stop` right
                     // after `start` finds the channel and closes it.
                     *self.current.lock().expect("current") = Some(ch);
+                    self.outcome.send_replace(Outcome::Up);
                     if let Some(tx) = first.take() {
                         let _ = tx.send(Ok(()));
                     }
@@ -216,16 +284,20 @@ impl RelayKeeper {
                         ch.close(&node);
                     }
                     self.info.lock().expect("info").status = RelayStatus::Down;
+                    self.outcome.send_replace(Outcome::Pending);
                     tracing::warn!("relay channel closed; registering again");
                 }
                 Err(e) => {
                     let why = crate::error_text(&e);
-                    tracing::warn!("relay registration failed (retrying in {backoff:?}): {why}");
+                    let kind = e.failure_kind();
+                    tracing::warn!(%kind, "relay registration failed (retrying in {backoff:?}): {why}");
                     {
                         let mut i = self.info.lock().expect("info");
                         i.status = RelayStatus::Down;
                         i.last_error = Some(why);
+                        i.last_error_kind = Some(kind);
                     }
+                    self.outcome.send_replace(Outcome::Failed(kind));
                     if let Some(tx) = first.take() {
                         let _ = tx.send(Err(e));
                     }

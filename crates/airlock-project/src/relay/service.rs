@@ -70,6 +70,27 @@ pub enum RegistrationRefused {
     ChannelClosed,
 }
 
+impl airlock_node::Classify for RegistrationRefused {
+    /// Transient when the refusal may lift by itself: the registrant's credential may not be
+    /// fetched yet, another member's live registration may drop, the store may recover, the
+    /// channel was closing. Everything else (name, permission, policy, binding) is permanent.
+    fn failure_kind(&self) -> airlock_node::FailureKind {
+        use airlock_node::FailureKind;
+        match self {
+            RegistrationRefused::NoCredential
+            | RegistrationRefused::HeldByAnother { .. }
+            | RegistrationRefused::Bindings(_)
+            | RegistrationRefused::ChannelClosed => FailureKind::Transient,
+            RegistrationRefused::InvalidName(_)
+            | RegistrationRefused::NotGranted { .. }
+            | RegistrationRefused::NoRelaysHere { .. }
+            | RegistrationRefused::Policy(_)
+            | RegistrationRefused::BoundToAnother { .. }
+            | RegistrationRefused::TooManyOnChannel => FailureKind::Permanent,
+        }
+    }
+}
+
 struct Registration {
     owner: Identifier,
     channel: Address,
@@ -321,7 +342,15 @@ impl Worker for RelayService {
                 Err(e) => {
                     let why = crate::error_text(&e);
                     tracing::info!(peer = %peer.identifier, "relay registration refused: {why}");
-                    json!({"ok": false, "error": why})
+                    // `retry` tells the registrant that the refusal may lift by itself
+                    // (docs/protocol.md §10): it reads as an undecided answer, not a refusal.
+                    use airlock_node::Classify;
+                    match e.failure_kind() {
+                        airlock_node::FailureKind::Permanent => json!({"ok": false, "error": why}),
+                        airlock_node::FailureKind::Transient => {
+                            json!({"ok": false, "error": why, "retry": true})
+                        }
+                    }
                 }
             };
             answer(&node, ret, v);
