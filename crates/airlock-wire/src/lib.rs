@@ -16,13 +16,13 @@
 
 pub mod address;
 pub mod codec;
-pub mod transport_frame;
 pub mod multiaddr;
 pub mod packet;
 pub mod time;
+pub mod transport_frame;
 
 pub use address::{Address, Route};
 pub use codec::{DecodeError, Reader};
-pub use transport_frame::{FrameDecoder, FrameError, InboundFrame};
 pub use multiaddr::{MultiAddr, Segment};
 pub use packet::Packet;
+pub use transport_frame::{FrameDecoder, FrameError, InboundFrame};

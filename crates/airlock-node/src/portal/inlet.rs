@@ -30,8 +30,6 @@ pub const LINK_WAIT: Duration = Duration::from_secs(15);
 pub const RECONNECT_MIN: Duration = Duration::from_millis(500);
 /// Longest pause of the background reconnection (and the pause after a permanent failure).
 pub const RECONNECT_MAX: Duration = Duration::from_secs(10);
-/// How often the background task looks whether the live link has closed.
-const LINK_WATCH: Duration = Duration::from_millis(200);
 
 /// Whether an inlet has a live link to its outlet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -483,9 +481,7 @@ async fn keep_linked(inlet: std::sync::Weak<Inlet>, node: PortalContext) {
             Ok(link) => {
                 backoff = RECONNECT_MIN;
                 drop(i);
-                while !link.is_closed() {
-                    tokio::time::sleep(LINK_WATCH).await;
-                }
+                link.closed().await;
                 if let Some(i) = inlet.upgrade() {
                     tracing::info!(inlet = %i.spec.name, reason = link.close_reason().unwrap_or("?"), "inlet link dropped; re-establishing it");
                     // Not up any more: waiters and status see the link's reason until the

@@ -100,6 +100,8 @@ pub struct Link {
     remote: OnceLock<Route>,
     shared: Mutex<Shared>,
     closed: AtomicBool,
+    /// Wakes [`Link::closed`] waiters once `closed` is set.
+    closed_event: tokio::sync::Notify,
     close_reason: OnceLock<String>,
     side: Side,
     /// Counters shared with the inlet/outlet that owns the link.
@@ -140,6 +142,7 @@ impl Link {
                 sockets: HashMap::new(),
             }),
             closed: AtomicBool::new(false),
+            closed_event: tokio::sync::Notify::new(),
             close_reason: OnceLock::new(),
             side,
             stats,
@@ -263,6 +266,20 @@ impl Link {
     /// True once closed.
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
+    }
+
+    /// Resolves once the link is closed (at once if it already is): an event, not a poll.
+    pub async fn closed(&self) {
+        loop {
+            let event = self.closed_event.notified();
+            tokio::pin!(event);
+            // Registered before the check: a close between the check and the await still wakes.
+            event.as_mut().enable();
+            if self.is_closed() {
+                return;
+            }
+            event.await;
+        }
     }
 
     /// Why the link closed (set by the first close), if it did.
@@ -567,6 +584,7 @@ impl Link {
             return;
         }
         let _ = self.close_reason.set(reason);
+        self.closed_event.notify_waiters();
         let (bye, sockets) = {
             let mut sh = self.shared();
             let bye = sh.core.close();
