@@ -1,7 +1,7 @@
 //! Authority formats from the network and from users: credentials (handshake payloads and
 //! refresh messages) and enrollment tickets (pasted strings and files).
 #![no_main]
-use airlock_authority::{Credential, Ticket};
+use airlock_credential::{Credential, Ticket};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

@@ -6,8 +6,8 @@
 
 use crate::config::{KnownIdentities, ProjectRoute, KNOWN_IDENTITIES_TTL};
 use crate::message::ChannelPeer;
-use airlock_authority::{Credential, VerifiedCredential};
 use airlock_channel::TrustPolicy;
+use airlock_credential::{Credential, VerifiedCredential};
 use airlock_identity::{Identifier, VerifiedIdentity};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};

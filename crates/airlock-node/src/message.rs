@@ -1,7 +1,7 @@
 //! A routed message inside a node.
 
 use crate::flow_control::{ExposureCell, Origin};
-use airlock_authority::VerifiedCredential;
+use airlock_credential::VerifiedCredential;
 use airlock_identity::Identifier;
 use airlock_wire::{Address, Packet, Route};
 use std::sync::{Arc, RwLock};

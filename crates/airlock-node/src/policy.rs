@@ -296,7 +296,7 @@ impl Policies {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use airlock_authority::VerifiedCredential;
+    use airlock_credential::VerifiedCredential;
     use airlock_wire::Address;
     use std::sync::{Arc, RwLock};
 

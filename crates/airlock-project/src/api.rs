@@ -7,7 +7,7 @@
 //! body can claim another identity.
 
 use crate::AUTHORITY_ADDRESS;
-use airlock_authority::Attributes;
+use airlock_credential::Attributes;
 use airlock_node::channel::SecureChannel;
 use airlock_node::{resolve, Access, Message, Node, Worker};
 use airlock_wire::{Address, MultiAddr, Packet, Route};

@@ -19,8 +19,9 @@ async fn member(name: &str, authority: &IdentitySecret, pairs: &[(&str, &str)]) 
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let c = airlock_authority::Credential::issue(authority, n.identifier(), attrs, unix_now(), 600)
-        .unwrap();
+    let c =
+        airlock_credential::Credential::issue(authority, n.identifier(), attrs, unix_now(), 600)
+            .unwrap();
     n.set_credentials(vec![c.encode()]);
     n
 }

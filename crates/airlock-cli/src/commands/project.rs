@@ -6,7 +6,7 @@ use crate::operations::enrollment::{self, membership};
 use crate::operations::{db_password, hosting};
 use crate::routes::parse_duration;
 use crate::state::Membership;
-use airlock_authority::{Attributes, Ticket};
+use airlock_credential::{Attributes, Ticket};
 use airlock_daemon::projects::known_project;
 use airlock_project::api::TicketRequest;
 use airlock_project::AuthorityRequest;

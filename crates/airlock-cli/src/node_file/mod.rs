@@ -187,10 +187,10 @@ pub fn policy_error(
 /// Why `ticket` is not an enrollment ticket, in words that never quote it (it holds the
 /// enrollment secret); None if it decodes.
 pub fn ticket_problem(ticket: &str) -> Option<String> {
-    match airlock_authority::Ticket::decode(ticket) {
+    match airlock_credential::Ticket::decode(ticket) {
         Ok(_) => None,
         // The decoder's format errors quote the start of the string or a character of it.
-        Err(airlock_authority::TicketError::Format(detail)) => Some(
+        Err(airlock_credential::TicketError::Format(detail)) => Some(
             if detail.starts_with("not hex") {
                 "the text after 'airlock-ticket:' is not hexadecimal"
             } else if detail == "too long" {

@@ -5,7 +5,7 @@
 use super::progress;
 use crate::routes::address_to_route;
 use crate::state::{Membership, State};
-use airlock_authority::Ticket;
+use airlock_credential::Ticket;
 use airlock_daemon::projects::{apply_projects, known_project, KnownProject};
 use airlock_node::{unix_now, Node, NodeConfig, NodeIdentity, ProjectRoute};
 use airlock_project::{AuthorityClient, AuthorityRequest};

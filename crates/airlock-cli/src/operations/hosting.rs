@@ -4,7 +4,7 @@
 use super::{process, progress};
 use crate::routes::{address_to_route, parse_duration};
 use crate::state::{validate_name, HostedProject, Membership, State};
-use airlock_authority::Attributes;
+use airlock_credential::Attributes;
 use airlock_node::unix_now;
 use airlock_project::store::ProjectKeys;
 use airlock_project::{AuthorityStore, Member};

@@ -8,8 +8,8 @@ use crate::access::AccessControl;
 use crate::channel;
 use crate::message::Message;
 use crate::router::{Deliver, Endpoint};
-use airlock_authority::VerifiedCredential;
 use airlock_channel::TrustPolicy;
+use airlock_credential::VerifiedCredential;
 use airlock_identity::{Identifier, VerifiedIdentity};
 use std::collections::HashSet;
 

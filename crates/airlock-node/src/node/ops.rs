@@ -41,7 +41,7 @@ impl Node {
             .access
             .credentials()
             .iter()
-            .filter_map(|c| airlock_authority::Credential::decode(c).ok())
+            .filter_map(|c| airlock_credential::Credential::decode(c).ok())
             .map(|c| (c.issuer, c.expires_at))
             .collect()
     }

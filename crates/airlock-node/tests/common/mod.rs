@@ -149,11 +149,11 @@ pub async fn request(node: &Node, route: Route, body: &[u8]) -> Option<Message> 
 
 /// A credential about `node` with `pairs`, signed by `authority`, valid for an hour.
 pub fn credential(authority: &IdentitySecret, node: &Node, pairs: &[(&str, &str)]) -> Vec<u8> {
-    let attrs: airlock_authority::Attributes = pairs
+    let attrs: airlock_credential::Attributes = pairs
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    airlock_authority::Credential::issue(authority, node.identifier(), attrs, unix_now(), 3600)
+    airlock_credential::Credential::issue(authority, node.identifier(), attrs, unix_now(), 3600)
         .unwrap()
         .encode()
 }

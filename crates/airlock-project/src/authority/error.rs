@@ -56,7 +56,7 @@ pub enum AuthorityError {
     Ticket(#[from] RedeemError),
     /// The credential could not be issued.
     #[error("cannot issue a credential")]
-    Credential(#[from] airlock_authority::CredentialError),
+    Credential(#[from] airlock_credential::CredentialError),
     /// The state store failed: nothing was decided, try again.
     #[error("the project's state store failed")]
     Store(#[from] StoreError),

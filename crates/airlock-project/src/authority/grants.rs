@@ -4,7 +4,7 @@
 use super::AuthorityError;
 use crate::api::TicketRequest;
 use crate::store::Member;
-use airlock_authority::valid_attribute_name_pub as valid_name;
+use airlock_credential::valid_attribute_name_pub as valid_name;
 
 type Result<T, E = AuthorityError> = std::result::Result<T, E>;
 

@@ -6,7 +6,7 @@ use super::{AuthorityConfig, AuthorityError, Limiter};
 use crate::api::{AuthorityRequest, TicketRequest};
 use crate::store::{Member, StoreError, TicketSpec};
 use crate::{ENROLLER_ATTRIBUTE, RELAY_ATTRIBUTE};
-use airlock_authority::{Credential, Ticket};
+use airlock_credential::{Credential, Ticket};
 use airlock_identity::Identifier;
 use airlock_node::unix_now;
 use serde_json::{json, Value};
@@ -261,7 +261,7 @@ mod tests {
         AuthorityRequest::CreateTicket { ticket: t }
     }
 
-    fn attrs(pairs: &[(&str, &str)]) -> airlock_authority::Attributes {
+    fn attrs(pairs: &[(&str, &str)]) -> airlock_credential::Attributes {
         pairs
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -25,7 +25,7 @@ mod sqlite_backend;
 pub use error::{BoxError, StoreError};
 pub use pg_tls::TlsConfigError;
 
-use airlock_authority::Attributes;
+use airlock_credential::Attributes;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use std::sync::Arc;
