@@ -6,7 +6,8 @@
 //! * [`address`] — local addresses and routes (onward / return lists of addresses).
 //! * [`packet`] — a byte buffer with headroom, so headers can be prepended without copying
 //!   the payload (the way `sk_buff` works in the kernel).
-//! * [`frame`] — the TCP transport framing: preamble, length-prefixed frames, routed messages.
+//! * [`transport_frame`] — the TCP transport framing: preamble, length-prefixed frames, routed
+//!   messages.
 //! * [`multiaddr`] — the textual route syntax users type: `/node/n1/secure/api/service/echo`.
 //! * [`time`] — Unix seconds, and durations in words for messages.
 //!
