@@ -1,18 +1,18 @@
-//! What every command works with: the local state, the output format, and how values are
+//! What every command works with: the machine's home, the output format, and how values are
 //! printed (JSON, or plain text: see [`crate::output`]).
 
 use crate::cli::Output;
 use crate::control::ControlClient;
+use crate::home::Home;
 use crate::operations::process::Started;
-use crate::state::State;
 use anyhow::Result;
 use serde::Serialize;
 use serde_json::{json, Value};
 
 /// What every command gets.
 pub struct Ctx {
-    /// Local state.
-    pub state: State,
+    /// The machine's home (`$AIRLOCK_HOME`).
+    pub home: Home,
     /// Output format.
     pub output: Output,
 }
@@ -21,19 +21,19 @@ impl Ctx {
     /// The named node, or the default node.
     pub fn node_name(&self, name: Option<&str>) -> Result<String> {
         match name {
-            Some(n) => Ok(self.state.require_node(n)?.name),
-            None => self.state.default_node(),
+            Some(n) => Ok(self.home.require_node(n)?.name),
+            None => self.home.default_node(),
         }
     }
 
     /// A control connection to a node.
     pub fn client(&self, node: &str) -> Result<ControlClient> {
-        crate::operations::process::client(&self.state, node)
+        crate::operations::process::client(&self.home, node)
     }
 
     /// Replaces `/node/NAME` in a route with that node's TCP address.
     pub fn resolve_node_route(&self, route: &str) -> Result<String> {
-        crate::routes::resolve_node_route(&self.state, route)
+        crate::routes::resolve_node_route(&self.home, route)
     }
 
     /// Prints what `node create`/`node start` print for a node started in the background: a
@@ -90,12 +90,12 @@ impl Ctx {
 
     /// The default identity, without creating one: an error with a hint when there is none.
     pub fn existing_default_identity(&self) -> Result<String> {
-        if let Some(n) = self.state.setting("default_identity")? {
-            if self.state.identity_row(&n)?.is_some() {
+        if let Some(n) = self.home.setting("default_identity")? {
+            if self.home.identity_row(&n)?.is_some() {
                 return Ok(n);
             }
         }
-        match self.state.identity_row("default")? {
+        match self.home.identity_row("default")? {
             Some(_) => Ok("default".into()),
             None => anyhow::bail!(
                 "there is no identity yet: create one with `airlock identity create NAME` (or enroll with `airlock project enroll TICKET`)"

@@ -1,4 +1,4 @@
-//! `airlock`: the command line. Parses arguments, opens the local state, and either talks to a
+//! `airlock`: the command line. Parses arguments, opens the home, and either talks to a
 //! running node over its control socket or runs one.
 
 mod cli;
@@ -9,9 +9,9 @@ mod node_file;
 mod operations;
 mod output;
 
-// The node process, the local state and the control API live in `airlock-daemon`; these make
-// `crate::state`, `crate::control` and `crate::routes` name them throughout the CLI.
-use airlock_daemon::{control, routes, state};
+// The node process, the home and the control API live in `airlock-daemon`; these make
+// `crate::home`, `crate::control` and `crate::routes` name them throughout the CLI.
+use airlock_daemon::{control, home, routes};
 
 use clap::Parser;
 

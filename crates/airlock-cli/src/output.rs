@@ -4,7 +4,7 @@
 //! only the values, so scripts can read it.
 
 use crate::control::protocol::InletView;
-use crate::state::{IdentityRow, State};
+use crate::home::{Home, IdentityRow};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -113,8 +113,8 @@ pub struct InletReport {
 
 impl InletReport {
     /// The node's views of node `node`'s inlets, with the routes recorded for them.
-    pub fn from_views(state: &State, node: &str, views: Vec<InletView>) -> Vec<InletReport> {
-        let rows = state.inlets(node).unwrap_or_default();
+    pub fn from_views(home: &Home, node: &str, views: Vec<InletView>) -> Vec<InletReport> {
+        let rows = home.inlets(node).unwrap_or_default();
         views
             .into_iter()
             .map(|mut inlet| {

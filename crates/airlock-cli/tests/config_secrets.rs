@@ -7,7 +7,7 @@ use std::process::Command;
 /// A secret-looking value: long enough that a truncated echo of it would also be caught.
 const SECRET: &str = "sk_live_9f8e7d6c5b4a39281706f5e4d3c2b1a0";
 
-/// A fresh state folder and node file, removed on drop.
+/// A fresh home folder and node file, removed on drop.
 struct Case(PathBuf);
 
 impl Case {

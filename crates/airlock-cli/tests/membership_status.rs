@@ -1,20 +1,20 @@
 //! `project list` / `project show` tell a revoked member from a member: they show the last
 //! credential refresh outcome the member's node recorded, not just that an enrollment happened.
 
-use airlock_daemon::state::{Membership, State};
+use airlock_daemon::home::{Home, Membership};
 use airlock_project::refresh::RefreshOutcome;
 use std::path::PathBuf;
 use std::process::Command;
 
-struct Home(PathBuf);
+struct TempHome(PathBuf);
 
-impl Drop for Home {
+impl Drop for TempHome {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
-fn airlock(home: &Home, args: &[&str]) -> String {
+fn airlock(home: &TempHome, args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_airlock"))
         .args(args)
         .env("AIRLOCK_HOME", &home.0)
@@ -30,7 +30,7 @@ fn airlock(home: &Home, args: &[&str]) -> String {
 
 #[test]
 fn project_list_shows_the_recorded_membership() {
-    let home = Home(std::env::temp_dir().join(format!(
+    let home = TempHome(std::env::temp_dir().join(format!(
         "airlock-membership-{}-{}",
         std::process::id(),
         std::time::SystemTime::now()
@@ -41,16 +41,15 @@ fn project_list_shows_the_recorded_membership() {
     airlock(&home, &["identity", "create", "alice"]);
     // The only test in this binary: the process environment is ours.
     std::env::set_var("AIRLOCK_HOME", &home.0);
-    let state = State::open().unwrap();
-    state
-        .put_membership(&Membership {
-            identity: "alice".into(),
-            project: "p".into(),
-            route: "/ip4/127.0.0.1/tcp/9".into(),
-            project_identity: vec![1],
-            authority_identity: vec![2],
-        })
-        .unwrap();
+    let db = Home::open().unwrap();
+    db.put_membership(&Membership {
+        identity: "alice".into(),
+        project: "p".into(),
+        route: "/ip4/127.0.0.1/tcp/9".into(),
+        project_identity: vec![1],
+        authority_identity: vec![2],
+    })
+    .unwrap();
 
     // Nothing recorded yet: unknown, not "member".
     let list = airlock(&home, &["project", "list"]);
@@ -59,32 +58,30 @@ fn project_list_shows_the_recorded_membership() {
         "{list}"
     );
 
-    state
-        .put_membership_status(
-            "alice",
-            "p",
-            &RefreshOutcome::Member {
-                at: 1,
-                expires_at: 2,
-            },
-        )
-        .unwrap();
+    db.put_membership_status(
+        "alice",
+        "p",
+        &RefreshOutcome::Member {
+            at: 1,
+            expires_at: 2,
+        },
+    )
+    .unwrap();
     let list = airlock(&home, &["project", "list"]);
     assert!(
         list.contains("member") && !list.contains("revoked"),
         "{list}"
     );
 
-    state
-        .put_membership_status(
-            "alice",
-            "p",
-            &RefreshOutcome::Refused {
-                at: 3,
-                reason: "revoked project member".into(),
-            },
-        )
-        .unwrap();
+    db.put_membership_status(
+        "alice",
+        "p",
+        &RefreshOutcome::Refused {
+            at: 3,
+            reason: "revoked project member".into(),
+        },
+    )
+    .unwrap();
     let list = airlock(&home, &["project", "list"]);
     assert!(list.contains("revoked: revoked project member"), "{list}");
     let show: serde_json::Value = serde_json::from_str(&airlock(

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-/// Two state folders, their nodes stopped and the folders removed on drop.
+/// Two home folders, their nodes stopped and the folders removed on drop.
 struct Homes(PathBuf);
 
 impl Homes {

@@ -6,8 +6,8 @@
 //! socket and the optional metrics/health endpoint, and stops gracefully on SIGTERM, Ctrl-C or
 //! a `stop` request.
 //!
-//! - [`state`]: the local state (`$AIRLOCK_HOME`, one SQLite database and a folder per node),
-//!   shared by the node process and the CLI that records what nodes should run.
+//! - [`home`]: the machine's home (`$AIRLOCK_HOME`: identities, nodes, settings and memberships
+//!   in one SQLite database, and a folder per node), shared by the node process and the CLI that records what nodes should run.
 //! - [`control`]: the control API between a running node and its clients: the typed
 //!   [`control::protocol`] and the [`control::ControlClient`]; the server is internal.
 //! - [`projects`]: how recorded project memberships become routes and trusted authorities.
@@ -19,13 +19,13 @@
 
 pub mod control;
 mod control_server;
+pub mod home;
 mod metrics;
 pub mod projects;
 mod relays;
 mod restore;
 pub mod routes;
 mod run;
-pub mod state;
 mod views;
 
 pub use run::{run_node, LogFormat, Ready, RunOptions, READY_LINE};

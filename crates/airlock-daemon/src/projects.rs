@@ -2,7 +2,7 @@
 //! (`/project/NAME`), trusted authorities and credential refreshers; a hosted project's
 //! authority and the relay service are registered on the node.
 
-use crate::state::{Membership, State};
+use crate::home::{Home, Membership};
 use airlock_identity::{ChangeHistory, VerifiedIdentity};
 use airlock_node::{unix_now, Node, ProjectRoute};
 use anyhow::Result;
@@ -46,7 +46,7 @@ pub fn apply_projects(node: &Node, projects: &[KnownProject]) {
 /// Hosts the authority of projects whose node this is, and joins the projects the node's
 /// identity is a member of (routes, trusted authorities, credential refresh).
 pub async fn start_project_services(
-    state: &State,
+    home: &Home,
     node: &Node,
     name: &str,
     identity: &str,
@@ -58,18 +58,18 @@ pub async fn start_project_services(
     // A project node binds relay names in its authority store (persistent); any other node in
     // memory (until it restarts).
     let mut relay_bindings: Option<Arc<dyn RelayBindings>> = None;
-    for hp in state
+    for hp in home
         .hosted_projects()?
         .into_iter()
         .filter(|p| p.node == name)
     {
-        let (authority, _) = state.load_identity(&hp.authority_identity)?;
+        let (authority, _) = home.load_identity(&hp.authority_identity)?;
         let verified = authority.history().verify(airlock_node::unix_now())?;
         // The hosted project owns this node's resources (docs/protocol.md §9.7).
         node.set_authority_project(verified.identifier, &hp.name);
         hosted.push(verified.identifier);
         trusted.push(verified);
-        let store = Arc::new(state.open_authority_store(&hp)?);
+        let store = Arc::new(home.open_authority_store(&hp)?);
         if let Some(set) = airlock_project::authority::revoked_set(&store).await {
             node.set_revoked(&hp.name, set);
         }
@@ -97,7 +97,7 @@ pub async fn start_project_services(
         None => RelayService::new(relay_access),
     }
     .register(node);
-    let memberships = state.memberships(Some(identity))?;
+    let memberships = home.memberships(Some(identity))?;
     let mut known = Vec::new();
     for m in &memberships {
         match known_project(m) {
@@ -109,9 +109,9 @@ pub async fn start_project_services(
     trusted.extend(known.iter().map(|k| k.authority.clone()));
     node.set_trusted_authorities(trusted);
     let mut first = Vec::new();
-    // Each project's refresh outcome is recorded for `project list` (a state of its own: the
+    // Each project's refresh outcome is recorded for `project list` (a home handle of its own: the
     // hook runs on the refresher's task, the write on a blocking thread).
-    let recorder = State::open()
+    let recorder = Home::open()
         .ok()
         .map(|s| Arc::new(std::sync::Mutex::new(s)));
     for k in known {
@@ -129,7 +129,7 @@ pub async fn start_project_services(
                 tokio::task::spawn_blocking(move || {
                     let r = rec
                         .lock()
-                        .expect("state")
+                        .expect("home")
                         .put_membership_status(&who, &project, &outcome);
                     if let Err(e) = r {
                         tracing::warn!(%project, "cannot record the membership status: {e:#}");

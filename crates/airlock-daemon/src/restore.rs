@@ -1,10 +1,10 @@
 //! Recreating what was recorded for a node when it starts: its policies (failing closed), its
-//! portals and the relays it keeps registered. The CLI records resources in the state and asks
-//! the running node to create them; a restarted node creates them again from the state.
+//! portals and the relays it keeps registered. The CLI records resources in the home and asks
+//! the running node to create them; a restarted node creates them again from the home.
 
 use super::relays::RelayKeepers;
+use crate::home::Home;
 use crate::routes::resolve_node_route;
-use crate::state::State;
 use airlock_node::portal::{InletSpec, OutletSpec};
 use airlock_node::Node;
 use anyhow::{Context, Result};
@@ -46,8 +46,8 @@ fn unrestorable_policies_fail_closed() {
 /// Installs the node's recorded policies. Fails closed: a recorded policy that cannot be
 /// installed as it is (an expression or a type this version does not accept) becomes a policy
 /// that denies everyone, on the resource name it was for, so nothing it guarded opens up.
-pub fn restore_policies(state: &State, node: &Node, name: &str) -> Result<()> {
-    let rows = state
+pub fn restore_policies(home: &Home, node: &Node, name: &str) -> Result<()> {
+    let rows = home
         .policies(name)
         .context("cannot read the node's policies")?;
     for (resource, rtype, expr) in rows {
@@ -74,16 +74,16 @@ pub fn restore_policies(state: &State, node: &Node, name: &str) -> Result<()> {
     Ok(())
 }
 
-pub async fn restore_relays(state: &State, node: &Node, name: &str, relays: &RelayKeepers) {
-    for (relay, at, authorized) in state.relays(name).unwrap_or_default() {
+pub async fn restore_relays(home: &Home, node: &Node, name: &str, relays: &RelayKeepers) {
+    for (relay, at, authorized) in home.relays(name).unwrap_or_default() {
         if let Err(e) = relays.create(node, &relay, &at, &authorized).await {
             tracing::error!(%relay, "cannot restore relay: {e:#}");
         }
     }
 }
 
-pub async fn restore_portals(state: &State, node: &Node, name: &str) {
-    for (oname, target) in state.outlets(name).unwrap_or_default() {
+pub async fn restore_portals(home: &Home, node: &Node, name: &str) {
+    for (oname, target) in home.outlets(name).unwrap_or_default() {
         if let Err(e) = node.create_outlet(OutletSpec {
             name: oname.clone(),
             to: target,
@@ -91,9 +91,9 @@ pub async fn restore_portals(state: &State, node: &Node, name: &str) {
             tracing::error!(outlet = %oname, "cannot restore outlet: {e:#}");
         }
     }
-    for row in state.inlets(name).unwrap_or_default() {
+    for row in home.inlets(name).unwrap_or_default() {
         let (iname, bind, route, authorized) = (row.name, row.bind, row.route, row.authorized);
-        let to = match resolve_node_route(state, &route) {
+        let to = match resolve_node_route(home, &route) {
             Ok(t) => t,
             Err(e) => {
                 tracing::error!(inlet = %iname, "cannot restore inlet: {e:#}");

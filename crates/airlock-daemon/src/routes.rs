@@ -2,7 +2,7 @@
 //! routes (`/ip4/…/tcp/…`), `10m` becomes seconds. Shared by commands, operations and the node
 //! process (which resolves recorded inlet routes when it starts).
 
-use crate::state::State;
+use crate::home::Home;
 use anyhow::{Context, Result};
 use std::net::{IpAddr, SocketAddr};
 
@@ -53,13 +53,13 @@ pub fn address_to_route(addr: &str) -> Result<String> {
 }
 
 /// Replaces `/node/NAME` in a route with the TCP address of local node NAME.
-pub fn resolve_node_route(state: &State, route: &str) -> Result<String> {
+pub fn resolve_node_route(home: &Home, route: &str) -> Result<String> {
     let ma: airlock_wire::MultiAddr = route.parse()?;
     let mut out = String::new();
     for seg in &ma.segments {
         match seg {
             airlock_wire::Segment::Node(n) => {
-                let row = state.require_node(n)?;
+                let row = home.require_node(n)?;
                 let addr: SocketAddr = row.tcp_listen.parse()?;
                 out.push_str(&socket_route(addr));
             }

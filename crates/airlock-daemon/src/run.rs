@@ -6,7 +6,7 @@ use super::metrics::{self, Health};
 use super::projects::start_project_services;
 use super::relays::RelayKeepers;
 use super::restore::{restore_policies, restore_portals, restore_relays};
-use crate::state::State;
+use crate::home::Home;
 use airlock_identity::PurposeKeySecret;
 use airlock_node::{Node, NodeConfig, NodeIdentity};
 use anyhow::{bail, Result};
@@ -97,10 +97,10 @@ fn init_logging(child: bool, format: LogFormat) {
 }
 
 /// Runs the node in this process until stopped.
-pub fn run_node(state: State, name: &str, opts: &RunOptions) -> Result<()> {
+pub fn run_node(home: Home, name: &str, opts: &RunOptions) -> Result<()> {
     let child = std::env::var_os("AIRLOCK_NODE_CHILD").is_some();
     init_logging(child, opts.log_format);
-    let result = run_node_inner(&state, name, child, opts);
+    let result = run_node_inner(&home, name, child, opts);
     if let Err(e) = &result {
         // The parent reads the log's last error line to explain a failed start.
         tracing::error!("{e:#}");
@@ -111,11 +111,11 @@ pub fn run_node(state: State, name: &str, opts: &RunOptions) -> Result<()> {
     result
 }
 
-fn run_node_inner(state: &State, name: &str, child: bool, opts: &RunOptions) -> Result<()> {
-    let row = state.require_node(name)?;
-    let (secret, purpose) = state.load_identity(&row.identity)?;
+fn run_node_inner(home: &Home, name: &str, child: bool, opts: &RunOptions) -> Result<()> {
+    let row = home.require_node(name)?;
+    let (secret, purpose) = home.load_identity(&row.identity)?;
     let listen: SocketAddr = row.tcp_listen.parse()?;
-    let dir = state.ensure_node_dir(name)?;
+    let dir = home.ensure_node_dir(name)?;
     let socket = dir.join("control.sock");
     if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
         bail!("node {name:?} is already running");
@@ -135,7 +135,7 @@ fn run_node_inner(state: &State, name: &str, child: bool, opts: &RunOptions) -> 
         .build()?;
     let identity_name = row.identity.clone();
     let store: airlock_node::node::PurposeKeyStore = Arc::new(move |p: &PurposeKeySecret| {
-        if let Ok(s) = State::open() {
+        if let Ok(s) = Home::open() {
             let _ = s.store_purpose_key(&identity_name, p);
         }
     });
@@ -151,10 +151,10 @@ fn run_node_inner(state: &State, name: &str, child: bool, opts: &RunOptions) -> 
             purpose_key_store: Some(store),
         })
         .await?;
-        state.node_started(name, &node.listen_addr().to_string(), std::process::id())?;
+        home.node_started(name, &node.listen_addr().to_string(), std::process::id())?;
         // Policies first: the relay service and portals below must never run on defaults.
-        restore_policies(state, &node, name)?;
-        let first_credentials = start_project_services(state, &node, name, &row.identity).await?;
+        restore_policies(home, &node, name)?;
+        let first_credentials = start_project_services(home, &node, name, &row.identity).await?;
         // Be ready with a credential: relays and portals created right after `node create`
         // need it. If the project is unreachable, start anyway and keep trying.
         for rx in first_credentials {
@@ -162,9 +162,9 @@ fn run_node_inner(state: &State, name: &str, child: bool, opts: &RunOptions) -> 
                 tracing::warn!("no project credential yet; continuing, the node keeps trying");
             }
         }
-        restore_portals(state, &node, name).await;
+        restore_portals(home, &node, name).await;
         let relays = Arc::new(RelayKeepers::default());
-        restore_relays(state, &node, name, &relays).await;
+        restore_relays(home, &node, name, &relays).await;
         let health = Arc::new(Health::default());
         if let Some(addr) = opts.metrics {
             metrics::serve(addr, node.clone(), relays.clone(), health.clone()).await?;
@@ -221,7 +221,7 @@ fn run_node_inner(state: &State, name: &str, child: bool, opts: &RunOptions) -> 
             }
         }
         node.shutdown().await;
-        let _ = state.node_stopped(name);
+        let _ = home.node_stopped(name);
         let _ = std::fs::remove_file(&socket);
         Ok::<_, anyhow::Error>(())
     })?;
@@ -242,16 +242,16 @@ fn detach_stdout() {
     }
 }
 
-/// What node `name` knows, read from the state when the node asks (at most every
+/// What node `name` knows, read from the home when the node asks (at most every
 /// [`airlock_node::node::KNOWN_IDENTITIES_TTL`]), so identities created while it runs count too.
-/// An unreadable state yields none (the node then admits only its own identity: fail closed).
+/// An unreadable home yields none (the node then admits only its own identity: fail closed).
 fn known_identities(name: &str) -> airlock_node::node::KnownIdentities {
     let name = name.to_string();
-    let state = std::sync::Mutex::new(None::<State>);
+    let home = std::sync::Mutex::new(None::<Home>);
     Arc::new(move || {
-        let mut guard = state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = home.lock().unwrap_or_else(|e| e.into_inner());
         if guard.is_none() {
-            *guard = State::open().ok();
+            *guard = Home::open().ok();
         }
         let Some(s) = guard.as_ref() else {
             tracing::warn!("cannot read the state: admitting only this node's own identity");

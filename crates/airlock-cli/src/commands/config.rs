@@ -5,11 +5,11 @@
 
 use crate::cli::{NodeCreateArgs, RunArgs};
 use crate::context::Ctx;
+use crate::home::validate_name;
 use crate::node_file::{
     interpolate, named, policy_error, ticket_problem, NodeFile, RelayEntry, Substitutions,
 };
 use crate::operations::{enrollment, process};
-use crate::state::validate_name;
 use airlock_daemon::{run_node, RunOptions};
 use anyhow::{bail, Context, Result};
 
@@ -46,20 +46,20 @@ fn apply(
         }
         None => name.clone(),
     };
-    let created_identity = ctx.state.identity_row(&identity)?.is_none();
+    let created_identity = ctx.home.identity_row(&identity)?.is_none();
     if created_identity {
-        ctx.state.create_identity(&identity)?;
+        ctx.home.create_identity(&identity)?;
     }
     // An identity made for this file leaves no trace if the file cannot be applied before the
     // node is recorded (a bad ticket, an unreachable project).
     let forget_identity = |e: anyhow::Error| {
-        if created_identity && ctx.state.delete_identity(&identity).is_ok() {
+        if created_identity && ctx.home.delete_identity(&identity).is_ok() {
             eprintln!("Removed identity {identity} again.");
         }
         e
     };
     if let Some(ticket) = &file.ticket {
-        let already = !ctx.state.memberships(Some(&identity))?.is_empty();
+        let already = !ctx.home.memberships(Some(&identity))?.is_empty();
         if !already {
             let label = subs.secret_field("ticket", ticket);
             if !std::path::Path::new(ticket).is_file() {
@@ -71,7 +71,7 @@ fn apply(
             }
             // Progress on stderr only: in the foreground, stdout carries the (JSON) logs.
             enrollment::enroll_identity(
-                &ctx.state,
+                &ctx.home,
                 Some(ticket.clone()),
                 Some(identity.clone()),
                 None,
@@ -83,18 +83,18 @@ fn apply(
     let project = match &file.project {
         Some(p) => Some(p.clone()),
         None => ctx
-            .state
+            .home
             .memberships(Some(&identity))?
             .first()
             .map(|m| m.project.clone()),
     };
-    if ctx.state.node(&name)?.is_some() {
+    if ctx.home.node(&name)?.is_some() {
         // The file is the source of truth: a node recorded by an earlier run of the same
         // command (a container restarting on kept state) is recorded again from the file.
-        if process::is_running(&ctx.state, &name) {
+        if process::is_running(&ctx.home, &name) {
             bail!("a node named {name:?} is already running (stop it with `airlock node stop {name}`)");
         }
-        ctx.state.delete_node(&name)?;
+        ctx.home.delete_node(&name)?;
         eprintln!("Node {name} exists from an earlier run: recording it again from {path}");
     }
     let listen = file
@@ -107,7 +107,7 @@ fn apply(
             subs.field("tcp-listener-address", &listen)
         )
     })?;
-    ctx.state
+    ctx.home
         .insert_node(&name, &identity, &listen.to_string())?;
     let record = || -> Result<()> {
         for p in &file.policies {
@@ -133,7 +133,7 @@ fn apply(
                     );
                 }
             }
-            ctx.state.put_policy(
+            ctx.home.put_policy(
                 &name,
                 p.resource.as_deref().unwrap_or(""),
                 p.resource_type.as_deref().unwrap_or(""),
@@ -171,7 +171,7 @@ fn apply(
             if !authorized.is_empty() && !airlock_project::relay::can_pin_host(&at) {
                 bail!("{path}: relay {relay}: `authorized` needs an `at` route that ends in a secure channel to the relay host (the project route trusts only the project)");
             }
-            ctx.state.put_relay(&name, relay, &at, authorized)?;
+            ctx.home.put_relay(&name, relay, &at, authorized)?;
         }
         for (oname, o) in &file.tcp_outlets {
             let service = o.from.clone().unwrap_or_else(|| {
@@ -183,7 +183,7 @@ fn apply(
             });
             validate_name("outlet", &service)
                 .map_err(|e| named(path, subs, "tcp-outlet from", &service, e))?;
-            ctx.state.insert_outlet(&name, &service, &o.to)?;
+            ctx.home.insert_outlet(&name, &service, &o.to)?;
         }
         for (iname, i) in &file.tcp_inlets {
             validate_name("inlet", iname).map_err(|e| named(path, subs, "tcp-inlet", iname, e))?;
@@ -206,25 +206,25 @@ fn apply(
                     subs.field("from", &i.from)
                 )
             })?;
-            ctx.state
+            ctx.home
                 .insert_inlet(&name, iname, &i.from, &to, &i.authorized)?;
         }
         Ok(())
     };
     if let Err(e) = record() {
-        ctx.state.delete_node(&name)?;
+        ctx.home.delete_node(&name)?;
         return Err(e);
     }
     if foreground {
-        return run_node(ctx.state, &name, opts);
+        return run_node(ctx.home, &name, opts);
     }
-    match process::spawn(&ctx.state, &name, run) {
+    match process::spawn(&ctx.home, &name, run) {
         Ok(started) => {
             ctx.print_started(&name, &started);
             Ok(())
         }
         Err(e) => {
-            let _ = ctx.state.delete_node(&name);
+            let _ = ctx.home.delete_node(&name);
             Err(e)
         }
     }

@@ -11,7 +11,7 @@ use serde_json::json;
 pub fn run(ctx: &Ctx, cmd: IdentityCmd) -> Result<()> {
     match cmd {
         IdentityCmd::Create { name } => {
-            let id = ctx.state.create_identity(&name)?;
+            let id = ctx.home.create_identity(&name)?;
             let v = json!({"name": name, "identifier": id.identifier().to_string()});
             ctx.print(&v, |v| {
                 v["identifier"].as_str().unwrap_or_default().to_string()
@@ -23,10 +23,10 @@ pub fn run(ctx: &Ctx, cmd: IdentityCmd) -> Result<()> {
                 Some(n) => n,
                 None => ctx.existing_default_identity()?,
             };
-            let row = ctx.state.identity_row(&name)?.with_context(|| {
+            let row = ctx.home.identity_row(&name)?.with_context(|| {
                 format!("no identity named {name:?} (create it with `airlock identity create {name}`, see `airlock identity list`)")
             })?;
-            let (secret, purpose) = ctx.state.load_identity(&name)?;
+            let (secret, purpose) = ctx.home.load_identity(&name)?;
             let changes: Vec<_> = secret
                 .history()
                 .changes()
@@ -53,7 +53,7 @@ pub fn run(ctx: &Ctx, cmd: IdentityCmd) -> Result<()> {
             });
         }
         IdentityCmd::List => {
-            let rows = ctx.state.identities()?;
+            let rows = ctx.home.identities()?;
             let v: Vec<_> = rows.iter().map(identity_json).collect();
             let empty = "No identities. Create one with `airlock identity create NAME`.";
             ctx.show_list(&v, empty, |_| {
@@ -76,11 +76,11 @@ pub fn run(ctx: &Ctx, cmd: IdentityCmd) -> Result<()> {
             });
         }
         IdentityCmd::Rotate { name } => {
-            let (mut secret, _) = ctx.state.load_identity(&name)?;
+            let (mut secret, _) = ctx.home.load_identity(&name)?;
             secret.rotate(unix_now())?;
-            ctx.state.store_identity(&name, &secret)?;
+            ctx.home.store_identity(&name, &secret)?;
             // Re-attest the purpose key with the new identity key.
-            let (_, purpose) = ctx.state.load_identity(&name)?;
+            let (_, purpose) = ctx.home.load_identity(&name)?;
             let v = json!({
                 "name": name,
                 "identifier": secret.identifier().to_string(),
@@ -102,13 +102,13 @@ pub fn run(ctx: &Ctx, cmd: IdentityCmd) -> Result<()> {
             });
         }
         IdentityCmd::Default { name } => {
-            ctx.state
+            ctx.home
                 .identity_row(&name)?
                 .with_context(|| format!("no identity named {name:?}"))?;
-            ctx.state.set_setting("default_identity", &name)?;
+            ctx.home.set_setting("default_identity", &name)?;
         }
         IdentityCmd::Delete { name } => {
-            ctx.state.delete_identity(&name)?;
+            ctx.home.delete_identity(&name)?;
             eprintln!("Deleted identity {name}");
         }
     }

@@ -1,5 +1,5 @@
 //! Command implementations: each file parses its arguments, calls the operations it needs
-//! (`crate::operations`, `crate::control`, `crate::state`) and prints. Commands never call each
+//! (`crate::operations`, `crate::control`, `crate::home`) and prints. Commands never call each
 //! other. Machine-readable values go to stdout, progress and hints to stderr.
 
 mod channel;
@@ -13,21 +13,21 @@ mod relay;
 
 use crate::cli::{Cli, Command, NodeCmd};
 use crate::context::Ctx;
+use crate::home::Home;
 use crate::node_file;
-use crate::state::State;
 use anyhow::Result;
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> Result<()> {
     if let Command::Completion { shell } = cli.command {
-        // Needs no state: works on a fresh machine and in image builds.
+        // Needs no home: works on a fresh machine and in image builds.
         let mut cmd = <Cli as clap::CommandFactory>::command();
         clap_complete::generate(shell, &mut cmd, "airlock", &mut std::io::stdout());
         return Ok(());
     }
     // Running a node builds its own runtime; everything else is synchronous.
     let ctx = Ctx {
-        state: State::open()?,
+        home: Home::open()?,
         output: cli.output,
     };
     match cli.command {

@@ -3,10 +3,10 @@
 use crate::cli::{NodeCmd, NodeCreateArgs, RunArgs};
 use crate::context::{table, Ctx};
 use crate::control::protocol::{ChannelView, NodeStatus, OutletView, RelayStatus};
+use crate::home::validate_name;
 use crate::operations::confirm::confirm;
 use crate::operations::process::{self, is_running, stop};
 use crate::output::{identity_json, InletReport};
-use crate::state::validate_name;
 use airlock_daemon::run_node;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
@@ -19,13 +19,13 @@ pub fn run(ctx: Ctx, cmd: NodeCmd) -> Result<()> {
     match cmd {
         NodeCmd::Create(args) => create(ctx, args),
         NodeCmd::Start { name, run } => {
-            ctx.state.require_node(&name)?;
-            if is_running(&ctx.state, &name) {
+            ctx.home.require_node(&name)?;
+            if is_running(&ctx.home, &name) {
                 bail!("node {name:?} is already running");
             }
             spawn_background(&ctx, &name, &run)
         }
-        NodeCmd::Run { name, run } => run_node(ctx.state, &name, &run.options()?),
+        NodeCmd::Run { name, run } => run_node(ctx.home, &name, &run.options()?),
         NodeCmd::List => list(&ctx),
         NodeCmd::Show { name } => show(&ctx, name.as_deref()),
         NodeCmd::Logs {
@@ -35,7 +35,7 @@ pub fn run(ctx: Ctx, cmd: NodeCmd) -> Result<()> {
         } => logs(&ctx, name.as_deref(), lines, follow),
         NodeCmd::Stop { name } => {
             let name = ctx.node_name(name.as_deref())?;
-            stop(&ctx.state, &name)?;
+            stop(&ctx.home, &name)?;
             eprintln!("Stopped node {name}");
             Ok(())
         }
@@ -49,7 +49,7 @@ pub fn run(ctx: Ctx, cmd: NodeCmd) -> Result<()> {
 /// hosts a project, or another local node's inlet points at it.
 fn delete(ctx: &Ctx, name: Option<&str>, all: bool, yes: bool) -> Result<()> {
     let names: Vec<String> = if all {
-        ctx.state.nodes()?.into_iter().map(|n| n.name).collect()
+        ctx.home.nodes()?.into_iter().map(|n| n.name).collect()
     } else {
         vec![ctx.node_name(name)?]
     };
@@ -81,10 +81,10 @@ fn delete(ctx: &Ctx, name: Option<&str>, all: bool, yes: bool) -> Result<()> {
         confirm(&q, &details, yes)?;
     }
     for n in names {
-        if is_running(&ctx.state, &n) {
-            stop(&ctx.state, &n)?;
+        if is_running(&ctx.home, &n) {
+            stop(&ctx.home, &n)?;
         }
-        ctx.state.delete_node(&n)?;
+        ctx.home.delete_node(&n)?;
         eprintln!("Deleted node {n}");
     }
     Ok(())
@@ -95,7 +95,7 @@ fn delete(ctx: &Ctx, name: Option<&str>, all: bool, yes: bool) -> Result<()> {
 /// the other nodes that point at it.
 fn what_needs(ctx: &Ctx, node: &str, deleting: &[String]) -> Result<Vec<String>> {
     let mut out = Vec::new();
-    if is_running(&ctx.state, node) {
+    if is_running(&ctx.home, node) {
         let t = Duration::from_secs(5);
         let mut c = ctx.client(node)?;
         let outlets = c.outlets(t)?;
@@ -121,7 +121,7 @@ fn what_needs(ctx: &Ctx, node: &str, deleting: &[String]) -> Result<Vec<String>>
             }
         }
     }
-    for p in ctx.state.hosted_projects()? {
+    for p in ctx.home.hosted_projects()? {
         if p.node == node {
             out.push(format!(
                 "node {node} hosts project {}: its members lose it until it runs again",
@@ -129,14 +129,14 @@ fn what_needs(ctx: &Ctx, node: &str, deleting: &[String]) -> Result<Vec<String>>
             ));
         }
     }
-    let row = ctx.state.require_node(node)?;
+    let row = ctx.home.require_node(node)?;
     let by_name = format!("/node/{node}");
     let by_address = crate::routes::address_to_route(&row.tcp_listen).ok();
-    for other in ctx.state.nodes()? {
+    for other in ctx.home.nodes()? {
         if deleting.contains(&other.name) {
             continue;
         }
-        for i in ctx.state.inlets(&other.name)? {
+        for i in ctx.home.inlets(&other.name)? {
             let points = i.route == by_name
                 || i.route.starts_with(&format!("{by_name}/"))
                 || by_address.as_ref().is_some_and(|a| {
@@ -167,7 +167,7 @@ fn create(ctx: Ctx, args: NodeCreateArgs) -> Result<()> {
     let name = match args.name {
         Some(n) => n,
         None => {
-            if ctx.state.nodes()?.is_empty() && ctx.state.node("default")?.is_none() {
+            if ctx.home.nodes()?.is_empty() && ctx.home.node("default")?.is_none() {
                 "default".to_string()
             } else {
                 format!("node-{:04x}", rand_u16())
@@ -182,27 +182,27 @@ fn create(ctx: Ctx, args: NodeCreateArgs) -> Result<()> {
         bail!("no such file: {name} (a node configuration file; a node name has no '/' and does not end in .yaml)");
     }
     validate_name("node", &name)?;
-    if ctx.state.node(&name)?.is_some() {
+    if ctx.home.node(&name)?.is_some() {
         bail!("a node named {name:?} already exists (start it with `airlock node start {name}` or delete it with `airlock node delete {name}`)");
     }
     let listen = parse_listen(&args.tcp_listener_address)?;
     let identity = match args.identity {
         Some(i) => {
-            ctx.state.identity_row(&i)?.with_context(|| {
+            ctx.home.identity_row(&i)?.with_context(|| {
                 format!("no identity named {i:?} (create it with `airlock identity create {i}`)")
             })?;
             i
         }
-        None => ctx.state.default_identity()?,
+        None => ctx.home.default_identity()?,
     };
     let opts = args.run.options()?;
-    ctx.state
+    ctx.home
         .insert_node(&name, &identity, &listen.to_string())?;
     if args.foreground {
-        return run_node(ctx.state, &name, &opts);
+        return run_node(ctx.home, &name, &opts);
     }
     if let Err(e) = spawn_background(&ctx, &name, &args.run) {
-        ctx.state.delete_node(&name)?;
+        ctx.home.delete_node(&name)?;
         return Err(e);
     }
     Ok(())
@@ -220,7 +220,7 @@ fn rand_u16() -> u16 {
 /// Starts recorded node `name` in the background and prints its summary.
 fn spawn_background(ctx: &Ctx, name: &str, run: &RunArgs) -> Result<()> {
     run.options()?;
-    let started = process::spawn(&ctx.state, name, run)?;
+    let started = process::spawn(&ctx.home, name, run)?;
     ctx.print_started(name, &started);
     Ok(())
 }
@@ -263,9 +263,9 @@ struct NodeReport {
     secure_channels: Option<Vec<ChannelView>>,
 }
 
-fn node_report(ctx: &Ctx, row: &crate::state::NodeRow) -> NodeReport {
-    let status = process::status(&ctx.state, &row.name, Duration::from_secs(2));
-    let default = ctx.state.setting("default_node").ok().flatten().as_deref() == Some(&row.name);
+fn node_report(ctx: &Ctx, row: &crate::home::NodeRow) -> NodeReport {
+    let status = process::status(&ctx.home, &row.name, Duration::from_secs(2));
+    let default = ctx.home.setting("default_node").ok().flatten().as_deref() == Some(&row.name);
     NodeReport {
         name: row.name.clone(),
         status: match status {
@@ -286,7 +286,7 @@ fn node_report(ctx: &Ctx, row: &crate::state::NodeRow) -> NodeReport {
 
 fn list(ctx: &Ctx) -> Result<()> {
     let nodes: Vec<NodeReport> = ctx
-        .state
+        .home
         .nodes()?
         .iter()
         .map(|r| node_report(ctx, r))
@@ -312,17 +312,13 @@ fn list(ctx: &Ctx) -> Result<()> {
 
 fn show(ctx: &Ctx, name: Option<&str>) -> Result<()> {
     let name = ctx.node_name(name)?;
-    let row = ctx.state.require_node(&name)?;
+    let row = ctx.home.require_node(&name)?;
     let mut n = node_report(ctx, &row);
     if n.status == RunState::Running {
         let t = Duration::from_secs(5);
         let mut client = ctx.client(&name)?;
         n.outlets = Some(client.outlets(t)?);
-        n.inlets = Some(InletReport::from_views(
-            &ctx.state,
-            &name,
-            client.inlets(t)?,
-        ));
+        n.inlets = Some(InletReport::from_views(&ctx.home, &name, client.inlets(t)?));
         n.secure_channels = Some(client.channels(t)?);
     }
     ctx.show(&n, |n| {
@@ -354,7 +350,7 @@ fn show(ctx: &Ctx, name: Option<&str>) -> Result<()> {
 
 fn logs(ctx: &Ctx, name: Option<&str>, lines: usize, follow: bool) -> Result<()> {
     let name = ctx.node_name(name)?;
-    let path = ctx.state.node_dir(&name).join("node.log");
+    let path = ctx.home.node_dir(&name).join("node.log");
     let no_log = || {
         format!(
             "node {name} has no log at {} (foreground nodes log to their terminal)",
@@ -401,9 +397,9 @@ fn logs(ctx: &Ctx, name: Option<&str>, lines: usize, follow: bool) -> Result<()>
 }
 
 pub fn status(ctx: &Ctx) -> Result<()> {
-    let identities = ctx.state.identities()?;
+    let identities = ctx.home.identities()?;
     let nodes: Vec<NodeReport> = ctx
-        .state
+        .home
         .nodes()?
         .iter()
         .map(|r| node_report(ctx, r))
@@ -414,20 +410,20 @@ pub fn status(ctx: &Ctx) -> Result<()> {
         .count();
     let plain = format!(
         "State:      {}\nIdentities: {}\nNodes:      {} ({running} running)",
-        ctx.state.home().display(),
+        ctx.home.path().display(),
         identities.len(),
         nodes.len(),
     );
     let identities: Vec<_> = identities.iter().map(identity_json).collect();
-    let v = json!({"home": ctx.state.home().display().to_string(), "identities": identities, "nodes": nodes});
+    let v = json!({"home": ctx.home.path().display().to_string(), "identities": identities, "nodes": nodes});
     ctx.print(&v, |_| plain);
     Ok(())
 }
 
-/// `reset [--yes]`: stops every node and removes the whole state folder, after asking.
+/// `reset [--yes]`: stops every node and removes the whole home folder, after asking.
 pub fn reset(ctx: Ctx, yes: bool) -> Result<()> {
-    let home = ctx.state.home().to_path_buf();
-    let (identities, nodes) = (ctx.state.identities()?, ctx.state.nodes()?);
+    let home = ctx.home.path().to_path_buf();
+    let (identities, nodes) = (ctx.home.identities()?, ctx.home.nodes()?);
     let mut details = Vec::new();
     if !identities.is_empty() {
         let names: Vec<&str> = identities.iter().map(|i| i.name.as_str()).collect();
@@ -455,8 +451,8 @@ pub fn reset(ctx: Ctx, yes: bool) -> Result<()> {
         yes,
     )?;
     for n in &nodes {
-        if is_running(&ctx.state, &n.name) {
-            stop(&ctx.state, &n.name)?;
+        if is_running(&ctx.home, &n.name) {
+            stop(&ctx.home, &n.name)?;
         }
     }
     drop(ctx);

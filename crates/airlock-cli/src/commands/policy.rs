@@ -35,7 +35,7 @@ pub fn run(ctx: &Ctx, cmd: PolicyCmd) -> Result<()> {
                 expression.clone(),
                 T,
             )?;
-            ctx.state.put_policy(
+            ctx.home.put_policy(
                 &node,
                 resource.as_deref().unwrap_or(""),
                 resource_type.as_deref().unwrap_or(""),
@@ -86,7 +86,7 @@ pub fn run(ctx: &Ctx, cmd: PolicyCmd) -> Result<()> {
             let node = ctx.node_name(at.as_deref())?;
             ctx.client(&node)?
                 .delete_policy(resource.clone(), resource_type.clone(), T)?;
-            ctx.state.delete_policy(
+            ctx.home.delete_policy(
                 &node,
                 resource.as_deref().unwrap_or(""),
                 resource_type.as_deref().unwrap_or(""),

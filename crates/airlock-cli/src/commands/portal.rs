@@ -3,8 +3,8 @@
 use crate::cli::{InletCmd, OutletCmd};
 use crate::context::{table, Ctx};
 use crate::control::protocol::{FailureKind, LinkStatus};
+use crate::home::validate_name;
 use crate::output::InletReport;
-use crate::state::validate_name;
 use airlock_node::portal::{InletSpec, OutletSpec};
 use anyhow::{bail, Context, Result};
 use std::time::Duration;
@@ -25,7 +25,7 @@ pub fn outlet(ctx: &Ctx, cmd: OutletCmd) -> Result<()> {
                 to: to.clone(),
             };
             let outlet = ctx.client(&node)?.create_outlet(spec, T)?;
-            ctx.state.insert_outlet(&node, &name, &to)?;
+            ctx.home.insert_outlet(&node, &name, &to)?;
             eprintln!("Created outlet /service/{name} on node {node}, forwarding to {to}.");
             ctx.show(&outlet, |o| o.address.clone());
         }
@@ -54,7 +54,7 @@ pub fn outlet(ctx: &Ctx, cmd: OutletCmd) -> Result<()> {
         OutletCmd::Delete { name, at } => {
             let node = ctx.node_name(at.as_deref())?;
             ctx.client(&node)?.delete_outlet(&name, T)?;
-            ctx.state.delete_outlet(&node, &name)?;
+            ctx.home.delete_outlet(&node, &name)?;
             eprintln!("Deleted outlet {name} on node {node}");
         }
     }
@@ -84,7 +84,7 @@ pub fn inlet(ctx: &Ctx, cmd: InletCmd) -> Result<()> {
                     }
                     let project = match project {
                         Some(p) => p,
-                        None => ctx.state.default_project()?,
+                        None => ctx.home.default_project()?,
                     };
                     let route = format!(
                         "/project/{project}/service/forward_to_{via}/secure/api/service/{}",
@@ -94,7 +94,7 @@ pub fn inlet(ctx: &Ctx, cmd: InletCmd) -> Result<()> {
                     // unless --authorized chooses.
                     let authorized = if authorized.is_empty() {
                         crate::operations::enrollment::via_relay_pin(
-                            &ctx.state, &node, &project, &via,
+                            &ctx.home, &node, &project, &via,
                         )?
                     } else {
                         authorized
@@ -113,7 +113,7 @@ pub fn inlet(ctx: &Ctx, cmd: InletCmd) -> Result<()> {
                 Some(a) => a,
                 None => {
                     let existing: Vec<String> = ctx
-                        .state
+                        .home
                         .inlets(&node)?
                         .into_iter()
                         .map(|i| i.name)
@@ -141,7 +141,7 @@ pub fn inlet(ctx: &Ctx, cmd: InletCmd) -> Result<()> {
                 .with_context(|| format!("cannot create inlet {name} on node {node}"))?;
             inlet.authorized = authorized.clone();
             let bound = inlet.from.clone();
-            ctx.state
+            ctx.home
                 .insert_inlet(&node, &name, &bound, &to, &authorized)?;
             if inlet.status == LinkStatus::Up {
                 eprintln!("Created inlet {name} on node {node}: {bound} -> {to}");
@@ -165,7 +165,7 @@ pub fn inlet(ctx: &Ctx, cmd: InletCmd) -> Result<()> {
         }
         InletCmd::List { at } => {
             let node = ctx.node_name(at.as_deref())?;
-            let inlets = InletReport::from_views(&ctx.state, &node, ctx.client(&node)?.inlets(T)?);
+            let inlets = InletReport::from_views(&ctx.home, &node, ctx.client(&node)?.inlets(T)?);
             let empty = format!("No inlets on node {node}.");
             ctx.show_list(&inlets, &empty, |inlets| {
                 let rows = inlets.iter().map(|InletReport { inlet: i, .. }| {
@@ -187,7 +187,7 @@ pub fn inlet(ctx: &Ctx, cmd: InletCmd) -> Result<()> {
         }
         InletCmd::Show { name, at } => {
             let node = ctx.node_name(at.as_deref())?;
-            let inlet = InletReport::from_views(&ctx.state, &node, ctx.client(&node)?.inlets(T)?)
+            let inlet = InletReport::from_views(&ctx.home, &node, ctx.client(&node)?.inlets(T)?)
                 .into_iter()
                 .find(|i| i.inlet.name == name)
                 .with_context(|| format!("no inlet named {name:?} on node {node}"))?;
@@ -196,7 +196,7 @@ pub fn inlet(ctx: &Ctx, cmd: InletCmd) -> Result<()> {
         InletCmd::Delete { name, at } => {
             let node = ctx.node_name(at.as_deref())?;
             ctx.client(&node)?.delete_inlet(&name, T)?;
-            ctx.state.delete_inlet(&node, &name)?;
+            ctx.home.delete_inlet(&node, &name)?;
             eprintln!("Deleted inlet {name} on node {node}");
         }
     }

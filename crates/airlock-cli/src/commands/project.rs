@@ -2,10 +2,10 @@
 
 use crate::cli::{MemberCmd, Output, ProjectCmd, ProjectRelayCmd};
 use crate::context::{table, Ctx};
+use crate::home::Membership;
 use crate::operations::enrollment::{self, membership};
 use crate::operations::{db_password, hosting};
 use crate::routes::parse_duration;
-use crate::state::Membership;
 use airlock_credential::{Attributes, Ticket};
 use airlock_daemon::projects::known_project;
 use airlock_project::api::TicketRequest;
@@ -41,7 +41,7 @@ pub fn run(ctx: &Ctx, cmd: ProjectCmd) -> Result<()> {
                 std::env::var_os(db_password::PASSWORD_ENV),
             )?;
             let v = hosting::host_project(
-                &ctx.state,
+                &ctx.home,
                 &name,
                 &listen,
                 public_address.as_deref(),
@@ -55,7 +55,7 @@ pub fn run(ctx: &Ctx, cmd: ProjectCmd) -> Result<()> {
         ProjectCmd::Show { name } => {
             let name = match name {
                 Some(n) => n,
-                None => ctx.state.default_project()?,
+                None => ctx.home.default_project()?,
             };
             let v = project_json(ctx, &name)?;
             ctx.show_fields(&v);
@@ -63,12 +63,12 @@ pub fn run(ctx: &Ctx, cmd: ProjectCmd) -> Result<()> {
         }
         ProjectCmd::List => {
             let mut names: Vec<String> = ctx
-                .state
+                .home
                 .hosted_projects()?
                 .into_iter()
                 .map(|p| p.name)
                 .collect();
-            names.extend(ctx.state.memberships(None)?.into_iter().map(|m| m.project));
+            names.extend(ctx.home.memberships(None)?.into_iter().map(|m| m.project));
             names.sort();
             names.dedup();
             let v = Value::Array(
@@ -126,13 +126,13 @@ pub fn run(ctx: &Ctx, cmd: ProjectCmd) -> Result<()> {
         } => {
             let project = match project {
                 Some(p) => p,
-                None => ctx.state.default_project()?,
+                None => ctx.home.default_project()?,
             };
             let identity = match identity {
                 Some(i) => i,
                 None => ctx.existing_default_identity()?,
             };
-            let m = membership(&ctx.state, &identity, &project)?;
+            let m = membership(&ctx.home, &identity, &project)?;
             let req = AuthorityRequest::CreateTicket {
                 ticket: TicketRequest {
                     usage_count,
@@ -142,7 +142,7 @@ pub fn run(ctx: &Ctx, cmd: ProjectCmd) -> Result<()> {
                     enroller,
                 },
             };
-            let v = enrollment::authority_request(&ctx.state, &identity, &project, req)?;
+            let v = enrollment::authority_request(&ctx.home, &identity, &project, req)?;
             let mut secret = [0u8; 32];
             hex::decode_to_slice(v["secret"].as_str().unwrap_or_default(), &mut secret)
                 .context("malformed ticket secret from the project")?;
@@ -173,12 +173,12 @@ pub fn run(ctx: &Ctx, cmd: ProjectCmd) -> Result<()> {
 
 fn project_json(ctx: &Ctx, name: &str) -> Result<Value> {
     let hosted = ctx
-        .state
+        .home
         .hosted_projects()?
         .into_iter()
         .find(|p| p.name == name);
     let members: Vec<Membership> = ctx
-        .state
+        .home
         .memberships(None)?
         .into_iter()
         .filter(|m| m.project == name)
@@ -203,7 +203,7 @@ fn project_json(ctx: &Ctx, name: &str) -> Result<Value> {
         "membership": members
             .iter()
             .map(|m| {
-                let status = ctx.state.membership_status(&m.identity, name).ok().flatten();
+                let status = ctx.home.membership_status(&m.identity, name).ok().flatten();
                 (m.identity.clone(), json!(status))
             })
             .collect::<serde_json::Map<_, _>>(),
@@ -239,7 +239,7 @@ fn enroll(
     identity: Option<String>,
     project_address: Option<&str>,
 ) -> Result<()> {
-    let out = enrollment::enroll_identity(&ctx.state, ticket, identity, project_address)?;
+    let out = enrollment::enroll_identity(&ctx.home, ticket, identity, project_address)?;
     ctx.print(&out, |o| {
         o["identifier"].as_str().unwrap_or_default().to_string()
     });
@@ -251,14 +251,14 @@ fn member(ctx: &Ctx, cmd: MemberCmd) -> Result<()> {
     let project_of = |p: Option<String>| -> Result<String> {
         match p {
             Some(p) => Ok(p),
-            None => ctx.state.default_project(),
+            None => ctx.home.default_project(),
         }
     };
     match cmd {
         MemberCmd::List { project } => {
             let project = project_of(project)?;
             let v = enrollment::authority_request(
-                &ctx.state,
+                &ctx.home,
                 &identity,
                 &project,
                 AuthorityRequest::MemberList,
@@ -308,7 +308,7 @@ fn member(ctx: &Ctx, cmd: MemberCmd) -> Result<()> {
         } => {
             let project = project_of(project)?;
             let v = enrollment::authority_request(
-                &ctx.state,
+                &ctx.home,
                 &identity,
                 &project,
                 AuthorityRequest::MemberShow { identifier },
@@ -329,7 +329,7 @@ fn member(ctx: &Ctx, cmd: MemberCmd) -> Result<()> {
                 relay,
                 enroller,
             };
-            let v = enrollment::authority_request(&ctx.state, &identity, &project, req)?;
+            let v = enrollment::authority_request(&ctx.home, &identity, &project, req)?;
             ctx.print(&v, |v| {
                 v["identifier"].as_str().unwrap_or_default().to_string()
             });
@@ -340,7 +340,7 @@ fn member(ctx: &Ctx, cmd: MemberCmd) -> Result<()> {
         } => {
             let project = project_of(project)?;
             enrollment::authority_request(
-                &ctx.state,
+                &ctx.home,
                 &identity,
                 &project,
                 AuthorityRequest::MemberDelete {
@@ -359,14 +359,14 @@ fn relay(ctx: &Ctx, cmd: ProjectRelayCmd) -> Result<()> {
     let project_of = |p: Option<String>| -> Result<String> {
         match p {
             Some(p) => Ok(p),
-            None => ctx.state.default_project(),
+            None => ctx.home.default_project(),
         }
     };
     match cmd {
         ProjectRelayCmd::List { project } => {
             let project = project_of(project)?;
             let v = enrollment::authority_request(
-                &ctx.state,
+                &ctx.home,
                 &identity,
                 &project,
                 AuthorityRequest::RelayList,
@@ -395,7 +395,7 @@ fn relay(ctx: &Ctx, cmd: ProjectRelayCmd) -> Result<()> {
         ProjectRelayCmd::Show { name, project } => {
             let project = project_of(project)?;
             let v = enrollment::authority_request(
-                &ctx.state,
+                &ctx.home,
                 &identity,
                 &project,
                 AuthorityRequest::RelayOwner { name },
@@ -408,7 +408,7 @@ fn relay(ctx: &Ctx, cmd: ProjectRelayCmd) -> Result<()> {
         ProjectRelayCmd::Release { name, project } => {
             let project = project_of(project)?;
             let v = enrollment::authority_request(
-                &ctx.state,
+                &ctx.home,
                 &identity,
                 &project,
                 AuthorityRequest::RelayRelease { name: name.clone() },

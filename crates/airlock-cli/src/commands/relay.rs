@@ -23,7 +23,7 @@ pub fn run(ctx: &Ctx, cmd: RelayCmd) -> Result<()> {
             let at = match (at, project) {
                 (Some(at), _) => ctx.resolve_node_route(&at)?,
                 (None, Some(p)) => format!("/project/{p}"),
-                (None, None) => format!("/project/{}", ctx.state.default_project()?),
+                (None, None) => format!("/project/{}", ctx.home.default_project()?),
             };
             eprintln!("Registering relay {name} at {at}…");
             // The node waits for the registration (or a refusal for good: then this is an
@@ -41,7 +41,7 @@ pub fn run(ctx: &Ctx, cmd: RelayCmd) -> Result<()> {
                 };
                 bail!("node {node} did not pin the relay host (it runs an older airlock; {undone}): restart it with `airlock node stop {node} && airlock node start {node}` and try again");
             }
-            ctx.state.put_relay(&node, &name, &at, &authorized)?;
+            ctx.home.put_relay(&node, &name, &at, &authorized)?;
             if created.relay.status != RelayStatus::Up {
                 let why = created
                     .warning
@@ -103,7 +103,7 @@ pub fn run(ctx: &Ctx, cmd: RelayCmd) -> Result<()> {
         RelayCmd::Delete { name, to } => {
             let node = ctx.node_name(to.as_deref())?;
             ctx.client(&node)?.delete_relay(&name, T)?;
-            ctx.state.delete_relay(&node, &name)?;
+            ctx.home.delete_relay(&node, &name)?;
             eprintln!("Deleted relay {name} on node {node}");
         }
     }

@@ -166,7 +166,7 @@ mod tests {
         // Every display of the URL (progress, `project show`, JSON) redacts it.
         let shown = redact_url(&u);
         assert_eq!(shown, "postgres://airlock@db:5432/airlock?password=***");
-        let hp = crate::state::HostedProject {
+        let hp = crate::home::HostedProject {
             name: "acme".into(),
             node: "project-acme".into(),
             authority_identity: "authority-acme".into(),

@@ -3,8 +3,8 @@
 //! and pinning the node that holds a relay.
 
 use super::progress;
+use crate::home::{Home, Membership};
 use crate::routes::address_to_route;
-use crate::state::{Membership, State};
 use airlock_credential::Ticket;
 use airlock_daemon::projects::{apply_projects, known_project, KnownProject};
 use airlock_node::{unix_now, Node, NodeConfig, NodeIdentity, ProjectRoute};
@@ -19,7 +19,7 @@ const T: Duration = Duration::from_secs(15);
 
 /// Runs `f` on a short-lived in-process node with `identity`.
 pub fn with_client_node<T, F, Fut>(
-    state: &State,
+    home: &Home,
     identity: &str,
     projects: Vec<KnownProject>,
     f: F,
@@ -28,7 +28,7 @@ where
     F: FnOnce(Node) -> Fut,
     Fut: Future<Output = Result<T>>,
 {
-    let (secret, purpose) = state.load_identity(identity)?;
+    let (secret, purpose) = home.load_identity(identity)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -55,12 +55,12 @@ where
 /// `--authorized` is given (docs/protocol.md §9.5): the identity project `project` has RELAY
 /// bound to, asked with the node's own identity. Empty, with a note, if nobody registered the
 /// name yet; an error if the project cannot be asked.
-pub fn via_relay_pin(state: &State, node: &str, project: &str, relay: &str) -> Result<Vec<String>> {
-    let identity = state.require_node(node)?.identity;
-    let m = membership(state, &identity, project)?;
+pub fn via_relay_pin(home: &Home, node: &str, project: &str, relay: &str) -> Result<Vec<String>> {
+    let identity = home.require_node(node)?.identity;
+    let m = membership(home, &identity, project)?;
     let kp = known_project(&m)?;
     let (p, r) = (project.to_string(), relay.to_string());
-    let pinned = with_client_node(state, &identity, vec![kp], |node| async move {
+    let pinned = with_client_node(home, &identity, vec![kp], |node| async move {
         airlock_project::relay::inlet_authorized_via(&node, &p, &r, &[])
             .await
             .map_err(anyhow::Error::from)
@@ -83,8 +83,8 @@ pub fn via_relay_pin(state: &State, node: &str, project: &str, relay: &str) -> R
     Ok(pinned)
 }
 
-pub fn membership(state: &State, identity: &str, project: &str) -> Result<Membership> {
-    state
+pub fn membership(home: &Home, identity: &str, project: &str) -> Result<Membership> {
+    home
         .memberships(Some(identity))?
         .into_iter()
         .find(|m| m.project == project)
@@ -92,15 +92,15 @@ pub fn membership(state: &State, identity: &str, project: &str) -> Result<Member
 }
 
 pub fn authority_request(
-    state: &State,
+    home: &Home,
     identity: &str,
     project: &str,
     req: AuthorityRequest,
 ) -> Result<Value> {
-    let m = membership(state, identity, project)?;
+    let m = membership(home, identity, project)?;
     let kp = known_project(&m)?;
     let project = project.to_string();
-    with_client_node(state, identity, vec![kp], |node| async move {
+    with_client_node(home, identity, vec![kp], |node| async move {
         let client = AuthorityClient::connect(&node, &project, T).await?;
         Ok(client.request(&req, T).await?)
     })
@@ -123,7 +123,7 @@ fn read_ticket(arg: Option<String>) -> Result<Ticket> {
 
 /// Enrolls `identity` with a ticket; returns what `enroll` prints (progress goes to stderr).
 pub fn enroll_identity(
-    state: &State,
+    home: &Home,
     ticket: Option<String>,
     identity: Option<String>,
     project_address: Option<&str>,
@@ -136,25 +136,25 @@ pub fn enroll_identity(
     // An identity made for this enrollment is removed again if the enrollment fails.
     let (identity, created) = match identity {
         Some(i) => {
-            let created = state.identity_row(&i)?.is_none();
+            let created = home.identity_row(&i)?.is_none();
             if created {
-                state.create_identity(&i)?;
+                home.create_identity(&i)?;
                 eprintln!("Created identity {i}");
             }
             (i, created)
         }
         None => {
-            let had_one = !state.identities()?.is_empty();
-            let i = state.default_identity()?;
+            let had_one = !home.identities()?.is_empty();
+            let i = home.default_identity()?;
             if !had_one {
                 eprintln!("Created identity {i}");
             }
             (i, !had_one)
         }
     };
-    let result = enroll_as(state, &ticket, project_node, authority, &identity);
+    let result = enroll_as(home, &ticket, project_node, authority, &identity);
     if result.is_err() && created {
-        match state.delete_identity(&identity) {
+        match home.delete_identity(&identity) {
             Ok(()) => eprintln!("Removed identity {identity} again: the enrollment failed."),
             Err(e) => eprintln!("Could not remove identity {identity}: {e:#}"),
         }
@@ -175,7 +175,7 @@ pub fn route_host_port(route: &str) -> String {
 
 /// Redeems `ticket` for `identity` at the project and records the membership.
 fn enroll_as(
-    state: &State,
+    home: &Home,
     ticket: &Ticket,
     project_node: airlock_identity::VerifiedIdentity,
     authority: airlock_identity::VerifiedIdentity,
@@ -193,7 +193,7 @@ fn enroll_as(
     let at = route_host_port(&ticket.route);
     eprintln!("Enrolling identity {identity} with project {project} at {at}…");
     let v = progress::while_waiting(format!("waiting for project {project} at {at}"), || {
-        with_client_node(state, identity, vec![kp], |node| async move {
+        with_client_node(home, identity, vec![kp], |node| async move {
             let client = AuthorityClient::connect(&node, &project, T).await?;
             Ok(client
                 .request(&AuthorityRequest::Enroll { secret }, T)
@@ -206,7 +206,7 @@ fn enroll_as(
             ticket.project
         )
     })?;
-    state.put_membership(&Membership {
+    home.put_membership(&Membership {
         identity: identity.to_string(),
         project: ticket.project.clone(),
         route: ticket.route.clone(),

@@ -2,8 +2,8 @@
 //! shared with other project nodes of the same project (`project create`).
 
 use super::{process, progress};
+use crate::home::{validate_name, Home, HostedProject, Membership};
 use crate::routes::{address_to_route, parse_duration};
-use crate::state::{validate_name, HostedProject, Membership, State};
 use airlock_credential::Attributes;
 use airlock_node::unix_now;
 use airlock_project::store::ProjectKeys;
@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 /// PostgreSQL database (creating the project there, or joining it). Progress goes to stderr;
 /// returns what `project create` prints.
 pub fn host_project(
-    state: &State,
+    home: &Home,
     name: &str,
     listen: &str,
     public: Option<&str>,
@@ -29,7 +29,7 @@ pub fn host_project(
             bail!("--database must be a PostgreSQL URL (postgres://user[:password]@host[:port]/database); without it the project keeps its state in a local SQLite file");
         }
     }
-    if state.hosted_projects()?.iter().any(|p| p.name == name) {
+    if home.hosted_projects()?.iter().any(|p| p.name == name) {
         bail!(
             "a project named {name:?} is already hosted here (see `airlock project show {name}`)"
         );
@@ -50,10 +50,10 @@ pub fn host_project(
     let route = address_to_route(public.unwrap_or(listen))?;
     let admin = match identity {
         Some(i) => i,
-        None => state.default_identity()?,
+        None => home.default_identity()?,
     };
     let node_name = format!("project-{name}");
-    if state.node(&node_name)?.is_some() {
+    if home.node(&node_name)?.is_some() {
         bail!("a node named {node_name:?} already exists; delete it first");
     }
     let node_identity = format!("project-{name}");
@@ -70,7 +70,7 @@ pub fn host_project(
         eprintln!("Connecting to {}…", airlock_project::store::redact_url(url));
     }
     let store = progress::while_waiting("opening the project's database", || {
-        state.open_authority_store(&hosted)
+        home.open_authority_store(&hosted)
     })?;
     // The store is async: one short-lived runtime for the few calls below.
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -78,7 +78,7 @@ pub fn host_project(
         .build()?;
     let joined = match &database {
         Some(_) => rt.block_on(share_keys(
-            state,
+            home,
             &store,
             name,
             &node_identity,
@@ -86,14 +86,14 @@ pub fn host_project(
         ))?,
         None => {
             for id in [&node_identity, &authority_identity] {
-                if state.identity_row(id)?.is_none() {
-                    state.create_identity(id)?;
+                if home.identity_row(id)?.is_none() {
+                    home.create_identity(id)?;
                 }
             }
             false
         }
     };
-    let (admin_secret, _) = state.load_identity(&admin)?;
+    let (admin_secret, _) = home.load_identity(&admin)?;
     rt.block_on(store.put_member(&Member {
         identifier: admin_secret.identifier().to_string(),
         attributes: Attributes::new(),
@@ -105,22 +105,22 @@ pub fn host_project(
     let held_in = store.describe();
     drop(store);
     drop(rt);
-    state.insert_node(&node_name, &node_identity, &listen_addr.to_string())?;
-    state.insert_hosted_project(&hosted)?;
+    home.insert_node(&node_name, &node_identity, &listen_addr.to_string())?;
+    home.insert_hosted_project(&hosted)?;
     let started = progress::while_waiting(
         format!("starting project node {node_name} on {listen_addr}"),
-        || process::spawn_default(state, &node_name),
+        || process::spawn_default(home, &node_name),
     );
     if let Err(e) = started {
-        state.delete_hosted_project(name)?;
-        state.delete_node(&node_name)?;
+        home.delete_hosted_project(name)?;
+        home.delete_node(&node_name)?;
         // The node names its own flag; here the address comes from --listen.
         let reason = format!("{e:#}").replace("--tcp-listener-address", "--listen");
         return Err(anyhow::anyhow!(reason));
     }
-    let (pn, _) = state.load_identity(&node_identity)?;
-    let (au, _) = state.load_identity(&authority_identity)?;
-    state.put_membership(&Membership {
+    let (pn, _) = home.load_identity(&node_identity)?;
+    let (au, _) = home.load_identity(&authority_identity)?;
+    home.put_membership(&Membership {
         identity: admin.clone(),
         project: name.to_string(),
         route: route.clone(),
@@ -150,7 +150,7 @@ pub fn host_project(
 /// holds; creates them (and records them in the database) if it holds none yet. Returns true if
 /// the project existed before (this node joins it).
 async fn share_keys(
-    state: &State,
+    home: &Home,
     store: &AuthorityStore,
     name: &str,
     node_identity: &str,
@@ -163,8 +163,8 @@ async fn share_keys(
             // moment, this node takes its keys instead and has nothing to undo.
             let mine = ProjectKeys {
                 name: name.to_string(),
-                project_identity: local_or_new_key(state, node_identity)?,
-                authority_identity: local_or_new_key(state, authority_identity)?,
+                project_identity: local_or_new_key(home, node_identity)?,
+                authority_identity: local_or_new_key(home, authority_identity)?,
             };
             let held = store.claim_project(&mine).await?;
             let won = held == mine;
@@ -179,15 +179,15 @@ async fn share_keys(
             held.name
         );
     }
-    state.import_identity_secret(node_identity, &held.project_identity)?;
-    state.import_identity_secret(authority_identity, &held.authority_identity)?;
+    home.import_identity_secret(node_identity, &held.project_identity)?;
+    home.import_identity_secret(authority_identity, &held.authority_identity)?;
     Ok(joined)
 }
 
 /// The secret key of local identity `name`, or a new one kept in memory only.
-fn local_or_new_key(state: &State, name: &str) -> Result<Vec<u8>> {
-    if state.identity_row(name)?.is_some() {
-        return Ok(state.load_identity(name)?.0.to_secret_bytes());
+fn local_or_new_key(home: &Home, name: &str) -> Result<Vec<u8>> {
+    if home.identity_row(name)?.is_some() {
+        return Ok(home.load_identity(name)?.0.to_secret_bytes());
     }
     Ok(airlock_identity::IdentitySecret::create(unix_now()).to_secret_bytes())
 }

@@ -1,4 +1,4 @@
-//! What commands do, as operations on the local state and on node processes: starting,
+//! What commands do, as operations on the home and on node processes: starting,
 //! stopping and querying nodes, enrolling, asking a project's authority, hosting a project.
 //! Commands call these and print; operations never print results (progress goes to stderr).
 

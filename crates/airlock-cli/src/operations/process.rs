@@ -7,7 +7,7 @@ use crate::cli::LogFormat;
 use crate::cli::RunArgs;
 use crate::control::protocol::NodeStatus;
 use crate::control::ControlClient;
-use crate::state::State;
+use crate::home::Home;
 use airlock_daemon::{Ready, READY_LINE};
 use anyhow::{bail, Context, Result};
 use std::io::{BufRead, BufReader};
@@ -25,26 +25,26 @@ pub struct Started {
 }
 
 /// A control connection to the recorded node `node`.
-pub fn client(state: &State, node: &str) -> Result<ControlClient> {
-    state.require_node(node)?;
-    ControlClient::connect(&state.node_dir(node).join("control.sock"), node)
+pub fn client(home: &Home, node: &str) -> Result<ControlClient> {
+    home.require_node(node)?;
+    ControlClient::connect(&home.node_dir(node).join("control.sock"), node)
 }
 
 /// The node's status, if it runs and answers within `timeout`.
-pub fn status(state: &State, node: &str, timeout: Duration) -> Option<NodeStatus> {
-    client(state, node).and_then(|mut c| c.status(timeout)).ok()
+pub fn status(home: &Home, node: &str, timeout: Duration) -> Option<NodeStatus> {
+    client(home, node).and_then(|mut c| c.status(timeout)).ok()
 }
 
 /// Does the node run (answer on its control socket within 2 s)?
-pub fn is_running(state: &State, node: &str) -> bool {
-    status(state, node, Duration::from_secs(2)).is_some()
+pub fn is_running(home: &Home, node: &str) -> bool {
+    status(home, node, Duration::from_secs(2)).is_some()
 }
 
 /// Starts recorded node `name` in the background with `run`'s options and waits (up to 30 s)
 /// until it is ready. A node that fails to start is killed; the error gives the reason from
 /// its log.
-pub fn spawn(state: &State, name: &str, run: &RunArgs) -> Result<Started> {
-    let dir = state.ensure_node_dir(name)?;
+pub fn spawn(home: &Home, name: &str, run: &RunArgs) -> Result<Started> {
+    let dir = home.ensure_node_dir(name)?;
     let log_path = dir.join("node.log");
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -84,13 +84,13 @@ pub fn spawn(state: &State, name: &str, run: &RunArgs) -> Result<Started> {
 }
 
 /// Starts recorded node `name` in the background with the default run options.
-pub fn spawn_default(state: &State, name: &str) -> Result<Started> {
+pub fn spawn_default(home: &Home, name: &str) -> Result<Started> {
     let run = RunArgs {
         log_format: LogFormat::Text,
         metrics: None,
         drain_timeout: "10s".into(),
     };
-    spawn(state, name, &run)
+    spawn(home, name, &run)
 }
 
 /// Why a node failed to start, from the end of its log: the last `error: …` line's reason, or
@@ -112,8 +112,8 @@ fn failure_reason(log: &str) -> String {
 
 /// Stops node `name` gracefully: asks it to stop and waits (20 s) for it to exit, then kills
 /// it. Records it as stopped.
-pub fn stop(state: &State, name: &str) -> Result<()> {
-    let mut c = client(state, name)?;
+pub fn stop(home: &Home, name: &str) -> Result<()> {
+    let mut c = client(home, name)?;
     let pid = c.status(Duration::from_secs(5)).ok().map(|s| s.pid);
     c.stop(Duration::from_secs(5))?;
     if !c.wait_closed(Duration::from_secs(20)) {
@@ -125,7 +125,7 @@ pub fn stop(state: &State, name: &str) -> Result<()> {
             }
         }
     }
-    state.node_stopped(name)?;
+    home.node_stopped(name)?;
     Ok(())
 }
 

@@ -6,11 +6,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-/// A temporary state folder; its nodes are deleted and the folder removed on drop.
+/// A temporary home folder; its nodes are deleted and the folder removed on drop.
 pub struct Home(PathBuf);
 
 impl Home {
-    /// A fresh, empty state folder (created on first use by the binary).
+    /// A fresh, empty home folder (created on first use by the binary).
     pub fn new(tag: &str) -> Self {
         let dir = std::env::temp_dir().join(format!(
             "airlock-{tag}-{}-{}",

@@ -2,7 +2,7 @@
 //! [`protocol`], shared by both sides; [`ControlClient`] is a client's connection; the node's
 //! side is the crate's (private) control server.
 //!
-//! A Unix socket `nodes/<name>/control.sock` inside the `0700` state folder, itself `0600` from
+//! A Unix socket `nodes/<name>/control.sock` inside the `0700` home folder, itself `0600` from
 //! the moment it exists (created under umask `077`): only the owning user can drive the node.
 //! One JSON request per line, one JSON response per line: `{"ok":true,"result":…}` or
 //! `{"ok":false,"error":"…"}` (see [`protocol`]). After a `stop` request the node keeps the

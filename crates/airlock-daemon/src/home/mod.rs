@@ -1,5 +1,7 @@
-//! Local state: `$AIRLOCK_HOME` (default `~/.airlock`) with one SQLite database (WAL mode,
-//! versioned migrations) and a folder per node for its control socket and logs.
+//! The machine's home: `$AIRLOCK_HOME` (default `~/.airlock`) with one SQLite database (WAL
+//! mode, versioned migrations) of identities, nodes, settings and memberships, and a folder per
+//! node for its control socket and logs. (A project's own database is `airlock_project`'s
+//! store.)
 //!
 //! The home folder is created `0700` and the database `0600`: it holds private keys. Several
 //! node processes and CLI invocations use the database at once; WAL plus a busy timeout makes
@@ -87,9 +89,9 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE relays ADD COLUMN authorized TEXT NOT NULL DEFAULT '';",
 ];
 
-/// The state folder and database.
-pub struct State {
-    home: PathBuf,
+/// The home folder and its database.
+pub struct Home {
+    path: PathBuf,
     db: Connection,
 }
 
@@ -121,9 +123,9 @@ pub struct NodeRow {
     pub created_at: u64,
 }
 
-impl State {
-    /// The home folder from `$AIRLOCK_HOME` or `~/.airlock`.
-    pub fn home_dir() -> Result<PathBuf> {
+impl Home {
+    /// Where the home folder is: `$AIRLOCK_HOME` or `~/.airlock`.
+    pub fn locate() -> Result<PathBuf> {
         if let Some(h) = std::env::var_os("AIRLOCK_HOME") {
             return Ok(PathBuf::from(h));
         }
@@ -131,9 +133,9 @@ impl State {
         Ok(PathBuf::from(home).join(".airlock"))
     }
 
-    /// Opens (creating and migrating if needed) the state.
-    pub fn open() -> Result<State> {
-        let home = Self::home_dir()?;
+    /// Opens (creating and migrating if needed) the home folder and its database.
+    pub fn open() -> Result<Home> {
+        let home = Self::locate()?;
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -147,12 +149,12 @@ impl State {
         db.pragma_update(None, "journal_mode", "WAL")?;
         db.pragma_update(None, "foreign_keys", "ON")?;
         db.pragma_update(None, "synchronous", "NORMAL")?;
-        // The state is small; a long-running node should not hold a 2 MiB page cache for it.
+        // The database is small; a long-running node should not hold a 2 MiB page cache for it.
         db.pragma_update(None, "cache_size", -256)?;
-        let mut s = State { home, db };
+        let mut s = Home { path: home, db };
         s.migrate()?;
         for ext in ["state.db-wal", "state.db-shm"] {
-            let p = s.home.join(ext);
+            let p = s.path.join(ext);
             if p.exists() {
                 let _ = std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600));
             }
@@ -168,7 +170,7 @@ impl State {
         if version > MIGRATIONS.len() {
             bail!(
                 "the state in {} was written by a newer airlock (schema {version}); upgrade airlock or run `airlock reset`",
-                self.home.display()
+                self.path.display()
             );
         }
         for (i, m) in MIGRATIONS.iter().enumerate().skip(version) {
@@ -181,13 +183,13 @@ impl State {
     }
 
     /// The home folder.
-    pub fn home(&self) -> &Path {
-        &self.home
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// The folder of a node (control socket, logs).
     pub fn node_dir(&self, name: &str) -> PathBuf {
-        self.home.join("nodes").join(name)
+        self.path.join("nodes").join(name)
     }
 
     /// Creates the node folder with mode 0700.
@@ -341,8 +343,8 @@ impl State {
     }
 
     /// The identifiers node `node` knows (docs/protocol.md §5.4: a node outside any project
-    /// admits only these, its own and those its policies name): every identity of this
-    /// state, and the peers the `--authorized` lists of its inlets and relays name.
+    /// admits only these, its own and those its policies name): every identity in this
+    /// home, and the peers the `--authorized` lists of its inlets and relays name.
     pub fn known_identifiers(&self, node: &str) -> Result<Vec<String>> {
         let mut ids: Vec<String> = self
             .identities()?

@@ -1,7 +1,7 @@
-//! Project-related local state: projects hosted here, memberships of local identities, and the
+//! Project-related parts of the home: projects hosted here, memberships of local identities, and the
 //! policies and relays each node restores when it starts.
 
-use super::State;
+use super::Home;
 use airlock_node::unix_now;
 use anyhow::{bail, Result};
 use rusqlite::params;
@@ -21,7 +21,7 @@ pub struct HostedProject {
     /// Credential lifetime, seconds.
     pub credential_ttl: u64,
     /// PostgreSQL URL holding the authority state (shared with other project nodes), or None
-    /// for the SQLite file beside the local state. Shown without its password.
+    /// for the SQLite file in the home folder. Shown without its password.
     #[serde(serialize_with = "redacted")]
     pub database: Option<String>,
 }
@@ -67,7 +67,7 @@ fn redacted<S: serde::Serializer>(url: &Option<String>, s: S) -> Result<S::Ok, S
     }
 }
 
-impl State {
+impl Home {
     /// Records a hosted project.
     pub fn insert_hosted_project(&self, p: &HostedProject) -> Result<()> {
         self.db.execute(
@@ -78,7 +78,7 @@ impl State {
     }
 
     /// Opens the authority state of project `hp` hosted here: its PostgreSQL database, or the
-    /// SQLite file `projects/NAME/authority.sqlite` in the state folder (created `0700`).
+    /// SQLite file `projects/NAME/authority.sqlite` in the home folder (created `0700`).
     pub fn open_authority_store(
         &self,
         hp: &HostedProject,
@@ -87,7 +87,7 @@ impl State {
         match &hp.database {
             Some(url) => Ok(airlock_project::AuthorityStore::postgres(url)?),
             None => {
-                let dir = self.home().join("projects").join(&hp.name);
+                let dir = self.path().join("projects").join(&hp.name);
                 std::fs::DirBuilder::new()
                     .recursive(true)
                     .mode(0o700)
@@ -192,7 +192,7 @@ impl State {
 /// A persisted policy: (resource, resource type, expression); empty strings for "none".
 pub type PolicyRow = (String, String, String);
 
-impl State {
+impl Home {
     /// Records a policy.
     pub fn put_policy(
         &self,
