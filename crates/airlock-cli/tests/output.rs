@@ -12,6 +12,7 @@ fn empty_lists_keep_stdout_empty_and_say_so_on_stderr() {
     for (args, note) in [
         (&["node", "list"][..], "No nodes"),
         (&["identity", "list"][..], "No identities"),
+        (&["project", "list"][..], "No projects here"),
     ] {
         let r = home.ok(args);
         assert_eq!(r.stdout, "", "{args:?}");
@@ -19,6 +20,12 @@ fn empty_lists_keep_stdout_empty_and_say_so_on_stderr() {
     }
     assert_eq!(
         home.ok(&["node", "list", "--output", "json"]).stdout.trim(),
+        "[]"
+    );
+    assert_eq!(
+        home.ok(&["project", "list", "--output", "json"])
+            .stdout
+            .trim(),
         "[]"
     );
     assert_eq!(

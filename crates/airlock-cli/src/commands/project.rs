@@ -71,6 +71,10 @@ pub fn run(ctx: &Ctx, cmd: ProjectCmd) -> Result<()> {
             names.extend(ctx.home.memberships(None)?.into_iter().map(|m| m.project));
             names.sort();
             names.dedup();
+            if names.is_empty() && ctx.output == Output::Plain {
+                eprintln!("No projects here: create one with `airlock project create` or join one with `airlock project enroll TICKET`.");
+                return Ok(());
+            }
             let v = Value::Array(
                 names
                     .iter()
