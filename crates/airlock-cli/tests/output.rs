@@ -74,7 +74,7 @@ fn portal_shows_are_key_value_lines_with_the_route_as_given() {
     let target = server.local_addr().unwrap().to_string();
     home.ok(&["tcp-outlet", "create", "--at", "n1", "--to", &target]);
     let route = "/node/n1/secure/api/service/outlet";
-    home.ok(&[
+    let created = json(&home.ok(&[
         "tcp-inlet",
         "create",
         "--at",
@@ -83,7 +83,15 @@ fn portal_shows_are_key_value_lines_with_the_route_as_given() {
         "db",
         "--to",
         route,
-    ]);
+        "--output",
+        "json",
+    ]));
+    // What create prints reads like show: the route as given, and as the node dials it.
+    assert_eq!(created["to"], route, "{created}");
+    assert!(
+        created["to_resolved"].as_str().unwrap().starts_with("/ip4/"),
+        "{created}"
+    );
 
     // Plain: `key: value` lines, no JSON.
     let r = home.ok(&["tcp-inlet", "show", "db", "--at", "n2"]);

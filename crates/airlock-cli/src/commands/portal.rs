@@ -4,6 +4,7 @@ use crate::cli::{InletCmd, OutletCmd};
 use crate::context::{table, Ctx};
 use crate::control::protocol::{FailureKind, LinkStatus};
 use crate::home::validate_name;
+use crate::operations::progress;
 use crate::output::InletReport;
 use airlock_node::portal::{InletSpec, OutletSpec};
 use anyhow::{bail, Context, Result};
@@ -135,9 +136,11 @@ pub fn inlet(ctx: &Ctx, cmd: InletCmd) -> Result<()> {
             // The node waits for the link (up, or refused for good: then this is an error and
             // the node kept nothing); a transient failure leaves the inlet trying.
             let timeout = wait.unwrap_or(Duration::from_secs(3)) + Duration::from_secs(30);
-            let mut inlet = ctx
-                .client(&node)?
-                .create_inlet(spec, wait, timeout)
+            let mut client = ctx.client(&node)?;
+            let mut inlet =
+                progress::while_waiting(format!("Connecting inlet {name} to {to}…"), || {
+                    client.create_inlet(spec, wait, timeout)
+                })
                 .with_context(|| format!("cannot create inlet {name} on node {node}"))?;
             inlet.authorized = authorized.clone();
             let bound = inlet.from.clone();
@@ -161,7 +164,12 @@ pub fn inlet(ctx: &Ctx, cmd: InletCmd) -> Result<()> {
                     "Created inlet {name} on node {node}: {bound} -> {to}, not up yet{why}; the node keeps trying (see `airlock tcp-inlet show {name}`)"
                 );
             }
-            ctx.show(&inlet, |i| i.from.clone());
+            // The route as the user gave it, beside the one the node dials (as `show` prints).
+            let report = InletReport::from_views(&ctx.home, &node, vec![inlet])
+                .into_iter()
+                .next()
+                .expect("one view in, one report out");
+            ctx.show(&report, |r| r.inlet.from.clone());
         }
         InletCmd::List { at } => {
             let node = ctx.node_name(at.as_deref())?;

@@ -4,6 +4,7 @@
 use crate::cli::RelayCmd;
 use crate::context::{table, Ctx};
 use crate::control::protocol::RelayStatus;
+use crate::operations::progress;
 use anyhow::{bail, Context, Result};
 use std::time::Duration;
 
@@ -29,10 +30,11 @@ pub fn run(ctx: &Ctx, cmd: RelayCmd) -> Result<()> {
             // The node waits for the registration (or a refusal for good: then this is an
             // error and the node kept nothing); a transient failure leaves it trying.
             let timeout = wait.unwrap_or(Duration::from_secs(10)) + Duration::from_secs(30);
-            let created = ctx
-                .client(&node)?
-                .create_relay(name.clone(), at.clone(), authorized.clone(), wait, timeout)
-                .with_context(|| format!("cannot create relay {name} on node {node}"))?;
+            let mut client = ctx.client(&node)?;
+            let created = progress::while_waiting("waiting for the registration", || {
+                client.create_relay(name.clone(), at.clone(), authorized.clone(), wait, timeout)
+            })
+            .with_context(|| format!("cannot create relay {name} on node {node}"))?;
             // A node still running an older binary would drop the pin without a word.
             if created.relay.authorized.len() != authorized.len() {
                 let undone = match ctx.client(&node).and_then(|mut c| c.delete_relay(&name, T)) {
