@@ -89,7 +89,10 @@ fn portal_shows_are_key_value_lines_with_the_route_as_given() {
     // What create prints reads like show: the route as given, and as the node dials it.
     assert_eq!(created["to"], route, "{created}");
     assert!(
-        created["to_resolved"].as_str().unwrap().starts_with("/ip4/"),
+        created["to_resolved"]
+            .as_str()
+            .unwrap()
+            .starts_with("/ip4/"),
         "{created}"
     );
 

@@ -125,7 +125,16 @@ pub async fn resolve(
                 } else {
                     TrustPolicy::Everyone
                 };
-                let ch = channel::create(ctx, to, t, timeout).await?;
+                let ch = match channel::create(ctx, to, t, timeout).await {
+                    Ok(ch) => ch,
+                    Err(e) => {
+                        let e = refusal_underneath(&opened, e);
+                        for o in &opened {
+                            o.close(ctx, true);
+                        }
+                        return Err(e.into());
+                    }
+                };
                 route = Route::single(ch.address().clone());
                 opened.push(ch.clone());
                 channel = Some((ch, Route::empty()));
@@ -169,4 +178,26 @@ pub async fn resolve(
         channel,
         opened,
     })
+}
+
+/// An initiator completes its handshake when it sends message 3, before the responder has
+/// judged it: a refusal (a revoked member, say) arrives a moment later and closes the channel.
+/// A channel opened over it in that moment fails only as "closed" or "timed out". Reports the
+/// refusal underneath instead, so callers see why (and that retrying will not help).
+pub fn refusal_underneath(
+    opened: &[Arc<SecureChannel>],
+    e: channel::ChannelError,
+) -> channel::ChannelError {
+    use channel::{ChannelError, ChannelStatus};
+    if matches!(e, ChannelError::Refused(_)) {
+        return e;
+    }
+    for o in opened {
+        if let ChannelStatus::Refused(r) = o.status() {
+            return ChannelError::Refused(format!(
+                "the secure channel underneath was refused: {r}"
+            ));
+        }
+    }
+    e
 }

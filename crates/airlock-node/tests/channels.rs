@@ -185,3 +185,52 @@ async fn closing_a_channel_notifies_the_peer() {
         .unwrap();
     assert!(n1.channels().is_empty());
 }
+
+/// A channel opened over a channel that its responder refuses: the initiator of the outer one
+/// completes before the refusal arrives, so the inner handshake starts and then loses its
+/// first hop. Resolving reports the refusal underneath (typed, so inlets stop retrying on it),
+/// not "closed" or a timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_over_a_refused_channel_reports_the_refusal() {
+    let only = common::identity().secret.identifier();
+    let n1 = common::node_with(
+        "n1",
+        common::identity(),
+        "127.0.0.1:0".parse().unwrap(),
+        vec![only],
+    )
+    .await;
+    let n2 = common::node("n2").await;
+    let a = n1.listen_addr();
+    let ma: MultiAddr = format!(
+        "/ip4/{}/tcp/{}/secure/api/secure/api/service/echo",
+        a.ip(),
+        a.port()
+    )
+    .parse()
+    .unwrap();
+    // The refusal may also arrive before the outer handshake returns: try a few times so the
+    // race this is about is met.
+    for _ in 0..6 {
+        let err = resolve(&n2, &ma, TrustPolicy::Everyone, Duration::from_secs(5))
+            .await
+            .err()
+            .expect("refused");
+        assert!(
+            matches!(
+                err,
+                airlock_node::resolve::ResolveError::Channel(
+                    airlock_node::channel::ChannelError::Refused(_)
+                )
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("not authorized"), "{err}");
+    }
+    // Nothing half-open is left on the initiator's side either.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while !n2.channels().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "channels left open");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

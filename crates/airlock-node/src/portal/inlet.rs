@@ -365,10 +365,19 @@ impl Inlet {
                 channels: resolved.opened,
             }),
             Err(e) => {
+                // A refusal of a channel underneath (arriving after its initiator completed)
+                // is the reason, not the link's "closed".
+                let refused = resolved.opened.iter().find_map(|ch| match ch.status() {
+                    crate::channel::ChannelStatus::Refused(r) => Some(r),
+                    _ => None,
+                });
                 for ch in resolved.opened {
                     ch.close(node, true);
                 }
-                Err(e)
+                match refused {
+                    Some(r) => Err(anyhow::Error::new(crate::channel::ChannelError::Refused(r))),
+                    None => Err(e),
+                }
             }
         }
     }
