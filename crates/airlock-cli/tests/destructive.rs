@@ -135,17 +135,7 @@ fn a_named_node_in_use_needs_yes() {
 /// empty or "n" answer keeps the node, "y" deletes it.
 #[test]
 fn on_a_terminal_it_asks() {
-    let has_script = std::process::Command::new("script")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !has_script {
-        // A silent skip would hide the test in CI: there it is a failure.
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "util-linux `script` (for a pseudo-terminal) is needed in CI"
-        );
-        eprintln!("skipped: util-linux `script` (for a pseudo-terminal) is not installed");
+    if !common::pseudo_terminal_available() {
         return;
     }
     let home = Home::new("destroy-tty");

@@ -147,17 +147,7 @@ fn enrolling_with_a_silent_project_says_where_and_leaves_no_identity() {
 /// On a terminal, a spinner shows while enrollment waits.
 #[test]
 fn enrollment_shows_a_spinner_on_a_terminal() {
-    let has_script = std::process::Command::new("script")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !has_script {
-        // A silent skip would hide the test in CI: there it is a failure.
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "util-linux `script` (for a pseudo-terminal) is needed in CI"
-        );
-        eprintln!("skipped: util-linux `script` (for a pseudo-terminal) is not installed");
+    if !common::pseudo_terminal_available() {
         return;
     }
     let admin = Home::new("msg-spin-admin");

@@ -121,3 +121,21 @@ impl From<Output> for Run {
 pub fn json(r: &Run) -> serde_json::Value {
     serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", r.stdout))
 }
+
+/// Whether util-linux `script` (a pseudo-terminal for the prompt and spinner tests) is here.
+/// Without it a test skips with a line on stderr, except under `CI=true`, where a silent skip
+/// would hide it: there this panics.
+pub fn pseudo_terminal_available() -> bool {
+    let has_script = Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_script {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "util-linux `script` (for a pseudo-terminal) is needed in CI"
+        );
+        eprintln!("skipped: util-linux `script` (for a pseudo-terminal) is not installed");
+    }
+    has_script
+}
