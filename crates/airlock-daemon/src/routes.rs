@@ -6,7 +6,8 @@ use crate::home::Home;
 use std::net::{IpAddr, SocketAddr};
 use std::num::ParseIntError;
 
-/// Why a duration, an address or a route typed by a user is not one.
+/// Why a duration, an address or a route typed by a user is not one (or, for a route with
+/// `/node/NAME`, cannot be resolved).
 #[derive(Debug, thiserror::Error)]
 pub enum RouteError {
     /// Not a duration such as `30s`, `10m`, `2h`, `1d` or plain seconds.
@@ -36,6 +37,12 @@ pub enum RouteError {
     /// Not a valid route.
     #[error(transparent)]
     Route(#[from] airlock_wire::multiaddr::MultiAddrError),
+    /// `/node/NAME` names no local node, or the home could not be read.
+    #[error(transparent)]
+    Home(#[from] crate::home::HomeError),
+    /// The recorded TCP listen address of a local node is not an address.
+    #[error(transparent)]
+    NodeAddress(#[from] std::net::AddrParseError),
 }
 
 /// Parses `10m`, `2h`, `1d`, `30s` or plain seconds.
@@ -89,7 +96,7 @@ pub fn address_to_route(addr: &str) -> Result<String, RouteError> {
 }
 
 /// Replaces `/node/NAME` in a route with the TCP address of local node NAME.
-pub fn resolve_node_route(home: &Home, route: &str) -> anyhow::Result<String> {
+pub fn resolve_node_route(home: &Home, route: &str) -> Result<String, RouteError> {
     let ma: airlock_wire::MultiAddr = route.parse()?;
     let mut out = String::new();
     for seg in &ma.segments {
