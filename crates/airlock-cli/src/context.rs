@@ -22,7 +22,7 @@ impl Ctx {
     pub fn node_name(&self, name: Option<&str>) -> Result<String> {
         match name {
             Some(n) => Ok(self.home.require_node(n)?.name),
-            None => self.home.default_node(),
+            None => Ok(self.home.default_node()?),
         }
     }
 
@@ -33,7 +33,7 @@ impl Ctx {
 
     /// Replaces `/node/NAME` in a route with that node's TCP address.
     pub fn resolve_node_route(&self, route: &str) -> Result<String> {
-        crate::routes::resolve_node_route(&self.home, route)
+        Ok(crate::routes::resolve_node_route(&self.home, route)?)
     }
 
     /// Prints what `node create`/`node start` print for a node started in the background: a

@@ -28,4 +28,4 @@ pub mod routes;
 mod run;
 mod views;
 
-pub use run::{run_node, LogFormat, Ready, RunOptions, READY_LINE};
+pub use run::{run_node, LogFormat, Ready, RunError, RunOptions, READY_LINE};

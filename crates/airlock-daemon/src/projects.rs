@@ -5,8 +5,23 @@
 use crate::home::{Home, Membership};
 use airlock_identity::{ChangeHistory, VerifiedIdentity};
 use airlock_node::{unix_now, Node, ProjectRoute};
-use anyhow::Result;
 use std::sync::Arc;
+
+/// Why a recorded membership or hosted project cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectError {
+    /// A recorded identity (the project node's, an authority's) does not import or verify.
+    #[error(transparent)]
+    Identity(#[from] airlock_identity::IdentityError),
+    /// A recorded project route is not a route.
+    #[error(transparent)]
+    Route(#[from] airlock_wire::multiaddr::MultiAddrError),
+    /// The home could not be read (or a hosted project's authority store opened).
+    #[error(transparent)]
+    Home(#[from] crate::home::HomeError),
+}
+
+type Result<T, E = ProjectError> = std::result::Result<T, E>;
 
 /// A project a node knows: how to reach it and whom to trust.
 pub struct KnownProject {

@@ -5,9 +5,9 @@
 use super::relays::RelayKeepers;
 use crate::home::Home;
 use crate::routes::resolve_node_route;
+use crate::run::RunError;
 use airlock_node::portal::{InletSpec, OutletSpec};
 use airlock_node::Node;
-use anyhow::{Context, Result};
 
 /// Where a recorded policy that cannot be installed puts its deny-all stand-in: the same scope
 /// when its type is known, the name alone when only the type is unknown; `None` for an unknown
@@ -46,10 +46,10 @@ fn unrestorable_policies_fail_closed() {
 /// Installs the node's recorded policies. Fails closed: a recorded policy that cannot be
 /// installed as it is (an expression or a type this version does not accept) becomes a policy
 /// that denies everyone, on the resource name it was for, so nothing it guarded opens up.
-pub fn restore_policies(home: &Home, node: &Node, name: &str) -> Result<()> {
+pub fn restore_policies(home: &Home, node: &Node, name: &str) -> Result<(), RunError> {
     let rows = home
         .policies(name)
-        .context("cannot read the node's policies")?;
+        .map_err(|source| RunError::Policies { source })?;
     for (resource, rtype, expr) in rows {
         let resource = Some(resource.as_str()).filter(|s| !s.is_empty());
         let rtype = Some(rtype.as_str()).filter(|s| !s.is_empty());

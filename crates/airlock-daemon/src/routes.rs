@@ -3,11 +3,50 @@
 //! process (which resolves recorded inlet routes when it starts).
 
 use crate::home::Home;
-use anyhow::{Context, Result};
 use std::net::{IpAddr, SocketAddr};
+use std::num::ParseIntError;
+
+/// Why a duration, an address or a route typed by a user is not one (or, for a route with
+/// `/node/NAME`, cannot be resolved).
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    /// Not a duration such as `30s`, `10m`, `2h`, `1d` or plain seconds.
+    #[error("{input:?} is not a duration (use e.g. 30s, 10m, 2h, 1d)")]
+    NotADuration {
+        /// What was typed (trimmed).
+        input: String,
+        /// Why its number is not one.
+        #[source]
+        source: ParseIntError,
+    },
+    /// An address without a `:PORT`.
+    #[error("{addr:?} is not HOST:PORT")]
+    NotHostPort {
+        /// What was typed.
+        addr: String,
+    },
+    /// An address whose port is not a port number.
+    #[error("{port:?} is not a port")]
+    NotAPort {
+        /// The part after the last `:`.
+        port: String,
+        /// Why it is not a port.
+        #[source]
+        source: ParseIntError,
+    },
+    /// Not a valid route.
+    #[error(transparent)]
+    Route(#[from] airlock_wire::multiaddr::MultiAddrError),
+    /// `/node/NAME` names no local node, or the home could not be read.
+    #[error(transparent)]
+    Home(#[from] crate::home::HomeError),
+    /// The recorded TCP listen address of a local node is not an address.
+    #[error(transparent)]
+    NodeAddress(#[from] std::net::AddrParseError),
+}
 
 /// Parses `10m`, `2h`, `1d`, `30s` or plain seconds.
-pub fn parse_duration(s: &str) -> Result<u64> {
+pub fn parse_duration(s: &str) -> Result<u64, RouteError> {
     let s = s.trim();
     let (num, mult) = match s.chars().last() {
         Some('s') => (&s[..s.len() - 1], 1),
@@ -16,9 +55,10 @@ pub fn parse_duration(s: &str) -> Result<u64> {
         Some('d') => (&s[..s.len() - 1], 86400),
         _ => (s, 1),
     };
-    let n: u64 = num
-        .parse()
-        .with_context(|| format!("{s:?} is not a duration (use e.g. 30s, 10m, 2h, 1d)"))?;
+    let n: u64 = num.parse().map_err(|source| RouteError::NotADuration {
+        input: s.to_string(),
+        source,
+    })?;
     Ok(n * mult)
 }
 
@@ -37,23 +77,26 @@ fn socket_route(addr: SocketAddr) -> String {
 }
 
 /// `HOST:PORT` → `/ip4/…/tcp/…`, `/ip6/…` or `/dnsaddr/…`.
-pub fn address_to_route(addr: &str) -> Result<String> {
+pub fn address_to_route(addr: &str) -> Result<String, RouteError> {
     if let Ok(sa) = addr.parse::<SocketAddr>() {
         return Ok(socket_route(sa));
     }
     let (host, port) = addr
         .rsplit_once(':')
-        .with_context(|| format!("{addr:?} is not HOST:PORT"))?;
-    let port: u16 = port
-        .parse()
-        .with_context(|| format!("{port:?} is not a port"))?;
+        .ok_or_else(|| RouteError::NotHostPort {
+            addr: addr.to_string(),
+        })?;
+    let port: u16 = port.parse().map_err(|source| RouteError::NotAPort {
+        port: port.to_string(),
+        source,
+    })?;
     let route = format!("/dnsaddr/{host}/tcp/{port}");
     route.parse::<airlock_wire::MultiAddr>()?;
     Ok(route)
 }
 
 /// Replaces `/node/NAME` in a route with the TCP address of local node NAME.
-pub fn resolve_node_route(home: &Home, route: &str) -> Result<String> {
+pub fn resolve_node_route(home: &Home, route: &str) -> Result<String, RouteError> {
     let ma: airlock_wire::MultiAddr = route.parse()?;
     let mut out = String::new();
     for seg in &ma.segments {
@@ -88,6 +131,15 @@ mod tests {
             address_to_route("project.example:4000").unwrap(),
             "/dnsaddr/project.example/tcp/4000"
         );
-        assert!(address_to_route("nope").is_err());
+        assert!(matches!(
+            address_to_route("nope"),
+            Err(RouteError::NotHostPort { .. })
+        ));
+        let e = parse_duration(" ten ").unwrap_err();
+        assert!(matches!(&e, RouteError::NotADuration { input, .. } if input == "ten"));
+        assert_eq!(
+            format!("{:#}", anyhow::Error::from(e)),
+            "\"ten\" is not a duration (use e.g. 30s, 10m, 2h, 1d): invalid digit found in string"
+        );
     }
 }

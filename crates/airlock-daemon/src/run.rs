@@ -7,13 +7,52 @@ use super::projects::start_project_services;
 use super::relays::RelayKeepers;
 use super::restore::{restore_policies, restore_portals, restore_relays};
 use crate::home::Home;
+use crate::home::HomeError;
+use crate::projects::ProjectError;
 use airlock_identity::PurposeKeySecret;
 use airlock_node::{Node, NodeConfig, NodeIdentity};
-use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Why a node process could not start (or failed while running).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The home could not be read or written (the node, its identity, its folder).
+    #[error(transparent)]
+    Home(#[from] HomeError),
+    /// The node's recorded policies could not be read.
+    #[error("cannot read the node's policies")]
+    Policies {
+        /// Why.
+        #[source]
+        source: HomeError,
+    },
+    /// The node's recorded TCP listen address is not an address.
+    #[error(transparent)]
+    ListenAddress(#[from] std::net::AddrParseError),
+    /// Another process already serves this node's control socket.
+    #[error("node {node:?} is already running")]
+    AlreadyRunning {
+        /// The node's name.
+        node: String,
+    },
+    /// The runtime or a signal handler could not be set up.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The node runtime did not start (its TCP listener, …).
+    #[error(transparent)]
+    Start(Box<dyn std::error::Error + Send + Sync + 'static>),
+    /// The node's projects could not be joined or hosted.
+    #[error(transparent)]
+    Projects(#[from] ProjectError),
+    /// The metrics/health endpoint could not be served (`--metrics`).
+    #[error(transparent)]
+    Metrics(Box<dyn std::error::Error + Send + Sync + 'static>),
+}
+
+type Result<T, E = RunError> = std::result::Result<T, E>;
 
 /// Written on stdout by a background node once it is ready (the parent waits for it),
 /// followed by a space and its [`Ready`] as JSON.
@@ -103,12 +142,25 @@ pub fn run_node(home: Home, name: &str, opts: &RunOptions) -> Result<()> {
     let result = run_node_inner(&home, name, child, opts);
     if let Err(e) = &result {
         // The parent reads the log's last error line to explain a failed start.
-        tracing::error!("{e:#}");
+        let e = with_causes(e);
+        tracing::error!("{e}");
         if child {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {e}");
         }
     }
     result
+}
+
+/// `e` and its causes joined by ": " (as `anyhow` prints `{:#}`).
+fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
 }
 
 fn run_node_inner(home: &Home, name: &str, child: bool, opts: &RunOptions) -> Result<()> {
@@ -118,7 +170,9 @@ fn run_node_inner(home: &Home, name: &str, child: bool, opts: &RunOptions) -> Re
     let dir = home.ensure_node_dir(name)?;
     let socket = dir.join("control.sock");
     if std::os::unix::net::UnixStream::connect(&socket).is_ok() {
-        bail!("node {name:?} is already running");
+        return Err(RunError::AlreadyRunning {
+            node: name.to_string(),
+        });
     }
     let threads = std::env::var("AIRLOCK_WORKER_THREADS")
         .ok()
@@ -150,7 +204,8 @@ fn run_node_inner(home: &Home, name: &str, child: bool, opts: &RunOptions) -> Re
             rekey: Default::default(),
             purpose_key_store: Some(store),
         })
-        .await?;
+        .await
+        .map_err(|e| RunError::Start(e.into()))?;
         home.node_started(name, &node.listen_addr().to_string(), std::process::id())?;
         // Policies first: the relay service and portals below must never run on defaults.
         restore_policies(home, &node, name)?;
@@ -167,7 +222,9 @@ fn run_node_inner(home: &Home, name: &str, child: bool, opts: &RunOptions) -> Re
         restore_relays(home, &node, name, &relays).await;
         let health = Arc::new(Health::default());
         if let Some(addr) = opts.metrics {
-            metrics::serve(addr, node.clone(), relays.clone(), health.clone()).await?;
+            metrics::serve(addr, node.clone(), relays.clone(), health.clone())
+                .await
+                .map_err(|e| RunError::Metrics(e.into()))?;
         }
         let server = tokio::spawn({
             let (node, socket) = (node.clone(), socket.clone());
@@ -223,7 +280,7 @@ fn run_node_inner(home: &Home, name: &str, child: bool, opts: &RunOptions) -> Re
         node.shutdown().await;
         let _ = home.node_stopped(name);
         let _ = std::fs::remove_file(&socket);
-        Ok::<_, anyhow::Error>(())
+        Ok::<_, RunError>(())
     })?;
     rt.shutdown_timeout(Duration::from_millis(200));
     Ok(())
@@ -281,4 +338,19 @@ fn the_readiness_line_reads_back() {
     );
     assert_eq!(Ready::parse(&format!("{line}\n")), Some(ready));
     assert_eq!(Ready::parse("error: cannot bind"), None);
+}
+
+#[cfg(test)]
+mod causes_tests {
+    use super::*;
+
+    #[test]
+    fn run_errors_print_their_causes_like_anyhow() {
+        let inner = anyhow::anyhow!("address in use").context("cannot listen on 127.0.0.1:1");
+        let want = format!("{inner:#}");
+        let e = RunError::Start(inner.into());
+        assert_eq!(with_causes(&e), want);
+        let e = RunError::AlreadyRunning { node: "n".into() };
+        assert_eq!(with_causes(&e), format!("{:#}", anyhow::Error::from(e)));
+    }
 }

@@ -11,7 +11,7 @@ pub const DEFAULT_WAIT: &str = "30s";
 pub fn parse_wait(s: &str) -> Result<Duration, String> {
     crate::routes::parse_duration(s)
         .map(Duration::from_secs)
-        .map_err(|e| format!("{e:#}"))
+        .map_err(|e| format!("{:#}", anyhow::Error::from(e)))
 }
 
 /// `tcp-outlet …`

@@ -216,7 +216,7 @@ fn apply(
         return Err(e);
     }
     if foreground {
-        return run_node(ctx.home, &name, opts);
+        return Ok(run_node(ctx.home, &name, opts)?);
     }
     match process::spawn(&ctx.home, &name, run) {
         Ok(started) => {

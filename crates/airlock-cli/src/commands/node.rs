@@ -25,7 +25,7 @@ pub fn run(ctx: Ctx, cmd: NodeCmd) -> Result<()> {
             }
             spawn_background(&ctx, &name, &run)
         }
-        NodeCmd::Run { name, run } => run_node(ctx.home, &name, &run.options()?),
+        NodeCmd::Run { name, run } => Ok(run_node(ctx.home, &name, &run.options()?)?),
         NodeCmd::List => list(&ctx),
         NodeCmd::Show { name } => show(&ctx, name.as_deref()),
         NodeCmd::Logs {
@@ -199,7 +199,7 @@ fn create(ctx: Ctx, args: NodeCreateArgs) -> Result<()> {
     ctx.home
         .insert_node(&name, &identity, &listen.to_string())?;
     if args.foreground {
-        return run_node(ctx.home, &name, &opts);
+        return Ok(run_node(ctx.home, &name, &opts)?);
     }
     if let Err(e) = spawn_background(&ctx, &name, &args.run) {
         ctx.home.delete_node(&name)?;

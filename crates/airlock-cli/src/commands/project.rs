@@ -255,7 +255,7 @@ fn member(ctx: &Ctx, cmd: MemberCmd) -> Result<()> {
     let project_of = |p: Option<String>| -> Result<String> {
         match p {
             Some(p) => Ok(p),
-            None => ctx.home.default_project(),
+            None => Ok(ctx.home.default_project()?),
         }
     };
     match cmd {
@@ -363,7 +363,7 @@ fn relay(ctx: &Ctx, cmd: ProjectRelayCmd) -> Result<()> {
     let project_of = |p: Option<String>| -> Result<String> {
         match p {
             Some(p) => Ok(p),
-            None => ctx.home.default_project(),
+            None => Ok(ctx.home.default_project()?),
         }
     };
     match cmd {

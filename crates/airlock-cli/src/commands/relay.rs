@@ -37,7 +37,7 @@ pub fn run(ctx: &Ctx, cmd: RelayCmd) -> Result<()> {
             .with_context(|| format!("cannot create relay {name} on node {node}"))?;
             // A node still running an older binary would drop the pin without a word.
             if created.relay.authorized.len() != authorized.len() {
-                let undone = match ctx.client(&node).and_then(|mut c| c.delete_relay(&name, T)) {
+                let undone = match ctx.client(&node).and_then(|mut c| Ok(c.delete_relay(&name, T)?)) {
                     Ok(_) => "the relay was removed again".to_string(),
                     Err(e) => format!("removing the unpinned relay failed too ({e:#}): delete it with `airlock relay delete {name} --to {node}`"),
                 };

@@ -154,13 +154,15 @@ pub fn named(
     subs: &Substitutions,
     field: &str,
     value: &str,
-    e: anyhow::Error,
+    e: crate::home::HomeError,
 ) -> anyhow::Error {
     if subs.sources(value).is_empty() {
         anyhow::anyhow!("{path}: {e}")
     } else {
-        let rule = e.to_string();
-        let rule = rule.rsplit_once(": ").map(|(_, r)| r).unwrap_or("");
+        let rule = match e {
+            crate::home::HomeError::InvalidName { .. } => crate::home::NAME_RULE,
+            _ => "",
+        };
         anyhow::anyhow!(
             "{path}: {} is not a valid name: {rule}",
             subs.field(field, value)
@@ -207,6 +209,17 @@ pub fn ticket_problem(ticket: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bad_name_from_the_environment_names_the_variable_and_the_rule() {
+        let (_, subs) =
+            interpolate("name: ${N}\n", |k| (k == "N").then(|| ".x".to_string())).unwrap();
+        let e = crate::home::validate_name("node", ".x").unwrap_err();
+        assert_eq!(
+            named("f.yaml", &subs, "name", ".x", e).to_string(),
+            "f.yaml: name (from ${N}) is not a valid name: use 1-64 letters, digits, '-', '_' or '.'"
+        );
+    }
 
     #[test]
     fn unknown_keys_are_errors_with_a_line() {

@@ -156,7 +156,10 @@ pub fn enroll_identity(
     if result.is_err() && created {
         match home.delete_identity(&identity) {
             Ok(()) => eprintln!("Removed identity {identity} again: the enrollment failed."),
-            Err(e) => eprintln!("Could not remove identity {identity}: {e:#}"),
+            Err(e) => eprintln!(
+                "Could not remove identity {identity}: {:#}",
+                anyhow::Error::from(e)
+            ),
         }
     }
     result

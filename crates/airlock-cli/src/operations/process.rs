@@ -27,12 +27,15 @@ pub struct Started {
 /// A control connection to the recorded node `node`.
 pub fn client(home: &Home, node: &str) -> Result<ControlClient> {
     home.require_node(node)?;
-    ControlClient::connect(&home.node_dir(node).join("control.sock"), node)
+    Ok(ControlClient::connect(
+        &home.node_dir(node).join("control.sock"),
+        node,
+    )?)
 }
 
 /// The node's status, if it runs and answers within `timeout`.
 pub fn status(home: &Home, node: &str, timeout: Duration) -> Option<NodeStatus> {
-    client(home, node).and_then(|mut c| c.status(timeout)).ok()
+    client(home, node).ok()?.status(timeout).ok()
 }
 
 /// Does the node run (answer on its control socket within 2 s)?

@@ -6,11 +6,71 @@ use super::protocol::{
     PolicyView, RelayCreated, RelayView, Request, Response,
 };
 use airlock_node::portal::{InletSpec, OutletSpec};
-use anyhow::{bail, Context, Result};
 use serde::de::DeserializeOwned;
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::time::Duration;
+
+/// Why a control request failed: the node is not running, the connection failed, the node's
+/// answer could not be read, or the node answered with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// Nothing accepts connections on the node's control socket: the node is not running.
+    #[error("node {node:?} is not running (start it with `airlock node start {node}`)")]
+    NotRunning {
+        /// The node's name.
+        node: String,
+    },
+    /// Reading or writing the control socket failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The request could not be encoded.
+    #[error(transparent)]
+    Encode(#[from] serde_json::Error),
+    /// The node did not answer in time (or reading its answer failed).
+    #[error("node {node:?} did not answer within {timeout:?}: {error}")]
+    NoAnswer {
+        /// The node's name.
+        node: String,
+        /// How long the client waited.
+        timeout: Duration,
+        /// The read error (part of the message, not a separate cause).
+        error: std::io::Error,
+    },
+    /// The node closed the connection before answering.
+    #[error("node {node:?} closed the control connection")]
+    Closed {
+        /// The node's name.
+        node: String,
+    },
+    /// The node's answer is not a protocol response.
+    #[error("node {node:?} sent a malformed answer")]
+    Malformed {
+        /// The node's name.
+        node: String,
+        /// Why it could not be decoded.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The node's result is not what this client expects for the request (another version).
+    #[error("node {node:?} answered with an unexpected result (does it run the same airlock version as this CLI?)")]
+    UnexpectedResult {
+        /// The node's name.
+        node: String,
+        /// Why it could not be decoded.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The node answered with this error message (it refused or failed the request).
+    #[error("{0}")]
+    Node(String),
+    /// The node's answer carries neither a result nor an error.
+    #[error("node {node:?} sent an answer with neither result nor error")]
+    Empty {
+        /// The node's name.
+        node: String,
+    },
+}
 
 /// A connection to a node's control socket.
 pub struct ControlClient {
@@ -21,11 +81,11 @@ pub struct ControlClient {
 
 impl ControlClient {
     /// Connects to the node's socket.
-    pub fn connect(socket: &Path, node: &str) -> Result<Self> {
+    pub fn connect(socket: &Path, node: &str) -> Result<Self, ControlError> {
         let s = std::os::unix::net::UnixStream::connect(socket).map_err(|_| {
-            anyhow::anyhow!(
-                "node {node:?} is not running (start it with `airlock node start {node}`)"
-            )
+            ControlError::NotRunning {
+                node: node.to_string(),
+            }
         })?;
         Ok(ControlClient {
             reader: BufReader::new(s.try_clone()?),
@@ -35,65 +95,84 @@ impl ControlClient {
     }
 
     /// Sends a request and returns its result as `T`, or the node's error.
-    fn call<T: DeserializeOwned>(&mut self, req: &Request, timeout: Duration) -> Result<T> {
+    fn call<T: DeserializeOwned>(
+        &mut self,
+        req: &Request,
+        timeout: Duration,
+    ) -> Result<T, ControlError> {
         self.writer.set_read_timeout(Some(timeout))?;
         let mut line = serde_json::to_string(req)?;
         line.push('\n');
         self.writer.write_all(line.as_bytes())?;
         let mut resp = String::new();
-        let n = self.reader.read_line(&mut resp).map_err(|e| {
-            anyhow::anyhow!(
-                "node {:?} did not answer within {timeout:?}: {e}",
-                self.node
-            )
-        })?;
+        let n = self
+            .reader
+            .read_line(&mut resp)
+            .map_err(|error| ControlError::NoAnswer {
+                node: self.node.clone(),
+                timeout,
+                error,
+            })?;
         if n == 0 {
-            bail!("node {:?} closed the control connection", self.node);
+            return Err(ControlError::Closed {
+                node: self.node.clone(),
+            });
         }
-        let answer: Response<serde_json::Value> = serde_json::from_str(&resp)
-            .with_context(|| format!("node {:?} sent a malformed answer", self.node))?;
+        let answer: Response<serde_json::Value> =
+            serde_json::from_str(&resp).map_err(|source| ControlError::Malformed {
+                node: self.node.clone(),
+                source,
+            })?;
         match answer {
             Response {
                 ok: true,
                 result: Some(result),
                 ..
-            } => serde_json::from_value(result).with_context(|| {
-                format!(
-                    "node {:?} answered with an unexpected result (does it run the same airlock version as this CLI?)",
-                    self.node
-                )
+            } => serde_json::from_value(result).map_err(|source| ControlError::UnexpectedResult {
+                node: self.node.clone(),
+                source,
             }),
             Response {
                 ok: false,
                 error: Some(error),
                 ..
-            } => bail!("{error}"),
-            _ => bail!("node {:?} sent an answer with neither result nor error", self.node),
+            } => Err(ControlError::Node(error)),
+            _ => Err(ControlError::Empty {
+                node: self.node.clone(),
+            }),
         }
     }
 
     /// The node's status.
-    pub fn status(&mut self, timeout: Duration) -> Result<NodeStatus> {
+    pub fn status(&mut self, timeout: Duration) -> Result<NodeStatus, ControlError> {
         self.call(&Request::Status, timeout)
     }
 
     /// Asks the node to stop; [`ControlClient::wait_closed`] then waits until it has.
-    pub fn stop(&mut self, timeout: Duration) -> Result<()> {
+    pub fn stop(&mut self, timeout: Duration) -> Result<(), ControlError> {
         self.call::<String>(&Request::Stop, timeout).map(drop)
     }
 
     /// Creates an outlet.
-    pub fn create_outlet(&mut self, spec: OutletSpec, timeout: Duration) -> Result<OutletView> {
+    pub fn create_outlet(
+        &mut self,
+        spec: OutletSpec,
+        timeout: Duration,
+    ) -> Result<OutletView, ControlError> {
         self.call(&Request::OutletCreate { spec }, timeout)
     }
 
     /// The node's outlets.
-    pub fn outlets(&mut self, timeout: Duration) -> Result<Vec<OutletView>> {
+    pub fn outlets(&mut self, timeout: Duration) -> Result<Vec<OutletView>, ControlError> {
         self.call(&Request::OutletList, timeout)
     }
 
     /// Deletes outlet `name`.
-    pub fn delete_outlet(&mut self, name: &str, timeout: Duration) -> Result<Deleted<String>> {
+    pub fn delete_outlet(
+        &mut self,
+        name: &str,
+        timeout: Duration,
+    ) -> Result<Deleted<String>, ControlError> {
         let name = name.to_string();
         self.call(&Request::OutletDelete { name }, timeout)
     }
@@ -105,18 +184,22 @@ impl ControlClient {
         spec: InletSpec,
         wait: Option<Duration>,
         timeout: Duration,
-    ) -> Result<InletView> {
+    ) -> Result<InletView, ControlError> {
         let wait_ms = wait.map(|w| w.as_millis() as u64);
         self.call(&Request::InletCreate { spec, wait_ms }, timeout)
     }
 
     /// The node's inlets.
-    pub fn inlets(&mut self, timeout: Duration) -> Result<Vec<InletView>> {
+    pub fn inlets(&mut self, timeout: Duration) -> Result<Vec<InletView>, ControlError> {
         self.call(&Request::InletList, timeout)
     }
 
     /// Deletes inlet `name`.
-    pub fn delete_inlet(&mut self, name: &str, timeout: Duration) -> Result<Deleted<String>> {
+    pub fn delete_inlet(
+        &mut self,
+        name: &str,
+        timeout: Duration,
+    ) -> Result<Deleted<String>, ControlError> {
         let name = name.to_string();
         self.call(&Request::InletDelete { name }, timeout)
     }
@@ -128,7 +211,7 @@ impl ControlClient {
         authorized: Vec<String>,
         handshake: Duration,
         timeout: Duration,
-    ) -> Result<ChannelOpened> {
+    ) -> Result<ChannelOpened, ControlError> {
         let timeout_ms = handshake.as_millis() as u64;
         let req = Request::ChannelCreate {
             to,
@@ -139,12 +222,16 @@ impl ControlClient {
     }
 
     /// The node's secure channels.
-    pub fn channels(&mut self, timeout: Duration) -> Result<Vec<ChannelView>> {
+    pub fn channels(&mut self, timeout: Duration) -> Result<Vec<ChannelView>, ControlError> {
         self.call(&Request::ChannelList, timeout)
     }
 
     /// Closes the secure channel at `address`.
-    pub fn close_channel(&mut self, address: &str, timeout: Duration) -> Result<Deleted<String>> {
+    pub fn close_channel(
+        &mut self,
+        address: &str,
+        timeout: Duration,
+    ) -> Result<Deleted<String>, ControlError> {
         let address = address.to_string();
         self.call(&Request::ChannelDelete { address }, timeout)
     }
@@ -156,7 +243,7 @@ impl ControlClient {
         resource_type: Option<String>,
         expression: String,
         timeout: Duration,
-    ) -> Result<PolicyView> {
+    ) -> Result<PolicyView, ControlError> {
         let req = Request::PolicyCreate {
             resource,
             resource_type,
@@ -166,7 +253,7 @@ impl ControlClient {
     }
 
     /// The node's policies.
-    pub fn policies(&mut self, timeout: Duration) -> Result<Vec<PolicyView>> {
+    pub fn policies(&mut self, timeout: Duration) -> Result<Vec<PolicyView>, ControlError> {
         self.call(&Request::PolicyList, timeout)
     }
 
@@ -176,7 +263,7 @@ impl ControlClient {
         resource: Option<String>,
         resource_type: Option<String>,
         timeout: Duration,
-    ) -> Result<Deleted<bool>> {
+    ) -> Result<Deleted<bool>, ControlError> {
         let req = Request::PolicyDelete {
             resource,
             resource_type,
@@ -193,7 +280,7 @@ impl ControlClient {
         authorized: Vec<String>,
         wait: Option<Duration>,
         timeout: Duration,
-    ) -> Result<RelayCreated> {
+    ) -> Result<RelayCreated, ControlError> {
         let req = Request::RelayCreate {
             name,
             at,
@@ -204,12 +291,16 @@ impl ControlClient {
     }
 
     /// The relays the node keeps.
-    pub fn relays(&mut self, timeout: Duration) -> Result<Vec<RelayView>> {
+    pub fn relays(&mut self, timeout: Duration) -> Result<Vec<RelayView>, ControlError> {
         self.call(&Request::RelayList, timeout)
     }
 
     /// Deletes relay `name`.
-    pub fn delete_relay(&mut self, name: &str, timeout: Duration) -> Result<Deleted<String>> {
+    pub fn delete_relay(
+        &mut self,
+        name: &str,
+        timeout: Duration,
+    ) -> Result<Deleted<String>, ControlError> {
         let name = name.to_string();
         self.call(&Request::RelayDelete { name }, timeout)
     }
@@ -222,7 +313,7 @@ impl ControlClient {
         authorized: Vec<String>,
         wait: Duration,
         timeout: Duration,
-    ) -> Result<MessageReply> {
+    ) -> Result<MessageReply, ControlError> {
         let req = Request::MessageSend {
             to,
             payload,
@@ -237,5 +328,22 @@ impl ControlClient {
         let _ = self.writer.set_read_timeout(Some(timeout));
         let mut buf = String::new();
         matches!(self.reader.read_line(&mut buf), Ok(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_socket_means_the_node_is_not_running() {
+        let e = ControlClient::connect(Path::new("/nonexistent/control.sock"), "n1")
+            .err()
+            .unwrap();
+        assert!(matches!(&e, ControlError::NotRunning { node } if node == "n1"));
+        assert_eq!(
+            format!("{:#}", anyhow::Error::from(e)),
+            "node \"n1\" is not running (start it with `airlock node start n1`)"
+        );
     }
 }

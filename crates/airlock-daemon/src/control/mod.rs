@@ -12,4 +12,4 @@
 mod client;
 pub mod protocol;
 
-pub use client::ControlClient;
+pub use client::{ControlClient, ControlError};

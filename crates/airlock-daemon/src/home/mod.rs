@@ -7,9 +7,9 @@
 //! node processes and CLI invocations use the database at once; WAL plus a busy timeout makes
 //! that safe.
 
+use airlock_identity::IdentityError;
 use airlock_identity::{IdentitySecret, PurposeKeySecret, DEFAULT_PURPOSE_KEY_TTL};
 use airlock_node::unix_now;
-use anyhow::{bail, Context, Result};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -17,6 +17,162 @@ use std::path::{Path, PathBuf};
 
 mod projects;
 pub use projects::{HostedProject, Membership};
+
+/// Why reading or writing the home failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HomeError {
+    /// Neither `$AIRLOCK_HOME` nor `$HOME` says where the home is.
+    #[error("neither AIRLOCK_HOME nor HOME is set")]
+    NoHome,
+    /// The home folder could not be created.
+    #[error("cannot create the state folder {}", path.display())]
+    CreateFolder {
+        /// The home folder.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The home's database could not be opened.
+    #[error("cannot open the state database {}", path.display())]
+    OpenDatabase {
+        /// The database file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The database was written by a newer airlock.
+    #[error("the state in {} was written by a newer airlock (schema {version}); upgrade airlock or run `airlock reset`", path.display())]
+    NewerSchema {
+        /// The home folder.
+        path: PathBuf,
+        /// The database's schema version.
+        version: usize,
+    },
+    /// A schema migration failed.
+    #[error("migration {number}")]
+    Migration {
+        /// The migration's number (from 1).
+        number: usize,
+        /// Why.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// A database query failed.
+    #[error(transparent)]
+    Database(#[from] rusqlite::Error),
+    /// A file or folder in the home could not be read or written.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// A name that is not 1–64 letters, digits, `-`, `_` or `.`.
+    #[error("invalid {kind} name {name:?}: {}", NAME_RULE)]
+    InvalidName {
+        /// What it names (`node`, `identity`, …).
+        kind: String,
+        /// The name.
+        name: String,
+    },
+    /// Creating an identity whose name is taken.
+    #[error("an identity named {name:?} already exists (see `airlock identity list`)")]
+    IdentityExists {
+        /// The name.
+        name: String,
+    },
+    /// Importing an identity whose name is taken by another key.
+    #[error("a local identity named {name:?} already exists with another key ({identifier}); delete it first")]
+    IdentityConflict {
+        /// The name.
+        name: String,
+        /// The identifier of the local identity of that name.
+        identifier: String,
+    },
+    /// No identity of that name (loading it).
+    #[error("no identity named {name:?} (see `airlock identity list`)")]
+    UnknownIdentity {
+        /// The name.
+        name: String,
+    },
+    /// No identity of that name (deleting it).
+    #[error("no identity named {name:?}")]
+    NoSuchIdentity {
+        /// The name.
+        name: String,
+    },
+    /// An identity that nodes still use cannot be deleted.
+    #[error("identity {name:?} is used by node(s) {}; delete them first", nodes.join(", "))]
+    IdentityInUse {
+        /// The identity.
+        name: String,
+        /// The nodes using it.
+        nodes: Vec<String>,
+    },
+    /// Key bytes given to import an identity are not a key.
+    #[error("the stored key of identity {name:?} is corrupt")]
+    CorruptImportedKey {
+        /// The identity.
+        name: String,
+        /// Why.
+        #[source]
+        source: IdentityError,
+    },
+    /// A stored identity's key does not load.
+    #[error("identity {name:?} is corrupt")]
+    CorruptIdentity {
+        /// The identity.
+        name: String,
+        /// Why.
+        #[source]
+        source: IdentityError,
+    },
+    /// A stored purpose key does not load.
+    #[error("purpose key of {name:?} is corrupt")]
+    CorruptPurposeKey {
+        /// The identity.
+        name: String,
+        /// Why.
+        #[source]
+        source: IdentityError,
+    },
+    /// A stored identity's change history does not verify.
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    /// No node of that name.
+    #[error("{}", unknown_node(name, known))]
+    UnknownNode {
+        /// The name.
+        name: String,
+        /// The nodes there are.
+        known: Vec<String>,
+    },
+    /// There is no node at all.
+    #[error("there is no node yet; create one with `airlock node create`")]
+    NoNode,
+    /// There is no project at all.
+    #[error("no project yet: create one with `airlock project create` or enroll with `airlock project enroll TICKET`")]
+    NoProject,
+    /// A hosted project's authority store could not be opened.
+    #[error(transparent)]
+    AuthorityStore(#[from] airlock_project::store::StoreError),
+    /// A recorded value could not be encoded.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}
+
+/// What a valid name is (see [`validate_name`]), as [`HomeError::InvalidName`] says it.
+pub const NAME_RULE: &str = "use 1-64 letters, digits, '-', '_' or '.'";
+
+fn unknown_node(name: &str, known: &[String]) -> String {
+    if known.is_empty() {
+        format!(
+            "unknown node {name:?}: there are no nodes yet (create one with `airlock node create`)"
+        )
+    } else {
+        format!("unknown node {name:?} (known nodes: {})", known.join(", "))
+    }
+}
+
+type Result<T, E = HomeError> = std::result::Result<T, E>;
 
 const MIGRATIONS: &[&str] = &[
     // 1: identities, nodes, portals, settings
@@ -129,7 +285,7 @@ impl Home {
         if let Some(h) = std::env::var_os("AIRLOCK_HOME") {
             return Ok(PathBuf::from(h));
         }
-        let home = std::env::var_os("HOME").context("neither AIRLOCK_HOME nor HOME is set")?;
+        let home = std::env::var_os("HOME").ok_or(HomeError::NoHome)?;
         Ok(PathBuf::from(home).join(".airlock"))
     }
 
@@ -140,10 +296,15 @@ impl Home {
             .recursive(true)
             .mode(0o700)
             .create(&home)
-            .with_context(|| format!("cannot create the state folder {}", home.display()))?;
+            .map_err(|source| HomeError::CreateFolder {
+                path: home.clone(),
+                source,
+            })?;
         let path = home.join("state.db");
-        let db = Connection::open(&path)
-            .with_context(|| format!("cannot open the state database {}", path.display()))?;
+        let db = Connection::open(&path).map_err(|source| HomeError::OpenDatabase {
+            path: path.clone(),
+            source,
+        })?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
         db.busy_timeout(std::time::Duration::from_secs(10))?;
         db.pragma_update(None, "journal_mode", "WAL")?;
@@ -168,14 +329,16 @@ impl Home {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let version: usize = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version > MIGRATIONS.len() {
-            bail!(
-                "the state in {} was written by a newer airlock (schema {version}); upgrade airlock or run `airlock reset`",
-                self.path.display()
-            );
+            return Err(HomeError::NewerSchema {
+                path: self.path.clone(),
+                version,
+            });
         }
         for (i, m) in MIGRATIONS.iter().enumerate().skip(version) {
-            tx.execute_batch(m)
-                .with_context(|| format!("migration {}", i + 1))?;
+            tx.execute_batch(m).map_err(|source| HomeError::Migration {
+                number: i + 1,
+                source,
+            })?;
         }
         tx.pragma_update(None, "user_version", MIGRATIONS.len())?;
         tx.commit()?;
@@ -229,7 +392,9 @@ impl Home {
     pub fn create_identity(&self, name: &str) -> Result<IdentitySecret> {
         validate_name("identity", name)?;
         if self.identity_row(name)?.is_some() {
-            bail!("an identity named {name:?} already exists (see `airlock identity list`)");
+            return Err(HomeError::IdentityExists {
+                name: name.to_string(),
+            });
         }
         let now = unix_now();
         let secret = IdentitySecret::create(now);
@@ -253,11 +418,18 @@ impl Home {
         secret_bytes: &[u8],
     ) -> Result<IdentitySecret> {
         let now = unix_now();
-        let secret = IdentitySecret::from_secret_bytes(secret_bytes, now)
-            .with_context(|| format!("the stored key of identity {name:?} is corrupt"))?;
+        let secret = IdentitySecret::from_secret_bytes(secret_bytes, now).map_err(|source| {
+            HomeError::CorruptImportedKey {
+                name: name.to_string(),
+                source,
+            }
+        })?;
         if let Some(row) = self.identity_row(name)? {
             if row.identifier != secret.identifier().to_string() {
-                bail!("a local identity named {name:?} already exists with another key ({}); delete it first", row.identifier);
+                return Err(HomeError::IdentityConflict {
+                    name: name.to_string(),
+                    identifier: row.identifier,
+                });
             }
             return Ok(secret);
         }
@@ -280,13 +452,22 @@ impl Home {
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
             .optional()?;
-        let (s, p) = row
-            .with_context(|| format!("no identity named {name:?} (see `airlock identity list`)"))?;
+        let (s, p) = row.ok_or_else(|| HomeError::UnknownIdentity {
+            name: name.to_string(),
+        })?;
         let now = unix_now();
-        let secret = IdentitySecret::from_secret_bytes(&s, now)
-            .with_context(|| format!("identity {name:?} is corrupt"))?;
-        let mut purpose = PurposeKeySecret::from_secret_bytes(&p)
-            .with_context(|| format!("purpose key of {name:?} is corrupt"))?;
+        let secret = IdentitySecret::from_secret_bytes(&s, now).map_err(|source| {
+            HomeError::CorruptIdentity {
+                name: name.to_string(),
+                source,
+            }
+        })?;
+        let mut purpose = PurposeKeySecret::from_secret_bytes(&p).map_err(|source| {
+            HomeError::CorruptPurposeKey {
+                name: name.to_string(),
+                source,
+            }
+        })?;
         // After a rotation of the identity key, or near expiry, re-attest.
         let verified = secret.history().verify(now)?;
         if purpose.needs_rotation(now) || purpose.attestation.verify(&verified, now).is_err() {
@@ -366,16 +547,18 @@ impl Home {
             .query_map([name], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
         if !users.is_empty() {
-            bail!(
-                "identity {name:?} is used by node(s) {}; delete them first",
-                users.join(", ")
-            );
+            return Err(HomeError::IdentityInUse {
+                name: name.to_string(),
+                nodes: users,
+            });
         }
         let n = self
             .db
             .execute("DELETE FROM identities WHERE name = ?1", [name])?;
         if n == 0 {
-            bail!("no identity named {name:?}");
+            return Err(HomeError::NoSuchIdentity {
+                name: name.to_string(),
+            });
         }
         if self.setting("default_identity")?.as_deref() == Some(name) {
             self.db
@@ -436,13 +619,14 @@ impl Home {
 
     /// One node, or an error that says what exists.
     pub fn require_node(&self, name: &str) -> Result<NodeRow> {
-        self.node(name)?.with_context(|| {
-            let names: Vec<String> = self.nodes().unwrap_or_default().into_iter().map(|n| n.name).collect();
-            if names.is_empty() {
-                format!("unknown node {name:?}: there are no nodes yet (create one with `airlock node create`)")
-            } else {
-                format!("unknown node {name:?} (known nodes: {})", names.join(", "))
-            }
+        self.node(name)?.ok_or_else(|| HomeError::UnknownNode {
+            name: name.to_string(),
+            known: self
+                .nodes()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|n| n.name)
+                .collect(),
         })
     }
 
@@ -487,7 +671,7 @@ impl Home {
         }
         match self.nodes()?.first() {
             Some(n) => Ok(n.name.clone()),
-            None => bail!("there is no node yet; create one with `airlock node create`"),
+            None => Err(HomeError::NoNode),
         }
     }
 
@@ -589,7 +773,40 @@ pub fn validate_name(kind: &str, name: &str) -> Result<()> {
             .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
         || name.starts_with('.')
     {
-        bail!("invalid {kind} name {name:?}: use 1-64 letters, digits, '-', '_' or '.'");
+        return Err(HomeError::InvalidName {
+            kind: kind.to_string(),
+            name: name.to_string(),
+        });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_errors_keep_their_messages() {
+        let e = validate_name("node", ".x").unwrap_err();
+        assert!(
+            matches!(&e, HomeError::InvalidName { kind, name } if kind == "node" && name == ".x")
+        );
+        assert_eq!(
+            e.to_string(),
+            "invalid node name \".x\": use 1-64 letters, digits, '-', '_' or '.'"
+        );
+        let none = HomeError::UnknownNode {
+            name: "n".into(),
+            known: vec![],
+        };
+        assert_eq!(
+            none.to_string(),
+            "unknown node \"n\": there are no nodes yet (create one with `airlock node create`)"
+        );
+        let some = HomeError::UnknownNode {
+            name: "n".into(),
+            known: vec!["a".into(), "b".into()],
+        };
+        assert_eq!(some.to_string(), "unknown node \"n\" (known nodes: a, b)");
+    }
 }

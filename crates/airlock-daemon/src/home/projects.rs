@@ -2,8 +2,8 @@
 //! policies and relays each node restores when it starts.
 
 use super::Home;
+use super::{HomeError, Result};
 use airlock_node::unix_now;
-use anyhow::{bail, Result};
 use rusqlite::params;
 use serde::Serialize;
 
@@ -184,7 +184,7 @@ impl Home {
         }
         match self.memberships(None)?.first() {
             Some(m) => Ok(m.project.clone()),
-            None => bail!("no project yet: create one with `airlock project create` or enroll with `airlock project enroll TICKET`"),
+            None => Err(HomeError::NoProject),
         }
     }
 }
