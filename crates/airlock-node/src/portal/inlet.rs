@@ -8,6 +8,7 @@
 //! [`FailureKind`]: a permanent one (a refusal) is retried only every [`RECONNECT_MAX`].
 
 use super::link::{Link, LinkStats};
+use super::socket::PortalSocket;
 use crate::channel::SecureChannel;
 use crate::failure::{self, FailureKind};
 use crate::portal::PortalContext;
@@ -20,7 +21,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UnixStream};
 
 /// How long `create` waits for the first link before returning (the inlet keeps trying).
 pub const INITIAL_WAIT: Duration = Duration::from_secs(3);
@@ -125,6 +126,7 @@ struct Current {
 /// A running inlet.
 pub struct Inlet {
     spec: InletSpec,
+    resource_type: &'static str,
     bound: SocketAddr,
     route: MultiAddr,
     trust: TrustPolicy,
@@ -142,52 +144,20 @@ impl Inlet {
     /// Binds the listener, starts accepting and starts establishing the link in the background
     /// (see [`Inlet::wait_first`]); does not fail if the outlet is not reachable (yet).
     pub async fn start(node: &PortalContext, spec: InletSpec) -> anyhow::Result<Arc<Inlet>> {
-        let route: MultiAddr = spec.to.parse()?;
-        if !route
-            .segments
-            .iter()
-            .any(|s| matches!(s, airlock_wire::Segment::Secure(_)))
-            && !route
-                .segments
-                .iter()
-                .any(|s| matches!(s, airlock_wire::Segment::Service(a) if a.starts_with("sc.")))
-        {
-            return Err(InvalidRoute(format!(
-                "the inlet route {} has no secure channel; outlets are reachable only through one (add /secure/api before /service/…)",
-                spec.to
-            ))
-            .into());
-        }
-        let trust = TrustPolicy::only_or_everyone(
-            spec.authorized
-                .iter()
-                .map(|s| s.parse::<Identifier>())
-                .collect::<Result<_, _>>()?,
-        );
-        let listener = TcpListener::bind(spec.from).await.map_err(|e| {
+        let inlet = Self::prepare(spec, "tcp-inlet")?;
+        let listener = TcpListener::bind(inlet.spec.from).await.map_err(|e| {
             if e.kind() == std::io::ErrorKind::AddrInUse {
                 anyhow::anyhow!(
                     "cannot listen on {}: the port is already in use (pick another with --from)",
-                    spec.from
+                    inlet.spec.from
                 )
             } else {
-                anyhow::anyhow!("cannot listen on {}: {e}", spec.from)
+                anyhow::anyhow!("cannot listen on {}: {e}", inlet.spec.from)
             }
         })?;
-        let bound = listener.local_addr()?;
         let inlet = Arc::new(Inlet {
-            spec,
-            bound,
-            route,
-            trust,
-            current: tokio::sync::Mutex::new(None),
-            snapshot: Mutex::new(None),
-            last_error: Mutex::new(None),
-            outcome: tokio::sync::watch::channel(Outcome::Pending).0,
-            stats: Arc::new(LinkStats::default()),
-            accepted: AtomicU64::new(0),
-            task: Mutex::new(None),
-            keeper: Mutex::new(None),
+            bound: listener.local_addr()?,
+            ..inlet
         });
         let (n, i) = (node.clone(), inlet.clone());
         let handle = tokio::spawn(async move {
@@ -213,12 +183,80 @@ impl Inlet {
             }
         });
         *inlet.task.lock().expect("task") = Some(handle);
-        // Establish eagerly so the first client does not pay for the handshake, and again
-        // whenever the link drops, so the status follows the truth.
-        let (n, i) = (node.clone(), Arc::downgrade(&inlet));
-        let keeper = tokio::spawn(async move { keep_linked(i, n).await });
-        *inlet.keeper.lock().expect("keeper") = Some(keeper);
+        inlet.keep_linked(node);
         Ok(inlet)
+    }
+
+    /// An inlet without a listener, governed by policies of `resource_type`: a service in this
+    /// process opens its streams with [`Inlet::open_local`] (the Kafka inlet, which listens
+    /// itself and interprets what passes). `spec.from` is only shown in listings.
+    pub async fn start_local(
+        node: &PortalContext,
+        spec: InletSpec,
+        resource_type: &'static str,
+    ) -> anyhow::Result<Arc<Inlet>> {
+        let inlet = Arc::new(Self::prepare(spec, resource_type)?);
+        inlet.keep_linked(node);
+        Ok(inlet)
+    }
+
+    /// Opens a stream to the outlet (waiting for the link as a client connection would) and
+    /// returns this process's end of it.
+    pub async fn open_local(&self, node: &PortalContext) -> anyhow::Result<UnixStream> {
+        let link = self.link(node).await?;
+        let (ours, theirs) = PortalSocket::pair()?;
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+        link.open_stream(node, ours);
+        Ok(theirs)
+    }
+
+    /// Establishes the link eagerly, so the first client does not pay for the handshake, and
+    /// again whenever it drops, so the status follows the truth.
+    fn keep_linked(self: &Arc<Self>, node: &PortalContext) {
+        let (n, i) = (node.clone(), Arc::downgrade(self));
+        let keeper = tokio::spawn(async move { keep_linked(i, n).await });
+        *self.keeper.lock().expect("keeper") = Some(keeper);
+    }
+
+    /// Checks the spec and builds the inlet (no listener, no tasks yet).
+    fn prepare(spec: InletSpec, resource_type: &'static str) -> anyhow::Result<Inlet> {
+        let route: MultiAddr = spec.to.parse()?;
+        if !route
+            .segments
+            .iter()
+            .any(|s| matches!(s, airlock_wire::Segment::Secure(_)))
+            && !route
+                .segments
+                .iter()
+                .any(|s| matches!(s, airlock_wire::Segment::Service(a) if a.starts_with("sc.")))
+        {
+            return Err(InvalidRoute(format!(
+                "the inlet route {} has no secure channel; outlets are reachable only through one (add /secure/api before /service/…)",
+                spec.to
+            ))
+            .into());
+        }
+        let trust = TrustPolicy::only_or_everyone(
+            spec.authorized
+                .iter()
+                .map(|s| s.parse::<Identifier>())
+                .collect::<Result<_, _>>()?,
+        );
+        Ok(Inlet {
+            bound: spec.from,
+            spec,
+            resource_type,
+            route,
+            trust,
+            current: tokio::sync::Mutex::new(None),
+            snapshot: Mutex::new(None),
+            last_error: Mutex::new(None),
+            outcome: tokio::sync::watch::channel(Outcome::Pending).0,
+            stats: Arc::new(LinkStats::default()),
+            accepted: AtomicU64::new(0),
+            task: Mutex::new(None),
+            keeper: Mutex::new(None),
+        })
     }
 
     /// Waits up to `wait` until the link is up (`Ok(true)`), an attempt failed permanently
@@ -342,14 +380,14 @@ impl Inlet {
         // This side's tcp-inlet policy judges the outlet node before any byte goes its way
         // (an open channel always has a peer; if not, refuse rather than skip the check).
         let verdict = match channel.peer().cloned() {
-            Some(peer) => node.authorize(&self.spec.name, "tcp-inlet", &peer),
+            Some(peer) => node.authorize(&self.spec.name, self.resource_type, &peer),
             None => Err("the channel to the outlet has no authenticated peer".to_string()),
         };
         if let Err(why) = verdict {
             for ch in resolved.opened {
                 ch.close(node, true);
             }
-            return Err(anyhow::Error::new(InletRefused(why)));
+            return Err(anyhow::Error::new(InletRefused(self.resource_type, why)));
         }
         match Link::connect(
             node,
@@ -416,10 +454,12 @@ impl Inlet {
         let link = self.snapshot.lock().expect("snap").clone();
         if let Some(l) = link.filter(|l| !l.is_closed()) {
             if let Some(peer) = l.channel_peer() {
-                if let Err(why) = node.authorize(&self.spec.name, "tcp-inlet", &peer) {
+                if let Err(why) = node.authorize(&self.spec.name, self.resource_type, &peer) {
                     tracing::warn!(inlet = %self.spec.name, "cutting portal link: {why}");
-                    *self.last_error.lock().expect("err") =
-                        Some((InletRefused(why).to_string(), FailureKind::Permanent));
+                    *self.last_error.lock().expect("err") = Some((
+                        InletRefused(self.resource_type, why).to_string(),
+                        FailureKind::Permanent,
+                    ));
                     self.outcome
                         .send_replace(Outcome::Failed(FailureKind::Permanent));
                     l.close(node, true);
@@ -456,10 +496,11 @@ impl Inlet {
     }
 }
 
-/// This inlet's own `tcp-inlet` policy denies the outlet node it reached.
+/// This inlet's own policy (`tcp-inlet`, or `kafka-inlet` for a Kafka inlet's portals) denies
+/// the outlet node it reached.
 #[derive(Debug, thiserror::Error)]
-#[error("this inlet's tcp-inlet policy denies the outlet node: {0}")]
-pub struct InletRefused(pub String);
+#[error("this inlet's {0} policy denies the outlet node: {1}")]
+pub struct InletRefused(pub &'static str, pub String);
 
 /// The inlet route cannot work as given (no secure channel, no outlet named after it).
 #[derive(Debug, thiserror::Error)]

@@ -12,7 +12,9 @@
 //! core, sends what the core transmits and hands what it asks for to the stream sockets
 //! ([`super::stream`]) or to the outlet's connector.
 
+use super::socket::PortalSocket;
 use super::stream::{self, Stream, StreamEvent};
+use super::target::OutletTarget;
 use super::PortalContext;
 use crate::channel::SecureChannel;
 use crate::message::Message;
@@ -28,7 +30,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
 /// The outlet refused the link (its policy denies this identity).
@@ -60,10 +61,12 @@ pub enum Side {
     },
     /// Outlet end; streams connect to `target`.
     Outlet {
-        /// `host:port` of the service.
-        target: String,
+        /// Where each stream goes.
+        target: OutletTarget,
         /// The outlet's name (policy resource).
         resource: String,
+        /// The policy resource type (`tcp-outlet`, `kafka-outlet`).
+        resource_type: &'static str,
     },
 }
 
@@ -242,14 +245,18 @@ impl Link {
         channel: Arc<SecureChannel>,
         mut ret: Route,
         window: u32,
-        target: String,
-        resource: String,
+        target: OutletTarget,
+        (resource, resource_type): (String, &'static str),
         stats: Arc<LinkStats>,
     ) -> Option<Arc<Link>> {
         let link = Link::new(
             ctx,
             channel.clone(),
-            Side::Outlet { target, resource },
+            Side::Outlet {
+                target,
+                resource,
+                resource_type,
+            },
             LinkCore::outlet(window),
             stats,
         )?;
@@ -361,7 +368,8 @@ impl Link {
     }
 
     /// Inlet side: carries `socket` as a new stream.
-    pub fn open_stream(self: &Arc<Self>, ctx: &PortalContext, socket: TcpStream) {
+    pub fn open_stream(self: &Arc<Self>, ctx: &PortalContext, socket: impl Into<PortalSocket>) {
+        let socket = socket.into();
         let (id, stream) = {
             let mut sh = self.shared();
             let Some((id, open)) = sh.core.open_stream() else {
@@ -504,14 +512,19 @@ impl Link {
     /// Outlet side: the peer opened `id`. Checks the policy, then connects to the target (data
     /// that arrives meanwhile is queued by the stream, within the window).
     fn accept_stream(self: &Arc<Self>, ctx: &PortalContext, id: u32) {
-        let Side::Outlet { target, resource } = &self.side else {
+        let Side::Outlet {
+            target,
+            resource,
+            resource_type,
+        } = &self.side
+        else {
             return;
         };
         if let Some(peer) = self.channel_peer() {
             let allowed = if ctx.is_draining() {
                 Err("the node is shutting down".to_string())
             } else {
-                ctx.authorize(resource, "tcp-outlet", &peer)
+                ctx.authorize(resource, resource_type, &peer)
             };
             if let Err(why) = allowed {
                 tracing::warn!(outlet = %resource, "connection refused: {why}");
@@ -524,16 +537,10 @@ impl Link {
         self.stats.streams_opened.fetch_add(1, Ordering::Relaxed);
         let (link, ctx, target) = (self.clone(), ctx.clone(), target.clone());
         tokio::spawn(async move {
-            let connected =
-                tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(&target)).await;
-            match connected {
-                Ok(Ok(socket)) => stream::run(&ctx, &link, &stream, socket).await,
-                Ok(Err(e)) => {
-                    tracing::info!(%target, "outlet cannot connect to its target: {e}");
-                    link.reset_stream(&ctx, id, ResetReason::ConnectFailed);
-                }
-                Err(_) => {
-                    tracing::info!(%target, "outlet timed out connecting to its target");
+            match target.connect().await {
+                Ok(socket) => stream::run(&ctx, &link, &stream, socket).await,
+                Err(why) => {
+                    tracing::info!(%target, "outlet cannot connect to its target: {why}");
                     link.reset_stream(&ctx, id, ResetReason::ConnectFailed);
                 }
             }

@@ -2,7 +2,9 @@
 //! channel to an outlet, which connects to the target service.
 //!
 //! * [`link`] — a portal link: the streams of one inlet over one channel, with flow control;
-//! * [`stream`] — moving bytes between one TCP socket and its stream;
+//! * [`stream`] — moving bytes between one local socket and its stream;
+//! * [`socket`] — that local socket: TCP, or a socket pair with a service in this process;
+//! * [`target`] — where an outlet's streams go (TCP, or such a service);
 //! * [`inlet`] — the listening side, which (re-)establishes its link in the background;
 //! * [`outlet`] — the service side, reachable only through a secure channel;
 //! * [`registry`] — the node's inlets and outlets by name;
@@ -13,7 +15,9 @@ pub mod inlet;
 pub mod link;
 pub mod outlet;
 pub mod registry;
+pub mod socket;
 pub mod stream;
+pub mod target;
 #[cfg(test)]
 mod tests;
 
@@ -21,3 +25,5 @@ pub use context::PortalContext;
 pub use inlet::{Inlet, InletInfo, InletSpec, InletStatus};
 pub use outlet::{Outlet, OutletInfo, OutletSpec};
 pub use registry::Portals;
+pub use socket::PortalSocket;
+pub use target::{LocalHandler, OutletTarget};

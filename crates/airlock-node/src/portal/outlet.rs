@@ -6,6 +6,7 @@
 //! target.
 
 use super::link::{Link, LinkStats};
+use super::target::OutletTarget;
 use super::PortalContext;
 use crate::message::Message;
 use crate::router::{Deliver, Endpoint};
@@ -47,6 +48,8 @@ pub struct OutletInfo {
 /// A running outlet.
 pub struct Outlet {
     spec: OutletSpec,
+    target: OutletTarget,
+    resource_type: &'static str,
     links: Mutex<Vec<Arc<Link>>>,
     stats: Arc<LinkStats>,
     refused: AtomicU64,
@@ -55,10 +58,24 @@ pub struct Outlet {
 }
 
 impl Outlet {
-    /// Creates an outlet (not yet registered).
+    /// Creates an outlet to the TCP target of `spec` (not yet registered), governed by
+    /// `tcp-outlet` policies.
     pub fn new(spec: OutletSpec) -> Arc<Self> {
+        let target = OutletTarget::Tcp(spec.to.clone());
+        Self::with_target(spec, target, "tcp-outlet")
+    }
+
+    /// Creates an outlet whose streams go to `target`, governed by policies of
+    /// `resource_type` (not yet registered).
+    pub fn with_target(
+        spec: OutletSpec,
+        target: OutletTarget,
+        resource_type: &'static str,
+    ) -> Arc<Self> {
         Arc::new(Outlet {
             spec,
+            target,
+            resource_type,
             links: Mutex::new(Vec::new()),
             stats: Arc::new(LinkStats::default()),
             refused: AtomicU64::new(0),
@@ -92,7 +109,7 @@ impl Outlet {
         let links: Vec<Arc<Link>> = self.links.lock().expect("links").clone();
         for l in links {
             if let Some(peer) = l.channel_peer() {
-                if let Err(why) = ctx.authorize(&self.spec.name, "tcp-outlet", &peer) {
+                if let Err(why) = ctx.authorize(&self.spec.name, self.resource_type, &peer) {
                     tracing::warn!(outlet = %self.spec.name, "cutting portal link: {why}");
                     l.close(ctx, false);
                 }
@@ -162,7 +179,7 @@ impl Endpoint for OutletWorker {
         };
         match PortalFrame::decode(msg.payload) {
             Ok(PortalFrame::Hello { window }) => {
-                if let Err(why) = ctx.authorize(&outlet.spec.name, "tcp-outlet", &peer) {
+                if let Err(why) = ctx.authorize(&outlet.spec.name, outlet.resource_type, &peer) {
                     outlet.refuse_link(ctx, &channel, &msg.ret, &why);
                     return;
                 }
@@ -187,8 +204,8 @@ impl Endpoint for OutletWorker {
                     channel,
                     msg.ret,
                     window,
-                    outlet.spec.to.clone(),
-                    outlet.spec.name.clone(),
+                    outlet.target.clone(),
+                    (outlet.spec.name.clone(), outlet.resource_type),
                     outlet.stats.clone(),
                 ) {
                     // Record the link before the inlet learns of it: a deletion of the outlet

@@ -39,6 +39,17 @@ impl Portals {
         ctx: &PortalContext,
         spec: OutletSpec,
     ) -> anyhow::Result<OutletInfo> {
+        self.add_outlet(ctx, Outlet::new(spec))
+    }
+
+    /// Registers an outlet made with [`Outlet::with_target`] (e.g. one whose streams go to a
+    /// service in this process) at its service address.
+    pub fn add_outlet(
+        &self,
+        ctx: &PortalContext,
+        outlet: Arc<Outlet>,
+    ) -> anyhow::Result<OutletInfo> {
+        let spec = outlet.spec().clone();
         let addr = check_name(&spec.name)?;
         let mut outlets = self.outlets.lock().expect("outlets");
         if outlets.contains_key(&spec.name) {
@@ -48,7 +59,6 @@ impl Portals {
                 ctx.node_name()
             );
         }
-        let outlet = Outlet::new(spec.clone());
         if !ctx.router().register(
             addr,
             Access::Service,

@@ -1,4 +1,5 @@
-//! Moving bytes between one TCP socket and its portal stream. The stream's protocol state (its
+//! Moving bytes between one local socket (a TCP connection or an in-process socket pair, see
+//! [`super::socket`]) and its portal stream. The stream's protocol state (its
 //! credit in both directions) lives in the link's [`airlock_portal::LinkCore`]; this is the
 //! socket side.
 //!
@@ -13,15 +14,14 @@
 //!   aborts the socket with an RST.
 
 use super::link::Link;
+use super::socket::PortalSocket;
 use super::PortalContext;
 use airlock_portal::{PortalFrame, ResetReason, MAX_CHUNK};
 use airlock_wire::Packet;
 use bytes::{Buf, BufMut, Bytes};
 use std::collections::VecDeque;
-use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock};
-use tokio::net::TcpStream;
 use tokio::sync::Notify;
 
 /// Headroom reserved in front of socket data for all headers added on the way out.
@@ -54,7 +54,7 @@ pub struct Stream {
     credit: Notify,
     down: Mutex<Downstream>,
     wake: Notify,
-    socket: OnceLock<Arc<TcpStream>>,
+    socket: OnceLock<Arc<PortalSocket>>,
 }
 
 impl Stream {
@@ -151,7 +151,7 @@ enum HalfEnd {
     Reset,
 }
 
-async fn write_all(sock: &TcpStream, mut b: &[u8]) -> std::io::Result<()> {
+async fn write_all(sock: &PortalSocket, mut b: &[u8]) -> std::io::Result<()> {
     while !b.is_empty() {
         sock.writable().await?;
         match sock.try_write(b) {
@@ -165,8 +165,13 @@ async fn write_all(sock: &TcpStream, mut b: &[u8]) -> std::io::Result<()> {
 }
 
 /// Runs the stream until both directions finished or either was reset.
-pub async fn run(ctx: &PortalContext, link: &Arc<Link>, stream: &Arc<Stream>, socket: TcpStream) {
-    let _ = socket.set_nodelay(true);
+pub async fn run(
+    ctx: &PortalContext,
+    link: &Arc<Link>,
+    stream: &Arc<Stream>,
+    socket: PortalSocket,
+) {
+    socket.set_nodelay();
     let sock = Arc::new(socket);
     // From now on data may be written directly by the receive path.
     let _ = stream.socket.set(sock.clone());
@@ -226,10 +231,7 @@ pub async fn run(ctx: &PortalContext, link: &Arc<Link>, stream: &Arc<Stream>, so
                     link.consumed(ctx, id, n);
                 }
                 StreamEvent::Fin => {
-                    // SAFETY: shutdown(2) on the socket's valid descriptor; half-closes writes.
-                    unsafe {
-                        libc::shutdown(sock.as_raw_fd(), libc::SHUT_WR);
-                    }
+                    sock.shutdown_write();
                     return HalfEnd::Finished;
                 }
                 StreamEvent::WriteFailed => {
@@ -239,7 +241,7 @@ pub async fn run(ctx: &PortalContext, link: &Arc<Link>, stream: &Arc<Stream>, so
                 StreamEvent::Reset(reason) => {
                     if reason != ResetReason::ConnectFailed {
                         // Abort: make the kernel send RST instead of FIN.
-                        let _ = sock.set_zero_linger();
+                        sock.abort_on_close();
                     }
                     return HalfEnd::Reset;
                 }

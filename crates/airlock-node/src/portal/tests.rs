@@ -96,3 +96,93 @@ async fn a_portal_runs_on_its_contexts_without_a_node() {
     }
     assert!(a.channels().registry().all().is_empty());
 }
+
+/// A service in the outlet's process that answers each stream with its bytes upper-cased.
+fn uppercase_service() -> OutletTarget {
+    OutletTarget::Local {
+        description: "uppercase service".into(),
+        handler: Arc::new(|mut s: tokio::net::UnixStream| {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                while let Ok(n) = s.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    buf[..n].make_ascii_uppercase();
+                    if s.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_inlet_and_outlet_carry_streams_between_in_process_services() {
+    let (a_channels, _) = channel_context();
+    let (b_channels, b_id) = channel_context();
+    let a = PortalContext::new(a_channels, "a");
+    let b = PortalContext::new(b_channels.clone(), "b");
+    b.router().register(
+        Address::new("api").unwrap(),
+        Access::Listener,
+        Arc::new(Api(b_channels)),
+    );
+    let listen = transport::listen(&b, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let b_portals = Portals::default();
+    let spec = OutletSpec {
+        name: "svc".into(),
+        to: "uppercase service".into(),
+    };
+    b_portals
+        .add_outlet(
+            &b,
+            Outlet::with_target(spec, uppercase_service(), "kafka-outlet"),
+        )
+        .unwrap();
+    let inlet = Inlet::start_local(
+        &a,
+        InletSpec {
+            name: "local".into(),
+            from: "127.0.0.1:9".parse().unwrap(),
+            to: format!(
+                "/ip4/127.0.0.1/tcp/{}/secure/api/service/svc",
+                listen.port()
+            ),
+            authorized: vec![b_id.to_string()],
+        },
+        "kafka-inlet",
+    )
+    .await
+    .unwrap();
+    // Two streams at once, each its own conversation.
+    let mut one = inlet.open_local(&a).await.unwrap();
+    let mut two = inlet.open_local(&a).await.unwrap();
+    one.write_all(b"first stream").await.unwrap();
+    two.write_all(b"second").await.unwrap();
+    let mut back = [0u8; 12];
+    tokio::time::timeout(Duration::from_secs(5), one.read_exact(&mut back))
+        .await
+        .expect("answered in time")
+        .unwrap();
+    assert_eq!(&back, b"FIRST STREAM");
+    let mut back = [0u8; 6];
+    tokio::time::timeout(Duration::from_secs(5), two.read_exact(&mut back))
+        .await
+        .expect("answered in time")
+        .unwrap();
+    assert_eq!(&back, b"SECOND");
+    assert_eq!(inlet.info().connections_total, 2);
+    assert_eq!(b_portals.outlets()[0].connections, 2);
+    // Closing our end finishes the stream; the service sees EOF and the stream goes away.
+    drop(one);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while b_portals.outlets()[0].connections != 1 {
+        assert!(tokio::time::Instant::now() < deadline, "stream kept open");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    inlet.stop(&a).await;
+}
