@@ -29,6 +29,7 @@ pub mod config;
 pub mod counters;
 pub mod failure;
 pub mod flow_control;
+pub mod kafka;
 pub mod message;
 pub mod node;
 pub mod policy;

@@ -25,6 +25,8 @@ pub const RESOURCE_TYPES: &[&str] = &[
     "tcp-inlet",
     "tcp-outlet",
     "relay",
+    "kafka-inlet",
+    "kafka-outlet",
     "kafka-consumer",
     "kafka-producer",
 ];

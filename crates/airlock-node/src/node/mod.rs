@@ -18,6 +18,7 @@ use crate::channel::{self, ChannelContext, Channels, SecureChannel};
 use crate::counters::Counters;
 use crate::flow_control::Access;
 use crate::message::Message;
+use crate::kafka::{KafkaInletInfo, KafkaInletSpec, KafkaOutletInfo, KafkaOutletSpec, KafkaPortals};
 use crate::portal::{Inlet, InletInfo, InletSpec, OutletInfo, OutletSpec, PortalContext, Portals};
 use crate::router::{Deliver, Endpoint, Router};
 use crate::services::{Echo, Uppercase};
@@ -51,6 +52,8 @@ struct Inner {
     channels: Arc<Channels>,
     /// Inlets and outlets.
     portals: Portals,
+    /// Kafka inlets and outlets.
+    kafka: KafkaPortals,
     /// Policies, projects, authorities, credentials, revocation, admission.
     access: Arc<AccessControl>,
     /// The narrowest context of portal workers; the channel, transport and delivery contexts
@@ -188,6 +191,7 @@ impl Node {
                 transport,
                 channels,
                 portals: Portals::default(),
+                kafka: KafkaPortals::default(),
                 access,
                 ctx,
             }),
@@ -247,6 +251,8 @@ impl Node {
     /// links that are no longer allowed are closed (their connections cut).
     pub fn recheck_access(&self) {
         self.inner.portals.recheck(self.portal_context());
+        let node = self.clone();
+        tokio::spawn(async move { node.inner.kafka.recheck().await });
     }
 
     /// Replaces the purpose key when less than a tenth of its lifetime is left. Existing
@@ -467,9 +473,32 @@ impl Node {
             .await
     }
 
+    /// The node's Kafka inlets and outlets.
+    pub fn kafka(&self) -> &KafkaPortals {
+        &self.inner.kafka
+    }
+
+    /// Creates a Kafka outlet.
+    pub fn create_kafka_outlet(&self, spec: KafkaOutletSpec) -> anyhow::Result<KafkaOutletInfo> {
+        self.inner.kafka.create_outlet(self.portal_context(), spec)
+    }
+
+    /// Creates a Kafka inlet unless its bootstrap link fails permanently within `wait`.
+    pub async fn create_kafka_inlet(
+        &self,
+        spec: KafkaInletSpec,
+        wait: std::time::Duration,
+    ) -> anyhow::Result<KafkaInletInfo> {
+        self.inner
+            .kafka
+            .create_inlet(self.portal_context(), spec, wait)
+            .await
+    }
+
     /// Graceful shutdown: stop inlets and outlets, close channels (telling peers), close
     /// connections, stop background tasks.
     pub async fn shutdown(&self) {
+        self.inner.kafka.stop_all().await;
         self.inner.portals.stop_all(self.portal_context()).await;
         for ch in self.channels() {
             ch.close(self, true);

@@ -1,0 +1,319 @@
+//! The Kafka inlet: where Kafka clients connect, on a node next to them.
+//!
+//! Clients bootstrap at `from`. Each client connection becomes a stream of a portal inlet (no
+//! listener of its own; governed by `kafka-inlet` policies) to the Kafka outlet's bootstrap
+//! service, with an [`InletInterceptor`] in between. Responses that name brokers are rewritten so
+//! that broker `ID` is at `(from's host, a port of the broker range)`; the first time a broker is
+//! named, the inlet opens a listener on that port whose connections go to the outlet's
+//! `NAME-broker-ID` service — before the client reads the response that names it.
+
+use super::pump::{self, Interceptor};
+use crate::portal::{Inlet, InletInfo, InletSpec, PortalContext};
+use airlock_kafka::{BrokerMap, InletInterceptor, KafkaError, MappedBroker, RequestAction};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::ops::RangeInclusive;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+/// The policy resource type of Kafka inlets.
+pub const RESOURCE_TYPE: &str = "kafka-inlet";
+/// Ports given to brokers when none are configured: this many after the bootstrap port.
+pub const DEFAULT_BROKER_PORTS: u16 = 100;
+
+/// What a Kafka inlet is asked to do.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KafkaInletSpec {
+    /// Name.
+    pub name: String,
+    /// Where clients bootstrap, e.g. `127.0.0.1:9092`.
+    pub from: SocketAddr,
+    /// Route to the Kafka outlet's node, through a secure channel, e.g.
+    /// `/project/default/service/forward_to_kafka/secure/api`.
+    pub to: String,
+    /// The Kafka outlet's service name at that node (`kafka` by default).
+    pub outlet: String,
+    /// Local ports for the brokers (default: the [`DEFAULT_BROKER_PORTS`] after `from`'s port).
+    pub broker_ports: Option<(u16, u16)>,
+    /// Identifiers the outlet node may have; empty = any.
+    #[serde(default)]
+    pub authorized: Vec<String>,
+}
+
+impl KafkaInletSpec {
+    /// The broker port range this spec gives.
+    pub fn broker_range(&self) -> RangeInclusive<u16> {
+        match self.broker_ports {
+            Some((a, b)) => a..=b,
+            None => {
+                let first = self.from.port().saturating_add(1);
+                first..=first.saturating_add(DEFAULT_BROKER_PORTS - 1)
+            }
+        }
+    }
+}
+
+/// A Kafka inlet, for listings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KafkaInletInfo {
+    /// Name.
+    pub name: String,
+    /// Bootstrap address clients use.
+    pub from: String,
+    /// Route to the outlet's node.
+    pub to: String,
+    /// The outlet's service name.
+    pub outlet: String,
+    /// Broker port range, `FIRST-LAST`.
+    pub broker_ports: String,
+    /// Brokers reached through this inlet: `ID=local address`.
+    pub brokers: Vec<String>,
+    /// The portal inlets (bootstrap first).
+    pub inlets: Vec<InletInfo>,
+}
+
+struct BrokerListener {
+    inlet: Arc<Inlet>,
+    address: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+struct Shared {
+    spec: KafkaInletSpec,
+    ctx: PortalContext,
+    bootstrap: Arc<Inlet>,
+    map: Mutex<BrokerMap>,
+    brokers: tokio::sync::Mutex<BTreeMap<i32, BrokerListener>>,
+}
+
+/// A running Kafka inlet.
+pub struct KafkaInlet {
+    shared: Arc<Shared>,
+    task: Mutex<Option<JoinHandle<()>>>,
+    bound: SocketAddr,
+}
+
+impl KafkaInlet {
+    /// Starts listening at `spec.from` and linking to the outlet in the background.
+    pub async fn start(ctx: &PortalContext, spec: KafkaInletSpec) -> anyhow::Result<KafkaInlet> {
+        let range = spec.broker_range();
+        if range.contains(&spec.from.port()) {
+            anyhow::bail!(
+                "the broker port range {}-{} must not contain the bootstrap port {}",
+                range.start(),
+                range.end(),
+                spec.from.port()
+            );
+        }
+        let map = BrokerMap::new(spec.from.ip().to_string(), range)
+            .map_err(|e| anyhow::anyhow!("invalid broker ports: {e}"))?;
+        let listener = TcpListener::bind(spec.from).await.map_err(|e| {
+            if e.kind() == std::io::ErrorKind::AddrInUse {
+                anyhow::anyhow!(
+                    "cannot listen on {}: the port is already in use (pick another with --from)",
+                    spec.from
+                )
+            } else {
+                anyhow::anyhow!("cannot listen on {}: {e}", spec.from)
+            }
+        })?;
+        let bound = listener.local_addr()?;
+        let bootstrap = Inlet::start_local(ctx, portal_spec(&spec, None, bound), RESOURCE_TYPE).await?;
+        let shared = Arc::new(Shared {
+            spec,
+            ctx: ctx.clone(),
+            bootstrap: bootstrap.clone(),
+            map: Mutex::new(map),
+            brokers: tokio::sync::Mutex::new(BTreeMap::new()),
+        });
+        let task = tokio::spawn(accept_loop(listener, Arc::downgrade(&shared), bootstrap, "bootstrap".into()));
+        Ok(KafkaInlet {
+            shared,
+            task: Mutex::new(Some(task)),
+            bound,
+        })
+    }
+
+    /// Waits up to `wait` for the bootstrap link (see [`Inlet::wait_first`]).
+    pub async fn wait_first(&self, wait: Duration) -> anyhow::Result<bool> {
+        self.shared.bootstrap.wait_first(wait).await
+    }
+
+    /// The spec.
+    pub fn spec(&self) -> &KafkaInletSpec {
+        &self.shared.spec
+    }
+
+    /// Status.
+    pub async fn info(&self) -> KafkaInletInfo {
+        let s = &self.shared;
+        let brokers = s.brokers.lock().await;
+        let range = s.spec.broker_range();
+        let mut inlets = vec![s.bootstrap.info()];
+        inlets.extend(brokers.values().map(|b| b.inlet.info()));
+        KafkaInletInfo {
+            name: s.spec.name.clone(),
+            from: self.bound.to_string(),
+            to: s.spec.to.clone(),
+            outlet: s.spec.outlet.clone(),
+            broker_ports: format!("{}-{}", range.start(), range.end()),
+            brokers: brokers
+                .iter()
+                .map(|(id, b)| format!("{id}={}", b.address))
+                .collect(),
+            inlets,
+        }
+    }
+
+    /// Closes links whose outlet node is no longer allowed.
+    pub async fn recheck(&self) {
+        let s = &self.shared;
+        s.bootstrap.recheck(&s.ctx);
+        for b in s.brokers.lock().await.values() {
+            b.inlet.recheck(&s.ctx);
+        }
+    }
+
+    /// Stops listening and closes every link.
+    pub async fn stop(&self) {
+        let task = self.task.lock().expect("task").take();
+        if let Some(t) = task {
+            t.abort();
+        }
+        let s = &self.shared;
+        s.bootstrap.stop(&s.ctx).await;
+        let brokers = std::mem::take(&mut *s.brokers.lock().await);
+        for b in brokers.into_values() {
+            b.task.abort();
+            b.inlet.stop(&s.ctx).await;
+        }
+    }
+}
+
+/// The portal inlet spec for the bootstrap (`broker` none) or a broker.
+fn portal_spec(spec: &KafkaInletSpec, broker: Option<i32>, from: SocketAddr) -> InletSpec {
+    let (name, service) = match broker {
+        None => (spec.name.clone(), spec.outlet.clone()),
+        Some(id) => (
+            format!("{}-broker-{id}", spec.name),
+            format!("{}-broker-{id}", spec.outlet),
+        ),
+    };
+    InletSpec {
+        name,
+        from,
+        to: format!("{}/service/{service}", spec.to.trim_end_matches('/')),
+        authorized: spec.authorized.clone(),
+    }
+}
+
+/// Accepts client connections on one listener (bootstrap or a broker's) and carries each through
+/// `inlet` with an interceptor.
+async fn accept_loop(listener: TcpListener, shared: Weak<Shared>, inlet: Arc<Inlet>, what: String) {
+    loop {
+        let (client, peer) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!("kafka inlet accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Some(s) = shared.upgrade() else { return };
+        let inlet = inlet.clone();
+        let label = format!("{} {what} ← {peer}", s.spec.name);
+        let weak = Arc::downgrade(&s);
+        tokio::spawn(async move { serve(weak, inlet, client, label).await });
+    }
+}
+
+async fn serve(shared: Weak<Shared>, inlet: Arc<Inlet>, client: TcpStream, label: String) {
+    let Some(s) = shared.upgrade() else { return };
+    let _ = client.set_nodelay(true);
+    let stream = match inlet.open_local(&s.ctx).await {
+        Ok(x) => x,
+        Err(e) => {
+            tracing::warn!(connection = %label, "dropping Kafka client connection: {e:#}");
+            return;
+        }
+    };
+    drop(s);
+    let interceptor = Arc::new(InletConnection {
+        interceptor: Mutex::new(InletInterceptor::new()),
+        shared,
+    });
+    pump::run(client, stream, interceptor, label).await;
+}
+
+/// One client connection's interceptor at the inlet.
+struct InletConnection {
+    interceptor: Mutex<InletInterceptor>,
+    shared: Weak<Shared>,
+}
+
+impl Interceptor for InletConnection {
+    fn on_request(&self, frame: Bytes) -> Result<RequestAction, KafkaError> {
+        self.interceptor.lock().expect("interceptor").on_request(frame)
+    }
+
+    async fn on_response(&self, frame: Bytes) -> Result<Bytes, String> {
+        let Some(s) = self.shared.upgrade() else {
+            return Err("the Kafka inlet was deleted".into());
+        };
+        let action = {
+            let mut map = s.map.lock().expect("map");
+            self.interceptor
+                .lock()
+                .expect("interceptor")
+                .on_response(frame, &mut map)
+                .map_err(|e| e.to_string())?
+        };
+        match action {
+            airlock_kafka::ResponseAction::Forward(f) => Ok(f),
+            airlock_kafka::ResponseAction::Rewritten { frame, new_brokers } => {
+                for b in new_brokers {
+                    open_broker(&s, &b).await?;
+                }
+                Ok(frame)
+            }
+        }
+    }
+}
+
+/// Opens the listener and portal inlet of a broker newly given a local port.
+async fn open_broker(s: &Arc<Shared>, b: &MappedBroker) -> Result<(), String> {
+    let mut brokers = s.brokers.lock().await;
+    if brokers.contains_key(&b.node_id) {
+        return Ok(());
+    }
+    let address = SocketAddr::new(s.spec.from.ip(), b.local_port);
+    let listener = TcpListener::bind(address).await.map_err(|e| {
+        format!(
+            "cannot listen for kafka broker {} on {address}: {e} (choose a free range with --brokers-port-range)",
+            b.node_id
+        )
+    })?;
+    let inlet = Inlet::start_local(&s.ctx, portal_spec(&s.spec, Some(b.node_id), address), RESOURCE_TYPE)
+        .await
+        .map_err(|e| format!("cannot open the portal for kafka broker {}: {e:#}", b.node_id))?;
+    tracing::info!(inlet = %s.spec.name, broker = b.node_id, %address, advertised = %format!("{}:{}", b.advertised.host, b.advertised.port), "kafka broker reachable locally");
+    let task = tokio::spawn(accept_loop(
+        listener,
+        Arc::downgrade(s),
+        inlet.clone(),
+        format!("broker {}", b.node_id),
+    ));
+    brokers.insert(
+        b.node_id,
+        BrokerListener {
+            inlet,
+            address,
+            task,
+        },
+    );
+    Ok(())
+}

@@ -1,0 +1,162 @@
+//! Kafka portals: a Kafka-protocol-aware portal between Kafka clients and a Kafka cluster in
+//! another network.
+//!
+//! * [`inlet`] — next to the clients: the bootstrap listener and one listener per broker, each
+//!   client connection carried over a portal with an interceptor that rewrites broker addresses;
+//! * [`outlet`] — next to the cluster: portal outlets for the bootstrap server and each advertised
+//!   broker, with an interceptor that learns where the brokers are;
+//! * [`pump`] — moving frames through an interceptor, used by both.
+//!
+//! The protocol work itself (frames, correlation, rewriting, refusing) is the sans-IO core in
+//! `airlock-kafka`; this is the runtime around it. See `docs/protocol.md` §11.
+
+pub mod inlet;
+pub mod outlet;
+mod pump;
+
+pub use inlet::{KafkaInlet, KafkaInletInfo, KafkaInletSpec};
+pub use outlet::{KafkaOutlet, KafkaOutletInfo, KafkaOutletSpec};
+
+use crate::portal::PortalContext;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The node's Kafka inlets and outlets by name.
+#[derive(Default)]
+pub struct KafkaPortals {
+    inlets: tokio::sync::Mutex<HashMap<String, Arc<KafkaInlet>>>,
+    outlets: Mutex<HashMap<String, Arc<KafkaOutlet>>>,
+}
+
+impl KafkaPortals {
+    /// Creates a Kafka outlet.
+    pub fn create_outlet(
+        &self,
+        ctx: &PortalContext,
+        spec: KafkaOutletSpec,
+    ) -> anyhow::Result<KafkaOutletInfo> {
+        let mut outlets = self.outlets.lock().expect("outlets");
+        if outlets.contains_key(&spec.name) {
+            anyhow::bail!(
+                "a Kafka outlet named {:?} already exists on node {}",
+                spec.name,
+                ctx.node_name()
+            );
+        }
+        let outlet = Arc::new(KafkaOutlet::start(ctx, spec.clone())?);
+        let info = outlet.info();
+        outlets.insert(spec.name, outlet);
+        Ok(info)
+    }
+
+    /// Kafka outlets, by name.
+    pub fn outlets(&self) -> Vec<KafkaOutletInfo> {
+        let mut v: Vec<_> = self
+            .outlets
+            .lock()
+            .expect("outlets")
+            .values()
+            .map(|o| o.info())
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// Deletes a Kafka outlet; false if none had that name.
+    pub async fn delete_outlet(&self, name: &str) -> bool {
+        let outlet = self.outlets.lock().expect("outlets").remove(name);
+        match outlet {
+            Some(o) => {
+                o.stop().await;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Creates a Kafka inlet and waits up to `wait` for its bootstrap link; a permanent refusal
+    /// removes it again and is the error (as for TCP inlets).
+    pub async fn create_inlet(
+        &self,
+        ctx: &PortalContext,
+        spec: KafkaInletSpec,
+        wait: Duration,
+    ) -> anyhow::Result<KafkaInletInfo> {
+        let mut inlets = self.inlets.lock().await;
+        if inlets.contains_key(&spec.name) {
+            anyhow::bail!(
+                "a Kafka inlet named {:?} already exists on node {}",
+                spec.name,
+                ctx.node_name()
+            );
+        }
+        let inlet = Arc::new(KafkaInlet::start(ctx, spec.clone()).await?);
+        if let Err(e) = inlet.wait_first(wait).await {
+            inlet.stop().await;
+            return Err(e);
+        }
+        let info = inlet.info().await;
+        inlets.insert(spec.name, inlet);
+        Ok(info)
+    }
+
+    /// Kafka inlets, by name.
+    pub async fn inlets(&self) -> Vec<KafkaInletInfo> {
+        let all: Vec<_> = self.inlets.lock().await.values().cloned().collect();
+        let mut v = Vec::with_capacity(all.len());
+        for i in all {
+            v.push(i.info().await);
+        }
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
+    /// Deletes a Kafka inlet; false if none had that name.
+    pub async fn delete_inlet(&self, name: &str) -> bool {
+        let inlet = self.inlets.lock().await.remove(name);
+        match inlet {
+            Some(i) => {
+                i.stop().await;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Closes links whose peers are no longer allowed.
+    pub async fn recheck(&self) {
+        let inlets: Vec<_> = self.inlets.lock().await.values().cloned().collect();
+        for i in inlets {
+            i.recheck().await;
+        }
+        let outlets: Vec<_> = self
+            .outlets
+            .lock()
+            .expect("outlets")
+            .values()
+            .cloned()
+            .collect();
+        for o in outlets {
+            o.recheck();
+        }
+    }
+
+    /// Stops everything.
+    pub async fn stop_all(&self) {
+        let inlets: Vec<_> = self.inlets.lock().await.drain().map(|(_, i)| i).collect();
+        for i in inlets {
+            i.stop().await;
+        }
+        let outlets: Vec<_> = self
+            .outlets
+            .lock()
+            .expect("outlets")
+            .drain()
+            .map(|(_, o)| o)
+            .collect();
+        for o in outlets {
+            o.stop().await;
+        }
+    }
+}

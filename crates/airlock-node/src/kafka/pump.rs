@@ -1,0 +1,140 @@
+//! Moving Kafka frames between a client-side and a server-side socket through an interceptor.
+//!
+//! Used on both sides of a Kafka portal: at the inlet the client is the Kafka client and the
+//! server is the portal stream; at the outlet the client is the portal stream and the server the
+//! broker. Requests flow client → server, responses server → client, each direction on its own
+//! task so that neither a slow reader nor a large frame holds the other direction up. Whole
+//! frames are handed to the interceptor ([`airlock_kafka`]); anything it cannot read ends the
+//! connection (fail closed), with the reason in the log.
+
+use airlock_kafka::{FrameReader, KafkaError, RequestAction};
+use bytes::Bytes;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::sync::Mutex;
+
+/// Read size per socket read.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// What one connection's interceptor does with frames (see [`crate::kafka`]).
+pub(crate) trait Interceptor: Send + Sync + 'static {
+    /// A request frame from the client.
+    fn on_request(&self, frame: Bytes) -> Result<RequestAction, KafkaError>;
+    /// A response frame from the server; returns the frame to pass on, after whatever the
+    /// response asks for is in place (new broker listeners or outlets).
+    fn on_response(&self, frame: Bytes) -> impl Future<Output = Result<Bytes, String>> + Send;
+}
+
+/// Why a connection ended early.
+#[derive(Debug)]
+enum End {
+    /// A socket failed.
+    Io(std::io::Error),
+    /// The interceptor refused or could not read a frame.
+    Refused(String),
+}
+
+impl std::fmt::Display for End {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            End::Io(e) => write!(f, "{e}"),
+            End::Refused(why) => f.write_str(why),
+        }
+    }
+}
+
+/// Reads whole frames from one side.
+async fn next_frame<R: AsyncRead + Unpin>(
+    r: &mut R,
+    frames: &mut FrameReader,
+    buf: &mut Vec<u8>,
+) -> Result<Option<Bytes>, End> {
+    loop {
+        if let Some(f) = frames.pop().map_err(|e| End::Refused(e.to_string()))? {
+            return Ok(Some(f));
+        }
+        let n = r.read(buf).await.map_err(End::Io)?;
+        if n == 0 {
+            if frames.buffered() > 0 {
+                return Err(End::Refused(format!(
+                    "the connection ended inside a frame ({} bytes of it arrived)",
+                    frames.buffered()
+                )));
+            }
+            return Ok(None);
+        }
+        frames.push(&buf[..n]);
+    }
+}
+
+/// Runs one connection until both directions end; `label` names it in the log.
+pub(crate) async fn run<C, S, I>(client: C, server: S, interceptor: Arc<I>, label: String)
+where
+    C: AsyncRead + AsyncWrite + Send + 'static,
+    S: AsyncRead + AsyncWrite + Send + 'static,
+    I: Interceptor,
+{
+    let (mut client_rx, client_tx) = tokio::io::split(client);
+    let (mut server_rx, mut server_tx) = tokio::io::split(server);
+    let client_tx: Arc<Mutex<WriteHalf<C>>> = Arc::new(Mutex::new(client_tx));
+
+    let requests = {
+        let (interceptor, client_tx) = (interceptor.clone(), client_tx.clone());
+        async move {
+            let mut frames = FrameReader::new();
+            let mut buf = vec![0u8; READ_CHUNK];
+            loop {
+                let Some(frame) = next_frame(&mut client_rx, &mut frames, &mut buf).await? else {
+                    let _ = server_tx.shutdown().await;
+                    return Ok::<_, End>(());
+                };
+                match interceptor
+                    .on_request(frame)
+                    .map_err(|e| End::Refused(e.to_string()))?
+                {
+                    RequestAction::Forward(f) => server_tx.write_all(&f).await.map_err(End::Io)?,
+                    RequestAction::Reply(f) => {
+                        client_tx.lock().await.write_all(&f).await.map_err(End::Io)?
+                    }
+                }
+            }
+        }
+    };
+    let responses = async move {
+        let mut frames = FrameReader::new();
+        let mut buf = vec![0u8; READ_CHUNK];
+        loop {
+            let Some(frame) = next_frame(&mut server_rx, &mut frames, &mut buf).await? else {
+                let _ = client_tx.lock().await.shutdown().await;
+                return Ok::<_, End>(());
+            };
+            let out = interceptor.on_response(frame).await.map_err(End::Refused)?;
+            client_tx
+                .lock()
+                .await
+                .write_all(&out)
+                .await
+                .map_err(End::Io)?;
+        }
+    };
+    tokio::pin!(requests);
+    tokio::pin!(responses);
+    // Either direction failing ends the connection; a direction that ends cleanly lets the
+    // other finish (a client that half-closes still gets its responses).
+    let outcome = tokio::select! {
+        r = &mut requests => match r {
+            Ok(()) => responses.await,
+            Err(e) => Err(e),
+        },
+        r = &mut responses => match r {
+            Ok(()) => requests.await,
+            Err(e) => Err(e),
+        },
+    };
+    match outcome {
+        Ok(()) => tracing::debug!(connection = %label, "kafka connection ended"),
+        Err(End::Io(e)) => tracing::debug!(connection = %label, "kafka connection ended: {e}"),
+        Err(e) => tracing::warn!(connection = %label, "kafka connection closed: {e}"),
+    }
+}
