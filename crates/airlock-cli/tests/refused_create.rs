@@ -19,16 +19,7 @@ fn a_refused_inlet_is_an_error_and_is_not_kept() {
     h.ok(&["node", "create", "n1"]);
     h.ok(&["node", "create", "n2"]);
     h.ok(&["tcp-outlet", "create", "--at", "n1", "--to", &target]);
-    h.ok(&[
-        "policy",
-        "create",
-        "--at",
-        "n1",
-        "--resource-type",
-        "tcp-outlet",
-        "--expression",
-        "false",
-    ]);
+    h.create_policy("n1", "tcp-outlet", "false");
 
     let out = h.run(&[
         "tcp-inlet",
@@ -115,16 +106,7 @@ fn a_refused_relay_is_an_error_and_is_not_kept() {
     assert!(relays(h).is_empty(), "restored: {:?}", relays(h));
 
     // Once n1 allows relays, the same create (waiting) succeeds.
-    h.ok(&[
-        "policy",
-        "create",
-        "--at",
-        "n1",
-        "--resource-type",
-        "relay",
-        "--expression",
-        "true",
-    ]);
+    h.create_policy("n1", "relay", "true");
     let mut waiting = create.to_vec();
     waiting.push("--wait=20s");
     h.ok(&waiting);

@@ -58,15 +58,6 @@ fn a_stand_alone_node_admits_its_homes_identities_and_those_a_policy_names() {
         "(= subject.identifier \"{}\")",
         m["identifier"].as_str().unwrap()
     );
-    a.ok(&[
-        "policy",
-        "create",
-        "--at",
-        "n1",
-        "--resource-type",
-        "tcp-outlet",
-        "--expression",
-        &expr,
-    ]);
+    a.create_policy("n1", "tcp-outlet", &expr);
     assert_eq!(b.ok(&args).stdout.trim(), "HELLO");
 }
