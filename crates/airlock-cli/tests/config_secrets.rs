@@ -1,38 +1,27 @@
 //! `airlock node create FILE`: an error about a value that came from an environment variable
 //! names the variable and never prints the value (it may be a secret, e.g. a ticket).
 
-use std::path::PathBuf;
-use std::process::Command;
+mod common;
+
+use common::Home;
 
 /// A secret-looking value: long enough that a truncated echo of it would also be caught.
 const SECRET: &str = "sk_live_9f8e7d6c5b4a39281706f5e4d3c2b1a0";
 
-/// A fresh home folder and node file, removed on drop.
-struct Case(PathBuf);
+/// A fresh home folder holding the node file `airlock.yaml`, removed on drop.
+struct Case(Home);
 
 impl Case {
     fn new(tag: &str, yaml: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!(
-            "airlock-cfgsecret-{tag}-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("airlock.yaml"), yaml).unwrap();
-        Case(dir)
+        let home = Home::new(&format!("cfgsecret-{tag}"));
+        std::fs::write(home.path().join("airlock.yaml"), yaml).unwrap();
+        Case(home)
     }
 
     /// Runs `airlock node create FILE` with `vars` set; returns its stderr (it must fail).
     fn fails(&self, vars: &[(&str, &str)]) -> String {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_airlock"));
-        cmd.arg("node")
-            .arg("create")
-            .arg(self.0.join("airlock.yaml"))
-            .env("AIRLOCK_HOME", self.0.join("home"))
-            .env_remove("ENROLLMENT_TICKET");
+        let file = self.0.path().join("airlock.yaml");
+        let mut cmd = self.0.command(&["node", "create", file.to_str().unwrap()]);
         for (k, v) in vars {
             cmd.env(k, v);
         }
@@ -42,12 +31,6 @@ impl Case {
         assert!(!out.status.success(), "should fail: {err}");
         assert_no_secret(&stdout);
         err
-    }
-}
-
-impl Drop for Case {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 

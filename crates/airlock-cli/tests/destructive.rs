@@ -180,16 +180,7 @@ fn a_node_behind_a_live_relay_needs_yes() {
     let n2 = json(&home.ok(&["node", "show", "n2", "--output", "json"]));
     let id = n2["identifier"].as_str().unwrap().to_string();
     let expression = format!("(= subject.identifier \"{id}\")");
-    home.ok(&[
-        "policy",
-        "create",
-        "--at",
-        "host",
-        "--resource-type",
-        "relay",
-        "--expression",
-        &expression,
-    ]);
+    home.create_policy("host", "relay", &expression);
     home.ok(&["relay", "create", "n2", "--at", "/node/host", "--to", "n2"]);
     let deadline = Instant::now() + Duration::from_secs(15);
     while json(&home.ok(&["relay", "list", "--to", "n2", "--output", "json"]))[0]["status"] != "up"

@@ -1,46 +1,23 @@
 //! `project list` / `project show` tell a revoked member from a member: they show the last
 //! credential refresh outcome the member's node recorded, not just that an enrollment happened.
 
+mod common;
+
 use airlock_daemon::home::{Home, Membership};
 use airlock_project::refresh::RefreshOutcome;
-use std::path::PathBuf;
-use std::process::Command;
+use common::Home as TempHome;
 
-struct TempHome(PathBuf);
-
-impl Drop for TempHome {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
+/// Runs `airlock ARGS` in `home`, which must succeed; returns its stdout.
 fn airlock(home: &TempHome, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_airlock"))
-        .args(args)
-        .env("AIRLOCK_HOME", &home.0)
-        .output()
-        .expect("runs airlock");
-    assert!(
-        out.status.success(),
-        "airlock {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    home.ok(args).stdout
 }
 
 #[test]
 fn project_list_shows_the_recorded_membership() {
-    let home = TempHome(std::env::temp_dir().join(format!(
-        "airlock-membership-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    )));
+    let home = TempHome::new("membership");
     airlock(&home, &["identity", "create", "alice"]);
     // The only test in this binary: the process environment is ours.
-    std::env::set_var("AIRLOCK_HOME", &home.0);
+    std::env::set_var("AIRLOCK_HOME", home.path());
     let db = Home::open().unwrap();
     db.put_membership(&Membership {
         identity: "alice".into(),

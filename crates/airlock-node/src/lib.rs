@@ -8,6 +8,7 @@
 //! Layout:
 //! * [`message`], [`router`] — routed messages, the address table and [`router::Deliver`];
 //! * [`counters`] — the node's counters as a handle workers can bump;
+//! * [`backoff`] — exponential back-off for the loops that retry in the background;
 //! * [`config`] — how a node is started (keys, configuration) and the plain types its
 //!   subsystems share;
 //! * [`access`] — access control: policies, projects, credentials, revocation, admission;
@@ -23,6 +24,7 @@
 #![warn(missing_docs)]
 
 pub mod access;
+pub mod backoff;
 pub mod channel;
 pub mod close_hooks;
 pub mod config;

@@ -14,6 +14,7 @@
 //! record it for `project list`.
 
 use crate::api::{AuthorityClient, AuthorityRequest, RequestError};
+use airlock_node::backoff::{jitter, Backoff};
 use airlock_node::{unix_now, Classify, FailureKind, Node};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -183,11 +184,6 @@ pub async fn fetch_credential(session: &AuthoritySession) -> Result<(Vec<u8>, u6
     Ok((cred, expires_at))
 }
 
-fn jitter(d: Duration, fraction: f64) -> Duration {
-    let f = 1.0 + fraction * (rand::random::<f64>() * 2.0 - 1.0);
-    d.mul_f64(f.max(0.0))
-}
-
 /// Spawns the refresh loop; it runs until the node's runtime stops. The receiver fires after
 /// the first credential was installed.
 pub fn spawn_refresher(session: Arc<AuthoritySession>) -> tokio::sync::oneshot::Receiver<()> {
@@ -195,7 +191,8 @@ pub fn spawn_refresher(session: Arc<AuthoritySession>) -> tokio::sync::oneshot::
     let mut first = Some(tx);
     tokio::spawn(async move {
         let (node, project) = (session.node.clone(), session.project.clone());
-        let mut backoff = Duration::from_secs(1);
+        let mut backoff =
+            Backoff::new(Duration::from_secs(1), Duration::from_secs(60)).with_jitter(0.2);
         loop {
             match fetch_credential(&session).await {
                 Ok((cred, expires_at)) => {
@@ -207,7 +204,7 @@ pub fn spawn_refresher(session: Arc<AuthoritySession>) -> tokio::sync::oneshot::
                     if let Some(tx) = first.take() {
                         let _ = tx.send(());
                     }
-                    backoff = Duration::from_secs(1);
+                    backoff.reset();
                     let left = expires_at.saturating_sub(unix_now());
                     let wait = jitter(Duration::from_secs(left).mul_f64(0.8), 0.1)
                         .max(Duration::from_secs(5));
@@ -218,13 +215,12 @@ pub fn spawn_refresher(session: Arc<AuthoritySession>) -> tokio::sync::oneshot::
                     let outcome = RefreshOutcome::failed(&e, unix_now());
                     if matches!(outcome, RefreshOutcome::Refused { .. }) {
                         // Asking again soon will not change the answer.
-                        backoff = Duration::from_secs(60);
+                        backoff.skip_to_max();
                     }
                     session.record(outcome);
-                    let wait = jitter(backoff, 0.2);
+                    let wait = backoff.next_delay();
                     tracing::warn!(%project, "cannot refresh the project credential (retrying in {wait:?}): {}", crate::error_text(&e));
                     tokio::time::sleep(wait).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(60));
                 }
             }
         }

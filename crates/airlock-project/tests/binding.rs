@@ -7,24 +7,11 @@ mod common;
 use airlock_channel::TrustPolicy;
 use airlock_identity::IdentitySecret;
 use airlock_node::{unix_now, ChannelPeer, Node, ProjectRoute};
-use airlock_project::relay::{RelayAccess, RelayKeeper, RelayService};
-use common::node;
+use airlock_project::relay::{RelayAccess, RelayService};
+use common::relay::register;
+use common::{member, node};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// A node presenting a credential with `pairs` from `authority`.
-async fn member(name: &str, authority: &IdentitySecret, pairs: &[(&str, &str)]) -> Node {
-    let n = node(name).await;
-    let attrs = pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let c =
-        airlock_credential::Credential::issue(authority, n.identifier(), attrs, unix_now(), 600)
-            .unwrap();
-    n.set_credentials(vec![c.encode()]);
-    n
-}
 
 /// `host` trusts both authorities, naming their projects `a` and `b`.
 fn trust_both(host: &Node, a: &IdentitySecret, b: &IdentitySecret) {
@@ -64,14 +51,6 @@ async fn peer_on(host: &Node, client: &Node) -> Arc<ChannelPeer> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("the client's channel on the host")
-}
-
-async fn register(n: &Node, at: &str, name: &str) -> Result<(), String> {
-    let (keeper, first) = RelayKeeper::start(n, at, name, vec![], Duration::from_secs(10)).await;
-    if first.is_err() {
-        keeper.stop(n);
-    }
-    first.map_err(|e| airlock_project::error_text(&e))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -68,6 +68,21 @@ impl Home {
         r
     }
 
+    /// Runs `airlock policy create --at NODE --resource-type TYPE --expression EXPR`, which
+    /// must succeed.
+    pub fn create_policy(&self, node: &str, resource_type: &str, expression: &str) -> Run {
+        self.ok(&[
+            "policy",
+            "create",
+            "--at",
+            node,
+            "--resource-type",
+            resource_type,
+            "--expression",
+            expression,
+        ])
+    }
+
     /// Names of the recorded nodes.
     pub fn nodes(&self) -> Vec<String> {
         let r = self.ok(&["node", "list", "--output", "json"]);

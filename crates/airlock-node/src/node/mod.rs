@@ -7,8 +7,11 @@
 //! start the node builds one narrow context per kind of worker — [`Deliver`] (dispatch a message
 //! to a route), [`TransportContext`] (connections), [`ChannelContext`] (channel ends and
 //! handshakes), [`PortalContext`] (inlets, outlets, links, streams) — each a cheap clone of a few
-//! `Arc`s that a worker takes once when it starts. Only services of other crates (authority,
-//! relays) still see the node, through [`Worker`] and [`Node::router`].
+//! `Arc`s that a worker takes once when it starts. Services of other crates that sit on the data
+//! path (the relay forwarder) do the same: they take a context from the node once and register
+//! an [`Endpoint`] with [`NodeRouter::register_endpoint`]. Only request/answer services of
+//! other crates (authority, relay registration, reply slots) still see the node, through
+//! [`Worker`] and [`NodeRouter::register`].
 
 mod access;
 pub mod ops;
@@ -68,11 +71,13 @@ impl Drop for Inner {
     }
 }
 
-/// A service that handles messages with the whole node at hand (the authority, relays, request
-/// replies of other crates). Register one with [`Node::router`].
+/// A service that handles messages with the whole node at hand (the authority, relay
+/// registration, request replies of other crates). Register one with [`Node::router`].
 ///
-/// The node's own workers (connections, channel ends, portal links, outlets) do not take the
-/// node: they implement [`crate::router::Endpoint`] and hold a narrow context.
+/// Each message upgrades a weak reference to the node first. The node's own workers
+/// (connections, channel ends, portal links, outlets) do not take the node: they implement
+/// [`Endpoint`] and hold a narrow context; a service of another crate that handles every
+/// byte of some traffic should do the same ([`NodeRouter::register_endpoint`]).
 pub trait Worker: Send + Sync + 'static {
     /// Handles a message whose first onward address is this worker's (already admitted by the
     /// worker's [`Access`] rule).
@@ -110,6 +115,22 @@ impl NodeRouter<'_> {
             .inner
             .router
             .register(addr, access, Arc::new(service))
+    }
+
+    /// Registers an [`Endpoint`] that accepts `access`; returns false if the address is taken.
+    ///
+    /// For services of other crates on the data path: unlike a [`Worker`], an endpoint does not
+    /// get the node per message, only the node's [`Deliver`]. Whatever else it needs it takes
+    /// once, before registering, from one of the node's contexts ([`Node::deliver`],
+    /// [`Node::channel_context`], …). An endpoint holding a context holds the router: it is
+    /// released when it is unregistered, or when the node goes away.
+    pub fn register_endpoint(
+        &self,
+        addr: Address,
+        access: Access,
+        endpoint: Arc<dyn Endpoint>,
+    ) -> bool {
+        self.node.inner.router.register(addr, access, endpoint)
     }
 
     /// Removes whatever is registered at `addr`.
@@ -307,7 +328,8 @@ impl Node {
         self.channel_context().rekey_policy()
     }
 
-    /// The address table, for registering services that take the node ([`Worker`]).
+    /// The address table, for registering services of other crates: those that take the node
+    /// ([`Worker`]) and those that hold a narrow context ([`Endpoint`]).
     pub fn router(&self) -> NodeRouter<'_> {
         NodeRouter { node: self }
     }

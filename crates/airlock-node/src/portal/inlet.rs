@@ -9,6 +9,7 @@
 
 use super::link::{Link, LinkStats};
 use super::socket::PortalSocket;
+use crate::backoff::Backoff;
 use crate::channel::SecureChannel;
 use crate::failure::{self, FailureKind};
 use crate::portal::PortalContext;
@@ -308,19 +309,19 @@ impl Inlet {
     /// [`LINK_WAIT`] passes; a permanent failure ends the attempt at once).
     pub async fn link(&self, node: &PortalContext) -> anyhow::Result<Arc<Link>> {
         let deadline = tokio::time::Instant::now() + LINK_WAIT;
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
         loop {
             match self.link_once(node).await {
                 Ok(link) => return Ok(link),
                 Err(e) => {
+                    let pause = backoff.next_delay();
                     if failure::classify(&e).is_permanent()
-                        || tokio::time::Instant::now() + backoff > deadline
+                        || tokio::time::Instant::now() + pause > deadline
                     {
                         return Err(e);
                     }
-                    tracing::debug!(inlet = %self.spec.name, "link not ready, retrying in {backoff:?}: {e:#}");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(2));
+                    tracing::debug!(inlet = %self.spec.name, "link not ready, retrying in {pause:?}: {e:#}");
+                    tokio::time::sleep(pause).await;
                 }
             }
         }
@@ -524,12 +525,12 @@ impl failure::Classify for LinkRefused {
 /// pausing [`RECONNECT_MIN`] doubling to [`RECONNECT_MAX`] after failures (reset by a success;
 /// [`RECONNECT_MAX`] at once after a permanent one). Ends when the inlet is dropped.
 async fn keep_linked(inlet: std::sync::Weak<Inlet>, node: PortalContext) {
-    let mut backoff = RECONNECT_MIN;
+    let mut backoff = Backoff::new(RECONNECT_MIN, RECONNECT_MAX);
     loop {
         let Some(i) = inlet.upgrade() else { return };
         let pause = match i.link_once(&node).await {
             Ok(link) => {
-                backoff = RECONNECT_MIN;
+                backoff.reset();
                 drop(i);
                 link.closed().await;
                 if let Some(i) = inlet.upgrade() {
@@ -542,16 +543,16 @@ async fn keep_linked(inlet: std::sync::Weak<Inlet>, node: PortalContext) {
             }
             Err(e) => {
                 let kind = failure::classify(&e);
-                tracing::debug!(inlet = %i.spec.name, %kind, "inlet link attempt failed, next in {backoff:?}: {e:#}");
+                let delay = backoff.next_delay();
+                tracing::debug!(inlet = %i.spec.name, %kind, "inlet link attempt failed, next in {delay:?}: {e:#}");
                 if kind.is_permanent() {
-                    RECONNECT_MAX
+                    backoff.max()
                 } else {
-                    backoff
+                    delay
                 }
             }
         };
         drop(i);
         tokio::time::sleep(pause).await;
-        backoff = (backoff * 2).min(RECONNECT_MAX);
     }
 }

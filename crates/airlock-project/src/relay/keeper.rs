@@ -3,6 +3,7 @@
 
 use super::RELAY_SERVICE;
 use airlock_identity::Identifier;
+use airlock_node::backoff::Backoff;
 use airlock_node::{Classify, Exposure, FailureKind, Node};
 use airlock_wire::{Address, Route};
 use serde::Serialize;
@@ -256,7 +257,8 @@ impl RelayKeeper {
         node: Node,
         mut first: Option<tokio::sync::oneshot::Sender<Result<(), RegisterError>>>,
     ) {
-        let mut backoff = Duration::from_millis(500);
+        let mut backoff =
+            Backoff::new(Duration::from_millis(500), Duration::from_secs(30)).with_jitter(0.2);
         while !self.stopped.load(Ordering::Acquire) {
             match self.register_once(&node).await {
                 Ok(ch) => {
@@ -267,7 +269,7 @@ impl RelayKeeper {
                         i.last_error_kind = None;
                         tracing::info!(relay = %i.name, at = %i.at, "relay registered");
                     }
-                    backoff = Duration::from_millis(500);
+                    backoff.reset();
                     let inner = ch.inner.clone();
                     // Recorded before the first result is reported, so that a `stop` right
                     // after `start` finds the channel and closes it.
@@ -290,7 +292,7 @@ impl RelayKeeper {
                 Err(e) => {
                     let why = crate::error_text(&e);
                     let kind = e.failure_kind();
-                    tracing::warn!(%kind, "relay registration failed (retrying in {backoff:?}): {why}");
+                    tracing::warn!(%kind, "relay registration failed (retrying in {:?}): {why}", backoff.peek());
                     {
                         let mut i = self.info.lock().expect("info");
                         i.status = RelayStatus::Down;
@@ -303,9 +305,7 @@ impl RelayKeeper {
                     }
                 }
             }
-            let wait = backoff.mul_f64(0.8 + 0.4 * rand::random::<f64>());
-            tokio::time::sleep(wait).await;
-            backoff = (backoff * 2).min(Duration::from_secs(30));
+            tokio::time::sleep(backoff.next_delay()).await;
         }
     }
 }

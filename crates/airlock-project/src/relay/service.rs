@@ -2,7 +2,7 @@
 //! permission, policies, binding) and installs the forwarder of each accepted one.
 
 use super::bindings::{BindingError, MemoryBindings, RelayBindings};
-use super::forwarder::{Forwarder, ForwarderWorker};
+use super::forwarder::Forwarder;
 use super::{valid_relay_name, MAX_RELAYS_PER_CHANNEL, RELAY_SERVICE};
 use crate::RELAY_ATTRIBUTE;
 use airlock_identity::Identifier;
@@ -254,24 +254,21 @@ impl RelayService {
                     name: name.to_string(),
                 });
             }
-            node.router().unregister(&old.forwarder.address);
-            old.forwarder.stop(node);
+            old.forwarder.stop();
         }
         let channel = node
             .channel(&peer.channel)
             .ok_or(RegistrationRefused::ChannelClosed)?;
         node.router().unregister(&forwarder);
-        let fw = Arc::new(Forwarder {
-            name: name.to_string(),
-            address: forwarder.clone(),
-            channel: Arc::downgrade(&channel),
-            callers: Mutex::new(HashMap::new()),
-        });
-        node.router().register(
+        // The forwarder takes the node's channel context once; it never sees the node.
+        let fw = Forwarder::new(
+            node.channel_context().clone(),
+            name,
             forwarder.clone(),
-            Access::Service,
-            Arc::new(ForwarderWorker(fw.clone())),
+            &channel,
         );
+        node.router()
+            .register_endpoint(forwarder.clone(), Access::Service, fw.endpoint());
         regs.insert(
             name.to_string(),
             Registration {
@@ -283,9 +280,8 @@ impl RelayService {
         drop(regs);
         // Drop the registration with the channel it runs through.
         if let Some(ch) = node.channel(&peer.channel) {
-            let (regs, n, name2, chan) = (
+            let (regs, name2, chan) = (
                 self.registrations.clone(),
-                node.clone(),
                 name.to_string(),
                 peer.channel.clone(),
             );
@@ -293,8 +289,7 @@ impl RelayService {
                 let mut regs = regs.lock().expect("relays");
                 if regs.get(&name2).is_some_and(|r| r.channel == chan) {
                     if let Some(r) = regs.remove(&name2) {
-                        n.router().unregister(&r.forwarder.address);
-                        r.forwarder.stop(&n);
+                        r.forwarder.stop();
                         tracing::info!(relay = %name2, "relay registration dropped with its channel");
                     }
                 }
