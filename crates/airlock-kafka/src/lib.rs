@@ -1,0 +1,40 @@
+//! The Airlock Kafka interceptor core (sans-IO): what a kafka-inlet and a kafka-outlet do to the
+//! Kafka protocol bytes that cross a portal, with no sockets and no tasks.
+//!
+//! * [`frame`] — length-prefixed frames reassembled from a byte stream ([`FrameReader`]).
+//! * [`header`] — request and response headers.
+//! * [`policy`] — which APIs pass, which are refused, which versions we read.
+//! * [`brokers`] — broker node id → local inlet port ([`BrokerMap`]) and broker id → advertised
+//!   address at the outlet ([`KnownBrokers`]).
+//! * [`inlet`] — [`InletInterceptor`], one per client connection: rewrites broker addresses in
+//!   Metadata, FindCoordinator and DescribeCluster responses to local inlet ports.
+//! * [`outlet`] — [`OutletInterceptor`], one per portal stream at the outlet: learns where the
+//!   brokers are, so the outlet dials only brokers the cluster advertised.
+//!
+//! The runtime reads bytes, pushes them into a [`FrameReader`], hands each frame to the
+//! interceptor and writes whatever frame the returned action holds. Any [`KafkaError`] ends the
+//! connection: the interceptors fail closed rather than pass on bytes they could not read.
+
+#![deny(missing_docs)]
+
+pub mod brokers;
+mod error;
+mod exchange;
+pub mod frame;
+pub mod header;
+pub mod inlet;
+pub mod outlet;
+pub mod policy;
+mod responses;
+mod shape;
+
+pub use brokers::{AdvertisedBroker, BrokerMap, KnownBrokers, MappedBroker};
+pub use error::KafkaError;
+pub use exchange::{RequestAction, MAX_IN_FLIGHT};
+pub use frame::{encode_frame, FrameReader, DEFAULT_MAX_FRAME};
+pub use inlet::{InletInterceptor, ResponseAction};
+pub use outlet::{OutletInterceptor, OutletResponse};
+pub use responses::cap_api_versions;
+
+#[cfg(test)]
+mod tests;
