@@ -7,7 +7,7 @@
 //! named, the inlet opens a listener on that port whose connections go to the outlet's
 //! `NAME-broker-ID` service — before the client reads the response that names it.
 
-use super::pump::{self, Interceptor};
+use super::pump::{self, Interceptor, ResponseFuture};
 use crate::portal::{Inlet, InletInfo, InletSpec, PortalContext};
 use airlock_kafka::{BrokerMap, InletInterceptor, KafkaError, MappedBroker, RequestAction};
 use bytes::Bytes;
@@ -122,7 +122,8 @@ impl KafkaInlet {
             }
         })?;
         let bound = listener.local_addr()?;
-        let bootstrap = Inlet::start_local(ctx, portal_spec(&spec, None, bound), RESOURCE_TYPE).await?;
+        let bootstrap =
+            Inlet::start_local(ctx, portal_spec(&spec, None, bound), RESOURCE_TYPE).await?;
         let shared = Arc::new(Shared {
             spec,
             ctx: ctx.clone(),
@@ -130,7 +131,12 @@ impl KafkaInlet {
             map: Mutex::new(map),
             brokers: tokio::sync::Mutex::new(BTreeMap::new()),
         });
-        let task = tokio::spawn(accept_loop(listener, Arc::downgrade(&shared), bootstrap, "bootstrap".into()));
+        let task = tokio::spawn(accept_loop(
+            listener,
+            Arc::downgrade(&shared),
+            bootstrap,
+            "bootstrap".into(),
+        ));
         Ok(KafkaInlet {
             shared,
             task: Mutex::new(Some(task)),
@@ -257,10 +263,19 @@ struct InletConnection {
 
 impl Interceptor for InletConnection {
     fn on_request(&self, frame: Bytes) -> Result<RequestAction, KafkaError> {
-        self.interceptor.lock().expect("interceptor").on_request(frame)
+        self.interceptor
+            .lock()
+            .expect("interceptor")
+            .on_request(frame)
     }
 
-    async fn on_response(&self, frame: Bytes) -> Result<Bytes, String> {
+    fn on_response(&self, frame: Bytes) -> ResponseFuture<'_> {
+        Box::pin(self.respond(frame))
+    }
+}
+
+impl InletConnection {
+    async fn respond(&self, frame: Bytes) -> Result<Bytes, String> {
         let Some(s) = self.shared.upgrade() else {
             return Err("the Kafka inlet was deleted".into());
         };
@@ -297,9 +312,18 @@ async fn open_broker(s: &Arc<Shared>, b: &MappedBroker) -> Result<(), String> {
             b.node_id
         )
     })?;
-    let inlet = Inlet::start_local(&s.ctx, portal_spec(&s.spec, Some(b.node_id), address), RESOURCE_TYPE)
-        .await
-        .map_err(|e| format!("cannot open the portal for kafka broker {}: {e:#}", b.node_id))?;
+    let inlet = Inlet::start_local(
+        &s.ctx,
+        portal_spec(&s.spec, Some(b.node_id), address),
+        RESOURCE_TYPE,
+    )
+    .await
+    .map_err(|e| {
+        format!(
+            "cannot open the portal for kafka broker {}: {e:#}",
+            b.node_id
+        )
+    })?;
     tracing::info!(inlet = %s.spec.name, broker = b.node_id, %address, advertised = %format!("{}:{}", b.advertised.host, b.advertised.port), "kafka broker reachable locally");
     let task = tokio::spawn(accept_loop(
         listener,

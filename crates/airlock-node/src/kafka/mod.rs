@@ -83,13 +83,17 @@ impl KafkaPortals {
         spec: KafkaInletSpec,
         wait: Duration,
     ) -> anyhow::Result<KafkaInletInfo> {
-        let mut inlets = self.inlets.lock().await;
-        if inlets.contains_key(&spec.name) {
-            anyhow::bail!(
-                "a Kafka inlet named {:?} already exists on node {}",
-                spec.name,
-                ctx.node_name()
-            );
+        let taken = |inlets: &HashMap<String, Arc<KafkaInlet>>| {
+            inlets.contains_key(&spec.name).then(|| {
+                anyhow::anyhow!(
+                    "a Kafka inlet named {:?} already exists on node {}",
+                    spec.name,
+                    ctx.node_name()
+                )
+            })
+        };
+        if let Some(e) = taken(&*self.inlets.lock().await) {
+            return Err(e);
         }
         let inlet = Arc::new(KafkaInlet::start(ctx, spec.clone()).await?);
         if let Err(e) = inlet.wait_first(wait).await {
@@ -97,7 +101,13 @@ impl KafkaPortals {
             return Err(e);
         }
         let info = inlet.info().await;
-        inlets.insert(spec.name, inlet);
+        let mut inlets = self.inlets.lock().await;
+        if let Some(e) = taken(&inlets) {
+            drop(inlets);
+            inlet.stop().await;
+            return Err(e);
+        }
+        inlets.insert(spec.name.clone(), inlet);
         Ok(info)
     }
 

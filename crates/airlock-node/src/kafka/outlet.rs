@@ -8,7 +8,7 @@
 //! advertised for its id — never an address an inlet names — so a member cannot use the outlet to
 //! reach other hosts of the Kafka operator's network.
 
-use super::pump::{self, Interceptor};
+use super::pump::{self, Interceptor, ResponseFuture};
 use crate::portal::{Outlet, OutletInfo, OutletSpec, OutletTarget, PortalContext, Portals};
 use airlock_kafka::{KafkaError, KnownBrokers, OutletInterceptor, RequestAction};
 use bytes::Bytes;
@@ -184,10 +184,19 @@ struct OutletConnection {
 
 impl Interceptor for OutletConnection {
     fn on_request(&self, frame: Bytes) -> Result<RequestAction, KafkaError> {
-        self.interceptor.lock().expect("interceptor").on_request(frame)
+        self.interceptor
+            .lock()
+            .expect("interceptor")
+            .on_request(frame)
     }
 
-    async fn on_response(&self, frame: Bytes) -> Result<Bytes, String> {
+    fn on_response(&self, frame: Bytes) -> ResponseFuture<'_> {
+        Box::pin(self.respond(frame))
+    }
+}
+
+impl OutletConnection {
+    async fn respond(&self, frame: Bytes) -> Result<Bytes, String> {
         let Some(s) = self.shared.upgrade() else {
             return Err("the Kafka outlet was deleted".into());
         };

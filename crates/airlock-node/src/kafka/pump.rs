@@ -10,20 +10,26 @@
 use airlock_kafka::{FrameReader, KafkaError, RequestAction};
 use bytes::Bytes;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, WriteHalf};
 use tokio::sync::Mutex;
 
 /// Read size per socket read.
 const READ_CHUNK: usize = 64 * 1024;
+
+/// The future of [`Interceptor::on_response`].
+pub(crate) type ResponseFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Bytes, String>> + Send + 'a>>;
 
 /// What one connection's interceptor does with frames (see [`crate::kafka`]).
 pub(crate) trait Interceptor: Send + Sync + 'static {
     /// A request frame from the client.
     fn on_request(&self, frame: Bytes) -> Result<RequestAction, KafkaError>;
     /// A response frame from the server; returns the frame to pass on, after whatever the
-    /// response asks for is in place (new broker listeners or outlets).
-    fn on_response(&self, frame: Bytes) -> impl Future<Output = Result<Bytes, String>> + Send;
+    /// response asks for is in place (new broker listeners or outlets). Boxed: the inlet's
+    /// future opens listeners whose connections run this same pump.
+    fn on_response(&self, frame: Bytes) -> ResponseFuture<'_>;
 }
 
 /// Why a connection ended early.
@@ -48,7 +54,7 @@ impl std::fmt::Display for End {
 async fn next_frame<R: AsyncRead + Unpin>(
     r: &mut R,
     frames: &mut FrameReader,
-    buf: &mut Vec<u8>,
+    buf: &mut [u8],
 ) -> Result<Option<Bytes>, End> {
     loop {
         if let Some(f) = frames.pop().map_err(|e| End::Refused(e.to_string()))? {
@@ -94,9 +100,12 @@ where
                     .map_err(|e| End::Refused(e.to_string()))?
                 {
                     RequestAction::Forward(f) => server_tx.write_all(&f).await.map_err(End::Io)?,
-                    RequestAction::Reply(f) => {
-                        client_tx.lock().await.write_all(&f).await.map_err(End::Io)?
-                    }
+                    RequestAction::Reply(f) => client_tx
+                        .lock()
+                        .await
+                        .write_all(&f)
+                        .await
+                        .map_err(End::Io)?,
                 }
             }
         }

@@ -20,8 +20,10 @@ use crate::access::{AccessControl, Admission};
 use crate::channel::{self, ChannelContext, Channels, SecureChannel};
 use crate::counters::Counters;
 use crate::flow_control::Access;
+use crate::kafka::{
+    KafkaInletInfo, KafkaInletSpec, KafkaOutletInfo, KafkaOutletSpec, KafkaPortals,
+};
 use crate::message::Message;
-use crate::kafka::{KafkaInletInfo, KafkaInletSpec, KafkaOutletInfo, KafkaOutletSpec, KafkaPortals};
 use crate::portal::{Inlet, InletInfo, InletSpec, OutletInfo, OutletSpec, PortalContext, Portals};
 use crate::router::{Deliver, Endpoint, Router};
 use crate::services::{Echo, Uppercase};

@@ -2,9 +2,9 @@
 //! of a `Hello`, and how a refusal reads ([`Refused`], [`Aborted`]). Everything after the
 //! handshake is frame handling (`frames`) and streams (`streams`).
 
-use crate::portal::target::OutletTarget;
 use super::{Link, LinkStats, Side};
 use crate::channel::SecureChannel;
+use crate::portal::target::OutletTarget;
 use crate::portal::PortalContext;
 use airlock_channel::AbortNotice;
 use airlock_portal::{LinkCore, LinkState as CoreState, ResetReason};

@@ -22,11 +22,11 @@ mod streams;
 
 pub use hello::{Aborted, HelloRefusal, Refused};
 
-use crate::portal::target::OutletTarget;
 use super::stream::{Stream, StreamEvent};
 use super::PortalContext;
 use crate::channel::SecureChannel;
 use crate::message::Message;
+use crate::portal::target::OutletTarget;
 use crate::router::{Deliver, Endpoint};
 use airlock_identity::Identifier;
 use airlock_portal::{LinkCore, PortalFrame, ResetReason};

@@ -3,12 +3,12 @@
 //! to its target), credit and the end of a stream.
 
 use super::{Link, Side};
+use crate::portal::socket::PortalSocket;
 use crate::portal::stream::{self, Stream};
 use crate::portal::PortalContext;
 use airlock_portal::ResetReason;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use crate::portal::socket::PortalSocket;
 
 impl Link {
     /// Bytes stream `id` may send now.
