@@ -13,6 +13,8 @@
 pub mod inlet;
 pub mod outlet;
 mod pump;
+#[cfg(test)]
+mod tests;
 
 pub use inlet::{KafkaInlet, KafkaInletInfo, KafkaInletSpec};
 pub use outlet::{KafkaOutlet, KafkaOutletInfo, KafkaOutletSpec};
