@@ -44,12 +44,14 @@ RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace -q
 section "fuzz targets (each ${FUZZ_SECONDS:-30} s)"
 bash tests/fuzz.sh
 
-section "test bed parts (FerretDB, the mongodb driver; cached)"
+section "test bed parts (FerretDB, the mongodb driver, Apache Kafka, kcat; cached)"
 (
     source tests/testbed/ferretdb.sh
     source tests/testbed/mongodb.sh
+    source tests/testbed/kafka.sh
     ferretdb_install >/dev/null
     mongodb_client_install >/dev/null
+    kafka_install >/dev/null
 )
 echo "ok"
 
@@ -75,11 +77,13 @@ demo() { # `demo LIMIT NAME`: examples/NAME/run.sh must succeed; its cleanup alw
 lane_a() {
     step 600 "scenario: portal with PostgreSQL" bash tests/scenarios/portal_postgres.sh &&
         step 900 "scenario: MongoDB across isolated networks (seed 002)" bash tests/scenarios/mongodb.sh &&
+        step 600 "scenario: Kafka through Kafka portals (seed 000, portal part)" bash tests/scenarios/kafka.sh &&
         demo 300 portal
 }
 lane_b() {
     step 900 "scenario: two project nodes on one PostgreSQL" bash tests/scenarios/project_postgres.sh &&
         step 600 "scenario: Kubernetes pod topology on network namespaces (seed 004)" bash tests/scenarios/pods.sh &&
+        step 300 "scenario: the Kafka test bed (KRaft, console clients, kcat, SASL_SSL)" bash tests/scenarios/kafka_testbed.sh &&
         demo 300 mongodb
 }
 lane_a >"$LANES/a.log" 2>&1 &

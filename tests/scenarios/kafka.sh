@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Scenario (seed 000, the portal part): Apache Kafka through a Kafka portal between isolated networks.
+#
+#   ka_bank     "Kafka operator": Apache Kafka 4.1.1 (KRaft) on its own loopback, operator node with
+#               relay "kafka", kafka-outlet, kafka-outlet policy
+#      └── only link ──▶ ka_project (self-hosted project node: authority + relays)
+#   ka_analysis "Application team": a producer node and a consumer node, each with a kafka-inlet and
+#               a kafka-inlet policy; the stock Kafka console clients and kcat
+#      └── only link ──▶ ka_project
+#
+# Asserts: the application team cannot reach the broker directly; the seed's 8 messages go from the
+# console producer (through the producer's inlet) to the console consumer (through the consumer's
+# inlet); kcat -L through an inlet sees every broker at a local port of the inlet's range; two
+# consumer groups each read all 8; an identity without kafka-inlet=true is refused by the outlet;
+# a 3-broker cluster with a 3-partition topic replicated 3 times works through one inlet.
+# Record encryption (the broker holding ciphertext only) is the next part of issue #12.
+set -euo pipefail
+export TESTBED_PREFIX="${TESTBED_PREFIX:-ka_}"
+source "$(dirname "$0")/../lib/common.sh"
+source "$ROOT/tests/testbed/kafka.sh"
+[ -x "$AIRLOCK" ] || fail "build first: cargo build --release"
+[ "$(id -u)" = 0 ] || fail "the scenario needs root (network namespaces)"
+
+WORK="$(mktemp -d /tmp/airlock-kafka.XXXXXX)"
+on_exit "rm -rf '$WORK'"
+on_exit "testbed_down"
+on_exit "kafka_stop"
+
+log "installing Kafka $KAFKA_VERSION (cached in $KAFKA_HOME) and kcat"
+kafka_install >/dev/null || fail "kafka_install"
+
+log "network namespaces"
+testbed_up
+testbed_assert_isolated >/dev/null 2>&1 || fail "namespaces are not isolated"
+testbed_project_name project.airlock.test || fail "hosts files for the namespaces"
+pass "the Kafka operator's and the application team's networks reach only the project host"
+
+# `as PARTY cmd…` runs airlock inside the party's namespace with its own state.
+as() {
+    local party=$1 ns
+    shift
+    case $party in
+    admin) ns=$NS_PROJECT ;;
+    operator) ns=$NS_BANK ;;
+    producer | consumer | intruder) ns=$NS_ANALYSIS ;;
+    esac
+    ip netns exec "$ns" env AIRLOCK_HOME="$WORK/$party" "$AIRLOCK" "$@"
+}
+for p in admin operator producer consumer intruder; do
+    on_exit "ip netns exec \$NS_PROJECT env AIRLOCK_HOME='$WORK/$p' '$AIRLOCK' node delete --all --yes"
+done
+# `json_field PARTY FIELD cmd…` prints FIELD of the JSON object `airlock cmd… --output json` prints.
+json_field() {
+    local party=$1 field=$2
+    shift 2
+    as "$party" "$@" --output json | python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$field"
+}
+consume_to() { local out=$1; shift; kafka_consume "$@" >"$out"; }
+
+log "Kafka operator: one KRaft broker on its own loopback"
+kafka_start "$NS_BANK" 127.0.0.1 operator --port 9092 >/dev/null || fail "kafka_start"
+if testbed_tcp_connect "$NS_ANALYSIS" "$BANK_IP" 9092 2 2>/dev/null; then fail "the application team reached the broker directly"; fi
+pass "broker at 127.0.0.1:9092 inside $NS_BANK (pid $KAFKA_PID); unreachable from $NS_ANALYSIS"
+
+log "administrator: self-hosted project, tickets"
+as admin project create --listen 0.0.0.0:4000 --public-address project.airlock.test:4000 >/dev/null 2>&1 ||
+    fail "project create"
+OPERATOR_TICKET=$(as admin project ticket --usage-count 1 --expires-in 10m --attribute kafka-outlet=true --relay kafka)
+PRODUCER_TICKET=$(as admin project ticket --usage-count 1 --expires-in 10m --attribute kafka-inlet=true)
+CONSUMER_TICKET=$(as admin project ticket --usage-count 1 --expires-in 10m --attribute kafka-inlet=true)
+INTRUDER_TICKET=$(as admin project ticket --usage-count 1 --expires-in 10m --attribute team=other)
+pass "project created, four tickets issued"
+
+log "Kafka operator: node, relay kafka, policy, kafka-outlet"
+as operator project enroll "$OPERATOR_TICKET" >/dev/null 2>&1 || fail "operator enroll"
+as operator node create >/dev/null 2>&1 || fail "operator node"
+as operator relay create kafka >/dev/null 2>&1 || fail "operator relay"
+as operator policy create --resource-type kafka-outlet --expression '(= subject.kafka-inlet "true")' >/dev/null ||
+    fail "kafka-outlet policy"
+as operator kafka-outlet create --bootstrap-server 127.0.0.1:9092 >/dev/null || fail "kafka-outlet create"
+pass "operator node with relay kafka and a Kafka outlet to 127.0.0.1:9092"
+
+log "application team: producer and consumer nodes with Kafka inlets via the relay"
+for party in producer consumer; do
+    ticket=PRODUCER_TICKET
+    [ $party = consumer ] && ticket=CONSUMER_TICKET
+    as $party project enroll "${!ticket}" >/dev/null 2>&1 || fail "$party enroll"
+    as $party node create >/dev/null 2>&1 || fail "$party node"
+    as $party policy create --resource-type kafka-inlet --expression '(= subject.kafka-outlet "true")' >/dev/null ||
+        fail "$party kafka-inlet policy"
+done
+as producer kafka-inlet create --from 127.0.0.1:19092 >/dev/null || fail "producer kafka-inlet create"
+as consumer kafka-inlet create --from 127.0.0.1:29092 --to /project/default/service/forward_to_kafka/secure/api \
+    >/dev/null || fail "consumer kafka-inlet create"
+pass "producer inlet at 127.0.0.1:19092 (--via kafka by default), consumer inlet at 127.0.0.1:29092 (the seed's --to)"
+
+log "the seed's 8 messages"
+P=127.0.0.1:19092
+C=127.0.0.1:29092
+kafka_topic_create "$NS_ANALYSIS" "$P" demo 1 --config compression.type=uncompressed || fail "topic create through the producer inlet"
+printf 'message %s\n' 1 2 3 4 5 6 7 8 >"$WORK/sent"
+kafka_produce "$NS_ANALYSIS" "$P" demo <"$WORK/sent" || fail "produce through the producer inlet"
+consume_to "$WORK/got" "$NS_ANALYSIS" "$C" demo 8 group-a || fail "consume through the consumer inlet"
+diff "$WORK/sent" "$WORK/got" >&2 || fail "consumed lines differ from the produced ones"
+pass "8 messages from the console producer (producer inlet) to the console consumer (consumer inlet), identical"
+consume_to "$WORK/got-b" "$NS_ANALYSIS" "$C" demo 8 group-b || fail "second consumer group"
+diff "$WORK/sent" "$WORK/got-b" >&2 || fail "group-b read other lines"
+pass "a second consumer group reads the same 8"
+
+meta="$(kafka_kcat "$NS_ANALYSIS" -b "$C" -L -m 10 2>&1)" || fail "kcat -L through the consumer inlet: $meta"
+grep -q "broker 1 at 127.0.0.1:29093" <<<"$meta" || fail "kcat -L does not show broker 1 at the inlet's port: $meta"
+if grep -q ":9092" <<<"$meta"; then fail "kcat -L shows the broker's own address: $meta"; fi
+kafka_kcat "$NS_ANALYSIS" -b "$C" -C -t demo -o beginning -e -q >"$WORK/got-kcat" || fail "kcat consume"
+diff "$WORK/sent" "$WORK/got-kcat" >&2 || fail "kcat read other lines"
+brokers="$(as consumer kafka-inlet show kafka-inlet --output json | python3 -c 'import json,sys; print(" ".join(json.load(sys.stdin)["brokers"]))')"
+[ "$brokers" = "1=127.0.0.1:29093" ] || fail "consumer inlet brokers: '$brokers'"
+pass "kcat -L sees broker 1 at 127.0.0.1:29093 (the inlet's range, never :9092) and reads the 8; inlet lists $brokers"
+
+log "an identity without kafka-inlet=true"
+as intruder project enroll "$INTRUDER_TICKET" >/dev/null 2>&1 || fail "intruder enroll"
+as intruder node create >/dev/null 2>&1 || fail "intruder node"
+as intruder policy create --resource-type kafka-inlet --expression '(= subject.kafka-outlet "true")' >/dev/null
+if out=$(as intruder kafka-inlet create --from 127.0.0.1:39092 2>&1); then
+    fail "the intruder's kafka-inlet was created: $out"
+fi
+grep -q "refused" <<<"$out" || fail "the intruder's create failed for another reason: $out"
+if testbed_tcp_connect "$NS_ANALYSIS" 127.0.0.1 39092 2 2>/dev/null; then fail "the refused inlet still listens"; fi
+pass "the outlet refuses it: $(head -1 <<<"$out")"
+
+log "a 3-broker cluster behind a second Kafka outlet"
+kafka_start "$NS_BANK" 127.0.0.1 cluster --nodes 3 --port 9492 --controller-port 9592 --xmx 256m >/dev/null ||
+    fail "kafka_start --nodes 3"
+as operator kafka-outlet create --name kafka3 --bootstrap-server 127.0.0.1:9492 >/dev/null || fail "kafka-outlet kafka3"
+as producer kafka-inlet create --name cluster --from 127.0.0.1:49092 --outlet kafka3 >/dev/null ||
+    fail "kafka-inlet for the cluster"
+K=127.0.0.1:49092
+kafka_topic_create "$NS_ANALYSIS" "$K" replicated 3 --replication-factor 3 --config min.insync.replicas=2 ||
+    fail "3-partition topic through the inlet"
+kafka_produce "$NS_ANALYSIS" "$K" replicated - --producer-property acks=all <"$WORK/sent" || fail "produce to the cluster"
+consume_to "$WORK/got-cluster" "$NS_ANALYSIS" "$K" replicated 8 group-c || fail "consume from the cluster"
+sort "$WORK/got-cluster" | diff "$WORK/sent" - >&2 || fail "cluster: consumed lines differ"
+meta="$(kafka_kcat "$NS_ANALYSIS" -b "$K" -L -t replicated -m 10 2>&1)" || fail "kcat -L on the cluster: $meta"
+for port in 49093 49094 49095; do
+    grep -q "at 127.0.0.1:$port" <<<"$meta" || fail "kcat -L does not show a broker at 127.0.0.1:$port: $meta"
+done
+leaders="$(grep -o 'leader [123]' <<<"$meta" | sort -u | wc -l)"
+pass "3 brokers at 127.0.0.1:49093-49095 through one inlet; 8 messages over 3 partitions ($leaders distinct leaders) round trip"
+
+echo "kafka: all checks passed" >&2
