@@ -23,12 +23,17 @@ VAR_RE = re.compile(r"\$\{([^}]*)\}|\$([A-Za-z0-9_]+)")
 NODE_KEYS = {
     "name", "ticket", "identity", "project", "tcp-listener-address",
     "relay", "relays", "policies", "policy", "tcp-outlets", "tcp-outlet", "tcp-inlets", "tcp-inlet",
+    "kafka-outlet", "kafka-outlets", "kafka-inlet", "kafka-inlets",
 }
 POLICY_KEYS = {"resource", "resource-type", "expression", "allow"}
 RELAY_RE = re.compile(r"^[A-Za-z0-9._-]{1,48}$")
-RESOURCE_TYPES = {"tcp-inlet", "tcp-outlet", "relay", "kafka-consumer", "kafka-producer"}
+RESOURCE_TYPES = {
+    "tcp-inlet", "tcp-outlet", "relay", "kafka-inlet", "kafka-outlet", "kafka-consumer", "kafka-producer",
+}
 OUTLET_KEYS = {"to", "from"}
 INLET_KEYS = {"from", "to", "via", "authorized"}
+KAFKA_OUTLET_KEYS = {"bootstrap-server"}
+KAFKA_INLET_KEYS = {"from", "to", "via", "outlet", "brokers-port-range", "authorized", "consumer-relay"}
 
 
 def load(path):
@@ -117,11 +122,31 @@ def check_config(where, text, env_names, secret_files, problems):
             bad(f"tcp-inlet {iname}: needs `to` or `via`")
         elif "via" in i and not NAME_RE.match(str(i["via"])):
             bad(f"tcp-inlet {iname}: invalid via {i['via']!r}")
+    # Kafka portals: the single forms (named `kafka`) and the named maps.
+    kafka_outlets = dict(cfg.get("kafka-outlets") or {})
+    kafka_inlets = dict(cfg.get("kafka-inlets") or {})
+    if cfg.get("kafka-outlet") is not None:
+        kafka_outlets.setdefault("kafka", cfg["kafka-outlet"])
+    if cfg.get("kafka-inlet") is not None:
+        kafka_inlets.setdefault("kafka", cfg["kafka-inlet"])
+    for oname, o in kafka_outlets.items():
+        if not NAME_RE.match(str(oname)):
+            bad(f"invalid Kafka outlet name {oname!r}")
+        if not isinstance(o, dict) or set(o) - KAFKA_OUTLET_KEYS or "bootstrap-server" not in o:
+            bad(f"kafka-outlet {oname}: needs `bootstrap-server` and only {sorted(KAFKA_OUTLET_KEYS)}")
+    for iname, i in kafka_inlets.items():
+        if not NAME_RE.match(str(iname)):
+            bad(f"invalid Kafka inlet name {iname!r}")
+        if not isinstance(i, dict) or set(i) - KAFKA_INLET_KEYS:
+            bad(f"kafka-inlet {iname}: keys must be among {sorted(KAFKA_INLET_KEYS)}")
+        elif "via" in i and "to" in i:
+            bad(f"kafka-inlet {iname}: give `to` or `via`, not both")
     # The same file in canonical spelling, for comparisons.
     canon = {"name": name, "relay": relays}
     for key, alias in (("policies", "policy"), ("tcp-outlets", "tcp-outlet"), ("tcp-inlets", "tcp-inlet")):
         canon[key] = cfg.get(key, cfg.get(alias)) or ([] if key == "policies" else {})
-    for key in ("ticket", "identity", "project", "tcp-listener-address"):
+    for key in ("ticket", "identity", "project", "tcp-listener-address",
+                "kafka-outlet", "kafka-outlets", "kafka-inlet", "kafka-inlets"):
         if key in cfg:
             canon[key] = cfg[key]
     return canon

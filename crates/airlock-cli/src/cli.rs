@@ -5,12 +5,14 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 mod access;
 mod channel;
 mod examples;
+mod kafka;
 mod node;
 mod portal;
 mod project;
 
 pub use access::{PolicyCmd, RelayCmd};
 pub use channel::{ChannelCmd, MessageCmd};
+pub use kafka::{KafkaInletCmd, KafkaOutletCmd};
 pub use node::{LogFormat, NodeCmd, NodeCreateArgs, RunArgs};
 pub use portal::{InletCmd, OutletCmd};
 pub use project::{MemberCmd, ProjectCmd, ProjectRelayCmd};
@@ -51,6 +53,12 @@ pub enum Command {
     /// TCP inlets: the client side of a portal.
     #[command(subcommand, name = "tcp-inlet")]
     TcpInlet(InletCmd),
+    /// Kafka outlets: the Kafka cluster's side of a Kafka portal.
+    #[command(subcommand, name = "kafka-outlet")]
+    KafkaOutlet(KafkaOutletCmd),
+    /// Kafka inlets: where Kafka clients bootstrap, reaching the cluster through a Kafka outlet.
+    #[command(subcommand, name = "kafka-inlet")]
+    KafkaInlet(KafkaInletCmd),
     /// Secure channels between nodes.
     #[command(subcommand, name = "secure-channel")]
     SecureChannel(ChannelCmd),

@@ -3,7 +3,7 @@
 //! `is_default`). Notes for people (an empty list, what happened) go to stderr; stdout carries
 //! only the values, so scripts can read it.
 
-use crate::control::protocol::InletView;
+use crate::control::protocol::{FailureKind, InletView, KafkaInletView};
 use crate::home::{Home, IdentityRow};
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -92,6 +92,15 @@ fn scalar(v: &Value) -> String {
     }
 }
 
+/// `permanent: REASON` / `transient: REASON` for a LAST ERROR column (empty when none).
+pub fn last_error(error: Option<&str>, kind: Option<FailureKind>) -> String {
+    match (error, kind) {
+        (Some(e), Some(k)) => format!("{k}: {e}"),
+        (Some(e), None) => e.to_string(),
+        (None, _) => String::new(),
+    }
+}
+
 /// An identity as every command prints it.
 pub fn identity_json(row: &IdentityRow) -> Value {
     json!({
@@ -123,6 +132,43 @@ impl InletReport {
                     inlet.to = r.route.clone();
                 }
                 InletReport {
+                    inlet,
+                    to_resolved: resolved,
+                }
+            })
+            .collect()
+    }
+}
+
+/// A Kafka inlet as `kafka-inlet create|list|show` print it: `to` as the user gave it
+/// (`/node/n1/secure/api`), `to_resolved` as the node dials it (`/ip4/…`), and the identities
+/// recorded for it.
+#[derive(Debug, Serialize)]
+pub struct KafkaInletReport {
+    #[serde(flatten)]
+    pub inlet: KafkaInletView,
+    pub to_resolved: String,
+}
+
+impl KafkaInletReport {
+    /// The node's views of node `node`'s Kafka inlets, with what was recorded for them.
+    pub fn from_views(
+        home: &Home,
+        node: &str,
+        views: Vec<KafkaInletView>,
+    ) -> Vec<KafkaInletReport> {
+        let rows = home.kafka_inlets(node).unwrap_or_default();
+        views
+            .into_iter()
+            .map(|mut inlet| {
+                let resolved = inlet.to.clone();
+                if let Some(r) = rows.iter().find(|r| r.name == inlet.name) {
+                    inlet.to = r.route.clone();
+                    if inlet.authorized.is_empty() {
+                        inlet.authorized = r.authorized.clone();
+                    }
+                }
+                KafkaInletReport {
                     inlet,
                     to_resolved: resolved,
                 }

@@ -3,8 +3,8 @@
 
 use super::relays::{parse_identifiers, RelayKeepers};
 use crate::control::protocol::{
-    ChannelOpened, ChannelView, Deleted, InletView, MessageReply, NodeStatus, OutletView,
-    PolicyView, RelayCreated, RelayView, Request, Response,
+    ChannelOpened, ChannelView, Deleted, InletView, KafkaInletView, KafkaOutletView, MessageReply,
+    NodeStatus, OutletView, PolicyView, RelayCreated, RelayView, Request, Response,
 };
 use airlock_channel::TrustPolicy;
 use airlock_node::{resolve, Message, Node, Worker};
@@ -58,6 +58,10 @@ enum Reply {
     Outlets(Vec<OutletView>),
     Inlet(InletView),
     Inlets(Vec<InletView>),
+    KafkaOutlet(KafkaOutletView),
+    KafkaOutlets(Vec<KafkaOutletView>),
+    KafkaInlet(KafkaInletView),
+    KafkaInlets(Vec<KafkaInletView>),
     ChannelOpened(ChannelOpened),
     Channels(Vec<ChannelView>),
     Policy(PolicyView),
@@ -175,6 +179,38 @@ async fn handle(node: &Node, relays: &RelayKeepers, req: Request) -> Result<Repl
         Request::InletDelete { name } => {
             if !node.delete_inlet(&name).await {
                 bail!("no inlet named {name:?} on node {}", node.name());
+            }
+            Reply::Deleted(Deleted { deleted: name })
+        }
+        Request::KafkaOutletCreate { spec } => {
+            Reply::KafkaOutlet(node.create_kafka_outlet(spec)?.into())
+        }
+        Request::KafkaOutletList => {
+            Reply::KafkaOutlets(node.kafka().outlets().into_iter().map(Into::into).collect())
+        }
+        Request::KafkaOutletDelete { name } => {
+            if !node.kafka().delete_outlet(&name).await {
+                bail!("no Kafka outlet named {name:?} on node {}", node.name());
+            }
+            Reply::Deleted(Deleted { deleted: name })
+        }
+        Request::KafkaInletCreate { spec, wait_ms } => {
+            let wait = wait_ms
+                .map(Duration::from_millis)
+                .unwrap_or(airlock_node::portal::inlet::INITIAL_WAIT);
+            Reply::KafkaInlet(node.create_kafka_inlet(spec, wait).await?.into())
+        }
+        Request::KafkaInletList => Reply::KafkaInlets(
+            node.kafka()
+                .inlets()
+                .await
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+        ),
+        Request::KafkaInletDelete { name } => {
+            if !node.kafka().delete_inlet(&name).await {
+                bail!("no Kafka inlet named {name:?} on node {}", node.name());
             }
             Reply::Deleted(Deleted { deleted: name })
         }
@@ -418,6 +454,14 @@ mod tests {
             (
                 r#"{"op":"outlet-delete","name":"x"}"#,
                 "no outlet named \"x\"",
+            ),
+            (
+                r#"{"op":"kafka-inlet-delete","name":"x"}"#,
+                "no Kafka inlet named \"x\"",
+            ),
+            (
+                r#"{"op":"kafka-outlet-create","spec":{"name":"k","bootstrap_server":" "}}"#,
+                "the Kafka outlet needs a bootstrap server",
             ),
         ] {
             wr.write_all(format!("{line}\n").as_bytes()).await.unwrap();

@@ -1,13 +1,15 @@
 //! Recreating what was recorded for a node when it starts: its policies (failing closed), its
-//! portals and the relays it keeps registered. The CLI records resources in the home and asks
+//! portals (TCP and Kafka) and the relays it keeps registered. The CLI records resources in the home and asks
 //! the running node to create them; a restarted node creates them again from the home.
 
 use super::relays::RelayKeepers;
 use crate::home::Home;
 use crate::routes::resolve_node_route;
 use crate::run::RunError;
+use airlock_node::kafka::{KafkaInletSpec, KafkaOutletSpec};
 use airlock_node::portal::{InletSpec, OutletSpec};
 use airlock_node::Node;
+use std::time::Duration;
 
 /// Where a recorded policy that cannot be installed puts its deny-all stand-in: the same scope
 /// when its type is known, the name alone when only the type is unknown; `None` for an unknown
@@ -111,6 +113,49 @@ pub async fn restore_portals(home: &Home, node: &Node, name: &str) {
             .await
         {
             tracing::error!(inlet = %iname, "cannot restore inlet: {e:#}");
+        }
+    }
+    restore_kafka_portals(home, node, name).await;
+}
+
+/// Kafka outlets, then Kafka inlets; an inlet does not wait for its link (it keeps trying, as
+/// a restored TCP inlet does).
+async fn restore_kafka_portals(home: &Home, node: &Node, name: &str) {
+    for (oname, bootstrap_server) in home.kafka_outlets(name).unwrap_or_default() {
+        let spec = KafkaOutletSpec {
+            name: oname.clone(),
+            bootstrap_server,
+        };
+        if let Err(e) = node.create_kafka_outlet(spec) {
+            tracing::error!(kafka_outlet = %oname, "cannot restore Kafka outlet: {e:#}");
+        }
+    }
+    for row in home.kafka_inlets(name).unwrap_or_default() {
+        let iname = row.name.clone();
+        let spec = resolve_node_route(home, &row.route)
+            .map_err(anyhow::Error::from)
+            .and_then(|to| {
+                let from = row.bind.parse().map_err(|e| {
+                    anyhow::anyhow!("the recorded address {:?} is not IP:PORT: {e}", row.bind)
+                })?;
+                Ok(KafkaInletSpec {
+                    name: row.name,
+                    from,
+                    to,
+                    outlet: row.outlet,
+                    broker_ports: row.broker_ports,
+                    authorized: row.authorized,
+                })
+            });
+        let created = match spec {
+            Ok(spec) => node
+                .create_kafka_inlet(spec, Duration::ZERO)
+                .await
+                .map(drop),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = created {
+            tracing::error!(kafka_inlet = %iname, "cannot restore Kafka inlet: {e:#}");
         }
     }
 }

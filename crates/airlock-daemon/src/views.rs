@@ -2,9 +2,11 @@
 //! [`crate::control::protocol`] type, with statuses as enums.
 
 use crate::control::protocol::{
-    ChannelView, InletView, LinkStatus, OutletView, PolicyView, RelayStatus, RelayView,
+    ChannelView, InletView, KafkaInletView, KafkaOutletView, LinkStatus, OutletView, PolicyView,
+    RelayStatus, RelayView,
 };
 use airlock_node::channel::ChannelInfo;
+use airlock_node::kafka::{KafkaInletInfo, KafkaOutletInfo};
 use airlock_node::policy::PolicyInfo;
 use airlock_node::portal::{InletInfo, OutletInfo};
 use airlock_project::relay::RelayInfo;
@@ -54,6 +56,51 @@ impl From<InletInfo> for InletView {
             bytes_in: i.bytes_in,
             last_error: i.last_error,
             last_error_kind: i.last_error_kind,
+            authorized: Vec::new(),
+        }
+    }
+}
+
+impl From<KafkaOutletInfo> for KafkaOutletView {
+    fn from(k: KafkaOutletInfo) -> Self {
+        let outlets = &k.outlets;
+        KafkaOutletView {
+            links: outlets.iter().map(|o| o.links).sum(),
+            connections: outlets.iter().map(|o| o.connections).sum(),
+            bytes_in: outlets.iter().map(|o| o.bytes_in).sum(),
+            bytes_out: outlets.iter().map(|o| o.bytes_out).sum(),
+            refused: outlets.iter().map(|o| o.refused).sum(),
+            name: k.name,
+            address: k.address,
+            bootstrap_server: k.bootstrap_server,
+            brokers: k.brokers,
+        }
+    }
+}
+
+/// The link status, peer and last error are the bootstrap portal's (the first of `inlets`):
+/// a client reaches the brokers only through it.
+impl From<KafkaInletInfo> for KafkaInletView {
+    fn from(k: KafkaInletInfo) -> Self {
+        let inlets = &k.inlets;
+        let bootstrap = inlets.first();
+        KafkaInletView {
+            status: bootstrap
+                .map(|b| link_status(b.status))
+                .unwrap_or(LinkStatus::Down),
+            peer: bootstrap.and_then(|b| b.peer.clone()),
+            last_error: bootstrap.and_then(|b| b.last_error.clone()),
+            last_error_kind: bootstrap.and_then(|b| b.last_error_kind),
+            connections: inlets.iter().map(|i| i.connections).sum(),
+            connections_total: inlets.iter().map(|i| i.connections_total).sum(),
+            bytes_out: inlets.iter().map(|i| i.bytes_out).sum(),
+            bytes_in: inlets.iter().map(|i| i.bytes_in).sum(),
+            name: k.name,
+            from: k.from,
+            to: k.to,
+            outlet: k.outlet,
+            broker_ports: k.broker_ports,
+            brokers: k.brokers,
             authorized: Vec::new(),
         }
     }

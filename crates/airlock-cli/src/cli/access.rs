@@ -12,7 +12,8 @@ pub enum PolicyCmd {
         /// resource of that name and type.
         #[arg(long, value_parser = clap::builder::NonEmptyStringValueParser::new())]
         resource: Option<String>,
-        /// Resource type: tcp-inlet, tcp-outlet, relay, kafka-consumer, kafka-producer; alone,
+        /// Resource type: tcp-inlet, tcp-outlet, relay, kafka-inlet, kafka-outlet,
+        /// kafka-consumer, kafka-producer; alone,
         /// the policy of every resource of that type without its own policy.
         #[arg(long, value_parser = clap::builder::NonEmptyStringValueParser::new())]
         resource_type: Option<String>,

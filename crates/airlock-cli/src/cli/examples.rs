@@ -23,6 +23,18 @@ Examples:
   airlock tcp-inlet create --from 127.0.0.1:17017 --via mongodb    # through the project relay `mongodb`
   airlock tcp-inlet create --via db --to db --alias orders-db      # outlet `db` behind relay `db`";
 
+pub const KAFKA_OUTLET_CREATE: &str = "\
+Examples:
+  airlock kafka-outlet create                              # `kafka` -> 127.0.0.1:9092 on the default node
+  airlock kafka-outlet create --at n1 --bootstrap-server kafka.internal:9092";
+
+pub const KAFKA_INLET_CREATE: &str = "\
+Examples:
+  airlock kafka-inlet create                               # 127.0.0.1:9092 through the project relay `kafka`
+  airlock kafka-inlet create --from 127.0.0.1:19092 --via orders --name orders-kafka
+  airlock kafka-inlet create --to /node/n1/secure/api --brokers-port-range 19093-19099
+  airlock kafka-inlet create --to /project/default/service/forward_to_kafka/secure/api --wait";
+
 pub const PROJECT_TICKET: &str = "\
 Examples:
   airlock project ticket --attribute role=db-client --expires-in 1h
@@ -42,4 +54,5 @@ Examples:
 pub const POLICY_CREATE: &str = "\
 Examples:
   airlock policy create --resource-type tcp-outlet --expression '(= subject.role \"db-client\")'
-  airlock policy create --resource db --allow 'db-client and not contractor'";
+  airlock policy create --resource db --allow 'db-client and not contractor'
+  airlock policy create --resource-type kafka-outlet --allow kafka-client";

@@ -111,11 +111,13 @@ fn wait_flags_parse_as_durations() {
 /// The main commands end their `--help` with examples that parse as written.
 #[test]
 fn main_commands_show_examples() {
-    let paths: [&[&str]; 8] = [
+    let paths: [&[&str]; 10] = [
         &["node", "create"],
         &["node", "logs"],
         &["tcp-outlet", "create"],
         &["tcp-inlet", "create"],
+        &["kafka-outlet", "create"],
+        &["kafka-inlet", "create"],
         &["project", "ticket"],
         &["project", "enroll"],
         &["relay", "create"],
@@ -151,6 +153,85 @@ fn main_commands_show_examples() {
             }
             Cli::try_parse_from(&words).unwrap_or_else(|e| panic!("{line}: {e}"));
         }
+    }
+}
+
+/// `kafka-outlet create` and `kafka-inlet create`: their defaults, `--brokers-port-range`
+/// with clear errors, `--to` or `--via` (not both), `--wait` as for TCP inlets.
+#[test]
+fn kafka_portal_commands_parse() {
+    use std::time::Duration;
+    let cli = Cli::try_parse_from(["airlock", "kafka-outlet", "create"]).unwrap();
+    let Command::KafkaOutlet(KafkaOutletCmd::Create {
+        name,
+        bootstrap_server,
+        at,
+    }) = cli.command
+    else {
+        panic!("kafka-outlet create")
+    };
+    assert_eq!(
+        (name.as_str(), bootstrap_server.as_str(), at),
+        ("kafka", "127.0.0.1:9092", None)
+    );
+
+    let inlet = |extra: &[&str]| -> Result<KafkaInletCmd, clap::Error> {
+        let mut args = vec!["airlock", "kafka-inlet", "create"];
+        args.extend_from_slice(extra);
+        match Cli::try_parse_from(args)?.command {
+            Command::KafkaInlet(c) => Ok(c),
+            other => panic!("{other:?}"),
+        }
+    };
+    let KafkaInletCmd::Create {
+        name,
+        from,
+        to,
+        via,
+        outlet,
+        brokers_port_range,
+        wait,
+        ..
+    } = inlet(&[]).unwrap()
+    else {
+        panic!("create")
+    };
+    assert_eq!((name, from.as_str()), (None, "127.0.0.1:9092"));
+    assert_eq!((to, via, outlet.as_str()), (None, None, "kafka"));
+    assert_eq!((brokers_port_range, wait), (None, None));
+    let KafkaInletCmd::Create {
+        name,
+        brokers_port_range,
+        wait,
+        ..
+    } = inlet(&[
+        "--alias",
+        "k",
+        "--brokers-port-range",
+        "19093-19099",
+        "--wait=1m",
+    ])
+    .unwrap()
+    else {
+        panic!("create")
+    };
+    assert_eq!(name.as_deref(), Some("k"));
+    assert_eq!(brokers_port_range, Some((19093, 19099)));
+    assert_eq!(wait, Some(Duration::from_secs(60)));
+    for (args, says) in [
+        (&["--brokers-port-range", "9093"][..], "FIRST-LAST"),
+        (&["--brokers-port-range", "9192-9093"][..], "above the last"),
+        (
+            &["--brokers-port-range", "9093-x"][..],
+            "\"x\" is not a port",
+        ),
+        (
+            &["--to", "/node/n1/secure/api", "--via", "kafka"][..],
+            "cannot be used with",
+        ),
+    ] {
+        let e = inlet(args).unwrap_err().to_string();
+        assert!(e.contains(says), "{args:?}: {e}");
     }
 }
 

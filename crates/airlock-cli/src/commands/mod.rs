@@ -5,6 +5,7 @@
 mod channel;
 mod config;
 mod identity;
+mod kafka;
 mod node;
 mod policy;
 mod portal;
@@ -44,6 +45,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Node(c) => node::run(ctx, c),
         Command::TcpOutlet(c) => portal::outlet(&ctx, c),
         Command::TcpInlet(c) => portal::inlet(&ctx, c),
+        Command::KafkaOutlet(c) => kafka::outlet(&ctx, c),
+        Command::KafkaInlet(c) => kafka::inlet(&ctx, c),
         Command::SecureChannel(c) => channel::channel(&ctx, c),
         Command::Message(c) => channel::message(&ctx, c),
         Command::Project(c) => project::run(&ctx, c),

@@ -2,10 +2,10 @@
 
 use crate::cli::{InletCmd, OutletCmd};
 use crate::context::{table, Ctx};
-use crate::control::protocol::{FailureKind, LinkStatus};
+use crate::control::protocol::LinkStatus;
 use crate::home::validate_name;
 use crate::operations::progress;
-use crate::output::InletReport;
+use crate::output::{last_error, InletReport};
 use airlock_node::portal::{InletSpec, OutletSpec};
 use anyhow::{bail, Context, Result};
 use std::time::Duration;
@@ -209,13 +209,4 @@ pub fn inlet(ctx: &Ctx, cmd: InletCmd) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// `permanent: REASON` / `transient: REASON` for the LAST ERROR column (empty when none).
-fn last_error(error: Option<&str>, kind: Option<FailureKind>) -> String {
-    match (error, kind) {
-        (Some(e), Some(k)) => format!("{k}: {e}"),
-        (Some(e), None) => e.to_string(),
-        (None, _) => String::new(),
-    }
 }

@@ -13,7 +13,14 @@
 //!   mongodb: { to: 127.0.0.1:27017 }          # outlet name: mongodb (default address `outlet`)
 //! tcp-inlets:
 //!   mongodb: { from: 127.0.0.1:17017, via: mongodb }
+//! kafka-outlet:                                # one Kafka outlet, named `kafka`
+//!   bootstrap-server: 127.0.0.1:9092
+//! kafka-inlet:                                 # one Kafka inlet, named `kafka`
+//!   from: 127.0.0.1:9092
+//!   to: /project/default/service/forward_to_kafka/secure/api
 //! ```
+//! Several Kafka portals go in named maps: `kafka-outlets: {NAME: {bootstrap-server}}`,
+//! `kafka-inlets: {NAME: {from, to | via, outlet, brokers-port-range, authorized}}`.
 //! `$VAR` and `${VAR}` are replaced from the environment before parsing; a missing variable and
 //! an unknown key are errors that name the line. A value from the environment may be a secret:
 //! an error about it names the variable (`ticket (from ${ENROLLMENT_TICKET}) is not a valid
@@ -98,6 +105,40 @@ pub struct InletEntry {
     pub authorized: Vec<String>,
 }
 
+/// A Kafka outlet of the file (`kafka-outlet:`, or one of `kafka-outlets:`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct KafkaOutletEntry {
+    /// The Kafka cluster's bootstrap server, `HOST:PORT`.
+    pub bootstrap_server: String,
+}
+
+/// A Kafka inlet of the file (`kafka-inlet:`, or one of `kafka-inlets:`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct KafkaInletEntry {
+    /// Where Kafka clients bootstrap (default `127.0.0.1:9092`).
+    pub from: Option<String>,
+    /// Route to the Kafka outlet's node, ending in its secure channel.
+    pub to: Option<String>,
+    /// A project relay to reach the Kafka outlet's node through (default `kafka` without `to`).
+    pub via: Option<String>,
+    /// The Kafka outlet's service name (default `kafka`).
+    pub outlet: Option<String>,
+    /// Local broker ports, `FIRST-LAST` (default: the 100 after the bootstrap port).
+    pub brokers_port_range: Option<String>,
+    /// Accept only these identifiers at the outlet's end.
+    #[serde(default)]
+    pub authorized: Vec<String>,
+    /// Where consumers' record keys would be distributed (the seeds' `consumer-relay`).
+    /// Accepted so that the seeds' files work, and not used yet: records are not encrypted end
+    /// to end until record encryption (issue #12, part 2) comes; applying the file says so.
+    pub consumer_relay: Option<String>,
+}
+
+/// The name of the one Kafka outlet of `kafka-outlet:` and the one inlet of `kafka-inlet:`.
+pub const SINGLE_KAFKA_NAME: &str = "kafka";
+
 /// The file's shape.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -116,6 +157,16 @@ pub struct NodeFile {
     pub tcp_outlets: BTreeMap<String, OutletEntry>,
     #[serde(default, alias = "tcp-inlet")]
     pub tcp_inlets: BTreeMap<String, InletEntry>,
+    /// One Kafka outlet, named `kafka` (the seeds' form).
+    pub kafka_outlet: Option<KafkaOutletEntry>,
+    /// Kafka outlets by name.
+    #[serde(default)]
+    pub kafka_outlets: BTreeMap<String, KafkaOutletEntry>,
+    /// One Kafka inlet, named `kafka` (the seeds' form).
+    pub kafka_inlet: Option<KafkaInletEntry>,
+    /// Kafka inlets by name.
+    #[serde(default)]
+    pub kafka_inlets: BTreeMap<String, KafkaInletEntry>,
 }
 
 impl NodeFile {
@@ -138,6 +189,39 @@ impl NodeFile {
             Some(one) => vec![one],
         };
         entries.into_iter().map(RelayEntry::from_yaml).collect()
+    }
+}
+
+/// `single` (named [`SINGLE_KAFKA_NAME`]) and the entries of `named`, by name; the name of the
+/// single one may not be used in `named` as well.
+fn merge_single<'a, T>(
+    what: &str,
+    single: Option<&'a T>,
+    named: &'a BTreeMap<String, T>,
+) -> Result<Vec<(String, &'a T)>> {
+    let mut all: Vec<(String, &T)> = named.iter().map(|(n, e)| (n.clone(), e)).collect();
+    if let Some(one) = single {
+        if named.contains_key(SINGLE_KAFKA_NAME) {
+            bail!("{what} and {what}s both define {what} {SINGLE_KAFKA_NAME:?}: name the single one in {what}s instead");
+        }
+        all.insert(0, (SINGLE_KAFKA_NAME.to_string(), one));
+    }
+    Ok(all)
+}
+
+impl NodeFile {
+    /// The Kafka outlets: `kafka-outlet:` (named `kafka`) and those of `kafka-outlets:`.
+    pub fn kafka_outlets(&self) -> Result<Vec<(String, &KafkaOutletEntry)>> {
+        merge_single(
+            "kafka-outlet",
+            self.kafka_outlet.as_ref(),
+            &self.kafka_outlets,
+        )
+    }
+
+    /// The Kafka inlets: `kafka-inlet:` (named `kafka`) and those of `kafka-inlets:`.
+    pub fn kafka_inlets(&self) -> Result<Vec<(String, &KafkaInletEntry)>> {
+        merge_single("kafka-inlet", self.kafka_inlet.as_ref(), &self.kafka_inlets)
     }
 }
 
@@ -230,6 +314,107 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ok.tcp_inlets["db"].via.as_deref(), Some("mongodb"));
+    }
+
+    /// The seeds' files, as they are.
+    #[test]
+    fn the_seeds_kafka_files_parse() {
+        let outlet_node = NodeFile::parse(
+            "airlock.yaml",
+            "name: kafka_outlet_node\nticket: ${ENROLLMENT_TICKET}\nrelay: kafka\nkafka-outlet:\n  bootstrap-server: 127.0.0.1:9092\n",
+        )
+        .unwrap();
+        assert_eq!(outlet_node.name.as_deref(), Some("kafka_outlet_node"));
+        let outlets = outlet_node.kafka_outlets().unwrap();
+        assert_eq!(outlets.len(), 1);
+        assert_eq!(outlets[0].0, "kafka");
+        assert_eq!(outlets[0].1.bootstrap_server, "127.0.0.1:9092");
+        assert!(outlet_node.kafka_inlets().unwrap().is_empty());
+
+        let inlet_node = NodeFile::parse(
+            "airlock.yaml",
+            "name: kafka_inlet_node\nticket: ${ENROLLMENT_TICKET}\nkafka-inlet:\n  from: 127.0.0.1:9092\n  to: /project/default/service/forward_to_kafka/secure/api\n  consumer-relay: /project/default\n",
+        )
+        .unwrap();
+        let inlets = inlet_node.kafka_inlets().unwrap();
+        assert_eq!(inlets.len(), 1);
+        let (name, i) = &inlets[0];
+        assert_eq!(name, "kafka");
+        assert_eq!(i.from.as_deref(), Some("127.0.0.1:9092"));
+        assert_eq!(
+            i.to.as_deref(),
+            Some("/project/default/service/forward_to_kafka/secure/api")
+        );
+        assert_eq!(i.consumer_relay.as_deref(), Some("/project/default"));
+        assert!(i.via.is_none() && i.outlet.is_none() && i.brokers_port_range.is_none());
+    }
+
+    #[test]
+    fn kafka_portals_by_name() {
+        let f = NodeFile::parse(
+            "f.yaml",
+            "kafka-outlets:\n  orders: { bootstrap-server: kafka.internal:9092 }\n  logs: { bootstrap-server: 10.0.0.2:9092 }\nkafka-inlets:\n  orders:\n    from: 127.0.0.1:19092\n    via: orders\n    outlet: orders\n    brokers-port-range: 19093-19099\n    authorized: [I00]\n",
+        )
+        .unwrap();
+        let outlets = f.kafka_outlets().unwrap();
+        let names: Vec<&str> = outlets.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["logs", "orders"]);
+        let inlets = f.kafka_inlets().unwrap();
+        let (name, i) = &inlets[0];
+        assert_eq!(name, "orders");
+        assert_eq!(i.via.as_deref(), Some("orders"));
+        assert_eq!(i.brokers_port_range.as_deref(), Some("19093-19099"));
+        assert_eq!(i.authorized, ["I00"]);
+        // The single form and a map entry of the same name cannot both be there.
+        let f = NodeFile::parse(
+            "f.yaml",
+            "kafka-outlet: { bootstrap-server: a:1 }\nkafka-outlets:\n  kafka: { bootstrap-server: b:1 }\n",
+        )
+        .unwrap();
+        let e = f.kafka_outlets().unwrap_err().to_string();
+        assert!(e.contains("both define kafka-outlet \"kafka\""), "{e}");
+    }
+
+    #[test]
+    fn unknown_kafka_keys_are_errors_with_a_line() {
+        for (text, line, says) in [
+            (
+                "name: a\nkafka-outlet:\n  bootstrap-server: a:1\n  tls: true\n",
+                4,
+                "unknown field `tls`",
+            ),
+            (
+                "name: a\nkafka-inlet:\n  from: 127.0.0.1:9092\n  bogus: 1\n",
+                4,
+                "unknown field `bogus`",
+            ),
+            (
+                "kafka-inlets:\n  k:\n    to: /node/n1/secure/api\n    brokers-ports: 1-2\n",
+                4,
+                "unknown field `brokers-ports`",
+            ),
+            // The map form's entries are not the single form.
+            (
+                "kafka-outlets:\n  bootstrap-server: a:1\n",
+                2,
+                "invalid type",
+            ),
+        ] {
+            let e = NodeFile::parse("f.yaml", text).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!("f.yaml: line {line}, column")),
+                "{text}: {e}"
+            );
+            assert!(e.contains(says), "{text}: {e}");
+        }
+        let e = NodeFile::parse("f.yaml", "kafka-outlet:\n  from: a\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2"), "{e}");
+        let e = NodeFile::parse("f.yaml", "kafka-outlet: {}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing field `bootstrap-server`"), "{e}");
     }
 
     #[test]

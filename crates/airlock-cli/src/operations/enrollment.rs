@@ -75,7 +75,7 @@ pub fn via_relay_pin(home: &Home, node: &str, project: &str, relay: &str) -> Res
         Some(id) => eprintln!("Pinned the outlet node: relay {relay} is bound to {id}"),
         None => eprintln!(
             "Note: relay {relay} is not bound to anyone in project {project} yet, so the inlet \
-             accepts any outlet node its tcp-inlet policy admits (by default: any member with a \
+             accepts any outlet node its inlet policy (tcp-inlet or kafka-inlet) admits (by default: any member with a \
              valid project credential). Give --authorized IDENTIFIER, or create the inlet again \
              once the relay is registered, to pin the outlet node."
         ),

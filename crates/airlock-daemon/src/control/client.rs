@@ -2,9 +2,10 @@
 //! typed method per request.
 
 use super::protocol::{
-    ChannelOpened, ChannelView, Deleted, InletView, MessageReply, NodeStatus, OutletView,
-    PolicyView, RelayCreated, RelayView, Request, Response,
+    ChannelOpened, ChannelView, Deleted, InletView, KafkaInletView, KafkaOutletView, MessageReply,
+    NodeStatus, OutletView, PolicyView, RelayCreated, RelayView, Request, Response,
 };
+use airlock_node::kafka::{KafkaInletSpec, KafkaOutletSpec};
 use airlock_node::portal::{InletSpec, OutletSpec};
 use serde::de::DeserializeOwned;
 use std::io::{BufRead, BufReader, Write};
@@ -202,6 +203,61 @@ impl ControlClient {
     ) -> Result<Deleted<String>, ControlError> {
         let name = name.to_string();
         self.call(&Request::InletDelete { name }, timeout)
+    }
+
+    /// Creates a Kafka outlet.
+    pub fn create_kafka_outlet(
+        &mut self,
+        spec: KafkaOutletSpec,
+        timeout: Duration,
+    ) -> Result<KafkaOutletView, ControlError> {
+        self.call(&Request::KafkaOutletCreate { spec }, timeout)
+    }
+
+    /// The node's Kafka outlets.
+    pub fn kafka_outlets(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<Vec<KafkaOutletView>, ControlError> {
+        self.call(&Request::KafkaOutletList, timeout)
+    }
+
+    /// Deletes Kafka outlet `name`.
+    pub fn delete_kafka_outlet(
+        &mut self,
+        name: &str,
+        timeout: Duration,
+    ) -> Result<Deleted<String>, ControlError> {
+        let name = name.to_string();
+        self.call(&Request::KafkaOutletDelete { name }, timeout)
+    }
+
+    /// Creates a Kafka inlet; the node waits up to `wait` (its default when `None`) for the
+    /// bootstrap link to be up or refused for good (then this is an error and the inlet is
+    /// gone).
+    pub fn create_kafka_inlet(
+        &mut self,
+        spec: KafkaInletSpec,
+        wait: Option<Duration>,
+        timeout: Duration,
+    ) -> Result<KafkaInletView, ControlError> {
+        let wait_ms = wait.map(|w| w.as_millis() as u64);
+        self.call(&Request::KafkaInletCreate { spec, wait_ms }, timeout)
+    }
+
+    /// The node's Kafka inlets.
+    pub fn kafka_inlets(&mut self, timeout: Duration) -> Result<Vec<KafkaInletView>, ControlError> {
+        self.call(&Request::KafkaInletList, timeout)
+    }
+
+    /// Deletes Kafka inlet `name`.
+    pub fn delete_kafka_inlet(
+        &mut self,
+        name: &str,
+        timeout: Duration,
+    ) -> Result<Deleted<String>, ControlError> {
+        let name = name.to_string();
+        self.call(&Request::KafkaInletDelete { name }, timeout)
     }
 
     /// Opens a secure channel to the listener at route `to` (ending in `/service/NAME`).

@@ -8,6 +8,7 @@
 //! neither side picks fields out of untyped JSON. A line that is not a request gets an error
 //! response naming what is wrong ([`RequestError`]), never a dropped connection or a panic.
 
+use airlock_node::kafka::{KafkaInletSpec, KafkaOutletSpec};
 use airlock_node::portal::{InletSpec, OutletSpec};
 pub use airlock_node::FailureKind;
 use serde::{Deserialize, Serialize};
@@ -46,6 +47,35 @@ pub enum Request {
     InletList,
     /// Delete an inlet → [`Deleted`]`<String>`.
     InletDelete {
+        /// Name.
+        name: String,
+    },
+    /// Create a Kafka outlet → [`KafkaOutletView`].
+    KafkaOutletCreate {
+        /// What to create.
+        spec: KafkaOutletSpec,
+    },
+    /// List Kafka outlets → `Vec<`[`KafkaOutletView`]`>`.
+    KafkaOutletList,
+    /// Delete a Kafka outlet → [`Deleted`]`<String>`.
+    KafkaOutletDelete {
+        /// Name.
+        name: String,
+    },
+    /// Create a Kafka inlet → [`KafkaInletView`].
+    KafkaInletCreate {
+        /// What to create.
+        spec: KafkaInletSpec,
+        /// How long to wait for the bootstrap link to be up or refused for good (default 3 s),
+        /// as for [`Request::InletCreate`]: a permanent refusal within it is an error and
+        /// removes the inlet again.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        wait_ms: Option<u64>,
+    },
+    /// List Kafka inlets → `Vec<`[`KafkaInletView`]`>`.
+    KafkaInletList,
+    /// Delete a Kafka inlet → [`Deleted`]`<String>`.
+    KafkaInletDelete {
         /// Name.
         name: String,
     },
@@ -128,6 +158,12 @@ const OPS: &[&str] = &[
     "inlet-create",
     "inlet-list",
     "inlet-delete",
+    "kafka-outlet-create",
+    "kafka-outlet-list",
+    "kafka-outlet-delete",
+    "kafka-inlet-create",
+    "kafka-inlet-list",
+    "kafka-inlet-delete",
     "channel-create",
     "channel-list",
     "channel-delete",
@@ -325,6 +361,71 @@ pub struct InletView {
     pub last_error_kind: Option<FailureKind>,
     /// The outlet node identities the inlet accepts, as `tcp-inlet create` shows them (the
     /// node does not send them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub authorized: Vec<String>,
+}
+
+/// A Kafka outlet, as listed: the bootstrap outlet and the broker outlets made for it, with
+/// their counters summed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KafkaOutletView {
+    /// Service address name of the bootstrap outlet (brokers are at `NAME-broker-ID`).
+    pub name: String,
+    /// Route suffix to use in Kafka inlets: `/service/NAME`.
+    pub address: String,
+    /// The cluster's bootstrap server, `host:port`.
+    pub bootstrap_server: String,
+    /// Brokers the cluster advertised so far: `ID=host:port`.
+    #[serde(default)]
+    pub brokers: Vec<String>,
+    /// Links from Kafka inlets currently open (bootstrap and brokers).
+    pub links: usize,
+    /// Client connections open now.
+    pub connections: usize,
+    /// Bytes from inlets to the cluster.
+    pub bytes_in: u64,
+    /// Bytes from the cluster to inlets.
+    pub bytes_out: u64,
+    /// Messages refused (not through a secure channel, or by policy).
+    pub refused: u64,
+}
+
+/// A Kafka inlet, as listed: its bootstrap portal's link, and the counters of the bootstrap
+/// and broker portals summed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KafkaInletView {
+    /// Name.
+    pub name: String,
+    /// Bootstrap address clients use (bound).
+    pub from: String,
+    /// Route to the Kafka outlet's node (through its secure channel).
+    pub to: String,
+    /// The Kafka outlet's service name at that node.
+    pub outlet: String,
+    /// Local ports for the brokers, `FIRST-LAST`.
+    pub broker_ports: String,
+    /// Brokers reached through this inlet so far: `ID=local address`.
+    #[serde(default)]
+    pub brokers: Vec<String>,
+    /// Whether the bootstrap link to the outlet is established.
+    pub status: LinkStatus,
+    /// The outlet node's identifier, when linked.
+    pub peer: Option<String>,
+    /// Open client connections.
+    pub connections: usize,
+    /// Client connections accepted in total.
+    pub connections_total: u64,
+    /// Bytes from clients to the outlet.
+    pub bytes_out: u64,
+    /// Bytes from the outlet to clients.
+    pub bytes_in: u64,
+    /// Last error establishing the bootstrap link.
+    pub last_error: Option<String>,
+    /// Whether retrying can fix the last error (`permanent`: a refusal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error_kind: Option<FailureKind>,
+    /// The outlet node identities the inlet accepts, as the CLI recorded them (the node does
+    /// not send them).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub authorized: Vec<String>,
 }
@@ -540,5 +641,103 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(inlet.last_error_kind, Some(FailureKind::Permanent));
+    }
+
+    #[test]
+    fn kafka_requests_keep_their_wire_form() {
+        let create = Request::KafkaOutletCreate {
+            spec: KafkaOutletSpec {
+                name: "kafka".into(),
+                bootstrap_server: "127.0.0.1:9092".into(),
+            },
+        };
+        assert_eq!(
+            serde_json::to_value(&create).unwrap(),
+            json!({"op": "kafka-outlet-create",
+                   "spec": {"name": "kafka", "bootstrap_server": "127.0.0.1:9092"}})
+        );
+        let line = serde_json::to_string(&Request::KafkaInletDelete { name: "k".into() }).unwrap();
+        assert_eq!(line, r#"{"op":"kafka-inlet-delete","name":"k"}"#);
+        assert!(matches!(
+            Request::decode(r#"{"op":"kafka-outlet-list"}"#),
+            Ok(Request::KafkaOutletList)
+        ));
+        let line = r#"{"op":"kafka-inlet-create","spec":{"name":"k","from":"127.0.0.1:9092","to":"/node/n1/secure/api","outlet":"kafka","broker_ports":[9093,9192],"authorized":[]},"wait_ms":5000}"#;
+        match Request::decode(line) {
+            Ok(Request::KafkaInletCreate { spec, wait_ms }) => {
+                assert_eq!(wait_ms, Some(5000));
+                assert_eq!(spec.broker_ports, Some((9093, 9192)));
+                let again = Request::KafkaInletCreate { spec, wait_ms };
+                let v = serde_json::to_value(&again).unwrap();
+                assert_eq!(v, serde_json::from_str::<serde_json::Value>(line).unwrap());
+            }
+            other => panic!("{other:?}"),
+        }
+        // Without a wait, the field is left out (the node's default).
+        let v = serde_json::to_value(Request::KafkaInletCreate {
+            spec: KafkaInletSpec {
+                name: "k".into(),
+                from: "127.0.0.1:9092".parse().unwrap(),
+                to: "/service/x".into(),
+                outlet: "kafka".into(),
+                broker_ports: None,
+                authorized: vec![],
+            },
+            wait_ms: None,
+        })
+        .unwrap();
+        assert!(v.get("wait_ms").is_none(), "{v}");
+        // `authorized` may be left out.
+        assert!(matches!(
+            Request::decode(r#"{"op":"kafka-inlet-create","spec":{"name":"k","from":"127.0.0.1:1","to":"/service/x","outlet":"kafka","broker_ports":null}}"#),
+            Ok(Request::KafkaInletCreate { spec, wait_ms: None }) if spec.authorized.is_empty()
+        ));
+        let e = Request::decode(r#"{"op":"kafka-inlet-create","spec":{"name":"k"}}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("invalid kafka-inlet-create request"), "{e}");
+    }
+
+    #[test]
+    fn kafka_views_round_trip() {
+        let inlet = KafkaInletView {
+            name: "k".into(),
+            from: "127.0.0.1:9092".into(),
+            to: "/ip4/127.0.0.1/tcp/4000/secure/api".into(),
+            outlet: "kafka".into(),
+            broker_ports: "9093-9192".into(),
+            brokers: vec!["1=127.0.0.1:9093".into()],
+            status: LinkStatus::Down,
+            peer: None,
+            connections: 0,
+            connections_total: 2,
+            bytes_out: 10,
+            bytes_in: 20,
+            last_error: Some("refused".into()),
+            last_error_kind: Some(FailureKind::Permanent),
+            authorized: vec![],
+        };
+        let v = serde_json::to_value(&inlet).unwrap();
+        assert_eq!(v["status"], "down");
+        assert_eq!(v["last_error_kind"], "permanent");
+        assert!(v.get("authorized").is_none(), "{v}");
+        assert_eq!(serde_json::from_value::<KafkaInletView>(v).unwrap(), inlet);
+        let outlet = KafkaOutletView {
+            name: "kafka".into(),
+            address: "/service/kafka".into(),
+            bootstrap_server: "127.0.0.1:9092".into(),
+            brokers: vec![],
+            links: 1,
+            connections: 0,
+            bytes_in: 0,
+            bytes_out: 0,
+            refused: 0,
+        };
+        let v = serde_json::to_value(&outlet).unwrap();
+        assert_eq!(v["bootstrap_server"], "127.0.0.1:9092");
+        assert_eq!(
+            serde_json::from_value::<KafkaOutletView>(v).unwrap(),
+            outlet
+        );
     }
 }

@@ -158,7 +158,8 @@ impl Home {
 
     /// The identifiers node `node` knows (docs/protocol.md §5.4: a node outside any project
     /// admits only these, its own and those its policies name): every identity in this
-    /// home, and the peers the `--authorized` lists of its inlets and relays name.
+    /// home, and the peers the `--authorized` lists of its inlets (TCP and Kafka) and relays
+    /// name.
     pub fn known_identifiers(&self, node: &str) -> Result<Vec<String>> {
         let mut ids: Vec<String> = self
             .identities()?
@@ -166,6 +167,11 @@ impl Home {
             .map(|i| i.identifier)
             .collect();
         ids.extend(self.inlets(node)?.into_iter().flat_map(|i| i.authorized));
+        ids.extend(
+            self.kafka_inlets(node)?
+                .into_iter()
+                .flat_map(|i| i.authorized),
+        );
         ids.extend(self.relays(node)?.into_iter().flat_map(|(_, _, a)| a));
         ids.sort();
         ids.dedup();

@@ -25,7 +25,7 @@ mod schema;
 pub use error::{HomeError, NAME_RULE};
 pub use identities::IdentityRow;
 pub use nodes::NodeRow;
-pub use portals::InletRow;
+pub use portals::{InletRow, KafkaInletRow};
 pub use projects::{HostedProject, Membership};
 
 type Result<T, E = HomeError> = std::result::Result<T, E>;

@@ -73,6 +73,23 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE hosted_projects ADD COLUMN database TEXT;",
     // 5: relay hosts named by identifier
     "ALTER TABLE relays ADD COLUMN authorized TEXT NOT NULL DEFAULT '';",
+    // 6: Kafka portals (broker_ports `FIRST-LAST`, or '' for the node's default range)
+    "CREATE TABLE kafka_outlets (
+        node TEXT NOT NULL REFERENCES nodes(name) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        bootstrap_server TEXT NOT NULL,
+        PRIMARY KEY (node, name)
+     );
+     CREATE TABLE kafka_inlets (
+        node TEXT NOT NULL REFERENCES nodes(name) ON DELETE CASCADE,
+        name TEXT NOT NULL,
+        bind TEXT NOT NULL,
+        route TEXT NOT NULL,
+        outlet TEXT NOT NULL,
+        broker_ports TEXT NOT NULL DEFAULT '',
+        authorized TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (node, name)
+     );",
 ];
 
 impl Home {
