@@ -112,7 +112,7 @@ grep -q "broker 1 at 127.0.0.1:29093" <<<"$meta" || fail "kcat -L does not show 
 if grep -q ":9092" <<<"$meta"; then fail "kcat -L shows the broker's own address: $meta"; fi
 kafka_kcat "$NS_ANALYSIS" -b "$C" -C -t demo -o beginning -e -q >"$WORK/got-kcat" || fail "kcat consume"
 diff "$WORK/sent" "$WORK/got-kcat" >&2 || fail "kcat read other lines"
-brokers="$(as consumer kafka-inlet show kafka-inlet --output json | python3 -c 'import json,sys; print(" ".join(json.load(sys.stdin)["brokers"]))')"
+brokers="$(as consumer kafka-inlet show kafka-inlet-1 --output json | python3 -c 'import json,sys; print(" ".join(json.load(sys.stdin)["brokers"]))')"
 [ "$brokers" = "1=127.0.0.1:29093" ] || fail "consumer inlet brokers: '$brokers'"
 pass "kcat -L sees broker 1 at 127.0.0.1:29093 (the inlet's range, never :9092) and reads the 8; inlet lists $brokers"
 
@@ -125,7 +125,7 @@ if out=$(as intruder kafka-inlet create --from 127.0.0.1:39092 2>&1); then
 fi
 grep -q "refused" <<<"$out" || fail "the intruder's create failed for another reason: $out"
 if testbed_tcp_connect "$NS_ANALYSIS" 127.0.0.1 39092 2 2>/dev/null; then fail "the refused inlet still listens"; fi
-pass "the outlet refuses it: $(head -1 <<<"$out")"
+pass "the outlet refuses it: $(grep -m1 refused <<<"$out")"
 
 log "a 3-broker cluster behind a second Kafka outlet"
 kafka_start "$NS_BANK" 127.0.0.1 cluster --nodes 3 --port 9492 --controller-port 9592 --xmx 256m >/dev/null ||
