@@ -6,6 +6,10 @@
 //! * [`policy`] — which APIs pass, which are refused, which versions we read.
 //! * [`brokers`] — broker node id → local inlet port ([`BrokerMap`]) and broker id → advertised
 //!   address at the outlet ([`KnownBrokers`]).
+//! * [`record_crypto`] — the encrypted record value of `docs/kafka-encryption.md` ([`Sealer`],
+//!   [`open`]).
+//! * [`records`] — record batches decoded and written again with only their values changed
+//!   ([`map_values`]), every codec, decompression capped.
 //! * [`inlet`] — [`InletInterceptor`], one per client connection: rewrites broker addresses in
 //!   Metadata, FindCoordinator and DescribeCluster responses to local inlet ports.
 //! * [`outlet`] — [`OutletInterceptor`], one per portal stream at the outlet: learns where the
@@ -18,6 +22,7 @@
 #![deny(missing_docs)]
 
 pub mod brokers;
+mod codec;
 mod error;
 mod exchange;
 pub mod frame;
@@ -25,6 +30,8 @@ pub mod header;
 pub mod inlet;
 pub mod outlet;
 pub mod policy;
+pub mod record_crypto;
+pub mod records;
 mod responses;
 mod shape;
 
@@ -34,6 +41,8 @@ pub use exchange::{RequestAction, MAX_IN_FLIGHT};
 pub use frame::{encode_frame, FrameReader, DEFAULT_MAX_FRAME};
 pub use inlet::{InletInterceptor, ResponseAction};
 pub use outlet::{OutletInterceptor, OutletResponse};
+pub use record_crypto::{open, peek_key_id, CryptoError, DataKey, KeyId, Sealer};
+pub use records::{map_values, MapOptions, RecordCtx, RecordsError};
 pub use responses::cap_api_versions;
 
 #[cfg(test)]
