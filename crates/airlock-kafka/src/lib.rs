@@ -8,6 +8,8 @@
 //!   address at the outlet ([`KnownBrokers`]).
 //! * [`record_crypto`] — the encrypted record value of `docs/kafka-encryption.md` ([`Sealer`],
 //!   [`open`]).
+//! * [`encryption`] — the inlet's record encryption hooks: [`ProduceEncryptor`],
+//!   [`FetchDecryptor`], [`TopicNames`], the partition error of a record that cannot be opened.
 //! * [`records`] — record batches decoded and written again with only their values changed
 //!   ([`map_values`]), every codec, decompression capped.
 //! * [`inlet`] — [`InletInterceptor`], one per client connection: rewrites broker addresses in
@@ -23,6 +25,7 @@
 
 pub mod brokers;
 mod codec;
+pub mod encryption;
 mod error;
 mod exchange;
 pub mod frame;
@@ -36,6 +39,9 @@ mod responses;
 mod shape;
 
 pub use brokers::{AdvertisedBroker, BrokerMap, KnownBrokers, MappedBroker};
+pub use encryption::{
+    FetchDecryptor, KeyLookup, KeyNotReady, ProduceEncryptor, RecordFailure, TopicNames,
+};
 pub use error::KafkaError;
 pub use exchange::{RequestAction, MAX_IN_FLIGHT};
 pub use frame::{encode_frame, FrameReader, DEFAULT_MAX_FRAME};

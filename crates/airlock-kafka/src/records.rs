@@ -8,8 +8,8 @@
 //! timestamps and timestamp type, last offset delta, record count) is copied, and each record's
 //! attributes, timestamp and offset deltas, key and headers are copied as bytes. Only the codec
 //! bits, the batch length and the CRC are recomputed. Control batches (transaction markers),
-//! empty batches and batches whose values did not change (with the same codec) are copied byte
-//! for byte.
+//! empty batches and batches whose values did not change are copied byte for byte, in their own
+//! codec.
 //!
 //! kafka-protocol's `RecordBatchDecoder` is not used: it reserves memory from the untrusted
 //! record and header counts, inflates without a cap and cannot write a batch back with its
@@ -118,7 +118,7 @@ pub enum PartialTail {
 /// How [`map_values`] reads and writes batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MapOptions {
-    /// The codec of rewritten batches.
+    /// The codec of rewritten batches (batches whose values did not change keep theirs).
     pub recompress: Recompress,
     /// The cap on a batch's decompressed records, in bytes.
     pub max_batch_bytes: usize,
@@ -339,7 +339,9 @@ where
         Recompress::Keep => codec_in,
         Recompress::Use(c) => c,
     };
-    if !changed && codec_out == codec_in {
+    // Nothing to write: the batch as it came, in its own codec (no CPU spent recompressing, and
+    // the client gets the broker's bytes).
+    if !changed {
         out.extend_from_slice(bytes);
         return Ok(());
     }
