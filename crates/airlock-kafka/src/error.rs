@@ -142,6 +142,15 @@ pub enum KafkaError {
         /// Last port of the range.
         last: u16,
     },
+    /// A Produce request's records could not be encrypted (the connection is closed rather than
+    /// let plaintext through).
+    #[error("cannot encrypt the records of a Produce request for topic {topic}: {reason}")]
+    Encrypt {
+        /// The topic (or its id in hex).
+        topic: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// The broker map configuration is unusable.
     #[error("invalid Kafka broker port configuration: {reason}")]
     InvalidConfig {

@@ -6,14 +6,26 @@
 //! at `(bind host, its local port)` from the inlet's shared [`BrokerMap`]: the client then reaches
 //! every broker through this inlet, never directly. ApiVersions responses are capped so clients
 //! pick versions we read. Everything else passes as the same `Bytes`.
+//!
+//! With record encryption on, the runtime calls [`InletInterceptor::on_request_encrypting`] and
+//! [`InletInterceptor::on_response_decrypting`] instead: Produce requests have their values
+//! sealed, Fetch responses have them opened, and Metadata responses teach the inlet's
+//! [`TopicNames`] (see [`crate::encryption`]).
 
 use bytes::Bytes;
+use kafka_protocol::messages::ApiKey;
 use kafka_protocol::protocol::StrBytes;
 
 use crate::brokers::{BrokerMap, MappedBroker};
+use crate::encryption::{
+    learn_topics, open_fetch, reframe, seal_produce, FetchDecryptor, Opened, ProduceEncryptor,
+    RecordFailure, Sealed, TopicNames,
+};
 use crate::exchange::{Exchange, RequestAction};
+use crate::header::parse_response_header;
 use crate::policy::{treatment, ApiTreatment};
-use crate::responses::Intercepted;
+use crate::record_crypto::KeyId;
+use crate::responses::{Intercepted, Message};
 use crate::KafkaError;
 
 /// What to do with a response frame at the inlet.
@@ -29,13 +41,27 @@ pub enum ResponseAction {
         /// sending the frame, so the client finds them there.
         new_brokers: Vec<MappedBroker>,
     },
+    /// Encrypting inlet only: send this Fetch response, its values opened, to the client. The
+    /// partitions in `failures` carry an error code instead of records: log and count them.
+    Decrypted {
+        /// The new frame, length prefix included.
+        frame: Bytes,
+        /// Partitions whose records were withheld.
+        failures: Vec<RecordFailure>,
+    },
+    /// Encrypting inlet only: the Fetch response names keys not in the cache. Keep the frame,
+    /// fetch these keys (one directory round trip each), then hand the same frame in again.
+    NeedKeys(Vec<KeyId>),
 }
 
 impl ResponseAction {
-    /// The frame to send to the client, whichever the case.
-    pub fn frame(&self) -> &Bytes {
+    /// The frame to send to the client, if there is one to send now.
+    pub fn frame(&self) -> Option<&Bytes> {
         match self {
-            ResponseAction::Forward(f) | ResponseAction::Rewritten { frame: f, .. } => f,
+            ResponseAction::Forward(f)
+            | ResponseAction::Rewritten { frame: f, .. }
+            | ResponseAction::Decrypted { frame: f, .. } => Some(f),
+            ResponseAction::NeedKeys(_) => None,
         }
     }
 }
@@ -64,6 +90,73 @@ impl InletInterceptor {
         frame: Bytes,
         brokers: &mut BrokerMap,
     ) -> Result<ResponseAction, KafkaError> {
+        self.respond(frame, brokers, None)
+    }
+
+    /// A whole request frame from the client, with record encryption on: Produce requests have
+    /// their values sealed (topics the encryptor does not encrypt pass as they are). When a
+    /// topic's key is not ready the answer is [`RequestAction::NeedKey`] and nothing is
+    /// remembered: hand the same frame in again once the key is made.
+    pub fn on_request_encrypting(
+        &mut self,
+        frame: Bytes,
+        topics: &TopicNames,
+        encryptor: &mut dyn ProduceEncryptor,
+    ) -> Result<RequestAction, KafkaError> {
+        let checked = match self.exchange.check(&frame)? {
+            Err(reply) => return Ok(reply),
+            Ok(checked) => checked,
+        };
+        let frame = if checked.api_key == ApiKey::Produce {
+            let (header, body) = checked.body.split_at(checked.body_offset);
+            let body = checked.body.slice_ref(body);
+            match seal_produce(checked.version, &body, topics, encryptor)? {
+                Sealed::NeedKey(topic) => return Ok(RequestAction::NeedKey { topic }),
+                Sealed::Unchanged => frame,
+                Sealed::Body(sealed) => reframe(header, &sealed)?,
+            }
+        } else {
+            frame
+        };
+        self.exchange.remember(&checked)?;
+        Ok(RequestAction::Forward(frame))
+    }
+
+    /// A whole response frame from the outlet, with record encryption on: Fetch responses have
+    /// their values opened, Metadata responses teach `topics` their topic ids, everything else
+    /// is handled as by [`InletInterceptor::on_response`]. On [`ResponseAction::NeedKeys`] the
+    /// request stays remembered: hand the same frame in again once the keys are fetched.
+    pub fn on_response_decrypting(
+        &mut self,
+        frame: Bytes,
+        brokers: &mut BrokerMap,
+        topics: &mut TopicNames,
+        decryptor: &mut dyn FetchDecryptor,
+    ) -> Result<ResponseAction, KafkaError> {
+        let (pending, body, correlation_id) = self.exchange.peek_response(&frame)?;
+        if pending.api_key != ApiKey::Fetch {
+            return self.respond(frame, brokers, Some(topics));
+        }
+        let (_, rest) = parse_response_header(pending.api_key, pending.version, &body)?;
+        let header = &body[..body.len() - rest.len()];
+        let action = match open_fetch(pending.version, &rest, topics, decryptor)? {
+            Opened::NeedKeys(ids) => return Ok(ResponseAction::NeedKeys(ids)),
+            Opened::Unchanged => ResponseAction::Forward(frame),
+            Opened::Body(opened, failures) => ResponseAction::Decrypted {
+                frame: reframe(header, &opened)?,
+                failures,
+            },
+        };
+        self.exchange.forget(correlation_id);
+        Ok(action)
+    }
+
+    fn respond(
+        &mut self,
+        frame: Bytes,
+        brokers: &mut BrokerMap,
+        topics: Option<&mut TopicNames>,
+    ) -> Result<ResponseAction, KafkaError> {
         let (pending, body) = self.exchange.take_response(&frame)?;
         if !matches!(
             treatment(pending.api_key as i16),
@@ -72,6 +165,9 @@ impl InletInterceptor {
             return Ok(ResponseAction::Forward(frame));
         }
         let mut response = Intercepted::decode(pending.api_key, pending.version, &body)?;
+        if let (Some(topics), Message::Metadata(m)) = (topics, &response.message) {
+            learn_topics(m, topics);
+        }
         let mut changed = response.cap_api_versions()?;
         let mut new_brokers = Vec::new();
         let api_key = response.api_key();

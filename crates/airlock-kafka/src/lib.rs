@@ -6,6 +6,12 @@
 //! * [`policy`] — which APIs pass, which are refused, which versions we read.
 //! * [`brokers`] — broker node id → local inlet port ([`BrokerMap`]) and broker id → advertised
 //!   address at the outlet ([`KnownBrokers`]).
+//! * [`record_crypto`] — the encrypted record value of `docs/kafka-encryption.md` ([`Sealer`],
+//!   [`open`]).
+//! * [`encryption`] — the inlet's record encryption hooks: [`ProduceEncryptor`],
+//!   [`FetchDecryptor`], [`TopicNames`], the partition error of a record that cannot be opened.
+//! * [`records`] — record batches decoded and written again with only their values changed
+//!   ([`map_values`]), every codec, decompression capped.
 //! * [`inlet`] — [`InletInterceptor`], one per client connection: rewrites broker addresses in
 //!   Metadata, FindCoordinator and DescribeCluster responses to local inlet ports.
 //! * [`outlet`] — [`OutletInterceptor`], one per portal stream at the outlet: learns where the
@@ -18,6 +24,8 @@
 #![deny(missing_docs)]
 
 pub mod brokers;
+mod codec;
+pub mod encryption;
 mod error;
 mod exchange;
 pub mod frame;
@@ -25,15 +33,22 @@ pub mod header;
 pub mod inlet;
 pub mod outlet;
 pub mod policy;
+pub mod record_crypto;
+pub mod records;
 mod responses;
 mod shape;
 
 pub use brokers::{AdvertisedBroker, BrokerMap, KnownBrokers, MappedBroker};
+pub use encryption::{
+    FetchDecryptor, KeyLookup, KeyNotReady, ProduceEncryptor, RecordFailure, TopicNames,
+};
 pub use error::KafkaError;
 pub use exchange::{RequestAction, MAX_IN_FLIGHT};
 pub use frame::{encode_frame, FrameReader, DEFAULT_MAX_FRAME};
 pub use inlet::{InletInterceptor, ResponseAction};
 pub use outlet::{OutletInterceptor, OutletResponse};
+pub use record_crypto::{open, peek_key_id, CryptoError, DataKey, KeyId, Sealer};
+pub use records::{map_values, MapOptions, RecordCtx, RecordsError};
 pub use responses::cap_api_versions;
 
 #[cfg(test)]

@@ -49,6 +49,22 @@ pub const INTERCEPTED: &[(ApiKey, i16)] = &[
     (ApiKey::DescribeCluster, 2),
 ];
 
+/// The APIs whose record batches the encrypting inlet rewrites (Produce requests, Fetch
+/// responses), with the highest version kafka-protocol reads for each. Their frames pass
+/// undecoded when encryption is off, but ApiVersions responses are capped to these all the same,
+/// so a client never settles on a version the inlet could not encrypt or decrypt.
+pub const RECORDS_REWRITTEN: &[(ApiKey, i16)] = &[(ApiKey::Produce, 13), (ApiKey::Fetch, 18)];
+
+/// The highest version of `api` the interceptors read, if they read it at all
+/// ([`INTERCEPTED`] or [`RECORDS_REWRITTEN`]).
+pub fn max_readable(api: ApiKey) -> Option<i16> {
+    INTERCEPTED
+        .iter()
+        .chain(RECORDS_REWRITTEN)
+        .find(|(a, _)| *a == api)
+        .map(|&(_, max)| max)
+}
+
 /// What the interceptors do with an API key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApiTreatment {
@@ -107,6 +123,12 @@ mod tests {
             let range = api.valid_versions();
             assert!(range.min <= 0 && max <= range.max, "{api:?}");
         }
+        for &(api, max) in RECORDS_REWRITTEN {
+            assert_eq!(max, api.valid_versions().max, "{api:?}");
+        }
+        assert_eq!(max_readable(ApiKey::Fetch), Some(18));
+        assert_eq!(max_readable(ApiKey::Metadata), Some(13));
+        assert_eq!(max_readable(ApiKey::JoinGroup), None);
     }
 
     #[test]

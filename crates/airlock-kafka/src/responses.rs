@@ -14,7 +14,7 @@ use kafka_protocol::protocol::{Decodable, StrBytes};
 
 use crate::brokers::AdvertisedBroker;
 use crate::header::{encode_response, parse_response_header};
-use crate::policy::{treatment, ApiTreatment, INTERCEPTED};
+use crate::policy::{max_readable, treatment, ApiTreatment, INTERCEPTED};
 use crate::shape::{self, Schema};
 use crate::KafkaError;
 
@@ -222,7 +222,8 @@ impl BrokerSlot<'_> {
 }
 
 /// Caps an ApiVersions response so that clients only choose versions the interceptors read:
-/// each intercepted API's maximum is lowered to ours ([`INTERCEPTED`]), and APIs the
+/// each intercepted API's maximum is lowered to ours ([`INTERCEPTED`], and Produce and Fetch to
+/// [`crate::policy::RECORDS_REWRITTEN`]), and APIs the
 /// interceptors refuse (broker-only or unknown keys) are removed. Every other entry, and every
 /// other field, is left as the broker sent it. True if anything changed.
 pub fn cap_api_versions(response: &mut ApiVersionsResponse) -> Result<bool, KafkaError> {
@@ -235,7 +236,12 @@ pub fn cap_api_versions(response: &mut ApiVersionsResponse) -> Result<bool, Kafk
     });
     let mut changed = response.api_keys.len() != before;
     for v in &mut response.api_keys {
-        if let ApiTreatment::Intercept(_, max) = treatment(v.api_key) {
+        let max = match treatment(v.api_key) {
+            ApiTreatment::Intercept(_, max) => Some(max),
+            ApiTreatment::Pass(api) => max_readable(api),
+            _ => None,
+        };
+        if let Some(max) = max {
             if v.min_version > max {
                 return Err(KafkaError::NoCommonVersion {
                     api_key: v.api_key,

@@ -22,6 +22,9 @@ enum Kind {
     Fixed(usize),
     /// A (nullable) string: int16 length, or unsigned varint length+1 in flexible versions.
     Str,
+    /// (Nullable) bytes, such as a `records` field: int32 length, or unsigned varint length+1 in
+    /// flexible versions.
+    Bytes,
     /// An array of int32: int32 count, or unsigned varint count+1 in flexible versions.
     Int32s,
     /// An array of structs with these fields (plus tagged fields in flexible versions).
@@ -174,6 +177,83 @@ pub(crate) const API_VERSIONS: Schema = Schema {
     ],
 };
 
+/// ProduceRequest v3–13 (flexible from v9; topics by id from v13). A request body, walked the
+/// same way as the responses before the inlet decodes it to encrypt its records.
+pub(crate) const PRODUCE_REQUEST: Schema = Schema {
+    flexible_from: 9,
+    fields: &[
+        f(3, ALL, Kind::Str), // transactional_id
+        f(0, ALL, I16),       // acks
+        f(0, ALL, I32),       // timeout_ms
+        f(
+            0,
+            ALL,
+            Kind::Structs(&[
+                f(0, 12, Kind::Str),         // name
+                f(13, ALL, Kind::Fixed(16)), // topic_id
+                f(
+                    0,
+                    ALL,
+                    Kind::Structs(&[
+                        f(0, ALL, I32),         // index
+                        f(0, ALL, Kind::Bytes), // records
+                    ]),
+                ),
+            ]),
+        ),
+    ],
+    tagged: &[],
+};
+
+/// FetchResponse v4–18 (flexible from v12; topics by id from v13). The partitions' tagged
+/// fields (diverging epoch, current leader, snapshot id) hold fixed-size values only and are
+/// skipped by size; the top-level node endpoints (tag 0, v16+) hold an array and are walked.
+pub(crate) const FETCH_RESPONSE: Schema = Schema {
+    flexible_from: 12,
+    fields: &[
+        f(0, ALL, I32), // throttle_time_ms
+        f(7, ALL, I16), // error_code
+        f(7, ALL, I32), // session_id
+        f(
+            0,
+            ALL,
+            Kind::Structs(&[
+                f(0, 12, Kind::Str),         // topic
+                f(13, ALL, Kind::Fixed(16)), // topic_id
+                f(
+                    0,
+                    ALL,
+                    Kind::Structs(&[
+                        f(0, ALL, I32),            // partition_index
+                        f(0, ALL, I16),            // error_code
+                        f(0, ALL, Kind::Fixed(8)), // high_watermark
+                        f(0, ALL, Kind::Fixed(8)), // last_stable_offset
+                        f(5, ALL, Kind::Fixed(8)), // log_start_offset
+                        f(
+                            4,
+                            ALL,
+                            // aborted_transactions: producer_id, first_offset
+                            Kind::Structs(&[f(0, ALL, Kind::Fixed(8)), f(0, ALL, Kind::Fixed(8))]),
+                        ),
+                        f(11, ALL, I32),        // preferred_read_replica
+                        f(0, ALL, Kind::Bytes), // records
+                    ]),
+                ),
+            ]),
+        ),
+    ],
+    tagged: &[(
+        0,
+        // node_endpoints: node_id, host, port, rack
+        Kind::Structs(&[
+            f(0, ALL, I32),
+            f(0, ALL, Kind::Str),
+            f(0, ALL, I32),
+            f(0, ALL, Kind::Str),
+        ]),
+    )],
+};
+
 /// Why a body does not fit its schema.
 pub(crate) type ShapeError = &'static str;
 
@@ -218,6 +298,18 @@ impl Walker {
                     match i16_(buf)? {
                         -1 => None,
                         n if n < 0 => return Err("negative string length"),
+                        n => Some(n as u32),
+                    }
+                };
+                len.map_or(Ok(()), |n| skip(buf, n as usize))
+            }
+            Kind::Bytes => {
+                let len = if self.flexible {
+                    uvarint(buf)?.checked_sub(1)
+                } else {
+                    match i32_(buf)? {
+                        -1 => None,
+                        n if n < 0 => return Err("negative bytes length"),
                         n => Some(n as u32),
                     }
                 };

@@ -207,7 +207,7 @@ fn find_coordinator_single_node_and_coordinators_array() {
             )
             .unwrap();
         let got: FindCoordinatorResponse =
-            decode_response(ApiKey::FindCoordinator, version, action.frame());
+            decode_response(ApiKey::FindCoordinator, version, action.frame().unwrap());
         assert_eq!(
             (got.node_id.0, got.host.as_str(), got.port),
             (2, "127.0.0.1", 10001)
@@ -234,7 +234,7 @@ fn find_coordinator_single_node_and_coordinators_array() {
             )
             .unwrap();
         let got: FindCoordinatorResponse =
-            decode_response(ApiKey::FindCoordinator, version, action.frame());
+            decode_response(ApiKey::FindCoordinator, version, action.frame().unwrap());
         let c = &got.coordinators[0];
         assert_eq!(
             (c.node_id.0, c.host.as_str(), c.port),
@@ -274,7 +274,7 @@ fn describe_cluster_is_rewritten_and_controllers_refused() {
             )
             .unwrap();
         let got: DescribeClusterResponse =
-            decode_response(ApiKey::DescribeCluster, version, action.frame());
+            decode_response(ApiKey::DescribeCluster, version, action.frame().unwrap());
         assert_eq!(
             (got.brokers[0].host.as_str(), got.brokers[0].port),
             ("127.0.0.1", 10001)
@@ -375,7 +375,7 @@ fn api_versions_fallback_body_at_v0_is_read() {
     let action = inlet
         .on_response(response(ApiKey::ApiVersions, 0, 2, &original), &mut map())
         .unwrap();
-    let got: ApiVersionsResponse = decode_response(ApiKey::ApiVersions, 0, action.frame());
+    let got: ApiVersionsResponse = decode_response(ApiKey::ApiVersions, 0, action.frame().unwrap());
     assert_eq!(got.error_code, 35);
     assert_eq!(got.api_keys.len(), 6);
 }
