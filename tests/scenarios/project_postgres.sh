@@ -132,13 +132,14 @@ as hosta node start project-shared >/dev/null 2>&1 || fail "start A's project no
 wait_port "$PA"
 as hosta project member list --output json | has_member "$M1_ID" || fail "A lost m1 after its restart"
 pass "B served while A was down; after A's restart it still lists m1"
-log "store tests against this PostgreSQL (ticket rules, 50 concurrent redemptions, project keys, deleted creators, upgrades; TLS)"
+log "store tests against this PostgreSQL (ticket rules, 50 concurrent redemptions, project keys, deleted creators, upgrades, Kafka key directory; TLS)"
 if command -v cargo >/dev/null; then
     TEST_DB="postgres://postgres@127.0.0.1:$PG_PORT/airlock_tests"
-    out=$(cd "$ROOT" && AIRLOCK_TEST_POSTGRES="$TEST_DB" cargo test -q --release --workspace --lib -- store::tests::postgres 2>&1) \
+    out=$(cd "$ROOT" && AIRLOCK_TEST_POSTGRES="$TEST_DB" cargo test -q --release --workspace --lib -- store::tests::postgres store::kafka_keys::tests::postgres 2>&1) \
         || fail "store tests on PostgreSQL: $out"
-    # Every postgres_ test in the store's test file must have run (none skipped).
-    expected=$(grep -c '^fn postgres_' "$ROOT/crates/airlock-project/src/store/tests.rs")
+    # Every postgres_ test in the store's test files must have run (none skipped).
+    expected=$(cat "$ROOT/crates/airlock-project/src/store/tests.rs" \
+        "$ROOT/crates/airlock-project/src/store/kafka_keys/tests.rs" | grep -c '^fn postgres_')
     grep -qE "^test result: ok\. $expected passed" <<<"$out" \
         || fail "expected $expected PostgreSQL store tests to run: $out"
     pass "store tests pass on PostgreSQL ($expected)"

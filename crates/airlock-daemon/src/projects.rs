@@ -95,13 +95,16 @@ pub async fn start_project_services(
         );
         relay_access = RelayAccess::ProjectPermission;
         relay_bindings = Some(store.clone());
-        airlock_project::Authority::new(airlock_project::AuthorityConfig {
+        let authority_config = || airlock_project::AuthorityConfig {
             project: hp.name.clone(),
-            identity: authority,
+            identity: authority.clone(),
             credential_ttl: hp.credential_ttl,
-            store,
-        })
-        .register(node);
+            store: store.clone(),
+        };
+        // The Kafka key directory shares the authority's store and identity (it lists
+        // consumer keys with fresh credentials).
+        airlock_project::kafka_keys::KeyDirectory::new(authority_config()).register(node);
+        airlock_project::Authority::new(authority_config()).register(node);
         tracing::info!(project = %hp.name, "hosting the project authority");
     }
     if let [only] = hosted[..] {

@@ -184,6 +184,29 @@ pub async fn request_json(
     body: &Value,
     timeout: Duration,
 ) -> Result<Value, RequestError> {
+    let v = request_answer(node, route, body, timeout).await?;
+    let reason = v["error"]
+        .as_str()
+        .unwrap_or("the project refused the request")
+        .to_string();
+    match v["ok"].as_bool() {
+        Some(true) => Ok(v["result"].clone()),
+        Some(false) if v["retry"].as_bool() != Some(true) => Err(RequestError::Refused { reason }),
+        Some(false) => Err(RequestError::Undecided { reason }),
+        None => Err(RequestError::MalformedAnswer {
+            detail: "no \"ok\"".into(),
+        }),
+    }
+}
+
+/// Sends one request along `route` and returns the whole JSON answer (`{"ok": …}`), for
+/// services whose refusals carry more than a reason (a `code` a client matches on).
+pub async fn request_answer(
+    node: &Node,
+    route: &Route,
+    body: &Value,
+    timeout: Duration,
+) -> Result<Value, RequestError> {
     let addr = Address::new(format!("reply.{:016x}", airlock_node::random_u64()))
         .expect("a reply address is a valid address");
     let (tx, rx) = oneshot::channel();
@@ -204,22 +227,9 @@ pub async fn request_json(
         Ok(Ok(m)) => m,
         _ => return Err(RequestError::Timeout { after: timeout }),
     };
-    let v: Value =
-        serde_json::from_slice(msg.payload.data()).map_err(|e| RequestError::MalformedAnswer {
-            detail: e.to_string(),
-        })?;
-    let reason = v["error"]
-        .as_str()
-        .unwrap_or("the project refused the request")
-        .to_string();
-    match v["ok"].as_bool() {
-        Some(true) => Ok(v["result"].clone()),
-        Some(false) if v["retry"].as_bool() != Some(true) => Err(RequestError::Refused { reason }),
-        Some(false) => Err(RequestError::Undecided { reason }),
-        None => Err(RequestError::MalformedAnswer {
-            detail: "no \"ok\"".into(),
-        }),
-    }
+    serde_json::from_slice(msg.payload.data()).map_err(|e| RequestError::MalformedAnswer {
+        detail: e.to_string(),
+    })
 }
 
 /// A connection to a project's authority through a secure channel that trusts only the project.

@@ -9,6 +9,8 @@
 //!   callers that are not members.
 //! * [`api`] — request/response messages of the service and a client used by the CLI and by nodes
 //!   to fetch and refresh their credentials.
+//! * [`kafka_keys`] — the `kafka_keys` service: the key directory of Kafka record encryption
+//!   (consumer keys, key records, grants) and its member-side client.
 //! * [`refresh`] — a member node's credential refresh and revocation polling.
 //! * [`relay`] — relay registrations (host side) and keeping one registered (owner side).
 //!
@@ -20,6 +22,7 @@
 
 pub mod api;
 pub mod authority;
+pub mod kafka_keys;
 pub mod limits;
 pub mod refresh;
 pub mod relay;

@@ -24,6 +24,7 @@ use crate::store::AuthorityStore;
 use airlock_identity::{Identifier, IdentitySecret};
 use airlock_node::{Message, Node, Worker};
 use airlock_wire::{Address, Packet, Route};
+pub(crate) use requests::credential_for;
 use requests::process;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};

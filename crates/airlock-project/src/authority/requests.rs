@@ -14,7 +14,9 @@ use std::time::Instant;
 
 type Result<T, E = AuthorityError> = std::result::Result<T, E>;
 
-fn credential_for(cfg: &AuthorityConfig, m: &Member) -> Result<Value> {
+/// A member's credential as the authority issues it now: `{"credential": hex, "expires_at",
+/// "attributes"}` (the authority's `credential` answer, and the key directory's consumer list).
+pub(crate) fn credential_for(cfg: &AuthorityConfig, m: &Member) -> Result<Value> {
     let subject: Identifier = m.identifier.parse().map_err(|e| StoreError::Corrupt {
         store: cfg.store.describe(),
         what: format!("member identifier {:?}: {e}", m.identifier),

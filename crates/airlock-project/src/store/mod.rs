@@ -392,5 +392,8 @@ impl AuthorityStore {
     }
 }
 
+mod kafka_keys;
+pub use kafka_keys::{StoredConsumerKey, StoredGrant, StoredKeyRecord};
+
 #[cfg(test)]
 mod tests;

@@ -13,7 +13,7 @@ use tokio_postgres::{Client, Row};
 type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 pub(super) struct PgBackend {
-    pool: Pool,
+    pub(super) pool: Pool,
 }
 
 const SCHEMA_LOCK: i64 = 0x0061_6972_6c6f_636b; // "airlock"
@@ -57,7 +57,30 @@ CREATE TABLE IF NOT EXISTS airlock_relay_bindings (
     owner TEXT NOT NULL,
     bound_at BIGINT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS airlock_relay_bindings_owner ON airlock_relay_bindings (owner);";
+CREATE INDEX IF NOT EXISTS airlock_relay_bindings_owner ON airlock_relay_bindings (owner);
+-- Kafka key directory (issue #12): created on existing databases too (idempotent).
+CREATE TABLE IF NOT EXISTS airlock_kafka_consumer_keys (
+    identifier TEXT PRIMARY KEY,
+    history BYTEA NOT NULL,
+    attestation BYTEA NOT NULL,
+    expires_at BIGINT NOT NULL,
+    published_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS airlock_kafka_key_records (
+    key_id BYTEA PRIMARY KEY,
+    producer TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    created BIGINT NOT NULL,
+    header BYTEA NOT NULL,
+    producer_history BYTEA NOT NULL,
+    stored_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS airlock_kafka_key_grants (
+    key_id BYTEA NOT NULL,
+    recipient TEXT NOT NULL,
+    signed_grant BYTEA NOT NULL,
+    PRIMARY KEY (key_id, recipient)
+);";
 
 /// Creates (or upgrades) the authority tables, under an advisory lock.
 async fn create_schema(client: &mut Client, shown: &str) -> Result<()> {
@@ -145,7 +168,7 @@ impl PgBackend {
     }
 
     /// The row `sql` returns, if any, read by `from_row`.
-    async fn one<T>(
+    pub(super) async fn one<T>(
         &self,
         sql: &str,
         params: Params<'_>,
@@ -160,7 +183,7 @@ impl PgBackend {
     }
 
     /// Every row `sql` returns, read by `from_row`.
-    async fn all<T>(
+    pub(super) async fn all<T>(
         &self,
         sql: &str,
         params: Params<'_>,

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 pub(super) struct SqliteBackend {
-    db: Mutex<Connection>,
+    pub(super) db: Mutex<Connection>,
     path: String,
 }
 
@@ -49,7 +49,30 @@ CREATE TABLE IF NOT EXISTS relay_bindings (
     owner TEXT NOT NULL,
     bound_at INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS relay_bindings_owner ON relay_bindings(owner);";
+CREATE INDEX IF NOT EXISTS relay_bindings_owner ON relay_bindings(owner);
+-- Kafka key directory (issue #12): created on existing databases too (`IF NOT EXISTS`).
+CREATE TABLE IF NOT EXISTS kafka_consumer_keys (
+    identifier TEXT PRIMARY KEY,
+    history BLOB NOT NULL,
+    attestation BLOB NOT NULL,
+    expires_at INTEGER NOT NULL,
+    published_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS kafka_key_records (
+    key_id BLOB PRIMARY KEY,
+    producer TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    header BLOB NOT NULL,
+    producer_history BLOB NOT NULL,
+    stored_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS kafka_key_grants (
+    key_id BLOB NOT NULL,
+    recipient TEXT NOT NULL,
+    signed_grant BLOB NOT NULL,
+    PRIMARY KEY (key_id, recipient)
+);";
 
 /// Brings a database created by an earlier version up to [`SCHEMA`]; idempotent. Tickets
 /// gained `invalidated_at` (set when their creator is deleted) and an index on `created_by`;

@@ -12,7 +12,7 @@ use tokio::sync::Barrier;
 
 /// Runs a test's async body on a multi-threaded runtime (concurrent stores race for real).
 /// The tests stay plain `fn`s: tests/scenarios/project_postgres.sh counts `^fn postgres_`.
-fn run<F: std::future::Future>(f: F) -> F::Output {
+pub(super) fn run<F: std::future::Future>(f: F) -> F::Output {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(4)
         .enable_all()
@@ -42,7 +42,7 @@ async fn plain_client(url: &str) -> tokio_postgres::Client {
 
 /// A PostgreSQL URL whose connections use a fresh schema `name`, or None when not configured
 /// (and not required: see [`postgres_env::postgres_enabled`]).
-async fn pg_url(name: &str) -> Option<String> {
+pub(super) async fn pg_url(name: &str) -> Option<String> {
     let test = format!("PostgreSQL store test (schema {name})");
     if !postgres_env::postgres_enabled(&test, &["AIRLOCK_TEST_POSTGRES"]) {
         return None;
