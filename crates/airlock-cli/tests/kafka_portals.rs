@@ -111,6 +111,7 @@ fn kafka_portals_are_created_listed_shown_deleted_and_restored() {
         route,
         "--brokers-port-range",
         &range,
+        "--disable-content-encryption",
         "--wait",
     ]));
     assert_eq!(created["name"], "k", "{created}");
@@ -166,6 +167,27 @@ fn kafka_portals_are_created_listed_shown_deleted_and_restored() {
     // Without --to, the default relay `kafka` needs a project.
     let e = h.fails(&["kafka-inlet", "create", "--at", "n2", "--name", "norelay"]);
     assert!(e.stderr.contains("--to ROUTE"), "{}", e.stderr);
+    // Record encryption (the default) needs a project's key directory: refused, nothing kept.
+    let (enc_from, enc_first) = (format!("127.0.0.1:{}", free_port()), free_port());
+    let e = h.fails(&[
+        "kafka-inlet",
+        "create",
+        "--at",
+        "n2",
+        "--name",
+        "enc",
+        "--from",
+        &enc_from,
+        "--brokers-port-range",
+        &format!("{enc_first}-{enc_first}"),
+        "--to",
+        route,
+    ]);
+    assert!(
+        e.stderr.contains("--disable-content-encryption"),
+        "{}",
+        e.stderr
+    );
     assert_eq!(kafka_inlets(h, "n2").len(), 1);
 
     // Both come back when the nodes restart.
@@ -241,6 +263,7 @@ fn a_refused_kafka_inlet_is_an_error_and_is_not_kept() {
         &range,
         "--to",
         "/node/n1/secure/api",
+        "--disable-content-encryption",
         "--wait",
     ]);
     let err = &out.stderr;
@@ -282,17 +305,11 @@ fn a_node_files_kafka_portals_are_created() {
     std::fs::write(
         &inlet_file,
         format!(
-            "name: kafka_inlet_node\nkafka-inlet:\n  from: {from}\n  to: /node/kafka_outlet_node/secure/api\n  brokers-port-range: {first}-{first}\n  consumer-relay: /project/default\n"
+            "name: kafka_inlet_node\nkafka-inlet:\n  from: {from}\n  to: /node/kafka_outlet_node/secure/api\n  brokers-port-range: {first}-{first}\n  consumer-relay: /project/default\n  disable-content-encryption: true\n"
         ),
     )
     .unwrap();
-    let r = h.ok(&["node", "create", inlet_file.to_str().unwrap()]);
-    assert!(
-        r.stderr
-            .contains("consumer-relay is accepted but not used yet"),
-        "{}",
-        r.stderr
-    );
+    h.ok(&["node", "create", inlet_file.to_str().unwrap()]);
     let inlet = wait_up(h, "kafka_inlet_node", "kafka");
     assert_eq!(inlet["from"], from.as_str(), "{inlet}");
     assert_eq!(inlet["to"], "/node/kafka_outlet_node/secure/api", "{inlet}");

@@ -124,6 +124,13 @@ pub async fn start_project_services(
         }
     }
     apply_projects(node, &known);
+    // Encrypting Kafka inlets take their data keys from the (first) project's key directory.
+    if let Some(k) = known.first() {
+        node.kafka()
+            .set_key_source(airlock_project::kafka_keys::DirectoryKeySource::new(
+                node, &k.name,
+            ));
+    }
     trusted.extend(known.iter().map(|k| k.authority.clone()));
     node.set_trusted_authorities(trusted);
     let mut first = Vec::new();

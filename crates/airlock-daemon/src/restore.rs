@@ -145,6 +145,7 @@ async fn restore_kafka_portals(home: &Home, node: &Node, name: &str) {
                     outlet: row.outlet,
                     broker_ports: row.broker_ports,
                     authorized: row.authorized,
+                    encrypt: row.encrypt,
                 })
             });
         let created = match spec {

@@ -53,8 +53,9 @@ pub enum KafkaOutletCmd {
 #[derive(Debug, Subcommand)]
 pub enum KafkaInletCmd {
     /// Create a Kafka inlet where Kafka clients run; prints the bootstrap address they use.
-    /// Records are not encrypted end to end yet: the portal's secure channels protect them in
-    /// transit, and the outlet node and the brokers see them.
+    /// Record values are encrypted end to end by default: producers through this inlet seal
+    /// them for the consumers this node's kafka-consumer policy admits, consumers open what was
+    /// sealed for them; brokers, the outlet node and the project node see ciphertext only.
     #[command(after_help = super::examples::KAFKA_INLET_CREATE)]
     Create {
         /// Name of the inlet (default: the first free `kafka-inlet-N`).
@@ -87,6 +88,10 @@ pub enum KafkaInletCmd {
         /// replaces the pinned relay owner.
         #[arg(long, value_name = "IDENTIFIER")]
         authorized: Vec<String>,
+        /// Carry records as they are (protected in transit only; the outlet node and the brokers
+        /// see them) instead of encrypting values end to end.
+        #[arg(long)]
+        disable_content_encryption: bool,
         /// Node.
         #[arg(long)]
         at: Option<String>,

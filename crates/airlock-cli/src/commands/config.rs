@@ -259,11 +259,8 @@ fn apply(
                     via_route(&p, via)
                 }
             };
-            if i.consumer_relay.is_some() {
-                // Record encryption (issue #12) will use it; until then records are protected
-                // in transit only, and the setting changes nothing.
-                eprintln!("Note: {path}: kafka-inlet {iname}: consumer-relay is accepted but not used yet (records are not encrypted end to end yet).");
-            }
+            // `consumer-relay` (the seeds' files) needs nothing: data keys go through the
+            // project's key directory.
             ctx.home.insert_kafka_inlet(
                 &name,
                 &KafkaInletRow {
@@ -273,6 +270,7 @@ fn apply(
                     outlet,
                     broker_ports,
                     authorized: i.authorized.clone(),
+                    encrypt: !i.disable_content_encryption,
                 },
             )?;
         }

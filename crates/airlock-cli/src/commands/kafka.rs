@@ -95,6 +95,7 @@ pub fn inlet(ctx: &Ctx, cmd: KafkaInletCmd) -> Result<()> {
             outlet,
             brokers_port_range,
             authorized,
+            disable_content_encryption,
             at,
             wait,
         } => {
@@ -160,6 +161,7 @@ pub fn inlet(ctx: &Ctx, cmd: KafkaInletCmd) -> Result<()> {
                 outlet: outlet.clone(),
                 broker_ports: brokers_port_range,
                 authorized: authorized.clone(),
+                encrypt: !disable_content_encryption,
             };
             // The node waits for the bootstrap link (up, or refused for good: then this is an
             // error and the node kept nothing); a transient failure leaves the inlet trying.
@@ -181,6 +183,7 @@ pub fn inlet(ctx: &Ctx, cmd: KafkaInletCmd) -> Result<()> {
                     outlet: outlet.clone(),
                     broker_ports: brokers_port_range,
                     authorized: authorized.clone(),
+                    encrypt: !disable_content_encryption,
                 },
             )?;
             let what = format!(

@@ -130,10 +130,13 @@ pub struct KafkaInletEntry {
     /// Accept only these identifiers at the outlet's end.
     #[serde(default)]
     pub authorized: Vec<String>,
-    /// Where consumers' record keys would be distributed (the seeds' `consumer-relay`).
-    /// Accepted so that the seeds' files work, and not used yet: records are not encrypted end
-    /// to end until record encryption (issue #12, part 2) comes; applying the file says so.
+    /// The seeds' `consumer-relay`: accepted so that their files work, and not needed here —
+    /// data keys go through the project's key directory (docs/kafka-encryption.md), not relays.
+    #[allow(dead_code)] // read by serde only: the key is valid, its value unused
     pub consumer_relay: Option<String>,
+    /// Carry records as they are instead of encrypting values end to end (default false).
+    #[serde(default)]
+    pub disable_content_encryption: bool,
 }
 
 /// The name of the one Kafka outlet of `kafka-outlet:` and the one inlet of `kafka-inlet:`.

@@ -682,6 +682,7 @@ mod tests {
                 outlet: "kafka".into(),
                 broker_ports: None,
                 authorized: vec![],
+                encrypt: true,
             },
             wait_ms: None,
         })

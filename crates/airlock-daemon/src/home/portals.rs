@@ -121,7 +121,7 @@ impl Home {
             .map(|(a, b)| format!("{a}-{b}"))
             .unwrap_or_default();
         self.db.execute(
-            "INSERT OR REPLACE INTO kafka_inlets(node, name, bind, route, outlet, broker_ports, authorized) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT OR REPLACE INTO kafka_inlets(node, name, bind, route, outlet, broker_ports, authorized, encrypt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
                 node,
                 row.name,
@@ -129,7 +129,8 @@ impl Home {
                 row.route,
                 row.outlet,
                 ports,
-                row.authorized.join(",")
+                row.authorized.join(","),
+                row.encrypt
             ],
         )?;
         Ok(())
@@ -148,7 +149,7 @@ impl Home {
     /// written so) is the node's default range.
     pub fn kafka_inlets(&self, node: &str) -> Result<Vec<KafkaInletRow>> {
         let mut st = self.db.prepare(
-            "SELECT name, bind, route, outlet, broker_ports, authorized FROM kafka_inlets WHERE node = ?1 ORDER BY name",
+            "SELECT name, bind, route, outlet, broker_ports, authorized, encrypt FROM kafka_inlets WHERE node = ?1 ORDER BY name",
         )?;
         let rows = st.query_map([node], |r| {
             let ports: String = r.get(4)?;
@@ -166,6 +167,7 @@ impl Home {
                     .filter(|s| !s.is_empty())
                     .map(String::from)
                     .collect(),
+                encrypt: r.get(6)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -187,6 +189,8 @@ pub struct KafkaInletRow {
     pub broker_ports: Option<(u16, u16)>,
     /// Authorized identifiers.
     pub authorized: Vec<String>,
+    /// Whether record values are encrypted.
+    pub encrypt: bool,
 }
 
 /// A persisted inlet.
@@ -236,12 +240,14 @@ mod tests {
             outlet: "kafka".into(),
             broker_ports: Some((9093, 9192)),
             authorized: vec!["I1".into(), "I2".into()],
+            encrypt: true,
         };
         h.insert_kafka_inlet("n1", &row).unwrap();
         let default_range = KafkaInletRow {
             name: "k2".into(),
             broker_ports: None,
             authorized: vec![],
+            encrypt: false,
             ..row.clone()
         };
         h.insert_kafka_inlet("n1", &default_range).unwrap();

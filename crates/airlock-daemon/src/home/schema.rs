@@ -88,6 +88,7 @@ const MIGRATIONS: &[&str] = &[
         outlet TEXT NOT NULL,
         broker_ports TEXT NOT NULL DEFAULT '',
         authorized TEXT NOT NULL DEFAULT '',
+        encrypt INTEGER NOT NULL DEFAULT 1,
         PRIMARY KEY (node, name)
      );",
 ];

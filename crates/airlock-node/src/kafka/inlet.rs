@@ -7,9 +7,12 @@
 //! named, the inlet opens a listener on that port whose connections go to the outlet's
 //! `NAME-broker-ID` service — before the client reads the response that names it.
 
-use super::pump::{self, Interceptor, ResponseFuture};
+use super::keyring::Keyring;
+use super::pump::{self, FrameFuture, Interceptor, Outgoing, ResponseFuture};
 use crate::portal::{Inlet, InletInfo, InletSpec, PortalContext};
-use airlock_kafka::{BrokerMap, InletInterceptor, KafkaError, MappedBroker, RequestAction};
+use airlock_kafka::{
+    BrokerMap, InletInterceptor, MappedBroker, RequestAction, ResponseAction, TopicNames,
+};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -42,6 +45,14 @@ pub struct KafkaInletSpec {
     /// Identifiers the outlet node may have; empty = any.
     #[serde(default)]
     pub authorized: Vec<String>,
+    /// Encrypt record values on Produce and decrypt them on Fetch (`docs/kafka-encryption.md`);
+    /// on by default.
+    #[serde(default = "encrypt_by_default")]
+    pub encrypt: bool,
+}
+
+fn encrypt_by_default() -> bool {
+    true
 }
 
 impl KafkaInletSpec {
@@ -74,6 +85,9 @@ pub struct KafkaInletInfo {
     pub brokers: Vec<String>,
     /// The portal inlets (bootstrap first).
     pub inlets: Vec<InletInfo>,
+    /// Whether record values are encrypted.
+    #[serde(default)]
+    pub encrypt: bool,
 }
 
 struct BrokerListener {
@@ -88,6 +102,10 @@ struct Shared {
     bootstrap: Arc<Inlet>,
     map: Mutex<BrokerMap>,
     brokers: tokio::sync::Mutex<BTreeMap<i32, BrokerListener>>,
+    /// The data keys, when record values are encrypted.
+    keyring: Option<Arc<Keyring>>,
+    /// Topic ids → names (Produce and Fetch name topics by id from v13).
+    topics: Mutex<TopicNames>,
 }
 
 /// A running Kafka inlet.
@@ -98,8 +116,22 @@ pub struct KafkaInlet {
 }
 
 impl KafkaInlet {
-    /// Starts listening at `spec.from` and linking to the outlet in the background.
-    pub async fn start(ctx: &PortalContext, spec: KafkaInletSpec) -> anyhow::Result<KafkaInlet> {
+    /// Starts listening at `spec.from` and linking to the outlet in the background; record
+    /// values are encrypted with `keyring` (required when `spec.encrypt`).
+    pub async fn start(
+        ctx: &PortalContext,
+        spec: KafkaInletSpec,
+        keyring: Option<Arc<Keyring>>,
+    ) -> anyhow::Result<KafkaInlet> {
+        let keyring = if spec.encrypt {
+            Some(keyring.ok_or_else(|| {
+                anyhow::anyhow!(
+                    "record encryption needs this node to be a member of a project (its key directory holds the data keys): enroll it, or create the inlet with --disable-content-encryption"
+                )
+            })?)
+        } else {
+            None
+        };
         let range = spec.broker_range();
         if range.contains(&spec.from.port()) {
             anyhow::bail!(
@@ -122,6 +154,18 @@ impl KafkaInlet {
             }
         })?;
         let bound = listener.local_addr()?;
+        if let Some(k) = &keyring {
+            // Producers grant keys to the consumers listed when they make them: be listed now.
+            match tokio::time::timeout(Duration::from_secs(10), k.prepare()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(inlet = %spec.name, "consumer key not published yet: {e}")
+                }
+                Err(_) => {
+                    tracing::warn!(inlet = %spec.name, "consumer key not published within 10 s")
+                }
+            }
+        }
         let bootstrap =
             Inlet::start_local(ctx, portal_spec(&spec, None, bound), RESOURCE_TYPE).await?;
         let shared = Arc::new(Shared {
@@ -130,6 +174,8 @@ impl KafkaInlet {
             bootstrap: bootstrap.clone(),
             map: Mutex::new(map),
             brokers: tokio::sync::Mutex::new(BTreeMap::new()),
+            keyring,
+            topics: Mutex::new(TopicNames::new()),
         });
         let task = tokio::spawn(accept_loop(
             listener,
@@ -172,6 +218,7 @@ impl KafkaInlet {
                 .map(|(id, b)| format!("{id}={}", b.address))
                 .collect(),
             inlets,
+            encrypt: s.keyring.is_some(),
         }
     }
 
@@ -261,12 +308,12 @@ struct InletConnection {
     shared: Weak<Shared>,
 }
 
+/// How often one frame may be handed in again after keys were made or fetched.
+const KEY_ROUNDS: usize = 3;
+
 impl Interceptor for InletConnection {
-    fn on_request(&self, frame: Bytes) -> Result<RequestAction, KafkaError> {
-        self.interceptor
-            .lock()
-            .expect("interceptor")
-            .on_request(frame)
+    fn on_request(&self, frame: Bytes) -> FrameFuture<'_, Outgoing> {
+        Box::pin(self.request(frame))
     }
 
     fn on_response(&self, frame: Bytes) -> ResponseFuture<'_> {
@@ -275,27 +322,88 @@ impl Interceptor for InletConnection {
 }
 
 impl InletConnection {
+    async fn request(&self, frame: Bytes) -> Result<Outgoing, String> {
+        let Some(s) = self.shared.upgrade() else {
+            return Err("the Kafka inlet was deleted".into());
+        };
+        let Some(keyring) = s.keyring.clone() else {
+            let action = self
+                .interceptor
+                .lock()
+                .expect("interceptor")
+                .on_request(frame);
+            return Outgoing::from_action(action.map_err(|e| e.to_string())?);
+        };
+        for _ in 0..KEY_ROUNDS {
+            let action = {
+                let topics = s.topics.lock().expect("topics");
+                let mut encryptor = keyring.encryptor();
+                self.interceptor
+                    .lock()
+                    .expect("interceptor")
+                    .on_request_encrypting(frame.clone(), &topics, &mut encryptor)
+                    .map_err(|e| e.to_string())?
+            };
+            match action {
+                RequestAction::NeedKey { topic } => keyring
+                    .prepare_topic(&topic)
+                    .await
+                    .map_err(|e| format!("no data key for topic {topic:?}: {e}"))?,
+                other => return Outgoing::from_action(other),
+            }
+        }
+        Err("a Produce request still lacked a data key after it was made".into())
+    }
+
     async fn respond(&self, frame: Bytes) -> Result<Bytes, String> {
         let Some(s) = self.shared.upgrade() else {
             return Err("the Kafka inlet was deleted".into());
         };
-        let action = {
-            let mut map = s.map.lock().expect("map");
-            self.interceptor
-                .lock()
-                .expect("interceptor")
-                .on_response(frame, &mut map)
-                .map_err(|e| e.to_string())?
-        };
-        match action {
-            airlock_kafka::ResponseAction::Forward(f) => Ok(f),
-            airlock_kafka::ResponseAction::Rewritten { frame, new_brokers } => {
-                for b in new_brokers {
-                    open_broker(&s, &b).await?;
+        for _ in 0..KEY_ROUNDS {
+            let action = {
+                let mut map = s.map.lock().expect("map");
+                let mut interceptor = self.interceptor.lock().expect("interceptor");
+                match &s.keyring {
+                    None => interceptor.on_response(frame.clone(), &mut map),
+                    Some(keyring) => {
+                        let mut topics = s.topics.lock().expect("topics");
+                        let mut decryptor = keyring.decryptor();
+                        interceptor.on_response_decrypting(
+                            frame.clone(),
+                            &mut map,
+                            &mut topics,
+                            &mut decryptor,
+                        )
+                    }
                 }
-                Ok(frame)
+                .map_err(|e| e.to_string())?
+            };
+            match action {
+                ResponseAction::Forward(f) => return Ok(f),
+                ResponseAction::Rewritten { frame, new_brokers } => {
+                    for b in new_brokers {
+                        open_broker(&s, &b).await?;
+                    }
+                    return Ok(frame);
+                }
+                ResponseAction::Decrypted { frame, failures } => {
+                    for f in &failures {
+                        tracing::warn!(inlet = %s.spec.name, topic = %f.topic, partition = f.partition, "records withheld from the client: {:?}", f.reason);
+                    }
+                    return Ok(frame);
+                }
+                ResponseAction::NeedKeys(ids) => match &s.keyring {
+                    Some(k) => k.fetch(&ids).await?,
+                    None => {
+                        return Err(
+                            "a response asked for data keys on an inlet that does not decrypt"
+                                .into(),
+                        )
+                    }
+                },
             }
         }
+        Err("a Fetch response still lacked data keys after they were fetched".into())
     }
 }
 

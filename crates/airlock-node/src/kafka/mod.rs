@@ -5,23 +5,27 @@
 //!   client connection carried over a portal with an interceptor that rewrites broker addresses;
 //! * [`outlet`] — next to the cluster: portal outlets for the bootstrap server and each advertised
 //!   broker, with an interceptor that learns where the brokers are;
+//! * [`keyring`] — the data keys an encrypting inlet seals and opens record values with, and
+//!   the [`KeySource`] they come from (the project's key directory);
 //! * [`pump`] — moving frames through an interceptor, used by both.
 //!
 //! The protocol work itself (frames, correlation, rewriting, refusing) is the sans-IO core in
 //! `airlock-kafka`; this is the runtime around it. See `docs/protocol.md` §11.
 
 pub mod inlet;
+pub mod keyring;
 pub mod outlet;
 mod pump;
 #[cfg(test)]
 mod tests;
 
 pub use inlet::{KafkaInlet, KafkaInletInfo, KafkaInletSpec};
+pub use keyring::{KeyFuture, KeySource, Keyring, TopicKey};
 pub use outlet::{KafkaOutlet, KafkaOutletInfo, KafkaOutletSpec};
 
 use crate::portal::PortalContext;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 /// The node's Kafka inlets and outlets by name.
@@ -29,9 +33,22 @@ use std::time::Duration;
 pub struct KafkaPortals {
     inlets: tokio::sync::Mutex<HashMap<String, Arc<KafkaInlet>>>,
     outlets: Mutex<HashMap<String, Arc<KafkaOutlet>>>,
+    /// The node's data keys, once it knows where they come from (its project).
+    keyring: RwLock<Option<Arc<Keyring>>>,
 }
 
 impl KafkaPortals {
+    /// Sets where encrypting inlets get their data keys (the project's key directory); inlets
+    /// created before keep the keys they had.
+    pub fn set_key_source(&self, source: Arc<dyn KeySource>) {
+        *self.keyring.write().expect("keyring") = Some(Keyring::new(source));
+    }
+
+    /// The node's keyring, if it has a key source.
+    pub fn keyring(&self) -> Option<Arc<Keyring>> {
+        self.keyring.read().expect("keyring").clone()
+    }
+
     /// Creates a Kafka outlet.
     pub fn create_outlet(
         &self,
@@ -97,7 +114,7 @@ impl KafkaPortals {
         if let Some(e) = taken(&*self.inlets.lock().await) {
             return Err(e);
         }
-        let inlet = Arc::new(KafkaInlet::start(ctx, spec.clone()).await?);
+        let inlet = Arc::new(KafkaInlet::start(ctx, spec.clone(), self.keyring()).await?);
         if let Err(e) = inlet.wait_first(wait).await {
             inlet.stop().await;
             return Err(e);

@@ -8,9 +8,9 @@
 //! advertised for its id — never an address an inlet names — so a member cannot use the outlet to
 //! reach other hosts of the Kafka operator's network.
 
-use super::pump::{self, Interceptor, ResponseFuture};
+use super::pump::{self, FrameFuture, Interceptor, Outgoing, ResponseFuture};
 use crate::portal::{Outlet, OutletInfo, OutletSpec, OutletTarget, PortalContext, Portals};
-use airlock_kafka::{KafkaError, KnownBrokers, OutletInterceptor, RequestAction};
+use airlock_kafka::{KnownBrokers, OutletInterceptor};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex, Weak};
@@ -183,11 +183,14 @@ struct OutletConnection {
 }
 
 impl Interceptor for OutletConnection {
-    fn on_request(&self, frame: Bytes) -> Result<RequestAction, KafkaError> {
-        self.interceptor
+    fn on_request(&self, frame: Bytes) -> FrameFuture<'_, Outgoing> {
+        let action = self
+            .interceptor
             .lock()
             .expect("interceptor")
             .on_request(frame)
+            .map_err(|e| e.to_string());
+        Box::pin(async move { Outgoing::from_action(action?) })
     }
 
     fn on_response(&self, frame: Bytes) -> ResponseFuture<'_> {

@@ -7,7 +7,7 @@
 //! frames are handed to the interceptor ([`airlock_kafka`]); anything it cannot read ends the
 //! connection (fail closed), with the reason in the log.
 
-use airlock_kafka::{FrameReader, KafkaError, RequestAction};
+use airlock_kafka::{FrameReader, RequestAction};
 use bytes::Bytes;
 use std::future::Future;
 use std::pin::Pin;
@@ -18,14 +18,36 @@ use tokio::sync::Mutex;
 /// Read size per socket read.
 const READ_CHUNK: usize = 64 * 1024;
 
+/// The future of an [`Interceptor`] method.
+pub(crate) type FrameFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send + 'a>>;
 /// The future of [`Interceptor::on_response`].
-pub(crate) type ResponseFuture<'a> =
-    Pin<Box<dyn Future<Output = Result<Bytes, String>> + Send + 'a>>;
+pub(crate) type ResponseFuture<'a> = FrameFuture<'a, Bytes>;
+
+/// Where a request frame goes.
+pub(crate) enum Outgoing {
+    /// On to the server.
+    ToServer(Bytes),
+    /// Back to the client (answered by the interceptor).
+    ToClient(Bytes),
+}
+
+impl Outgoing {
+    /// The interceptor core's decision on a request that needs nothing more.
+    pub(crate) fn from_action(action: RequestAction) -> Result<Outgoing, String> {
+        match action {
+            RequestAction::Forward(f) => Ok(Outgoing::ToServer(f)),
+            RequestAction::Reply(f) => Ok(Outgoing::ToClient(f)),
+            RequestAction::NeedKey { topic } => Err(format!(
+                "a Produce request for {topic:?} needs a data key, and this side encrypts nothing"
+            )),
+        }
+    }
+}
 
 /// What one connection's interceptor does with frames (see [`crate::kafka`]).
 pub(crate) trait Interceptor: Send + Sync + 'static {
-    /// A request frame from the client.
-    fn on_request(&self, frame: Bytes) -> Result<RequestAction, KafkaError>;
+    /// A request frame from the client; may wait (for a data key).
+    fn on_request(&self, frame: Bytes) -> FrameFuture<'_, Outgoing>;
     /// A response frame from the server; returns the frame to pass on, after whatever the
     /// response asks for is in place (new broker listeners or outlets). Boxed: the inlet's
     /// future opens listeners whose connections run this same pump.
@@ -95,12 +117,9 @@ where
                     let _ = server_tx.shutdown().await;
                     return Ok::<_, End>(());
                 };
-                match interceptor
-                    .on_request(frame)
-                    .map_err(|e| End::Refused(e.to_string()))?
-                {
-                    RequestAction::Forward(f) => server_tx.write_all(&f).await.map_err(End::Io)?,
-                    RequestAction::Reply(f) => client_tx
+                match interceptor.on_request(frame).await.map_err(End::Refused)? {
+                    Outgoing::ToServer(f) => server_tx.write_all(&f).await.map_err(End::Io)?,
+                    Outgoing::ToClient(f) => client_tx
                         .lock()
                         .await
                         .write_all(&f)

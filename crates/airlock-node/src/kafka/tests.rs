@@ -171,6 +171,7 @@ async fn clients_reach_every_broker_through_local_ports() {
                 outlet: "kafka".into(),
                 broker_ports: Some((first, first + 9)),
                 authorized: vec![b_id.to_string()],
+                encrypt: false,
             },
             Duration::from_secs(10),
         )

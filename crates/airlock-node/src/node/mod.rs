@@ -325,6 +325,12 @@ impl Node {
         self.channel_context().local_identity()
     }
 
+    /// The node's identity secret, for services that sign in the node's name (the Kafka key
+    /// records an encrypting inlet stores). Never sent anywhere.
+    pub fn identity_secret(&self) -> airlock_identity::IdentitySecret {
+        self.inner.identity.read().expect("identity").secret.clone()
+    }
+
     /// The channel rekey policy.
     pub fn rekey_policy(&self) -> RekeyPolicy {
         self.channel_context().rekey_policy()

@@ -10,15 +10,18 @@
 //! * `requests` — deciding one request (who may publish, store, add to and read what);
 //! * [`KeyDirectoryError`] — why the directory refused, with a stable code per reason;
 //! * [`client`] — the member side: [`KeyDirectoryClient`];
+//! * [`source`] — [`DirectoryKeySource`], the key source of this node's encrypting Kafka inlets;
 //! * [`KeyDirectory`] — the worker: caps requests in flight, decides each in a task, answers.
 
 pub mod client;
 mod error;
 mod requests;
+pub mod source;
 
 pub use client::{FetchedKey, KeyDirectoryClient, ListedConsumer};
 pub use error::{ClientError, KeyDirectoryError, RefusalCode};
 pub use requests::KeyDirectoryRequest;
+pub use source::DirectoryKeySource;
 
 use crate::authority::AuthorityConfig;
 use airlock_node::{Message, Node, Worker};
