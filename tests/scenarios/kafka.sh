@@ -1,19 +1,25 @@
 #!/usr/bin/env bash
-# Scenario (seed 000, the portal part): Apache Kafka through a Kafka portal between isolated networks.
+# Scenario (seed 000): Apache Kafka with end-to-end encrypted records, through Kafka portals
+# between isolated networks.
 #
 #   ka_bank     "Kafka operator": Apache Kafka 4.1.1 (KRaft) on its own loopback, operator node with
 #               relay "kafka", kafka-outlet, kafka-outlet policy
-#      └── only link ──▶ ka_project (self-hosted project node: authority + relays)
-#   ka_analysis "Application team": a producer node and a consumer node, each with a kafka-inlet and
-#               a kafka-inlet policy; the stock Kafka console clients and kcat
+#      └── only link ──▶ ka_project (self-hosted project node: authority, relays, key directory)
+#   ka_analysis "Application team": a producer node and a consumer node, each with an encrypting
+#               kafka-inlet and kafka-inlet / kafka-consumer / kafka-producer policies; an outsider
+#               member that the producer's kafka-consumer policy does not admit; the stock Kafka
+#               console clients and kcat
 #      └── only link ──▶ ka_project
 #
 # Asserts: the application team cannot reach the broker directly; the seed's 8 messages go from the
 # console producer (through the producer's inlet) to the console consumer (through the consumer's
-# inlet); kcat -L through an inlet sees every broker at a local port of the inlet's range; two
-# consumer groups each read all 8; an identity without kafka-inlet=true is refused by the outlet;
-# a 3-broker cluster with a 3-partition topic replicated 3 times works through one inlet.
-# Record encryption (the broker holding ciphertext only) is the next part of issue #12.
+# inlet) and the broker's files hold none of them in the clear (positive control: a topic written
+# through an inlet with --disable-content-encryption is greppable there); two consumer groups and
+# kcat each read all 8; the consumer node restarted reads them again from offset 0; the outsider
+# gets an error, not data; every compression codec round trips; kcat -L through an inlet sees
+# every broker at a local port of the inlet's range; an identity without kafka-inlet=true is
+# refused by the outlet; a 3-broker cluster with a 3-partition topic replicated 3 times works
+# through one inlet.
 set -euo pipefail
 export TESTBED_PREFIX="${TESTBED_PREFIX:-ka_}"
 source "$(dirname "$0")/../lib/common.sh"
@@ -42,11 +48,11 @@ as() {
     case $party in
     admin) ns=$NS_PROJECT ;;
     operator) ns=$NS_BANK ;;
-    producer | consumer | intruder) ns=$NS_ANALYSIS ;;
+    producer | consumer | outsider | intruder) ns=$NS_ANALYSIS ;;
     esac
     ip netns exec "$ns" env AIRLOCK_HOME="$WORK/$party" "$AIRLOCK" "$@"
 }
-for p in admin operator producer consumer intruder; do
+for p in admin operator producer consumer outsider intruder; do
     on_exit "ip netns exec \$NS_PROJECT env AIRLOCK_HOME='$WORK/$p' '$AIRLOCK' node delete --all --yes"
 done
 # `json_field PARTY FIELD cmd…` prints FIELD of the JSON object `airlock cmd… --output json` prints.
@@ -66,10 +72,11 @@ log "administrator: self-hosted project, tickets"
 as admin project create --listen 0.0.0.0:4000 --public-address project.airlock.test:4000 >/dev/null 2>&1 ||
     fail "project create"
 OPERATOR_TICKET=$(as admin project ticket --usage-count 1 --expires-in 10m --attribute kafka-outlet=true --relay kafka)
-PRODUCER_TICKET=$(as admin project ticket --usage-count 1 --expires-in 10m --attribute kafka-inlet=true)
-CONSUMER_TICKET=$(as admin project ticket --usage-count 1 --expires-in 10m --attribute kafka-inlet=true)
+PRODUCER_TICKET=$(as admin project ticket --usage-count 1 --expires-in 10m --attribute kafka-inlet=true --attribute kafka-producer=true)
+CONSUMER_TICKET=$(as admin project ticket --usage-count 1 --expires-in 10m --attribute kafka-inlet=true --attribute kafka-consumer=true)
+OUTSIDER_TICKET=$(as admin project ticket --usage-count 1 --expires-in 10m --attribute kafka-inlet=true)
 INTRUDER_TICKET=$(as admin project ticket --usage-count 1 --expires-in 10m --attribute team=other)
-pass "project created, four tickets issued"
+pass "project created, five tickets issued"
 
 log "Kafka operator: node, relay kafka, policy, kafka-outlet"
 as operator project enroll "$OPERATOR_TICKET" >/dev/null 2>&1 || fail "operator enroll"
@@ -80,21 +87,30 @@ as operator policy create --resource-type kafka-outlet --expression '(= subject.
 as operator kafka-outlet create --bootstrap-server 127.0.0.1:9092 >/dev/null || fail "kafka-outlet create"
 pass "operator node with relay kafka and a Kafka outlet to 127.0.0.1:9092"
 
-log "application team: producer and consumer nodes with Kafka inlets via the relay"
-for party in producer consumer; do
-    ticket=PRODUCER_TICKET
-    [ $party = consumer ] && ticket=CONSUMER_TICKET
-    as $party project enroll "${!ticket}" >/dev/null 2>&1 || fail "$party enroll"
+log "application team: producer, consumer and outsider nodes with encrypting Kafka inlets via the relay"
+for party in producer consumer outsider; do
+    case $party in producer) ticket=$PRODUCER_TICKET ;; consumer) ticket=$CONSUMER_TICKET ;; outsider) ticket=$OUTSIDER_TICKET ;; esac
+    as $party project enroll "$ticket" >/dev/null 2>&1 || fail "$party enroll"
     as $party node create >/dev/null 2>&1 || fail "$party node"
     as $party policy create --resource-type kafka-inlet --expression '(= subject.kafka-outlet "true")' >/dev/null ||
         fail "$party kafka-inlet policy"
+    # Who may read what this node produces, whose records this node reads.
+    as $party policy create --resource-type kafka-consumer --expression '(= subject.kafka-consumer "true")' >/dev/null ||
+        fail "$party kafka-consumer policy"
+    as $party policy create --resource-type kafka-producer --expression '(= subject.kafka-producer "true")' >/dev/null ||
+        fail "$party kafka-producer policy"
 done
-as producer kafka-inlet create --from 127.0.0.1:19092 >/dev/null || fail "producer kafka-inlet create"
+# Consumers first: a producer grants keys to the consumers listed when it makes them.
 as consumer kafka-inlet create --from 127.0.0.1:29092 --to /project/default/service/forward_to_kafka/secure/api \
     >/dev/null || fail "consumer kafka-inlet create"
-pass "producer inlet at 127.0.0.1:19092 (--via kafka by default), consumer inlet at 127.0.0.1:29092 (the seed's --to)"
+as outsider kafka-inlet create --from 127.0.0.1:39092 >/dev/null || fail "outsider kafka-inlet create"
+as producer kafka-inlet create --from 127.0.0.1:19092 >/dev/null || fail "producer kafka-inlet create"
+as producer kafka-inlet create --name clear --from 127.0.0.1:17092 --disable-content-encryption >/dev/null ||
+    fail "producer's clear kafka-inlet create"
+[ "$(json_field consumer encrypt kafka-inlet show kafka-inlet-1)" = True ] || fail "the consumer's inlet does not encrypt"
+pass "inlets: consumer 127.0.0.1:29092 (the seed's --to), outsider :39092, producer :19092 (--via kafka by default), producer's clear one :17092"
 
-log "the seed's 8 messages"
+log "the seed's 8 messages, encrypted end to end"
 P=127.0.0.1:19092
 C=127.0.0.1:29092
 kafka_topic_create "$NS_ANALYSIS" "$P" demo 1 --config compression.type=uncompressed || fail "topic create through the producer inlet"
@@ -103,28 +119,63 @@ kafka_produce "$NS_ANALYSIS" "$P" demo <"$WORK/sent" || fail "produce through th
 consume_to "$WORK/got" "$NS_ANALYSIS" "$C" demo 8 group-a || fail "consume through the consumer inlet"
 diff "$WORK/sent" "$WORK/got" >&2 || fail "consumed lines differ from the produced ones"
 pass "8 messages from the console producer (producer inlet) to the console consumer (consumer inlet), identical"
+
+kafka_topic_create "$NS_ANALYSIS" 127.0.0.1:17092 clear 1 --config compression.type=uncompressed || fail "clear topic"
+echo "clear marker $RANDOM" >"$WORK/clear"
+kafka_produce "$NS_ANALYSIS" 127.0.0.1:17092 clear <"$WORK/clear" || fail "produce through the clear inlet"
+kafka_log_grep "$KAFKA_DATA_DIR" "$(cat "$WORK/clear")" clear >/dev/null ||
+    fail "positive control: a record sent in the clear is not greppable in $KAFKA_DATA_DIR"
+rc=0
+kafka_log_grep "$KAFKA_DATA_DIR" "message " demo >/dev/null || rc=$?
+[ $rc = 1 ] || fail "the broker's files hold plaintext of the demo topic (kafka_log_grep returned $rc)"
+pass "the broker's files hold no plaintext of the 8 (while a record sent through the clear inlet is there)"
+
 consume_to "$WORK/got-b" "$NS_ANALYSIS" "$C" demo 8 group-b || fail "second consumer group"
 diff "$WORK/sent" "$WORK/got-b" >&2 || fail "group-b read other lines"
-pass "a second consumer group reads the same 8"
+kafka_kcat "$NS_ANALYSIS" -b "$C" -C -t demo -o beginning -e -q >"$WORK/got-kcat" || fail "kcat consume"
+diff "$WORK/sent" "$WORK/got-kcat" >&2 || fail "kcat read other lines"
+pass "a second consumer group and kcat (librdkafka) read the same 8"
+
+as consumer node stop default >/dev/null 2>&1 || fail "stop the consumer node"
+as consumer node start default >/dev/null 2>&1 || fail "start the consumer node"
+wait_until 30 eval '[ "$(json_field consumer status kafka-inlet show kafka-inlet-1)" = up ]' ||
+    fail "the consumer's inlet did not come back"
+consume_to "$WORK/got-restart" "$NS_ANALYSIS" "$C" demo 8 group-after-restart || fail "consume after the restart"
+diff "$WORK/sent" "$WORK/got-restart" >&2 || fail "read other lines after the restart"
+pass "the consumer node restarted reads the 8 again from offset 0"
+
+if KAFKA_CONSUME_TIMEOUT_MS=15000 consume_to "$WORK/got-outsider" "$NS_ANALYSIS" 127.0.0.1:39092 demo 1 group-outsider 2>/dev/null; then
+    fail "the outsider read records: $(head -3 "$WORK/got-outsider")"
+fi
+if grep -q "message" "$WORK/got-outsider"; then fail "the outsider got plaintext"; fi
+grep -qi "corrupt" "$KAFKA_TOOL_LOG" || fail "the outsider's consumer failed without the decryption error: $(tail -5 "$KAFKA_TOOL_LOG")"
+pass "a member the producer's kafka-consumer policy does not admit gets an error, not data ($(grep -oi -m1 'corrupt[^.]*' "$KAFKA_TOOL_LOG"))"
+
+for codec in gzip snappy lz4 zstd; do
+    printf '%s message %s\n' "$codec" 1 2 >"$WORK/sent-$codec"
+    kafka_produce "$NS_ANALYSIS" "$P" "codec-$codec" - --compression-codec "$codec" <"$WORK/sent-$codec" ||
+        fail "produce with $codec"
+    consume_to "$WORK/got-$codec" "$NS_ANALYSIS" "$C" "codec-$codec" 2 "group-$codec" || fail "consume $codec"
+    diff "$WORK/sent-$codec" "$WORK/got-$codec" >&2 || fail "$codec: consumed lines differ"
+done
+pass "gzip, snappy, lz4 and zstd batches round trip encrypted"
 
 meta="$(kafka_kcat "$NS_ANALYSIS" -b "$C" -L -m 10 2>&1)" || fail "kcat -L through the consumer inlet: $meta"
 grep -q "broker 1 at 127.0.0.1:29093" <<<"$meta" || fail "kcat -L does not show broker 1 at the inlet's port: $meta"
 if grep -q ":9092" <<<"$meta"; then fail "kcat -L shows the broker's own address: $meta"; fi
-kafka_kcat "$NS_ANALYSIS" -b "$C" -C -t demo -o beginning -e -q >"$WORK/got-kcat" || fail "kcat consume"
-diff "$WORK/sent" "$WORK/got-kcat" >&2 || fail "kcat read other lines"
 brokers="$(as consumer kafka-inlet show kafka-inlet-1 --output json | python3 -c 'import json,sys; print(" ".join(json.load(sys.stdin)["brokers"]))')"
 [ "$brokers" = "1=127.0.0.1:29093" ] || fail "consumer inlet brokers: '$brokers'"
-pass "kcat -L sees broker 1 at 127.0.0.1:29093 (the inlet's range, never :9092) and reads the 8; inlet lists $brokers"
+pass "kcat -L sees broker 1 at 127.0.0.1:29093 (the inlet's range, never :9092); the inlet lists $brokers"
 
 log "an identity without kafka-inlet=true"
 as intruder project enroll "$INTRUDER_TICKET" >/dev/null 2>&1 || fail "intruder enroll"
 as intruder node create >/dev/null 2>&1 || fail "intruder node"
 as intruder policy create --resource-type kafka-inlet --expression '(= subject.kafka-outlet "true")' >/dev/null
-if out=$(as intruder kafka-inlet create --from 127.0.0.1:39092 2>&1); then
+if out=$(as intruder kafka-inlet create --from 127.0.0.1:58092 2>&1); then
     fail "the intruder's kafka-inlet was created: $out"
 fi
 grep -q "refused" <<<"$out" || fail "the intruder's create failed for another reason: $out"
-if testbed_tcp_connect "$NS_ANALYSIS" 127.0.0.1 39092 2 2>/dev/null; then fail "the refused inlet still listens"; fi
+if testbed_tcp_connect "$NS_ANALYSIS" 127.0.0.1 58092 2 2>/dev/null; then fail "the refused inlet still listens"; fi
 pass "the outlet refuses it: $(grep -m1 refused <<<"$out")"
 
 log "a 3-broker cluster behind a second Kafka outlet"

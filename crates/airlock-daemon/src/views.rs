@@ -101,6 +101,7 @@ impl From<KafkaInletInfo> for KafkaInletView {
             outlet: k.outlet,
             broker_ports: k.broker_ports,
             brokers: k.brokers,
+            encrypt: k.encrypt,
             authorized: Vec::new(),
         }
     }

@@ -407,6 +407,9 @@ pub struct KafkaInletView {
     /// Brokers reached through this inlet so far: `ID=local address`.
     #[serde(default)]
     pub brokers: Vec<String>,
+    /// Whether record values are encrypted end to end.
+    #[serde(default)]
+    pub encrypt: bool,
     /// Whether the bootstrap link to the outlet is established.
     pub status: LinkStatus,
     /// The outlet node's identifier, when linked.
@@ -708,6 +711,7 @@ mod tests {
             outlet: "kafka".into(),
             broker_ports: "9093-9192".into(),
             brokers: vec!["1=127.0.0.1:9093".into()],
+            encrypt: true,
             status: LinkStatus::Down,
             peer: None,
             connections: 0,
