@@ -12,10 +12,10 @@ mod project;
 
 pub use access::{PolicyCmd, RelayCmd};
 pub use channel::{ChannelCmd, MessageCmd};
-pub use kafka::{KafkaInletCmd, KafkaOutletCmd};
+pub use kafka::{KafkaClientArgs, KafkaClientCmd, KafkaInletCmd, KafkaOutletCmd};
 pub use node::{LogFormat, NodeCmd, NodeCreateArgs, RunArgs};
 pub use portal::{InletCmd, OutletCmd};
-pub use project::{MemberCmd, ProjectCmd, ProjectRelayCmd};
+pub use project::{AddonCmd, KafkaAddonCmd, MemberCmd, ProjectCmd, ProjectRelayCmd};
 
 /// Airlock: end-to-end encrypted, mutually authenticated connections between applications.
 #[derive(Debug, Parser)]
@@ -59,6 +59,12 @@ pub enum Command {
     /// Kafka inlets: where Kafka clients bootstrap, reaching the cluster through a Kafka outlet.
     #[command(subcommand, name = "kafka-inlet")]
     KafkaInlet(KafkaInletCmd),
+    /// Short form of an encrypting Kafka inlet for producers (`kafka-inlet create`).
+    #[command(subcommand, name = "kafka-producer")]
+    KafkaProducer(KafkaClientCmd),
+    /// Short form of an encrypting Kafka inlet for consumers (`kafka-inlet create`).
+    #[command(subcommand, name = "kafka-consumer")]
+    KafkaConsumer(KafkaClientCmd),
     /// Secure channels between nodes.
     #[command(subcommand, name = "secure-channel")]
     SecureChannel(ChannelCmd),

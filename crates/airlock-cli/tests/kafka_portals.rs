@@ -329,3 +329,137 @@ fn a_node_files_kafka_portals_are_created() {
     );
     assert!(!h.nodes().contains(&"bad".to_string()));
 }
+
+/// The test CA of the Kafka outlet's TLS tests (any PEM certificate does here: no broker).
+const TEST_CA: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../airlock-node/src/kafka/testdata/ca.pem"
+);
+
+#[test]
+fn tls_kafka_outlets_the_project_addon_and_the_short_forms() {
+    fn argv(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+    let h = &Home::new("kafka-tls");
+    h.ok(&["node", "create", "n1"]);
+    let broker = format!("127.0.0.1:{}", free_port());
+    let create = |extra: &[&str]| {
+        let mut args = vec![
+            "kafka-outlet",
+            "create",
+            "--at",
+            "n1",
+            "--bootstrap-server",
+            &broker,
+        ];
+        args.extend_from_slice(extra);
+        args.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+
+    // A CA file that cannot be read, or holds no certificate: refused, nothing kept.
+    let e = h.fails(&argv(&create(&[
+        "--tls",
+        "--tls-ca-file",
+        "/nonexistent/ca.pem",
+    ])));
+    assert!(e.stderr.contains("--tls-ca-file"), "{}", e.stderr);
+    let not_pem = h.path().join("not.pem");
+    std::fs::write(&not_pem, "not a certificate\n").unwrap();
+    let e = h.fails(&argv(&create(&[
+        "--tls",
+        "--tls-ca-file",
+        not_pem.to_str().unwrap(),
+    ])));
+    assert!(e.stderr.contains("holds no certificate"), "{}", e.stderr);
+    assert!(kafka_outlets(h, "n1").is_empty());
+
+    // TLS with the CA, recorded with the CA's absolute path, listed, shown and restored.
+    let r = h.ok(&argv(&create(&["--tls", "--tls-ca-file", TEST_CA])));
+    assert!(
+        r.stderr.contains("over TLS (trusting the CA in /"),
+        "{}",
+        r.stderr
+    );
+    let ca = std::fs::canonicalize(TEST_CA).unwrap();
+    let ca = ca.to_str().unwrap();
+    let r = h.ok(&["kafka-outlet", "list", "--at", "n1"]);
+    assert!(r.stdout.contains("TLS"), "{}", r.stdout);
+    assert!(r.stdout.contains(&format!("yes (CA {ca})")), "{}", r.stdout);
+    let r = h.ok(&["kafka-outlet", "show", "kafka", "--at", "n1"]);
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.starts_with("tls:") && l.ends_with(" true")),
+        "{}",
+        r.stdout
+    );
+    h.ok(&["node", "stop", "n1"]);
+    h.ok(&["node", "start", "n1"]);
+    let outlets = kafka_outlets(h, "n1");
+    assert_eq!(outlets[0]["tls"], true, "{outlets:?}");
+    assert_eq!(outlets[0]["tls_ca_file"], ca, "{outlets:?}");
+
+    // The short forms make encrypting inlets named after them; encryption needs a project.
+    let from = format!("127.0.0.1:{}", free_port());
+    let e = h.fails(&[
+        "kafka-producer",
+        "create",
+        "--at",
+        "n1",
+        "--bootstrap-server",
+        &from,
+        "--brokers-port-range",
+        &format!("{0}-{0}", free_port()),
+        "--to",
+        "/node/n1/secure/api",
+    ]);
+    assert!(e.stderr.contains("kafka-producer-1"), "{}", e.stderr);
+    assert!(
+        e.stderr.contains("--disable-content-encryption"),
+        "{}",
+        e.stderr
+    );
+
+    // The project's Kafka add-on: the project node's outlet `kafka`, replaced when configured
+    // again, restored with the node, removed.
+    let listen = format!("127.0.0.1:{}", free_port());
+    h.ok(&["project", "create", "--listen", &listen]);
+    let r = h.ok(&[
+        "project",
+        "addon",
+        "configure",
+        "kafka",
+        "--bootstrap-server",
+        &broker,
+        "--tls",
+        "--tls-ca-file",
+        TEST_CA,
+    ]);
+    assert_eq!(r.stdout.trim(), "/service/kafka");
+    assert!(r.stderr.contains("--to /project/default"), "{}", r.stderr);
+    let outlets = kafka_outlets(h, "project-default");
+    assert_eq!(outlets.len(), 1, "{outlets:?}");
+    assert_eq!(outlets[0]["tls"], true, "{outlets:?}");
+    h.ok(&[
+        "project",
+        "addon",
+        "configure",
+        "kafka",
+        "--bootstrap-server",
+        "127.0.0.1:1",
+        "--tls",
+    ]);
+    h.ok(&["node", "stop", "project-default"]);
+    h.ok(&["node", "start", "project-default"]);
+    let outlets = kafka_outlets(h, "project-default");
+    assert_eq!(outlets.len(), 1, "{outlets:?}");
+    assert_eq!(outlets[0]["bootstrap_server"], "127.0.0.1:1", "{outlets:?}");
+    assert_eq!(outlets[0]["tls"], true, "{outlets:?}");
+    assert!(outlets[0].get("tls_ca_file").is_none(), "{outlets:?}");
+    h.ok(&["project", "addon", "remove", "kafka"]);
+    assert!(kafka_outlets(h, "project-default").is_empty());
+    for n in ["n1", "project-default"] {
+        h.ok(&["node", "stop", n]);
+    }
+}

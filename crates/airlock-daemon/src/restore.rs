@@ -6,7 +6,7 @@ use super::relays::RelayKeepers;
 use crate::home::Home;
 use crate::routes::resolve_node_route;
 use crate::run::RunError;
-use airlock_node::kafka::{KafkaInletSpec, KafkaOutletSpec};
+use airlock_node::kafka::KafkaInletSpec;
 use airlock_node::portal::{InletSpec, OutletSpec};
 use airlock_node::Node;
 use std::time::Duration;
@@ -121,11 +121,8 @@ pub async fn restore_portals(home: &Home, node: &Node, name: &str) {
 /// Kafka outlets, then Kafka inlets; an inlet does not wait for its link (it keeps trying, as
 /// a restored TCP inlet does).
 async fn restore_kafka_portals(home: &Home, node: &Node, name: &str) {
-    for (oname, bootstrap_server) in home.kafka_outlets(name).unwrap_or_default() {
-        let spec = KafkaOutletSpec {
-            name: oname.clone(),
-            bootstrap_server,
-        };
+    for spec in home.kafka_outlets(name).unwrap_or_default() {
+        let oname = spec.name.clone();
         if let Err(e) = node.create_kafka_outlet(spec) {
             tracing::error!(kafka_outlet = %oname, "cannot restore Kafka outlet: {e:#}");
         }

@@ -73,6 +73,8 @@ impl From<KafkaOutletInfo> for KafkaOutletView {
             name: k.name,
             address: k.address,
             bootstrap_server: k.bootstrap_server,
+            tls: k.tls,
+            tls_ca_file: k.tls_ca_file,
             brokers: k.brokers,
         }
     }

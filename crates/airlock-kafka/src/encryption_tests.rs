@@ -408,3 +408,50 @@ fn api_versions_cap_produce_and_fetch_to_what_we_decode() {
         Err(crate::KafkaError::UnsupportedVersion { max: 13, .. })
     ));
 }
+
+/// SASL (clients speaking SASL_PLAINTEXT/PLAIN to the inlet, the outlet speaking TLS to a
+/// SASL_SSL listener): SaslHandshake and SaslAuthenticate pass through the encrypting inlet and
+/// the outlet as the same bytes, in both directions — even a SaslAuthenticate that comes before
+/// any other request — and the requests after them are handled as usual.
+#[test]
+fn sasl_passes_through_the_encrypting_inlet_and_the_outlet_untouched() {
+    use crate::tests::sasl_exchange;
+    let mut inlet = InletInterceptor::new();
+    let mut outlet = crate::OutletInterceptor::new();
+    let mut known = crate::KnownBrokers::new();
+    let mut brokers = BrokerMap::new("127.0.0.1", 10001..=10010).unwrap();
+    let mut topics = TopicNames::new();
+    let mut k = keys();
+    for (req, resp) in sasl_exchange() {
+        let RequestAction::Forward(fwd) = inlet
+            .on_request_encrypting(req.clone(), &topics, &mut k)
+            .unwrap()
+        else {
+            panic!("a SASL request is forwarded")
+        };
+        assert_eq!(fwd.as_ptr(), req.as_ptr(), "the same bytes");
+        let RequestAction::Forward(at_broker) = outlet.on_request(fwd).unwrap() else {
+            panic!("the outlet forwards it")
+        };
+        assert_eq!(at_broker, req);
+        let back = outlet.on_response(resp.clone(), &mut known).unwrap();
+        assert_eq!(back.frame.as_ptr(), resp.as_ptr());
+        assert!(back.learned.is_empty());
+        let ResponseAction::Forward(to_client) = inlet
+            .on_response_decrypting(back.frame, &mut brokers, &mut topics, &mut k)
+            .unwrap()
+        else {
+            panic!("a SASL response is forwarded")
+        };
+        assert_eq!(to_client.as_ptr(), resp.as_ptr(), "the same bytes");
+    }
+    assert_eq!((inlet.in_flight(), outlet.in_flight()), (0, 0));
+    // After authentication, a Produce is sealed as ever.
+    let frame = produce(9, "orders", batch(&[Some("a")], Compression::None));
+    assert_eq!(
+        inlet.on_request_encrypting(frame, &topics, &mut k).unwrap(),
+        RequestAction::NeedKey {
+            topic: "orders".into()
+        }
+    );
+}

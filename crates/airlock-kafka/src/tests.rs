@@ -463,6 +463,91 @@ fn other_responses_pass_as_the_same_bytes() {
     assert_eq!(out.as_ptr(), resp.as_ptr(), "zero-copy");
 }
 
+/// A SASL/PLAIN exchange as a Java client (3.x, 4.x) makes it against a SASL_SSL listener,
+/// request and response frames: a SaslAuthenticate before anything else (refused by the broker
+/// as out of order, but only bookkeeping for us), then SaslHandshake v1 and SaslAuthenticate v2
+/// (flexible) with a wrong and then the right password.
+pub(crate) fn sasl_exchange() -> Vec<(Bytes, Bytes)> {
+    use kafka_protocol::messages::{
+        SaslAuthenticateRequest, SaslAuthenticateResponse, SaslHandshakeRequest,
+        SaslHandshakeResponse,
+    };
+    let encode = |m: &dyn Fn(&mut BytesMut)| {
+        let mut b = BytesMut::new();
+        m(&mut b);
+        b
+    };
+    let authenticate = |correlation: i32, password: &str, error: i16| {
+        let token = Bytes::from(format!("\0alice\0{password}"));
+        let body = encode(&|b| {
+            SaslAuthenticateRequest::default()
+                .with_auth_bytes(token.clone())
+                .encode(b, 2)
+                .unwrap()
+        });
+        let resp = SaslAuthenticateResponse::default()
+            .with_error_code(error)
+            .with_error_message((error != 0).then(|| s("Authentication failed")));
+        (
+            request(ApiKey::SaslAuthenticate as i16, 2, correlation, &body),
+            response(ApiKey::SaslAuthenticate, 2, correlation, &resp),
+        )
+    };
+    let handshake = {
+        let body = encode(&|b| {
+            SaslHandshakeRequest::default()
+                .with_mechanism(s("PLAIN"))
+                .encode(b, 1)
+                .unwrap()
+        });
+        let resp = SaslHandshakeResponse::default().with_mechanisms(vec![s("PLAIN")]);
+        (
+            request(ApiKey::SaslHandshake as i16, 1, 1, &body),
+            response(ApiKey::SaslHandshake, 1, 1, &resp),
+        )
+    };
+    vec![
+        authenticate(0, "alice-secret", 34), // ILLEGAL_SASL_STATE: no handshake yet
+        handshake,
+        authenticate(2, "wrong", 58), // SASL_AUTHENTICATION_FAILED
+        authenticate(3, "alice-secret", 0),
+    ]
+}
+
+#[test]
+fn sasl_passes_through_untouched() {
+    use crate::policy::{treatment, ApiTreatment};
+    assert_eq!(
+        treatment(ApiKey::SaslHandshake as i16),
+        ApiTreatment::Pass(ApiKey::SaslHandshake)
+    );
+    assert_eq!(
+        treatment(ApiKey::SaslAuthenticate as i16),
+        ApiTreatment::Pass(ApiKey::SaslAuthenticate)
+    );
+    let mut inlet = InletInterceptor::new();
+    let mut brokers = map();
+    for (req, resp) in sasl_exchange() {
+        let fwd = forward(inlet.on_request(req.clone()).unwrap());
+        assert_eq!(fwd.as_ptr(), req.as_ptr(), "the same bytes");
+        let ResponseAction::Forward(out) = inlet.on_response(resp.clone(), &mut brokers).unwrap()
+        else {
+            panic!("a SASL response is forwarded as it is")
+        };
+        assert_eq!(out.as_ptr(), resp.as_ptr(), "the same bytes");
+    }
+    assert_eq!(inlet.in_flight(), 0);
+    // Metadata after authentication is rewritten as ever.
+    inlet.on_request(request(3, 12, 4, &[])).unwrap();
+    let action = inlet
+        .on_response(
+            response(ApiKey::Metadata, 12, 4, &metadata(12)),
+            &mut brokers,
+        )
+        .unwrap();
+    assert!(matches!(action, ResponseAction::Rewritten { .. }));
+}
+
 #[test]
 fn unknown_and_duplicate_correlation_ids_are_errors() {
     let mut inlet = InletInterceptor::new();

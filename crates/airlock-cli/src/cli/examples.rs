@@ -35,6 +35,17 @@ Examples:
   airlock kafka-inlet create --to /node/n1/secure/api --brokers-port-range 19093-19099
   airlock kafka-inlet create --to /project/default/service/forward_to_kafka/secure/api --wait";
 
+pub const KAFKA_PRODUCER_CREATE: &str = "\
+Examples:
+  airlock kafka-producer create                            # 127.0.0.1:9092 through the project relay `kafka`
+  airlock kafka-consumer create --bootstrap-server 127.0.0.1:19092 --to /project/default
+  airlock kafka-producer create --to /node/n1/secure/api --brokers-port-range 9093-9099";
+
+pub const PROJECT_ADDON_CONFIGURE: &str = "\
+Examples:
+  airlock project addon configure kafka --bootstrap-server broker.example.com:9092 --tls
+  airlock project addon configure kafka --bootstrap-server 127.0.0.1:19191 --tls --tls-ca-file ca.pem";
+
 pub const PROJECT_TICKET: &str = "\
 Examples:
   airlock project ticket --attribute role=db-client --expires-in 1h

@@ -94,6 +94,50 @@ pub enum ProjectCmd {
     /// administrators; show: members).
     #[command(subcommand)]
     Relay(ProjectRelayCmd),
+    /// Services the project node runs for its members (on a project hosted here).
+    #[command(subcommand)]
+    Addon(AddonCmd),
+}
+
+/// `project addon …`
+#[derive(Debug, Subcommand)]
+pub enum AddonCmd {
+    /// Configure an add-on (again: replaces its settings).
+    #[command(subcommand)]
+    Configure(KafkaAddonCmd),
+    /// Remove an add-on from the project node.
+    Remove {
+        /// The add-on: `kafka`.
+        #[arg(value_parser = ["kafka"])]
+        addon: String,
+        /// Project (default project if omitted).
+        #[arg(long)]
+        project: Option<String>,
+    },
+}
+
+/// `project addon configure …`
+#[derive(Debug, Subcommand)]
+pub enum KafkaAddonCmd {
+    /// A Kafka cluster the project node reaches (a cloud broker): the project node runs a
+    /// Kafka outlet named `kafka` to it, and members' Kafka inlets reach it with
+    /// `--to /project/PROJECT` (e.g. `kafka-producer create --to /project/default`).
+    #[command(after_help = super::examples::PROJECT_ADDON_CONFIGURE)]
+    Kafka {
+        /// The cluster's bootstrap server, HOST:PORT.
+        #[arg(long, value_name = "HOST:PORT")]
+        bootstrap_server: String,
+        /// Speak TLS to the brokers (clients speak SASL_PLAINTEXT to their inlets; SASL
+        /// passes through).
+        #[arg(long)]
+        tls: bool,
+        /// Trust only the CA certificates of this PEM file for --tls.
+        #[arg(long, value_name = "PEM", requires = "tls")]
+        tls_ca_file: Option<std::path::PathBuf>,
+        /// Project (default project if omitted).
+        #[arg(long)]
+        project: Option<String>,
+    },
 }
 
 /// `project relay …`: the project's relay bindings. A relay name stays bound to the identity

@@ -111,13 +111,15 @@ fn wait_flags_parse_as_durations() {
 /// The main commands end their `--help` with examples that parse as written.
 #[test]
 fn main_commands_show_examples() {
-    let paths: [&[&str]; 10] = [
+    let paths: [&[&str]; 12] = [
         &["node", "create"],
         &["node", "logs"],
         &["tcp-outlet", "create"],
         &["tcp-inlet", "create"],
         &["kafka-outlet", "create"],
         &["kafka-inlet", "create"],
+        &["kafka-producer", "create"],
+        &["project", "addon", "configure", "kafka"],
         &["project", "ticket"],
         &["project", "enroll"],
         &["relay", "create"],
@@ -165,6 +167,8 @@ fn kafka_portal_commands_parse() {
     let Command::KafkaOutlet(KafkaOutletCmd::Create {
         name,
         bootstrap_server,
+        tls,
+        tls_ca_file,
         at,
     }) = cli.command
     else {
@@ -174,6 +178,35 @@ fn kafka_portal_commands_parse() {
         (name.as_str(), bootstrap_server.as_str(), at),
         ("kafka", "127.0.0.1:9092", None)
     );
+    assert!(!tls && tls_ca_file.is_none(), "plaintext by default");
+    let cli = Cli::try_parse_from([
+        "airlock",
+        "kafka-outlet",
+        "create",
+        "--bootstrap-server",
+        "broker.example.com:9092",
+        "--tls",
+        "--tls-ca-file",
+        "ca.pem",
+    ])
+    .unwrap();
+    let Command::KafkaOutlet(KafkaOutletCmd::Create {
+        tls, tls_ca_file, ..
+    }) = cli.command
+    else {
+        panic!("kafka-outlet create --tls")
+    };
+    assert!(tls);
+    assert_eq!(tls_ca_file, Some("ca.pem".into()));
+    let e = Cli::try_parse_from([
+        "airlock",
+        "kafka-outlet",
+        "create",
+        "--tls-ca-file",
+        "ca.pem",
+    ])
+    .unwrap_err();
+    assert!(e.to_string().contains("--tls"), "{e}");
 
     let inlet = |extra: &[&str]| -> Result<KafkaInletCmd, clap::Error> {
         let mut args = vec!["airlock", "kafka-inlet", "create"];
@@ -270,4 +303,79 @@ fn output_is_one_global_option() {
         here + c.get_subcommands().map(count).sum::<usize>()
     }
     assert_eq!(count(&cmd), 0, "a leaf repeats --output");
+}
+
+/// The short forms of seed 001: `kafka-producer create` / `kafka-consumer create` take the
+/// local bootstrap address as --bootstrap-server; `project addon configure kafka` the cloud
+/// broker's.
+#[test]
+fn kafka_short_forms_and_the_project_addon_parse() {
+    for kind in ["kafka-producer", "kafka-consumer"] {
+        let cli = Cli::try_parse_from(["airlock", kind, "create"]).unwrap();
+        let (Command::KafkaProducer(KafkaClientCmd::Create(args))
+        | Command::KafkaConsumer(KafkaClientCmd::Create(args))) = cli.command
+        else {
+            panic!("{kind} create")
+        };
+        assert_eq!(args.bootstrap_server, "127.0.0.1:9092");
+        assert_eq!((args.name, args.to, args.via), (None, None, None));
+        assert_eq!(args.outlet, "kafka");
+        let cli = Cli::try_parse_from([
+            "airlock",
+            kind,
+            "create",
+            "--name",
+            "p1",
+            "--bootstrap-server",
+            "127.0.0.1:19092",
+            "--brokers-port-range",
+            "19093-19099",
+            "--to",
+            "/project/default",
+        ])
+        .unwrap();
+        let (Command::KafkaProducer(KafkaClientCmd::Create(args))
+        | Command::KafkaConsumer(KafkaClientCmd::Create(args))) = cli.command
+        else {
+            panic!("{kind} create")
+        };
+        assert_eq!(args.name.as_deref(), Some("p1"));
+        assert_eq!(args.bootstrap_server, "127.0.0.1:19092");
+        assert_eq!(args.brokers_port_range, Some((19093, 19099)));
+        assert_eq!(args.to.as_deref(), Some("/project/default"));
+        assert!(
+            Cli::try_parse_from(["airlock", kind, "create", "--to", "/x", "--via", "y"]).is_err()
+        );
+        assert!(Cli::try_parse_from(["airlock", kind, "list"]).is_ok());
+        assert!(Cli::try_parse_from(["airlock", kind, "delete", "p1"]).is_ok());
+    }
+    let cli = Cli::try_parse_from([
+        "airlock",
+        "project",
+        "addon",
+        "configure",
+        "kafka",
+        "--bootstrap-server",
+        "127.0.0.1:19191",
+        "--tls",
+        "--tls-ca-file",
+        "ca.pem",
+    ])
+    .unwrap();
+    let Command::Project(ProjectCmd::Addon(AddonCmd::Configure(KafkaAddonCmd::Kafka {
+        bootstrap_server,
+        tls,
+        tls_ca_file,
+        project,
+    }))) = cli.command
+    else {
+        panic!("project addon configure kafka")
+    };
+    assert_eq!(bootstrap_server, "127.0.0.1:19191");
+    assert!(tls);
+    assert_eq!(tls_ca_file, Some("ca.pem".into()));
+    assert_eq!(project, None);
+    assert!(Cli::try_parse_from(["airlock", "project", "addon", "configure", "kafka"]).is_err());
+    assert!(Cli::try_parse_from(["airlock", "project", "addon", "remove", "kafka"]).is_ok());
+    assert!(Cli::try_parse_from(["airlock", "project", "addon", "remove", "mongo"]).is_err());
 }

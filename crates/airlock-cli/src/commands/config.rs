@@ -223,7 +223,16 @@ fn apply(
                     subs.field("bootstrap-server", &o.bootstrap_server)
                 )
             })?;
-            ctx.home.insert_kafka_outlet(&name, &oname, server)?;
+            // A relative CA file is the node file's neighbour.
+            let ca = o.tls_ca_file.as_deref().map(|ca| {
+                let dir = std::path::Path::new(path)
+                    .parent()
+                    .unwrap_or(std::path::Path::new(""));
+                dir.join(ca)
+            });
+            let spec = crate::commands::kafka::outlet_spec(&oname, server, o.tls, ca.as_deref())
+                .map_err(|e| anyhow::anyhow!("{path}: kafka-outlet {oname}: {e:#}"))?;
+            ctx.home.insert_kafka_outlet(&name, &spec)?;
         }
         for (iname, i) in file.kafka_inlets().with_context(|| path.to_string())? {
             validate_name("Kafka inlet", &iname)

@@ -1,6 +1,6 @@
 //! `airlock kafka-outlet …` and `airlock kafka-inlet …`
 
-use crate::cli::{KafkaInletCmd, KafkaOutletCmd};
+use crate::cli::{KafkaClientArgs, KafkaClientCmd, KafkaInletCmd, KafkaOutletCmd};
 use crate::context::{table, Ctx};
 use crate::control::protocol::LinkStatus;
 use crate::home::{validate_name, KafkaInletRow};
@@ -18,23 +18,20 @@ pub fn outlet(ctx: &Ctx, cmd: KafkaOutletCmd) -> Result<()> {
         KafkaOutletCmd::Create {
             name,
             bootstrap_server,
+            tls,
+            tls_ca_file,
             at,
         } => {
             let node = ctx.node_name(at.as_deref())?;
             let name = name.trim_start_matches("/service/").to_string();
             validate_name("Kafka outlet", &name)?;
-            let server = bootstrap_server.trim().to_string();
-            if crate::routes::address_to_route(&server).is_err() {
-                bail!("--bootstrap-server {bootstrap_server:?} is not HOST:PORT (for example 127.0.0.1:9092)");
-            }
-            let spec = KafkaOutletSpec {
-                name: name.clone(),
-                bootstrap_server: server.clone(),
-            };
-            let outlet = ctx.client(&node)?.create_kafka_outlet(spec, T)?;
-            ctx.home.insert_kafka_outlet(&node, &name, &server)?;
+            let spec = outlet_spec(&name, &bootstrap_server, tls, tls_ca_file.as_deref())?;
+            let outlet = ctx.client(&node)?.create_kafka_outlet(spec.clone(), T)?;
+            ctx.home.insert_kafka_outlet(&node, &spec)?;
             eprintln!(
-                "Created Kafka outlet /service/{name} on node {node}, forwarding to the Kafka cluster at {server}."
+                "Created Kafka outlet /service/{name} on node {node}, forwarding to the Kafka cluster at {}{}.",
+                spec.bootstrap_server,
+                tls_note(&spec)
             );
             ctx.show(&outlet, |o| o.address.clone());
         }
@@ -48,6 +45,11 @@ pub fn outlet(ctx: &Ctx, cmd: KafkaOutletCmd) -> Result<()> {
                         o.name.clone(),
                         o.address.clone(),
                         o.bootstrap_server.clone(),
+                        match (&o.tls, &o.tls_ca_file) {
+                            (false, _) => "no".to_string(),
+                            (true, None) => "yes".to_string(),
+                            (true, Some(ca)) => format!("yes (CA {ca})"),
+                        },
                         o.brokers.len().to_string(),
                         o.connections.to_string(),
                     ]
@@ -57,6 +59,7 @@ pub fn outlet(ctx: &Ctx, cmd: KafkaOutletCmd) -> Result<()> {
                         "NAME",
                         "ADDRESS",
                         "BOOTSTRAP SERVER",
+                        "TLS",
                         "BROKERS",
                         "CONNECTIONS",
                     ],
@@ -82,6 +85,108 @@ pub fn outlet(ctx: &Ctx, cmd: KafkaOutletCmd) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `airlock kafka-producer …` and `airlock kafka-consumer …` (`kind`): an encrypting Kafka inlet
+/// named `KIND-N` unless named; `list` and `delete` are `kafka-inlet`'s.
+pub fn client(ctx: &Ctx, kind: &str, cmd: KafkaClientCmd) -> Result<()> {
+    let cmd = match cmd {
+        KafkaClientCmd::List { at } => KafkaInletCmd::List { at },
+        KafkaClientCmd::Delete { name, at } => KafkaInletCmd::Delete { name, at },
+        KafkaClientCmd::Create(args) => {
+            let KafkaClientArgs {
+                name,
+                bootstrap_server,
+                brokers_port_range,
+                to,
+                via,
+                project,
+                outlet,
+                authorized,
+                at,
+                wait,
+            } = args;
+            let name = match name {
+                Some(n) => n,
+                None => {
+                    let node = ctx.node_name(at.as_deref())?;
+                    let existing: Vec<String> = ctx
+                        .home
+                        .kafka_inlets(&node)?
+                        .into_iter()
+                        .map(|i| i.name)
+                        .collect();
+                    (1..)
+                        .map(|i| format!("{kind}-{i}"))
+                        .find(|n| !existing.contains(n))
+                        .expect("infinite")
+                }
+            };
+            eprintln!(
+                "Creating {kind} {name}: an encrypting Kafka inlet at {bootstrap_server} (see `airlock kafka-inlet show {name}`)."
+            );
+            KafkaInletCmd::Create {
+                name: Some(name),
+                from: bootstrap_server,
+                to,
+                via,
+                project,
+                outlet,
+                brokers_port_range,
+                authorized,
+                disable_content_encryption: false,
+                at,
+                wait,
+            }
+        }
+    };
+    inlet(ctx, cmd)
+}
+
+/// The spec of `kafka-outlet create` (and of the project's Kafka add-on): a HOST:PORT
+/// bootstrap server, and a CA file made absolute (the node reads it, from its own directory).
+pub fn outlet_spec(
+    name: &str,
+    bootstrap_server: &str,
+    tls: bool,
+    tls_ca_file: Option<&std::path::Path>,
+) -> Result<KafkaOutletSpec> {
+    let server = bootstrap_server.trim().to_string();
+    if crate::routes::address_to_route(&server).is_err() {
+        bail!(
+            "--bootstrap-server {bootstrap_server:?} is not HOST:PORT (for example 127.0.0.1:9092)"
+        );
+    }
+    if tls_ca_file.is_some() && !tls {
+        bail!("--tls-ca-file is for --tls");
+    }
+    let tls_ca_file = match tls_ca_file {
+        None => None,
+        Some(p) => {
+            let abs = std::fs::canonicalize(p)
+                .with_context(|| format!("--tls-ca-file {}", p.display()))?;
+            Some(
+                abs.to_str()
+                    .with_context(|| format!("--tls-ca-file {}: not UTF-8", abs.display()))?
+                    .to_string(),
+            )
+        }
+    };
+    Ok(KafkaOutletSpec {
+        name: name.to_string(),
+        bootstrap_server: server,
+        tls,
+        tls_ca_file,
+    })
+}
+
+/// ` over TLS (CA …)` for messages.
+pub fn tls_note(spec: &KafkaOutletSpec) -> String {
+    match (spec.tls, &spec.tls_ca_file) {
+        (false, _) => String::new(),
+        (true, None) => " over TLS".to_string(),
+        (true, Some(ca)) => format!(" over TLS (trusting the CA in {ca})"),
+    }
 }
 
 pub fn inlet(ctx: &Ctx, cmd: KafkaInletCmd) -> Result<()> {

@@ -47,6 +47,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::TcpInlet(c) => portal::inlet(&ctx, c),
         Command::KafkaOutlet(c) => kafka::outlet(&ctx, c),
         Command::KafkaInlet(c) => kafka::inlet(&ctx, c),
+        Command::KafkaProducer(c) => kafka::client(&ctx, "kafka-producer", c),
+        Command::KafkaConsumer(c) => kafka::client(&ctx, "kafka-consumer", c),
         Command::SecureChannel(c) => channel::channel(&ctx, c),
         Command::Message(c) => channel::message(&ctx, c),
         Command::Project(c) => project::run(&ctx, c),

@@ -1,6 +1,6 @@
 //! `airlock project …`: hosting a project, tickets, enrollment, members.
 
-use crate::cli::{MemberCmd, Output, ProjectCmd, ProjectRelayCmd};
+use crate::cli::{AddonCmd, KafkaAddonCmd, MemberCmd, Output, ProjectCmd, ProjectRelayCmd};
 use crate::context::{table, Ctx};
 use crate::home::Membership;
 use crate::operations::enrollment::{self, membership};
@@ -172,7 +172,74 @@ pub fn run(ctx: &Ctx, cmd: ProjectCmd) -> Result<()> {
         } => enroll(ctx, ticket, identity, project_address.as_deref()),
         ProjectCmd::Member(c) => member(ctx, c),
         ProjectCmd::Relay(c) => relay(ctx, c),
+        ProjectCmd::Addon(c) => addon(ctx, c),
     }
+}
+
+/// The Kafka add-on's outlet name on the project node (members' inlets default to it).
+const KAFKA_ADDON_OUTLET: &str = crate::operations::kafka::DEFAULT_OUTLET;
+
+/// `project addon …`: the add-ons run by the node of a project hosted here. The Kafka add-on
+/// is the project node's Kafka outlet `kafka`, recorded like any Kafka outlet of that node (so
+/// the node recreates it when it restarts).
+fn addon(ctx: &Ctx, cmd: AddonCmd) -> Result<()> {
+    let hosted = |project: Option<String>| -> Result<crate::home::HostedProject> {
+        let name = match project {
+            Some(p) => p,
+            None => ctx.home.default_project()?,
+        };
+        ctx.home
+            .hosted_projects()?
+            .into_iter()
+            .find(|p| p.name == name)
+            .with_context(|| {
+                format!("project {name:?} is not hosted here: configure its add-ons where its project node runs")
+            })
+    };
+    const T: std::time::Duration = std::time::Duration::from_secs(10);
+    match cmd {
+        AddonCmd::Configure(KafkaAddonCmd::Kafka {
+            bootstrap_server,
+            tls,
+            tls_ca_file,
+            project,
+        }) => {
+            let hp = hosted(project)?;
+            let spec = crate::commands::kafka::outlet_spec(
+                KAFKA_ADDON_OUTLET,
+                &bootstrap_server,
+                tls,
+                tls_ca_file.as_deref(),
+            )?;
+            let mut client = ctx.client(&hp.node)?;
+            if client
+                .kafka_outlets(T)?
+                .iter()
+                .any(|o| o.name == KAFKA_ADDON_OUTLET)
+            {
+                client.delete_kafka_outlet(KAFKA_ADDON_OUTLET, T)?;
+            }
+            let outlet = client.create_kafka_outlet(spec.clone(), T)?;
+            ctx.home.insert_kafka_outlet(&hp.node, &spec)?;
+            eprintln!(
+                "Configured the Kafka add-on of project {}: its node {} forwards to the Kafka cluster at {}{}.\nMembers reach it with `airlock kafka-producer create --to /project/{}` (or kafka-consumer, kafka-inlet).",
+                hp.name,
+                hp.node,
+                spec.bootstrap_server,
+                crate::commands::kafka::tls_note(&spec),
+                hp.name
+            );
+            ctx.show(&outlet, |o| o.address.clone());
+        }
+        AddonCmd::Remove { addon: _, project } => {
+            let hp = hosted(project)?;
+            ctx.client(&hp.node)?
+                .delete_kafka_outlet(KAFKA_ADDON_OUTLET, T)?;
+            ctx.home.delete_kafka_outlet(&hp.node, KAFKA_ADDON_OUTLET)?;
+            eprintln!("Removed the Kafka add-on of project {}", hp.name);
+        }
+    }
+    Ok(())
 }
 
 fn project_json(ctx: &Ctx, name: &str) -> Result<Value> {

@@ -111,6 +111,11 @@ pub struct InletEntry {
 pub struct KafkaOutletEntry {
     /// The Kafka cluster's bootstrap server, `HOST:PORT`.
     pub bootstrap_server: String,
+    /// Speak TLS to the brokers.
+    #[serde(default)]
+    pub tls: bool,
+    /// With `tls`: trust only the CA certificates of this PEM file (relative to the node file).
+    pub tls_ca_file: Option<String>,
 }
 
 /// A Kafka inlet of the file (`kafka-inlet:`, or one of `kafka-inlets:`).
@@ -379,12 +384,28 @@ mod tests {
     }
 
     #[test]
+    fn kafka_outlet_with_tls() {
+        let f = NodeFile::parse(
+            "f.yaml",
+            "kafka-outlet:\n  bootstrap-server: broker.example.com:9092\n  tls: true\n  tls-ca-file: ca.pem\n",
+        )
+        .unwrap();
+        let outlets = f.kafka_outlets().unwrap();
+        let (_, o) = &outlets[0];
+        assert!(o.tls);
+        assert_eq!(o.tls_ca_file.as_deref(), Some("ca.pem"));
+        let f = NodeFile::parse("f.yaml", "kafka-outlet: { bootstrap-server: a:1 }\n").unwrap();
+        let outlets = f.kafka_outlets().unwrap();
+        assert!(!outlets[0].1.tls && outlets[0].1.tls_ca_file.is_none());
+    }
+
+    #[test]
     fn unknown_kafka_keys_are_errors_with_a_line() {
         for (text, line, says) in [
             (
-                "name: a\nkafka-outlet:\n  bootstrap-server: a:1\n  tls: true\n",
+                "name: a\nkafka-outlet:\n  bootstrap-server: a:1\n  tls-ca: ca.pem\n",
                 4,
-                "unknown field `tls`",
+                "unknown field `tls-ca`",
             ),
             (
                 "name: a\nkafka-inlet:\n  from: 127.0.0.1:9092\n  bogus: 1\n",

@@ -70,13 +70,15 @@ pub fn check_outlet_node_route(to: &str) -> Result<(), String> {
     let ma: MultiAddr = to
         .parse()
         .map_err(|e| format!("{to:?} is not a route: {e}"))?;
+    // `/project/P` is a secure channel to the project node (whose own Kafka outlet, the
+    // project's Kafka add-on, an inlet reaches as `/project/P/service/kafka`).
     let last_secure = ma
         .segments
         .iter()
-        .rposition(|s| matches!(s, Segment::Secure(_)));
+        .rposition(|s| matches!(s, Segment::Secure(_) | Segment::Project(_)));
     let Some(i) = last_secure else {
         return Err(format!(
-            "{to:?} does not reach the Kafka outlet's node through a secure channel: end the route with it, e.g. /node/n1/secure/api or /project/default/service/forward_to_kafka/secure/api"
+            "{to:?} does not reach the Kafka outlet's node through a secure channel: end the route with it, e.g. /node/n1/secure/api, /project/default/service/forward_to_kafka/secure/api, or /project/default for the project's Kafka add-on"
         ));
     };
     match ma.segments.get(i + 1) {
@@ -147,5 +149,9 @@ mod tests {
         let e = check_outlet_node_route("/node/n1/service/kafka").unwrap_err();
         assert!(e.contains("through a secure channel"), "{e}");
         assert!(check_outlet_node_route("not a route").is_err());
+        // The project node's own Kafka outlet (the project's Kafka add-on).
+        assert!(check_outlet_node_route("/project/default").is_ok());
+        let e = check_outlet_node_route("/project/default/service/kafka").unwrap_err();
+        assert!(e.contains("(/project/default)"), "{e}");
     }
 }

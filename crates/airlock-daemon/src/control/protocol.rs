@@ -375,6 +375,12 @@ pub struct KafkaOutletView {
     pub address: String,
     /// The cluster's bootstrap server, `host:port`.
     pub bootstrap_server: String,
+    /// TLS to the bootstrap server and the brokers.
+    #[serde(default)]
+    pub tls: bool,
+    /// The CA file trusted for TLS (none: the Mozilla roots).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_ca_file: Option<String>,
     /// Brokers the cluster advertised so far: `ID=host:port`.
     #[serde(default)]
     pub brokers: Vec<String>,
@@ -652,20 +658,30 @@ mod tests {
             spec: KafkaOutletSpec {
                 name: "kafka".into(),
                 bootstrap_server: "127.0.0.1:9092".into(),
+                tls: true,
+                tls_ca_file: None,
             },
         };
         assert_eq!(
             serde_json::to_value(&create).unwrap(),
             json!({"op": "kafka-outlet-create",
-                   "spec": {"name": "kafka", "bootstrap_server": "127.0.0.1:9092"}})
+                   "spec": {"name": "kafka", "bootstrap_server": "127.0.0.1:9092", "tls": true}})
         );
+        // A request without the TLS keys (an older client) is a plaintext outlet.
+        let Request::KafkaOutletCreate { spec } = Request::decode(
+            r#"{"op":"kafka-outlet-create","spec":{"name":"k","bootstrap_server":"h:1"}}"#,
+        )
+        .unwrap() else {
+            panic!("not a kafka-outlet-create")
+        };
+        assert!(!spec.tls && spec.tls_ca_file.is_none());
         let line = serde_json::to_string(&Request::KafkaInletDelete { name: "k".into() }).unwrap();
         assert_eq!(line, r#"{"op":"kafka-inlet-delete","name":"k"}"#);
         assert!(matches!(
             Request::decode(r#"{"op":"kafka-outlet-list"}"#),
             Ok(Request::KafkaOutletList)
         ));
-        let line = r#"{"op":"kafka-inlet-create","spec":{"name":"k","from":"127.0.0.1:9092","to":"/node/n1/secure/api","outlet":"kafka","broker_ports":[9093,9192],"authorized":[]},"wait_ms":5000}"#;
+        let line = r#"{"op":"kafka-inlet-create","spec":{"name":"k","from":"127.0.0.1:9092","to":"/node/n1/secure/api","outlet":"kafka","broker_ports":[9093,9192],"authorized":[],"encrypt":true},"wait_ms":5000}"#;
         match Request::decode(line) {
             Ok(Request::KafkaInletCreate { spec, wait_ms }) => {
                 assert_eq!(wait_ms, Some(5000));
@@ -731,6 +747,8 @@ mod tests {
             name: "kafka".into(),
             address: "/service/kafka".into(),
             bootstrap_server: "127.0.0.1:9092".into(),
+            tls: false,
+            tls_ca_file: None,
             brokers: vec![],
             links: 1,
             connections: 0,

@@ -4,6 +4,7 @@
 //! broker ports and the identities it pins).
 
 use super::{Home, Result};
+use airlock_node::kafka::KafkaOutletSpec;
 use rusqlite::params;
 
 impl Home {
@@ -83,15 +84,16 @@ impl Home {
 
 impl Home {
     /// Records a Kafka outlet.
-    pub fn insert_kafka_outlet(
-        &self,
-        node: &str,
-        name: &str,
-        bootstrap_server: &str,
-    ) -> Result<()> {
+    pub fn insert_kafka_outlet(&self, node: &str, spec: &KafkaOutletSpec) -> Result<()> {
         self.db.execute(
-            "INSERT OR REPLACE INTO kafka_outlets(node, name, bootstrap_server) VALUES (?1, ?2, ?3)",
-            params![node, name, bootstrap_server],
+            "INSERT OR REPLACE INTO kafka_outlets(node, name, bootstrap_server, tls, tls_ca_file) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                node,
+                spec.name,
+                spec.bootstrap_server,
+                spec.tls,
+                spec.tls_ca_file
+            ],
         )?;
         Ok(())
     }
@@ -105,12 +107,19 @@ impl Home {
         Ok(())
     }
 
-    /// Kafka outlets of a node: (name, bootstrap server).
-    pub fn kafka_outlets(&self, node: &str) -> Result<Vec<(String, String)>> {
+    /// Kafka outlets of a node.
+    pub fn kafka_outlets(&self, node: &str) -> Result<Vec<KafkaOutletSpec>> {
         let mut st = self.db.prepare(
-            "SELECT name, bootstrap_server FROM kafka_outlets WHERE node = ?1 ORDER BY name",
+            "SELECT name, bootstrap_server, tls, tls_ca_file FROM kafka_outlets WHERE node = ?1 ORDER BY name",
         )?;
-        let rows = st.query_map([node], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let rows = st.query_map([node], |r| {
+            Ok(KafkaOutletSpec {
+                name: r.get(0)?,
+                bootstrap_server: r.get(1)?,
+                tls: r.get(2)?,
+                tls_ca_file: r.get(3)?,
+            })
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -227,12 +236,22 @@ mod tests {
     #[test]
     fn kafka_portals_are_recorded_and_forgotten() {
         let h = home();
-        h.insert_kafka_outlet("n1", "kafka", "127.0.0.1:9092")
-            .unwrap();
-        assert_eq!(
-            h.kafka_outlets("n1").unwrap(),
-            [("kafka".to_string(), "127.0.0.1:9092".to_string())]
-        );
+        let plain = KafkaOutletSpec {
+            name: "kafka".into(),
+            bootstrap_server: "127.0.0.1:9092".into(),
+            tls: false,
+            tls_ca_file: None,
+        };
+        let cloud = KafkaOutletSpec {
+            name: "cloud".into(),
+            bootstrap_server: "broker.example.com:9092".into(),
+            tls: true,
+            tls_ca_file: Some("/etc/ca.pem".into()),
+        };
+        h.insert_kafka_outlet("n1", &plain).unwrap();
+        h.insert_kafka_outlet("n1", &cloud).unwrap();
+        assert_eq!(h.kafka_outlets("n1").unwrap(), [cloud, plain]);
+        h.delete_kafka_outlet("n1", "cloud").unwrap();
         let row = KafkaInletRow {
             name: "k".into(),
             bind: "127.0.0.1:9092".into(),

@@ -73,11 +73,14 @@ const MIGRATIONS: &[&str] = &[
      ALTER TABLE hosted_projects ADD COLUMN database TEXT;",
     // 5: relay hosts named by identifier
     "ALTER TABLE relays ADD COLUMN authorized TEXT NOT NULL DEFAULT '';",
-    // 6: Kafka portals (broker_ports `FIRST-LAST`, or '' for the node's default range)
+    // 6: Kafka portals (broker_ports `FIRST-LAST`, or '' for the node's default range; outlets
+    // with TLS to the brokers and the CA file trusted, if not the Mozilla roots)
     "CREATE TABLE kafka_outlets (
         node TEXT NOT NULL REFERENCES nodes(name) ON DELETE CASCADE,
         name TEXT NOT NULL,
         bootstrap_server TEXT NOT NULL,
+        tls INTEGER NOT NULL DEFAULT 0,
+        tls_ca_file TEXT,
         PRIMARY KEY (node, name)
      );
      CREATE TABLE kafka_inlets (

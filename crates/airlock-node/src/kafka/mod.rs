@@ -7,7 +7,8 @@
 //!   broker, with an interceptor that learns where the brokers are;
 //! * [`keyring`] — the data keys an encrypting inlet seals and opens record values with, and
 //!   the [`KeySource`] they come from (the project's key directory);
-//! * [`pump`] — moving frames through an interceptor, used by both.
+//! * [`pump`] — moving frames through an interceptor, used by both;
+//! * [`tls`] — the outlet's TLS to the brokers.
 //!
 //! The protocol work itself (frames, correlation, rewriting, refusing) is the sans-IO core in
 //! `airlock-kafka`; this is the runtime around it. See `docs/protocol.md` §11.
@@ -18,6 +19,7 @@ pub mod outlet;
 mod pump;
 #[cfg(test)]
 mod tests;
+pub mod tls;
 
 pub use inlet::{KafkaInlet, KafkaInletInfo, KafkaInletSpec};
 pub use keyring::{KeyFuture, KeySource, Keyring, TopicKey};

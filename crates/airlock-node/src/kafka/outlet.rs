@@ -6,9 +6,11 @@
 //! [`OutletInterceptor`], which checks the requests, learns the brokers' addresses from the
 //! cluster's own responses and passes the rest on. A broker outlet dials the address the cluster
 //! advertised for its id — never an address an inlet names — so a member cannot use the outlet to
-//! reach other hosts of the Kafka operator's network.
+//! reach other hosts of the Kafka operator's network. With `tls` the outlet speaks TLS to the
+//! bootstrap server and every broker ([`super::tls`]).
 
 use super::pump::{self, FrameFuture, Interceptor, Outgoing, ResponseFuture};
+use super::tls::BrokerTls;
 use crate::portal::{Outlet, OutletInfo, OutletSpec, OutletTarget, PortalContext, Portals};
 use airlock_kafka::{KnownBrokers, OutletInterceptor};
 use bytes::Bytes;
@@ -30,6 +32,13 @@ pub struct KafkaOutletSpec {
     pub name: String,
     /// The cluster's bootstrap server, `host:port`.
     pub bootstrap_server: String,
+    /// Speak TLS to the bootstrap server and the brokers.
+    #[serde(default)]
+    pub tls: bool,
+    /// With `tls`: trust only the CA certificates of this PEM file (instead of the Mozilla
+    /// roots).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_ca_file: Option<String>,
 }
 
 /// A Kafka outlet, for listings.
@@ -41,6 +50,12 @@ pub struct KafkaOutletInfo {
     pub address: String,
     /// The bootstrap server.
     pub bootstrap_server: String,
+    /// TLS to the brokers.
+    #[serde(default)]
+    pub tls: bool,
+    /// The CA file trusted for TLS, if not the Mozilla roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_ca_file: Option<String>,
     /// Brokers the cluster advertised so far: `ID=host:port`.
     pub brokers: Vec<String>,
     /// The portal outlets (bootstrap first).
@@ -59,6 +74,7 @@ struct Shared {
     ctx: PortalContext,
     known: Mutex<KnownBrokers>,
     portals: Portals,
+    tls: Option<BrokerTls>,
 }
 
 /// A running Kafka outlet.
@@ -72,7 +88,13 @@ impl KafkaOutlet {
         if spec.bootstrap_server.trim().is_empty() {
             anyhow::bail!("the Kafka outlet needs a bootstrap server (host:port)");
         }
+        let tls = match (spec.tls, &spec.tls_ca_file) {
+            (true, ca) => Some(BrokerTls::new(ca.as_deref())?),
+            (false, Some(_)) => anyhow::bail!("a TLS CA file is given but TLS is off"),
+            (false, None) => None,
+        };
         let shared = Arc::new(Shared {
+            tls,
             spec,
             ctx: ctx.clone(),
             known: Mutex::new(KnownBrokers::new()),
@@ -104,6 +126,8 @@ impl KafkaOutlet {
             name: s.spec.name.clone(),
             address: format!("/service/{}", s.spec.name),
             bootstrap_server: s.spec.bootstrap_server.clone(),
+            tls: s.spec.tls,
+            tls_ca_file: s.spec.tls_ca_file.clone(),
             brokers: s
                 .known
                 .lock()
@@ -130,7 +154,11 @@ impl KafkaOutlet {
 fn target(shared: &Arc<Shared>, dest: Destination) -> OutletTarget {
     let weak = Arc::downgrade(shared);
     let description = match dest {
+        Destination::Bootstrap if shared.spec.tls => {
+            format!("kafka bootstrap {} (TLS)", shared.spec.bootstrap_server)
+        }
         Destination::Bootstrap => format!("kafka bootstrap {}", shared.spec.bootstrap_server),
+        Destination::Broker(id) if shared.spec.tls => format!("kafka broker {id} (TLS)"),
         Destination::Broker(id) => format!("kafka broker {id}"),
     };
     OutletTarget::Local {
@@ -172,8 +200,25 @@ async fn serve(shared: Weak<Shared>, dest: Destination, stream: UnixStream) {
         interceptor: Mutex::new(OutletInterceptor::new()),
         shared: Arc::downgrade(&s),
     });
+    let tls = s.tls.clone();
+    let name = s.spec.name.clone();
     drop(s);
-    pump::run(stream, broker, interceptor, label).await;
+    match tls {
+        None => pump::run(stream, broker, interceptor, label).await,
+        Some(tls) => {
+            // The handshake counts against the connect timeout; a failure closes the client's
+            // connection (the portal stream is dropped) with the reason in the log.
+            match tokio::time::timeout(CONNECT_TIMEOUT, tls.connect(&address, broker)).await {
+                Ok(Ok(broker)) => pump::run(stream, broker, interceptor, label).await,
+                Ok(Err(why)) => {
+                    tracing::warn!(outlet = %name, %address, "cannot connect to the Kafka broker: {why}");
+                }
+                Err(_) => {
+                    tracing::warn!(outlet = %name, %address, "the Kafka broker did not complete the TLS handshake within {CONNECT_TIMEOUT:?}");
+                }
+            }
+        }
+    }
 }
 
 /// One stream's interceptor at the outlet.
