@@ -407,6 +407,9 @@ mod tests {
         grants: Mutex<Vec<GrantCall>>,
         fail_grants: Mutex<bool>,
         made: Mutex<u8>,
+        /// Whether this node has a grant (fetch_key answers the key), and how often it asked.
+        granted: Mutex<bool>,
+        fetches: Mutex<u32>,
     }
 
     impl KeySource for FakeSource {
@@ -432,8 +435,11 @@ mod tests {
             Box::pin(async move { Ok(self.admitted.lock().unwrap().clone()) })
         }
 
-        fn fetch_key(&self, _id: KeyId) -> KeyFuture<'_, Option<DataKey>> {
-            Box::pin(async { Ok(None) })
+        fn fetch_key(&self, id: KeyId) -> KeyFuture<'_, Option<DataKey>> {
+            Box::pin(async move {
+                *self.fetches.lock().unwrap() += 1;
+                Ok((*self.granted.lock().unwrap()).then(|| DataKey::new(id, [7; 32])))
+            })
         }
 
         fn grant(
@@ -569,6 +575,42 @@ mod tests {
         ring.prepare_topic("orders").await.unwrap();
         let kept = ring.retained("orders");
         assert_eq!(kept[1].1, [b].into(), "the new key has no grant for A");
+    }
+
+    /// The consumer side of a late grant: a key refused is not asked for again for
+    /// UNAVAILABLE_FOR, then it is, and the grant added meanwhile is found.
+    #[tokio::test]
+    async fn a_refused_key_is_asked_for_again_after_unavailable_for() {
+        let source = Arc::new(FakeSource::default());
+        let ring = Keyring::new(source.clone());
+        let id = KeyId([9; 8]);
+        assert!(matches!(ring.decryptor().data_key(id), KeyLookup::Missing));
+        ring.fetch(&[id]).await.unwrap();
+        assert!(matches!(
+            ring.decryptor().data_key(id),
+            KeyLookup::Unavailable
+        ));
+        // Within UNAVAILABLE_FOR: not asked again (the Fetch fails at once, CORRUPT_MESSAGE).
+        *source.granted.lock().unwrap() = true;
+        ring.fetch(&[id]).await.unwrap();
+        assert_eq!(*source.fetches.lock().unwrap(), 1);
+        assert!(matches!(
+            ring.decryptor().data_key(id),
+            KeyLookup::Unavailable
+        ));
+        // Once it has passed (the refusal aged by hand), the key is missing again, asked for,
+        // and ready.
+        let Some(aged) = Instant::now().checked_sub(UNAVAILABLE_FOR) else {
+            return;
+        };
+        ring.keys
+            .lock()
+            .unwrap()
+            .insert(id.0, Known::Unavailable(aged));
+        assert!(matches!(ring.decryptor().data_key(id), KeyLookup::Missing));
+        ring.fetch(&[id]).await.unwrap();
+        assert_eq!(*source.fetches.lock().unwrap(), 2);
+        assert!(matches!(ring.decryptor().data_key(id), KeyLookup::Ready(_)));
     }
 
     #[test]
