@@ -19,7 +19,10 @@
 # gets an error, not data; every compression codec round trips; kcat -L through an inlet sees
 # every broker at a local port of the inlet's range; an identity without kafka-inlet=true is
 # refused by the outlet; a 3-broker cluster with a 3-partition topic replicated 3 times works
-# through one inlet.
+# through one inlet; a consumer node enrolled later reads the topic from offset 0 once the
+# producer's membership check granted it the producer's retained keys (its /metrics counts the
+# records it decrypted); after its membership is deleted, the producer's next key is made without
+# it (the producer's log: the consumers changed, one left; the key's consumer count drops).
 set -euo pipefail
 export TESTBED_PREFIX="${TESTBED_PREFIX:-ka_}"
 source "$(dirname "$0")/../lib/common.sh"
@@ -48,11 +51,11 @@ as() {
     case $party in
     admin) ns=$NS_PROJECT ;;
     operator) ns=$NS_BANK ;;
-    producer | consumer | outsider | intruder) ns=$NS_ANALYSIS ;;
+    producer | consumer | outsider | intruder | latecomer) ns=$NS_ANALYSIS ;;
     esac
     ip netns exec "$ns" env AIRLOCK_HOME="$WORK/$party" "$AIRLOCK" "$@"
 }
-for p in admin operator producer consumer outsider intruder; do
+for p in admin operator producer consumer outsider intruder latecomer; do
     on_exit "ip netns exec \$NS_PROJECT env AIRLOCK_HOME='$WORK/$p' '$AIRLOCK' node delete --all --yes"
 done
 # `json_field PARTY FIELD cmd…` prints FIELD of the JSON object `airlock cmd… --output json` prints.
@@ -196,5 +199,70 @@ for port in 49093 49094 49095; do
 done
 leaders="$(grep -o 'leader [123]' <<<"$meta" | sort -u | wc -l)"
 pass "3 brokers at 127.0.0.1:49093-49095 through one inlet; 8 messages over 3 partitions ($leaders distinct leaders) round trip"
+
+log "a consumer that joins later reads the older records (docs/kafka-encryption.md §4.3)"
+PRODUCER_LOG="$WORK/producer/nodes/default/node.log"
+[ -f "$PRODUCER_LOG" ] || fail "no producer node log at $PRODUCER_LOG"
+# `key_consumers`: the consumer count of the producer's newest data key for topic demo.
+key_consumers() {
+    grep "new data key for the topic" "$PRODUCER_LOG" | grep "topic=demo " | tail -1 |
+        sed -n 's/.*consumers=\([0-9]*\).*/\1/p'
+}
+LATE_TICKET=$(as admin project ticket --usage-count 1 --expires-in 10m --attribute kafka-inlet=true --attribute kafka-consumer=true)
+as latecomer project enroll "$LATE_TICKET" >/dev/null 2>&1 || fail "latecomer enroll"
+as latecomer node create --metrics 127.0.0.1:9465 >/dev/null 2>&1 || fail "latecomer node"
+as latecomer policy create --resource-type kafka-inlet --expression '(= subject.kafka-outlet "true")' >/dev/null ||
+    fail "latecomer kafka-inlet policy"
+as latecomer policy create --resource-type kafka-producer --expression '(= subject.kafka-producer "true")' >/dev/null ||
+    fail "latecomer kafka-producer policy"
+regrants_before=$(grep -c "retained data keys granted" "$PRODUCER_LOG" || true)
+as latecomer kafka-inlet create --from 127.0.0.1:59092 >/dev/null || fail "latecomer kafka-inlet create"
+joined_at=$(date +%s)
+# The demo keys were made before it published its consumer key: its first fetches fail
+# (CORRUPT_MESSAGE, the console consumer exits) until the producer's next membership check (every
+# 15 s) grants it the retained keys and its own cache of the refusal (10 s) runs out. Each attempt
+# is a new consumer group, reading from offset 0.
+attempt=0 late_ok=""
+while [ $(($(date +%s) - joined_at)) -lt 45 ]; do
+    attempt=$((attempt + 1))
+    if KAFKA_CONSUME_TIMEOUT_MS=8000 consume_to "$WORK/got-late" "$NS_ANALYSIS" 127.0.0.1:59092 demo 8 "group-late-$attempt" 2>/dev/null; then
+        late_ok=yes
+        break
+    fi
+    sleep 2
+done
+late_after=$(($(date +%s) - joined_at))
+[ -n "$late_ok" ] || fail "the consumer enrolled later did not read demo within 45 s ($attempt attempts): $(tail -5 "$KAFKA_TOOL_LOG")"
+diff "$WORK/sent" "$WORK/got-late" >&2 || fail "the consumer enrolled later read other lines"
+regrants_after=$(grep -c "retained data keys granted" "$PRODUCER_LOG" || true)
+[ "$regrants_after" -gt "$regrants_before" ] || fail "the producer's log shows no re-grant"
+metrics=$(ip netns exec "$NS_ANALYSIS" curl -sf http://127.0.0.1:9465/metrics) || fail "no /metrics on the latecomer"
+decrypted=$(sed -n 's/^airlock_kafka_records_decrypted_total{topic="demo"} \([0-9]*\)$/\1/p' <<<"$metrics")
+[ "${decrypted:-0}" -ge 8 ] || fail "the latecomer's /metrics counts ${decrypted:-no} decrypted demo records: $(grep airlock_kafka <<<"$metrics")"
+refused=$(sed -n 's/^airlock_kafka_records_refused_total{topic="demo"} \([0-9]*\)$/\1/p' <<<"$metrics")
+pass "a consumer node enrolled now read the 8 from offset 0 after ${late_after} s ($attempt attempt(s); producer re-granted its retained keys); its /metrics: decrypted $decrypted, refused ${refused:-0} on demo"
+
+log "revocation: the latecomer's membership deleted, the producer's next key is made without it"
+printf 'after join %s\n' 1 2 >"$WORK/sent-join"
+kafka_produce "$NS_ANALYSIS" "$P" demo <"$WORK/sent-join" || fail "produce after the join"
+with_late=$(key_consumers)
+[ "$with_late" = 2 ] || fail "the producer's key after the join has ${with_late:-no} consumers, expected 2 (consumer, latecomer)"
+LATE_ID=$(as latecomer identity show)
+demo_changes() { grep "the topic's consumers changed" "$PRODUCER_LOG" | grep -c "topic=demo " || true; }
+demo_changes_grew() { [ "$(demo_changes)" -gt "$changes_before" ]; }
+changes_before=$(demo_changes)
+as admin project member delete "$LATE_ID" >/dev/null 2>&1 || fail "member delete"
+# The producer's membership check runs every 15 s.
+wait_until 40 demo_changes_grew || fail "the producer did not notice the deleted consumer within 40 s"
+grep "the topic's consumers changed" "$PRODUCER_LOG" | grep "topic=demo " | tail -1 | grep -q "left=1" ||
+    fail "the producer's change line: $(grep "the topic's consumers changed" "$PRODUCER_LOG" | tail -1)"
+printf 'after leave %s\n' 1 2 >"$WORK/sent-leave"
+kafka_produce "$NS_ANALYSIS" "$P" demo <"$WORK/sent-leave" || fail "produce after the deletion"
+without_late=$(key_consumers)
+[ "$without_late" = 1 ] || fail "the producer's key after the deletion has ${without_late:-no} consumers, expected 1 (the consumer only)"
+cat "$WORK/sent" "$WORK/sent-join" "$WORK/sent-leave" >"$WORK/sent-all"
+consume_to "$WORK/got-all" "$NS_ANALYSIS" "$C" demo 12 group-after-leave || fail "the consumer reads after the deletion"
+diff "$WORK/sent-all" "$WORK/got-all" >&2 || fail "the consumer read other lines after the deletion"
+pass "after the deletion the producer's consumers changed (left=1) and its next key was granted to $without_late consumer (was $with_late); the remaining consumer reads all 12"
 
 echo "kafka: all checks passed" >&2

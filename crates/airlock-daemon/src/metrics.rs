@@ -369,6 +369,8 @@ pub fn render_metrics(node: &Node, relays: &RelayKeepers, health: &Health) -> St
         );
     }
 
+    render_kafka_records(&mut o, &node.kafka().record_counts());
+
     family(
         &mut o,
         "airlock_relay_up",
@@ -397,6 +399,44 @@ pub fn render_metrics(node: &Node, relays: &RelayKeepers, health: &Health) -> St
         );
     }
     o
+}
+
+/// The per-topic record counters of the node's encrypting Kafka inlets (label values bounded:
+/// topics beyond the first [`airlock_node::kafka::metrics::MAX_TOPICS`] are counted under
+/// `(other)`).
+fn render_kafka_records(
+    o: &mut String,
+    counts: &[(String, airlock_node::kafka::TopicRecordCounts)],
+) {
+    type Pick = fn(&airlock_node::kafka::TopicRecordCounts) -> u64;
+    let families: [(&str, &str, Pick); 4] = [
+        (
+            "airlock_kafka_records_encrypted_total",
+            "Kafka record values encrypted on Produce by this node's inlets, by topic.",
+            |c| c.encrypted,
+        ),
+        (
+            "airlock_kafka_records_decrypted_total",
+            "Kafka record values decrypted on Fetch by this node's inlets, by topic.",
+            |c| c.decrypted,
+        ),
+        (
+            "airlock_kafka_records_refused_total",
+            "Fetch partitions withheld from the client by refusal (plaintext on an encrypted topic, a key not granted to this node or from a producer not admitted), by topic.",
+            |c| c.refused,
+        ),
+        (
+            "airlock_kafka_records_failed_total",
+            "Fetch partitions withheld from the client because a record could not be decrypted or read, by topic.",
+            |c| c.failed,
+        ),
+    ];
+    for (name, help, pick) in families {
+        let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter");
+        for (topic, c) in counts {
+            let _ = writeln!(o, "{name}{{topic=\"{}\"}} {}", label(topic), pick(c));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -95,6 +95,21 @@ impl TopicNames {
     }
 }
 
+/// Records per topic, one entry per topic in the order first met; topics with none are left
+/// out. The runtime adds them to its per-topic counters (`airlock_kafka_records_*_total`).
+pub type TopicCounts = Vec<(String, u64)>;
+
+/// Adds `n` records of `topic` to `counts`.
+fn count(counts: &mut TopicCounts, topic: &str, n: u64) {
+    if n == 0 {
+        return;
+    }
+    match counts.iter_mut().find(|(t, _)| t == topic) {
+        Some((_, c)) => *c += n,
+        None => counts.push((topic.to_string(), n)),
+    }
+}
+
 /// Why a Fetch partition's records were withheld.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FailureReason {
@@ -125,8 +140,8 @@ pub struct RecordFailure {
 
 /// What sealing a Produce request's body gave.
 pub(crate) enum Sealed {
-    /// The new request body.
-    Body(Bytes),
+    /// The new request body and the values sealed per topic.
+    Body(Bytes, TopicCounts),
     /// No topic of the request is encrypted: send the frame as it came.
     Unchanged,
     /// This topic's key must be made first.
@@ -204,19 +219,25 @@ pub(crate) fn seal_produce(
         names.push(name);
     }
     let mut changed = false;
+    let mut encrypted = TopicCounts::new();
     for (t, name) in request.topic_data.iter_mut().zip(&names) {
         let Ok(Some(sealer)) = enc.sealer(name) else {
             continue;
         };
         for p in &mut t.partition_data {
             let Some(records) = &p.records else { continue };
+            let mut n = 0u64;
             let sealed = map_values(records, &MapOptions::produce(), |ctx, v| {
+                n += u64::from(v.is_some());
                 v.map(|v| sealer.seal(name, ctx.key, &v).map(Bytes::from))
                     .transpose()
                     .map_err(SealFailure::Crypto)
             });
             match sealed {
-                Ok(r) => p.records = Some(r),
+                Ok(r) => {
+                    p.records = Some(r);
+                    count(&mut encrypted, name, n);
+                }
                 Err(SealFailure::Crypto(CryptoError::KeyExhausted { .. })) => {
                     return Ok(Sealed::NeedKey(name.clone()))
                 }
@@ -229,7 +250,7 @@ pub(crate) fn seal_produce(
     if !changed {
         return Ok(Sealed::Unchanged);
     }
-    encode(ApiKey::Produce, version, &request).map(Sealed::Body)
+    encode(ApiKey::Produce, version, &request).map(|b| Sealed::Body(b, encrypted))
 }
 
 enum SealFailure {
@@ -245,8 +266,8 @@ impl From<RecordsError> for SealFailure {
 
 /// What opening a Fetch response gave.
 pub(crate) enum Opened {
-    /// The new response body and the partitions withheld.
-    Body(Bytes, Vec<RecordFailure>),
+    /// The new response body, the partitions withheld and the values opened per topic.
+    Body(Bytes, Vec<RecordFailure>, TopicCounts),
     /// No record needed opening and none was refused: send the frame as it came.
     Unchanged,
     /// These keys must be fetched first.
@@ -279,6 +300,7 @@ pub(crate) fn open_fetch(
     )?;
     let mut missing = BTreeSet::new();
     let mut failures = Vec::new();
+    let mut decrypted = TopicCounts::new();
     let mut changed = false;
     for t in &mut response.responses {
         let name = topic_name(&t.topic, t.topic_id.as_bytes(), version, topics);
@@ -286,6 +308,7 @@ pub(crate) fn open_fetch(
             let Some(records) = p.records.as_ref().filter(|r| !r.is_empty()) else {
                 continue;
             };
+            let mut opened = 0u64;
             let result = match &name {
                 None => Err(OpenFailure::Reason(None, FailureReason::UnknownTopicId)),
                 Some(name) => map_values(records, &MapOptions::fetch(), |ctx, v| {
@@ -299,7 +322,10 @@ pub(crate) fn open_fetch(
                     };
                     match dec.data_key(id) {
                         KeyLookup::Ready(key) => open(key, name, ctx.key, &v)
-                            .map(|plain| Some(Bytes::from(plain)))
+                            .map(|plain| {
+                                opened += 1;
+                                Some(Bytes::from(plain))
+                            })
                             .map_err(|e| fail(FailureReason::Undecryptable(e))),
                         KeyLookup::Missing => {
                             missing.insert(id);
@@ -313,6 +339,9 @@ pub(crate) fn open_fetch(
                 Ok(r) => {
                     changed |= r != records;
                     p.records = Some(r);
+                    if let Some(name) = &name {
+                        count(&mut decrypted, name, opened);
+                    }
                 }
                 Err(OpenFailure::Reason(offset, reason)) => {
                     failures.push(RecordFailure {
@@ -339,6 +368,7 @@ pub(crate) fn open_fetch(
     Ok(Opened::Body(
         encode(ApiKey::Fetch, version, &response)?,
         failures,
+        decrypted,
     ))
 }
 

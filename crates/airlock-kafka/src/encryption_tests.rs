@@ -175,10 +175,18 @@ fn sealed_records(keys: &mut Keys, compression: Compression) -> Bytes {
         "nothing remembered while waiting for the key"
     );
     keys.sealers.insert("orders".into(), Sealer::new(key()));
-    let RequestAction::Forward(out) = inlet.on_request_encrypting(frame, &topics, keys).unwrap()
+    let RequestAction::Sealed {
+        frame: out,
+        encrypted,
+    } = inlet.on_request_encrypting(frame, &topics, keys).unwrap()
     else {
-        panic!("not forwarded")
+        panic!("not sealed")
     };
+    assert_eq!(
+        encrypted,
+        [("orders".to_string(), 2)],
+        "two values sealed, the tombstone not counted"
+    );
     assert_eq!(inlet.in_flight(), 1);
     produced(&out, 9).topic_data[0].partition_data[0]
         .records
@@ -227,10 +235,14 @@ fn produce_by_topic_id_needs_the_name() {
     topics.learn(TOPIC_ID, "orders");
     let mut k = keys();
     k.sealers.insert("orders".into(), Sealer::new(key()));
-    let RequestAction::Forward(out) = inlet.on_request_encrypting(frame, &topics, &mut k).unwrap()
+    let RequestAction::Sealed {
+        frame: out,
+        encrypted,
+    } = inlet.on_request_encrypting(frame, &topics, &mut k).unwrap()
     else {
-        panic!("not forwarded")
+        panic!("not sealed")
     };
+    assert_eq!(encrypted, [("orders".to_string(), 1)]);
     let records = produced(&out, 13).topic_data[0].partition_data[0]
         .records
         .clone()
@@ -273,10 +285,16 @@ fn fetch_opens_values_after_fetching_keys_and_decompresses() {
         let records = sealed_records(&mut keys, Compression::Snappy);
         keys.sealers.clear();
         let action = fetch_through(&mut keys, &mut TopicNames::new(), version, records);
-        let ResponseAction::Decrypted { frame, failures } = action else {
+        let ResponseAction::Decrypted {
+            frame,
+            failures,
+            decrypted,
+        } = action
+        else {
             panic!("not decrypted: {action:?}")
         };
         assert!(failures.is_empty());
+        assert_eq!(decrypted, [("orders".to_string(), 2)]);
         let p = fetched(&frame, version);
         assert_eq!((p.error_code, p.high_watermark), (0, 10));
         let (codec, got) = values(&p.records.unwrap());
@@ -308,9 +326,18 @@ fn fetch_failures_become_corrupt_message_partitions() {
         (unavailable, records, "unavailable"),
     ] {
         let action = fetch_through(&mut k, &mut TopicNames::new(), 12, records);
-        let ResponseAction::Decrypted { frame, failures } = action else {
+        let ResponseAction::Decrypted {
+            frame,
+            failures,
+            decrypted,
+        } = action
+        else {
             panic!("{reason}: {action:?}")
         };
+        assert!(
+            decrypted.is_empty(),
+            "{reason}: a withheld partition counts no decrypted record: {decrypted:?}"
+        );
         let p = fetched(&frame, 12);
         assert_eq!(p.error_code, DECRYPT_FAILURE_ERROR, "{reason}");
         assert_eq!(p.records.as_deref(), Some(&b""[..]), "{reason}");
@@ -342,10 +369,16 @@ fn fetch_by_topic_id_uses_names_learned_from_metadata() {
     keys.cache.insert(ID, key());
     let mut topics = TopicNames::new();
     let action = fetch_through(&mut keys, &mut topics, 13, records.clone());
-    let ResponseAction::Decrypted { failures, .. } = action else {
+    let ResponseAction::Decrypted {
+        failures,
+        decrypted,
+        ..
+    } = action
+    else {
         panic!("{action:?}")
     };
     assert_eq!(failures[0].reason, FailureReason::UnknownTopicId);
+    assert!(decrypted.is_empty());
     // A Metadata v12 response through the same inlet teaches the id.
     let mut inlet = InletInterceptor::new();
     let mut brokers = BrokerMap::new("127.0.0.1", 9093..=9099).unwrap();
@@ -365,10 +398,16 @@ fn fetch_by_topic_id_uses_names_learned_from_metadata() {
         .unwrap();
     assert_eq!(topics.name(&TOPIC_ID), Some("orders"));
     let action = fetch_through(&mut keys, &mut topics, 13, records);
-    let ResponseAction::Decrypted { frame, failures } = action else {
+    let ResponseAction::Decrypted {
+        frame,
+        failures,
+        decrypted,
+    } = action
+    else {
         panic!("{action:?}")
     };
     assert!(failures.is_empty());
+    assert_eq!(decrypted, [("orders".to_string(), 2)]);
     assert_eq!(
         values(&fetched(&frame, 13).records.unwrap()).1[0].value,
         Some("a".into())

@@ -26,6 +26,13 @@ pub const MAX_IN_FLIGHT: usize = 64 * 1024;
 pub enum RequestAction {
     /// Send this frame on towards the broker: the very `Bytes` that came in.
     Forward(Bytes),
+    /// Encrypting inlet only: send this Produce request, its values sealed, towards the broker.
+    Sealed {
+        /// The new frame, length prefix included.
+        frame: Bytes,
+        /// Record values sealed, per topic (see [`crate::TopicCounts`]).
+        encrypted: crate::TopicCounts,
+    },
     /// Send nothing on; answer the client with this frame (an ApiVersions request newer than
     /// the interceptors read, answered as a broker would: UNSUPPORTED_VERSION at v0).
     Reply(Bytes),

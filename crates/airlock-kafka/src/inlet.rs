@@ -19,7 +19,7 @@ use kafka_protocol::protocol::StrBytes;
 use crate::brokers::{BrokerMap, MappedBroker};
 use crate::encryption::{
     learn_topics, open_fetch, reframe, seal_produce, FetchDecryptor, Opened, ProduceEncryptor,
-    RecordFailure, Sealed, TopicNames,
+    RecordFailure, Sealed, TopicCounts, TopicNames,
 };
 use crate::exchange::{Exchange, RequestAction};
 use crate::header::parse_response_header;
@@ -48,6 +48,8 @@ pub enum ResponseAction {
         frame: Bytes,
         /// Partitions whose records were withheld.
         failures: Vec<RecordFailure>,
+        /// Record values opened, per topic (see [`TopicCounts`]).
+        decrypted: TopicCounts,
     },
     /// Encrypting inlet only: the Fetch response names keys not in the cache. Keep the frame,
     /// fetch these keys (one directory round trip each), then hand the same frame in again.
@@ -94,7 +96,8 @@ impl InletInterceptor {
     }
 
     /// A whole request frame from the client, with record encryption on: Produce requests have
-    /// their values sealed (topics the encryptor does not encrypt pass as they are). When a
+    /// their values sealed ([`RequestAction::Sealed`], with the count per topic; topics the
+    /// encryptor does not encrypt pass as they are). When a
     /// topic's key is not ready the answer is [`RequestAction::NeedKey`] and nothing is
     /// remembered: hand the same frame in again once the key is made.
     pub fn on_request_encrypting(
@@ -107,19 +110,22 @@ impl InletInterceptor {
             Err(reply) => return Ok(reply),
             Ok(checked) => checked,
         };
-        let frame = if checked.api_key == ApiKey::Produce {
+        let action = if checked.api_key == ApiKey::Produce {
             let (header, body) = checked.body.split_at(checked.body_offset);
             let body = checked.body.slice_ref(body);
             match seal_produce(checked.version, &body, topics, encryptor)? {
                 Sealed::NeedKey(topic) => return Ok(RequestAction::NeedKey { topic }),
-                Sealed::Unchanged => frame,
-                Sealed::Body(sealed) => reframe(header, &sealed)?,
+                Sealed::Unchanged => RequestAction::Forward(frame),
+                Sealed::Body(sealed, encrypted) => RequestAction::Sealed {
+                    frame: reframe(header, &sealed)?,
+                    encrypted,
+                },
             }
         } else {
-            frame
+            RequestAction::Forward(frame)
         };
         self.exchange.remember(&checked)?;
-        Ok(RequestAction::Forward(frame))
+        Ok(action)
     }
 
     /// A whole response frame from the outlet, with record encryption on: Fetch responses have
@@ -142,9 +148,10 @@ impl InletInterceptor {
         let action = match open_fetch(pending.version, &rest, topics, decryptor)? {
             Opened::NeedKeys(ids) => return Ok(ResponseAction::NeedKeys(ids)),
             Opened::Unchanged => ResponseAction::Forward(frame),
-            Opened::Body(opened, failures) => ResponseAction::Decrypted {
+            Opened::Body(opened, failures, decrypted) => ResponseAction::Decrypted {
                 frame: reframe(header, &opened)?,
                 failures,
+                decrypted,
             },
         };
         self.exchange.forget(correlation_id);

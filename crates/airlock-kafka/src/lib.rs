@@ -40,7 +40,8 @@ mod shape;
 
 pub use brokers::{AdvertisedBroker, BrokerMap, KnownBrokers, MappedBroker};
 pub use encryption::{
-    FetchDecryptor, KeyLookup, KeyNotReady, ProduceEncryptor, RecordFailure, TopicNames,
+    FailureReason, FetchDecryptor, KeyLookup, KeyNotReady, ProduceEncryptor, RecordFailure,
+    TopicCounts, TopicNames,
 };
 pub use error::KafkaError;
 pub use exchange::{RequestAction, MAX_IN_FLIGHT};

@@ -243,3 +243,102 @@ async fn members_publish_list_store_and_fetch_only_their_own_grant() {
         .collect();
     assert_eq!(ids, [bob.node.identifier()]);
 }
+
+/// Makes `m` a member node of project "p" as enrollment would for the key source: the route to
+/// the project and its authority trusted (the default policies then admit any member with a
+/// valid credential from it).
+fn join(m: &Peer, project: &Node, authority: &IdentitySecret) {
+    m.node.set_project(
+        "p",
+        ProjectRoute {
+            route: format!("/ip4/127.0.0.1/tcp/{}", project.listen_addr().port())
+                .parse()
+                .unwrap(),
+            identifier: project.identifier(),
+        },
+    );
+    m.node
+        .set_trusted_authorities(vec![authority.history().verify(unix_now()).unwrap()]);
+}
+
+/// docs/kafka-encryption.md §4.3 through the real key sources: a producer makes a key while
+/// only consumer Bob is listed; Carol publishes her consumer key later and has no grant; the
+/// producer's membership check grants her the retained key, and she opens it. Then Bob's
+/// membership is deleted: the next check rotates the epoch and the new key has no grant for him.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_that_joins_later_is_granted_the_retained_keys() {
+    use airlock_node::kafka::{KeySource, Keyring};
+    use airlock_project::kafka_keys::DirectoryKeySource;
+
+    let (project, store, authority) = project().await;
+    let alice = node("alice").await; // producer
+    let bob = node("bob").await; // consumer from the start
+    let carol = node("carol").await; // consumer that joins later
+    for (m, team) in [(&alice, "prod"), (&bob, "blue"), (&carol, "red")] {
+        admit(&store, m, team).await;
+        join(m, &project, &authority);
+    }
+    let producer = DirectoryKeySource::new(&alice.node, "p");
+    let consumer_b = DirectoryKeySource::new(&bob.node, "p");
+    let consumer_c = DirectoryKeySource::new(&carol.node, "p");
+    consumer_b.prepare().await.unwrap();
+
+    let ring = Keyring::new(producer.clone());
+    ring.prepare_topic(TOPIC).await.unwrap();
+    let kept = ring.retained(TOPIC);
+    assert_eq!(kept.len(), 1);
+    let (old, recipients) = kept[0].clone();
+    assert!(recipients.contains(&bob.node.identifier()));
+    assert!(!recipients.contains(&carol.node.identifier()));
+    let from_bob = consumer_b
+        .fetch_key(old)
+        .await
+        .unwrap()
+        .expect("Bob's grant");
+
+    // Carol publishes now (fetch_key publishes first): the old key has no grant for her yet.
+    assert!(consumer_c.fetch_key(old).await.unwrap().is_none());
+
+    // The producer's membership check grants it to her.
+    ring.check_membership().await;
+    let (_, recipients) = ring.retained(TOPIC)[0].clone();
+    assert!(
+        recipients.contains(&carol.node.identifier()),
+        "{recipients:?}"
+    );
+    let from_carol = consumer_c
+        .fetch_key(old)
+        .await
+        .unwrap()
+        .expect("Carol's grant, added after the key was made");
+    assert_eq!(from_carol.secret(), from_bob.secret());
+    assert_eq!(from_carol.id(), old);
+
+    // The epoch rotated too: the next key is made for Bob and Carol.
+    ring.prepare_topic(TOPIC).await.unwrap();
+    let kept = ring.retained(TOPIC);
+    assert_eq!(kept.len(), 2);
+    assert!(kept[1].1.contains(&carol.node.identifier()));
+    assert!(kept[1].1.contains(&bob.node.identifier()));
+
+    // Bob leaves: the next check ends the epoch, and the key after it has no grant for him
+    // (while Carol still opens it).
+    assert!(store
+        .delete_member(&bob.node.identifier().to_string())
+        .await
+        .unwrap());
+    ring.check_membership().await;
+    ring.prepare_topic(TOPIC).await.unwrap();
+    let kept = ring.retained(TOPIC);
+    assert_eq!(kept.len(), 3);
+    let (newest, recipients) = kept[2].clone();
+    assert!(
+        !recipients.contains(&bob.node.identifier()),
+        "{recipients:?}"
+    );
+    assert!(consumer_c.fetch_key(newest).await.unwrap().is_some());
+    assert!(
+        !matches!(consumer_b.fetch_key(newest).await, Ok(Some(_))),
+        "a deleted member gets no key"
+    );
+}

@@ -43,6 +43,45 @@ fn status(answer: &str) -> &str {
     answer.split_whitespace().nth(1).unwrap_or("none")
 }
 
+#[test]
+fn kafka_record_counters_have_help_type_and_a_line_per_topic() {
+    use airlock_node::kafka::TopicRecordCounts;
+    let mut o = String::new();
+    render_kafka_records(
+        &mut o,
+        &[
+            (
+                "demo".into(),
+                TopicRecordCounts {
+                    encrypted: 8,
+                    decrypted: 16,
+                    refused: 1,
+                    failed: 0,
+                },
+            ),
+            ("(other)".into(), TopicRecordCounts::default()),
+        ],
+    );
+    for (name, demo) in [
+        ("encrypted", 8),
+        ("decrypted", 16),
+        ("refused", 1),
+        ("failed", 0),
+    ] {
+        let family = format!("airlock_kafka_records_{name}_total");
+        assert!(o.contains(&format!("# TYPE {family} counter\n")), "{o}");
+        assert!(o.contains(&format!("# HELP {family} ")), "{o}");
+        assert!(
+            o.contains(&format!("{family}{{topic=\"demo\"}} {demo}\n")),
+            "{o}"
+        );
+        assert!(
+            o.contains(&format!("{family}{{topic=\"(other)\"}} 0\n")),
+            "{o}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probes_follow_the_lifecycle() {
     let (addr, health, _node) = endpoint().await;
@@ -61,6 +100,11 @@ async fn probes_follow_the_lifecycle() {
     let m = exchange(addr, b"GET /metrics?x=1 HTTP/1.0\n\n").await;
     assert_eq!(status(&m), "200");
     assert!(m.contains("# TYPE "), "{m}");
+    // The Kafka record counters are declared even before any record passed.
+    assert!(
+        m.contains("# TYPE airlock_kafka_records_encrypted_total counter"),
+        "{m}"
+    );
     health.set_stopping();
     let a = exchange(addr, b"GET /readyz HTTP/1.1\r\n\r\n").await;
     assert!(a.contains("shutting down"), "{a}");

@@ -8,6 +8,7 @@
 //! `NAME-broker-ID` service — before the client reads the response that names it.
 
 use super::keyring::Keyring;
+use super::metrics::KafkaMetrics;
 use super::pump::{self, FrameFuture, Interceptor, Outgoing, ResponseFuture};
 use crate::portal::{Inlet, InletInfo, InletSpec, PortalContext};
 use airlock_kafka::{
@@ -106,6 +107,8 @@ struct Shared {
     keyring: Option<Arc<Keyring>>,
     /// Topic ids → names (Produce and Fetch name topics by id from v13).
     topics: Mutex<TopicNames>,
+    /// The node's record counters.
+    metrics: Arc<KafkaMetrics>,
 }
 
 /// A running Kafka inlet.
@@ -117,11 +120,13 @@ pub struct KafkaInlet {
 
 impl KafkaInlet {
     /// Starts listening at `spec.from` and linking to the outlet in the background; record
-    /// values are encrypted with `keyring` (required when `spec.encrypt`).
+    /// values are encrypted with `keyring` (required when `spec.encrypt`) and counted in
+    /// `metrics`.
     pub async fn start(
         ctx: &PortalContext,
         spec: KafkaInletSpec,
         keyring: Option<Arc<Keyring>>,
+        metrics: Arc<KafkaMetrics>,
     ) -> anyhow::Result<KafkaInlet> {
         let keyring = if spec.encrypt {
             Some(keyring.ok_or_else(|| {
@@ -176,6 +181,7 @@ impl KafkaInlet {
             brokers: tokio::sync::Mutex::new(BTreeMap::new()),
             keyring,
             topics: Mutex::new(TopicNames::new()),
+            metrics,
         });
         let task = tokio::spawn(accept_loop(
             listener,
@@ -349,7 +355,12 @@ impl InletConnection {
                     .prepare_topic(&topic)
                     .await
                     .map_err(|e| format!("no data key for topic {topic:?}: {e}"))?,
-                other => return Outgoing::from_action(other),
+                other => {
+                    if let RequestAction::Sealed { encrypted, .. } = &other {
+                        s.metrics.encrypted(encrypted);
+                    }
+                    return Outgoing::from_action(other);
+                }
             }
         }
         Err("a Produce request still lacked a data key after it was made".into())
@@ -386,10 +397,16 @@ impl InletConnection {
                     }
                     return Ok(frame);
                 }
-                ResponseAction::Decrypted { frame, failures } => {
+                ResponseAction::Decrypted {
+                    frame,
+                    failures,
+                    decrypted,
+                } => {
                     for f in &failures {
-                        tracing::warn!(inlet = %s.spec.name, topic = %f.topic, partition = f.partition, "records withheld from the client: {:?}", f.reason);
+                        tracing::warn!(inlet = %s.spec.name, topic = %f.topic, partition = f.partition, offset = ?f.offset, "records withheld from the client: {:?}", f.reason);
                     }
+                    s.metrics.decrypted(&decrypted);
+                    s.metrics.withheld(&failures);
                     return Ok(frame);
                 }
                 ResponseAction::NeedKeys(ids) => match &s.keyring {

@@ -8,6 +8,13 @@
 //! Epochs end after [`ROTATE_AFTER`], when a sealer has used up its records, and when the set of
 //! consumers the policy admits changes (checked every [`MEMBERSHIP_CHECK`]): a consumer that left
 //! gets no grant for anything produced after that.
+//!
+//! A consumer that joins later reads older records too (§4.3): the keyring retains the data
+//! keys it made, per topic, in memory, for [`KEY_RETENTION`] after they stopped encrypting new
+//! records (at most [`MAX_RETAINED_PER_TOPIC`] per topic), and the membership check has the
+//! source add a grant for each newly admitted consumer to every retained key of the topic
+//! ([`KeySource::grant`]). Retained keys are not persisted: after a restart of the producer's
+//! node, keys made before it are granted to no one new.
 
 use airlock_identity::Identifier;
 use airlock_kafka::{
@@ -25,6 +32,11 @@ pub const ROTATE_AFTER: Duration = Duration::from_secs(3600);
 pub const MEMBERSHIP_CHECK: Duration = Duration::from_secs(15);
 /// How long a key id that could not be had is not asked for again.
 pub const UNAVAILABLE_FOR: Duration = Duration::from_secs(10);
+/// How long the producer keeps a data key after it stopped encrypting new records, to grant it
+/// to consumers admitted later: Kafka's default retention (`retention.ms`, 7 days).
+pub const KEY_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Most data keys retained per topic (the oldest go first): a week of hourly rotations is 168.
+pub const MAX_RETAINED_PER_TOPIC: usize = 1024;
 
 /// A boxed future of the key source.
 pub type KeyFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, String>> + Send + 'a>>;
@@ -51,6 +63,55 @@ pub trait KeySource: Send + Sync + 'static {
     /// Fetches and opens key `id`; `Ok(None)` when it is not to be had (no grant for this node,
     /// an unknown key, a producer this node's policy does not admit).
     fn fetch_key(&self, id: KeyId) -> KeyFuture<'_, Option<DataKey>>;
+    /// Grants `keys` (id and secret, keys this node made for `topic`) to the consumers
+    /// `newcomers`, which the policy admits now; returns those given a grant (a newcomer no
+    /// longer listed or admitted is left out). Adding a grant a consumer already has replaces
+    /// it, so a retry after a partial failure is harmless.
+    fn grant(
+        &self,
+        topic: &str,
+        keys: &[(KeyId, [u8; 32])],
+        newcomers: &BTreeSet<Identifier>,
+    ) -> KeyFuture<'_, BTreeSet<Identifier>>;
+}
+
+/// A data key this node made, kept to grant it to consumers admitted later.
+struct Retained {
+    key: DataKey,
+    /// The consumers with a grant for it.
+    recipients: BTreeSet<Identifier>,
+    made: Instant,
+    /// When it stopped encrypting new records, once it did.
+    ended: Option<Instant>,
+}
+
+impl Retained {
+    fn expired(&self) -> bool {
+        self.ended.is_some_and(|t| t.elapsed() > KEY_RETENTION)
+            // An epoch lasts at most ROTATE_AFTER, noticed or not.
+            || self.made.elapsed() > KEY_RETENTION + ROTATE_AFTER
+    }
+}
+
+/// Which retained keys to grant to whom: the keys grouped by the admitted consumers they lack
+/// (usually one group: the newcomers, for every key). Consumers with a grant that are no longer
+/// admitted are nobody's business here (revocation is not retroactive; the epoch rotates).
+fn regrant_plan<'a>(
+    retained: impl IntoIterator<Item = (KeyId, &'a BTreeSet<Identifier>)>,
+    admitted: &BTreeSet<Identifier>,
+) -> Vec<(BTreeSet<Identifier>, Vec<KeyId>)> {
+    let mut plan: Vec<(BTreeSet<Identifier>, Vec<KeyId>)> = Vec::new();
+    for (id, recipients) in retained {
+        let lacking: BTreeSet<Identifier> = admitted.difference(recipients).copied().collect();
+        if lacking.is_empty() {
+            continue;
+        }
+        match plan.iter_mut().find(|(who, _)| *who == lacking) {
+            Some((_, ids)) => ids.push(id),
+            None => plan.push((lacking, vec![id])),
+        }
+    }
+    plan
 }
 
 struct Epoch {
@@ -70,6 +131,8 @@ pub struct Keyring {
     source: Arc<dyn KeySource>,
     epochs: Mutex<HashMap<String, Epoch>>,
     keys: Mutex<HashMap<[u8; 8], Known>>,
+    /// The keys this node made, by topic, oldest first.
+    retained: Mutex<HashMap<String, Vec<Retained>>>,
     /// One key is made per topic at a time.
     making: tokio::sync::Mutex<()>,
 }
@@ -82,6 +145,7 @@ impl Keyring {
             source,
             epochs: Mutex::new(HashMap::new()),
             keys: Mutex::new(HashMap::new()),
+            retained: Mutex::new(HashMap::new()),
             making: tokio::sync::Mutex::new(()),
         });
         tokio::spawn(membership_check(Arc::downgrade(&ring)));
@@ -125,6 +189,26 @@ impl Keyring {
                 DataKey::new(made.key.id(), *made.key.secret()).with_limit(made.key.limit()),
             )),
         );
+        {
+            let mut retained = self.retained.lock().expect("retained");
+            let kept = retained.entry(topic.to_string()).or_default();
+            let now = Instant::now();
+            for r in kept.iter_mut() {
+                r.ended.get_or_insert(now);
+            }
+            kept.retain(|r| !r.expired());
+            if kept.len() >= MAX_RETAINED_PER_TOPIC {
+                let drop = kept.len() + 1 - MAX_RETAINED_PER_TOPIC;
+                tracing::warn!(%topic, dropped = drop, "too many data keys retained for the topic: the oldest will not be granted to consumers admitted later");
+                kept.drain(..drop);
+            }
+            kept.push(Retained {
+                key: DataKey::new(made.key.id(), *made.key.secret()).with_limit(made.key.limit()),
+                recipients: made.recipients.clone(),
+                made: now,
+                ended: None,
+            });
+        }
         self.epochs.lock().expect("epochs").insert(
             topic.to_string(),
             Epoch {
@@ -135,6 +219,101 @@ impl Keyring {
             },
         );
         Ok(())
+    }
+
+    /// The ids of the keys retained for `topic` and who has a grant for each (oldest first).
+    pub fn retained(&self, topic: &str) -> Vec<(KeyId, BTreeSet<Identifier>)> {
+        self.retained
+            .lock()
+            .expect("retained")
+            .get(topic)
+            .map(|v| {
+                v.iter()
+                    .map(|r| (r.key.id(), r.recipients.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// One membership check (run every [`MEMBERSHIP_CHECK`]): for each topic this node produced
+    /// to, asks who is admitted now; grants every retained key to the admitted consumers it
+    /// lacks, and marks the current epoch stale when its consumers changed.
+    pub async fn check_membership(&self) {
+        let topics: Vec<String> = {
+            let retained = self.retained.lock().expect("retained");
+            let epochs = self.epochs.lock().expect("epochs");
+            let mut t: BTreeSet<String> = epochs.keys().cloned().collect();
+            t.extend(retained.keys().cloned());
+            t.into_iter().collect()
+        };
+        for topic in topics {
+            let now = match self.source.admitted(&topic).await {
+                Ok(now) => now,
+                Err(e) => {
+                    tracing::debug!(%topic, "membership check failed: {e}");
+                    continue;
+                }
+            };
+            self.regrant(&topic, &now).await;
+            let had = {
+                let epochs = self.epochs.lock().expect("epochs");
+                match epochs.get(&topic) {
+                    Some(e) if !e.stale => e.recipients.clone(),
+                    _ => continue,
+                }
+            };
+            if now != had {
+                let left = had.difference(&now).count();
+                let joined = now.difference(&had).count();
+                tracing::info!(%topic, left, joined, "the topic's consumers changed: its next records use a new data key");
+                if let Some(e) = self.epochs.lock().expect("epochs").get_mut(&topic) {
+                    e.stale = true;
+                }
+                if let Some(kept) = self.retained.lock().expect("retained").get_mut(&topic) {
+                    if let Some(last) = kept.last_mut() {
+                        last.ended.get_or_insert(Instant::now());
+                    }
+                }
+            }
+        }
+    }
+
+    /// Grants the retained keys of `topic` to the consumers of `admitted` they lack.
+    async fn regrant(&self, topic: &str, admitted: &BTreeSet<Identifier>) {
+        let plan = {
+            let mut retained = self.retained.lock().expect("retained");
+            let Some(kept) = retained.get_mut(topic) else {
+                return;
+            };
+            kept.retain(|r| !r.expired());
+            let plan = regrant_plan(kept.iter().map(|r| (r.key.id(), &r.recipients)), admitted);
+            plan.into_iter()
+                .map(|(who, ids)| {
+                    let keys: Vec<(KeyId, [u8; 32])> = kept
+                        .iter()
+                        .filter(|r| ids.contains(&r.key.id()))
+                        .map(|r| (r.key.id(), *r.key.secret()))
+                        .collect();
+                    (who, keys)
+                })
+                .collect::<Vec<_>>()
+        };
+        for (newcomers, keys) in plan {
+            match self.source.grant(topic, &keys, &newcomers).await {
+                Ok(granted) => {
+                    tracing::info!(%topic, keys = keys.len(), consumers = granted.len(), "retained data keys granted to consumers admitted since they were made");
+                    let mut retained = self.retained.lock().expect("retained");
+                    for r in retained.get_mut(topic).into_iter().flatten() {
+                        if keys.iter().any(|(id, _)| *id == r.key.id()) {
+                            r.recipients.extend(granted.iter().copied());
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(%topic, keys = keys.len(), consumers = newcomers.len(), "cannot grant retained data keys to newly admitted consumers (retried at the next check): {e}")
+                }
+            }
+        }
     }
 
     /// Fetches the keys `ids` not yet known (the Fetch path's `NeedKeys`).
@@ -169,33 +348,12 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// Marks an epoch stale when the admitted consumers of its topic changed.
+/// Runs [`Keyring::check_membership`] every [`MEMBERSHIP_CHECK`] while the keyring lives.
 async fn membership_check(ring: Weak<Keyring>) {
     loop {
         tokio::time::sleep(MEMBERSHIP_CHECK).await;
         let Some(ring) = ring.upgrade() else { return };
-        let topics: Vec<(String, BTreeSet<Identifier>)> = ring
-            .epochs
-            .lock()
-            .expect("epochs")
-            .iter()
-            .filter(|(_, e)| !e.stale)
-            .map(|(t, e)| (t.clone(), e.recipients.clone()))
-            .collect();
-        for (topic, had) in topics {
-            match ring.source.admitted(&topic).await {
-                Ok(now) if now != had => {
-                    let left = had.difference(&now).count();
-                    let joined = now.difference(&had).count();
-                    tracing::info!(%topic, left, joined, "the topic's consumers changed: its next records use a new data key");
-                    if let Some(e) = ring.epochs.lock().expect("epochs").get_mut(&topic) {
-                        e.stale = true;
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => tracing::debug!(%topic, "membership check failed: {e}"),
-            }
-        }
+        ring.check_membership().await;
     }
 }
 
@@ -226,5 +384,256 @@ impl FetchDecryptor for Decryptor<'_> {
     /// Every topic read through an encrypting inlet must hold ciphertext: plaintext is refused.
     fn must_be_encrypted(&self, _topic: &str) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use airlock_identity::IdentitySecret;
+
+    /// A fresh identity's identifier.
+    fn id() -> Identifier {
+        IdentitySecret::create(crate::unix_now()).identifier()
+    }
+
+    /// A grant call: topic, key ids, newcomers.
+    type GrantCall = (String, Vec<KeyId>, BTreeSet<Identifier>);
+
+    /// A key source in memory: who is admitted is set by the test; every call is recorded.
+    #[derive(Default)]
+    struct FakeSource {
+        admitted: Mutex<BTreeSet<Identifier>>,
+        grants: Mutex<Vec<GrantCall>>,
+        fail_grants: Mutex<bool>,
+        made: Mutex<u8>,
+        /// Whether this node has a grant (fetch_key answers the key), and how often it asked.
+        granted: Mutex<bool>,
+        fetches: Mutex<u32>,
+    }
+
+    impl KeySource for FakeSource {
+        fn prepare(&self) -> KeyFuture<'_, ()> {
+            Box::pin(async { Ok(()) })
+        }
+
+        fn new_topic_key(&self, _topic: &str) -> KeyFuture<'_, TopicKey> {
+            Box::pin(async move {
+                let n = {
+                    let mut m = self.made.lock().unwrap();
+                    *m += 1;
+                    *m
+                };
+                Ok(TopicKey {
+                    key: DataKey::new(KeyId([n; 8]), [n; 32]),
+                    recipients: self.admitted.lock().unwrap().clone(),
+                })
+            })
+        }
+
+        fn admitted(&self, _topic: &str) -> KeyFuture<'_, BTreeSet<Identifier>> {
+            Box::pin(async move { Ok(self.admitted.lock().unwrap().clone()) })
+        }
+
+        fn fetch_key(&self, id: KeyId) -> KeyFuture<'_, Option<DataKey>> {
+            Box::pin(async move {
+                *self.fetches.lock().unwrap() += 1;
+                Ok((*self.granted.lock().unwrap()).then(|| DataKey::new(id, [7; 32])))
+            })
+        }
+
+        fn grant(
+            &self,
+            topic: &str,
+            keys: &[(KeyId, [u8; 32])],
+            newcomers: &BTreeSet<Identifier>,
+        ) -> KeyFuture<'_, BTreeSet<Identifier>> {
+            let topic = topic.to_string();
+            let keys: Vec<KeyId> = keys
+                .iter()
+                .map(|(id, secret)| {
+                    assert_eq!(secret, &[id.0[0]; 32], "the key's own secret is granted");
+                    *id
+                })
+                .collect();
+            let newcomers = newcomers.clone();
+            Box::pin(async move {
+                if *self.fail_grants.lock().unwrap() {
+                    return Err("directory unreachable".into());
+                }
+                self.grants
+                    .lock()
+                    .unwrap()
+                    .push((topic, keys, newcomers.clone()));
+                Ok(newcomers)
+            })
+        }
+    }
+
+    fn sealing(ring: &Keyring, topic: &str) -> bool {
+        ring.encryptor().sealer(topic).is_ok()
+    }
+
+    #[test]
+    fn the_plan_groups_keys_by_the_consumers_they_lack() {
+        let (a, b, c) = (id(), id(), id());
+        let k1 = KeyId([1; 8]);
+        let k2 = KeyId([2; 8]);
+        let k3 = KeyId([3; 8]);
+        let only_a: BTreeSet<_> = [a].into();
+        let a_b: BTreeSet<_> = [a, b].into();
+        let a_c: BTreeSet<_> = [a, c].into();
+        let admitted: BTreeSet<_> = [a, b].into();
+        // k1 lacks b, k2 has everyone admitted, k3 lacks b and has c, which left: c gets nothing
+        // taken away, b gets both.
+        let plan = regrant_plan([(k1, &only_a), (k2, &a_b), (k3, &a_c)], &admitted);
+        assert_eq!(plan, vec![([b].into(), vec![k1, k3])]);
+        // Nobody new: nothing to do; several groups when keys lack different consumers.
+        assert!(regrant_plan([(k2, &a_b)], &admitted).is_empty());
+        let none = BTreeSet::new();
+        let plan = regrant_plan([(k1, &none), (k2, &only_a)], &admitted);
+        assert_eq!(
+            plan,
+            vec![([a, b].into(), vec![k1]), ([b].into(), vec![k2])]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_consumer_admitted_later_is_granted_every_retained_key_and_the_epoch_rotates() {
+        let source = Arc::new(FakeSource::default());
+        let (a, b) = (id(), id());
+        *source.admitted.lock().unwrap() = [a].into();
+        let ring = Keyring::new(source.clone());
+
+        // Two epochs of "orders" made for consumer A only (the first marked stale by hand, as a
+        // rotation would), one of "logs".
+        ring.prepare_topic("orders").await.unwrap();
+        ring.epochs.lock().unwrap().get_mut("orders").unwrap().stale = true;
+        ring.prepare_topic("orders").await.unwrap();
+        ring.prepare_topic("logs").await.unwrap();
+        assert_eq!(ring.retained("orders").len(), 2);
+
+        // Nothing changed: no grant, the epochs stay.
+        ring.check_membership().await;
+        assert!(source.grants.lock().unwrap().is_empty());
+        assert!(sealing(&ring, "orders") && sealing(&ring, "logs"));
+
+        // B is admitted: both retained keys of each topic are granted to B, once, and the
+        // current epochs end (the next records use a key made for A and B).
+        *source.admitted.lock().unwrap() = [a, b].into();
+        ring.check_membership().await;
+        let mut grants = source.grants.lock().unwrap().clone();
+        grants.sort_by(|x, y| x.0.cmp(&y.0));
+        assert_eq!(
+            grants,
+            vec![
+                ("logs".to_string(), vec![KeyId([3; 8])], [b].into()),
+                (
+                    "orders".to_string(),
+                    vec![KeyId([1; 8]), KeyId([2; 8])],
+                    [b].into()
+                ),
+            ]
+        );
+        for (_, who) in ring.retained("orders") {
+            assert_eq!(who, [a, b].into());
+        }
+        assert!(!sealing(&ring, "orders") && !sealing(&ring, "logs"));
+
+        // The next check grants nothing again.
+        ring.check_membership().await;
+        assert_eq!(source.grants.lock().unwrap().len(), 2);
+
+        // The new key is made for both and retained with the others.
+        ring.prepare_topic("orders").await.unwrap();
+        let kept = ring.retained("orders");
+        assert_eq!(kept.len(), 3);
+        assert_eq!(kept[2].1, [a, b].into());
+    }
+
+    #[tokio::test]
+    async fn a_failed_grant_is_retried_at_the_next_check_and_a_leaver_gets_nothing() {
+        let source = Arc::new(FakeSource::default());
+        let (a, b) = (id(), id());
+        *source.admitted.lock().unwrap() = [a].into();
+        let ring = Keyring::new(source.clone());
+        ring.prepare_topic("orders").await.unwrap();
+
+        *source.admitted.lock().unwrap() = [b].into(); // A leaves, B joins
+        *source.fail_grants.lock().unwrap() = true;
+        ring.check_membership().await;
+        assert!(source.grants.lock().unwrap().is_empty());
+        assert_eq!(ring.retained("orders")[0].1, [a].into());
+        assert!(!sealing(&ring, "orders"), "the epoch rotates all the same");
+
+        *source.fail_grants.lock().unwrap() = false;
+        ring.check_membership().await;
+        assert_eq!(
+            *source.grants.lock().unwrap(),
+            vec![("orders".to_string(), vec![KeyId([1; 8])], [b].into())]
+        );
+        ring.prepare_topic("orders").await.unwrap();
+        let kept = ring.retained("orders");
+        assert_eq!(kept[1].1, [b].into(), "the new key has no grant for A");
+    }
+
+    /// The consumer side of a late grant: a key refused is not asked for again for
+    /// UNAVAILABLE_FOR, then it is, and the grant added meanwhile is found.
+    #[tokio::test]
+    async fn a_refused_key_is_asked_for_again_after_unavailable_for() {
+        let source = Arc::new(FakeSource::default());
+        let ring = Keyring::new(source.clone());
+        let id = KeyId([9; 8]);
+        assert!(matches!(ring.decryptor().data_key(id), KeyLookup::Missing));
+        ring.fetch(&[id]).await.unwrap();
+        assert!(matches!(
+            ring.decryptor().data_key(id),
+            KeyLookup::Unavailable
+        ));
+        // Within UNAVAILABLE_FOR: not asked again (the Fetch fails at once, CORRUPT_MESSAGE).
+        *source.granted.lock().unwrap() = true;
+        ring.fetch(&[id]).await.unwrap();
+        assert_eq!(*source.fetches.lock().unwrap(), 1);
+        assert!(matches!(
+            ring.decryptor().data_key(id),
+            KeyLookup::Unavailable
+        ));
+        // Once it has passed (the refusal aged by hand), the key is missing again, asked for,
+        // and ready.
+        let Some(aged) = Instant::now().checked_sub(UNAVAILABLE_FOR) else {
+            return;
+        };
+        ring.keys
+            .lock()
+            .unwrap()
+            .insert(id.0, Known::Unavailable(aged));
+        assert!(matches!(ring.decryptor().data_key(id), KeyLookup::Missing));
+        ring.fetch(&[id]).await.unwrap();
+        assert_eq!(*source.fetches.lock().unwrap(), 2);
+        assert!(matches!(ring.decryptor().data_key(id), KeyLookup::Ready(_)));
+    }
+
+    #[test]
+    fn retained_keys_expire_after_the_retention() {
+        let now = Instant::now();
+        let Some(long_ago) = now.checked_sub(KEY_RETENTION + Duration::from_secs(1)) else {
+            return; // the clock is too young on this machine to express it
+        };
+        let r = |made, ended| Retained {
+            key: DataKey::new(KeyId([1; 8]), [1; 32]),
+            recipients: BTreeSet::new(),
+            made,
+            ended,
+        };
+        assert!(!r(now, None).expired());
+        assert!(
+            !r(long_ago, None).expired(),
+            "an epoch may last ROTATE_AFTER"
+        );
+        assert!(r(long_ago, Some(long_ago)).expired());
+        assert!(!r(long_ago, Some(now)).expired());
+        if let Some(older) = long_ago.checked_sub(ROTATE_AFTER) {
+            assert!(r(older, None).expired());
+        }
     }
 }

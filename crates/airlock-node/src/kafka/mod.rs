@@ -7,6 +7,7 @@
 //!   broker, with an interceptor that learns where the brokers are;
 //! * [`keyring`] — the data keys an encrypting inlet seals and opens record values with, and
 //!   the [`KeySource`] they come from (the project's key directory);
+//! * [`metrics`] — per-topic counters of records encrypted, decrypted, refused and failed;
 //! * [`pump`] — moving frames through an interceptor, used by both;
 //! * [`tls`] — the outlet's TLS to the brokers.
 //!
@@ -15,6 +16,7 @@
 
 pub mod inlet;
 pub mod keyring;
+pub mod metrics;
 pub mod outlet;
 mod pump;
 #[cfg(test)]
@@ -23,6 +25,7 @@ pub mod tls;
 
 pub use inlet::{KafkaInlet, KafkaInletInfo, KafkaInletSpec};
 pub use keyring::{KeyFuture, KeySource, Keyring, TopicKey};
+pub use metrics::{KafkaMetrics, TopicRecordCounts};
 pub use outlet::{KafkaOutlet, KafkaOutletInfo, KafkaOutletSpec};
 
 use crate::portal::PortalContext;
@@ -37,6 +40,8 @@ pub struct KafkaPortals {
     outlets: Mutex<HashMap<String, Arc<KafkaOutlet>>>,
     /// The node's data keys, once it knows where they come from (its project).
     keyring: RwLock<Option<Arc<Keyring>>>,
+    /// Record counters of the encrypting inlets, by topic.
+    metrics: Arc<KafkaMetrics>,
 }
 
 impl KafkaPortals {
@@ -49,6 +54,11 @@ impl KafkaPortals {
     /// The node's keyring, if it has a key source.
     pub fn keyring(&self) -> Option<Arc<Keyring>> {
         self.keyring.read().expect("keyring").clone()
+    }
+
+    /// The record counters of this node's encrypting inlets, by topic (sorted).
+    pub fn record_counts(&self) -> Vec<(String, TopicRecordCounts)> {
+        self.metrics.snapshot()
     }
 
     /// Creates a Kafka outlet.
@@ -116,7 +126,9 @@ impl KafkaPortals {
         if let Some(e) = taken(&*self.inlets.lock().await) {
             return Err(e);
         }
-        let inlet = Arc::new(KafkaInlet::start(ctx, spec.clone(), self.keyring()).await?);
+        let inlet = Arc::new(
+            KafkaInlet::start(ctx, spec.clone(), self.keyring(), self.metrics.clone()).await?,
+        );
         if let Err(e) = inlet.wait_first(wait).await {
             inlet.stop().await;
             return Err(e);

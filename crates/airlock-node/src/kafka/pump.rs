@@ -35,7 +35,9 @@ impl Outgoing {
     /// The interceptor core's decision on a request that needs nothing more.
     pub(crate) fn from_action(action: RequestAction) -> Result<Outgoing, String> {
         match action {
-            RequestAction::Forward(f) => Ok(Outgoing::ToServer(f)),
+            RequestAction::Forward(f) | RequestAction::Sealed { frame: f, .. } => {
+                Ok(Outgoing::ToServer(f))
+            }
             RequestAction::Reply(f) => Ok(Outgoing::ToClient(f)),
             RequestAction::NeedKey { topic } => Err(format!(
                 "a Produce request for {topic:?} needs a data key, and this side encrypts nothing"

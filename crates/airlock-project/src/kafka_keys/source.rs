@@ -11,7 +11,7 @@
 use super::{ClientError, KeyDirectoryClient, ListedConsumer, RefusalCode};
 use airlock_identity::Identifier;
 use airlock_kafka::{DataKey, KeyId};
-use airlock_kafka_keys::{ConsumerKey, Dek, Grant, KeyRecord};
+use airlock_kafka_keys::{ConsumerKey, Dek, Grant, GrantAddition, KeyRecord};
 use airlock_node::flow_control::{Exposure, ExposureCell};
 use airlock_node::kafka::{KeyFuture, KeySource, TopicKey};
 use airlock_node::message::ChannelPeer;
@@ -175,6 +175,50 @@ impl DirectoryKeySource {
         Err("three key ids in a row were taken".into())
     }
 
+    /// Adds grants of `keys` (this node's, for `topic`) for those of `newcomers` the directory
+    /// lists and this node's `kafka-consumer` policy admits now; returns them.
+    async fn grant_keys(
+        &self,
+        topic: &str,
+        keys: &[(KeyId, [u8; 32])],
+        newcomers: &BTreeSet<Identifier>,
+    ) -> Result<BTreeSet<Identifier>, String> {
+        let consumers: Vec<ListedConsumer> = self
+            .admitted_consumers(topic)
+            .await?
+            .into_iter()
+            .filter(|c| newcomers.contains(&c.identifier))
+            .collect();
+        if consumers.is_empty() {
+            return Ok(BTreeSet::new());
+        }
+        let secret = self.node.identity_secret();
+        for (id, dek) in keys {
+            let key_id = airlock_kafka_keys::KeyId(id.0);
+            let additions = consumers
+                .iter()
+                .map(|c| {
+                    Grant::seal(
+                        c.identifier,
+                        &c.attestation.public_key,
+                        key_id,
+                        topic,
+                        &Dek(*dek),
+                    )
+                    .map(|g| GrantAddition::sign(&secret, key_id, g))
+                })
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("cannot seal a grant: {e}"))?;
+            for chunk in additions.chunks(airlock_kafka_keys::MAX_GRANTS) {
+                let mut client = self.client().await?;
+                let r = connected(&client).add_grants(key_id, chunk).await;
+                settle(&mut client, r)
+                    .map_err(|e| format!("cannot add grants to key {key_id}: {e}"))?;
+            }
+        }
+        Ok(consumers.iter().map(|c| c.identifier).collect())
+    }
+
     async fn open_key(&self, id: KeyId) -> Result<Option<DataKey>, String> {
         let _ = self.publish().await;
         let key_id = airlock_kafka_keys::KeyId(id.0);
@@ -260,5 +304,15 @@ impl KeySource for DirectoryKeySource {
 
     fn fetch_key(&self, id: KeyId) -> KeyFuture<'_, Option<DataKey>> {
         Box::pin(self.open_key(id))
+    }
+
+    fn grant(
+        &self,
+        topic: &str,
+        keys: &[(KeyId, [u8; 32])],
+        newcomers: &BTreeSet<Identifier>,
+    ) -> KeyFuture<'_, BTreeSet<Identifier>> {
+        let (topic, keys, newcomers) = (topic.to_string(), keys.to_vec(), newcomers.clone());
+        Box::pin(async move { self.grant_keys(&topic, &keys, &newcomers).await })
     }
 }
