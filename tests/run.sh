@@ -77,13 +77,15 @@ demo() { # `demo LIMIT NAME`: examples/NAME/run.sh must succeed; its cleanup alw
 lane_a() {
     step 600 "scenario: portal with PostgreSQL" bash tests/scenarios/portal_postgres.sh &&
         step 900 "scenario: MongoDB across isolated networks (seed 002)" bash tests/scenarios/mongodb.sh &&
-        step 600 "scenario: Kafka through Kafka portals (seed 000, portal part)" bash tests/scenarios/kafka.sh &&
-        demo 300 portal
+        step 600 "scenario: Kafka with end-to-end encrypted records (seed 000)" bash tests/scenarios/kafka.sh &&
+        demo 300 portal &&
+        demo 300 kafka/apache
 }
 lane_b() {
     step 900 "scenario: two project nodes on one PostgreSQL" bash tests/scenarios/project_postgres.sh &&
         step 600 "scenario: Kubernetes pod topology on network namespaces (seed 004)" bash tests/scenarios/pods.sh &&
         step 300 "scenario: the Kafka test bed (KRaft, console clients, kcat, SASL_SSL)" bash tests/scenarios/kafka_testbed.sh &&
+        step 600 "scenario: Kafka through a SASL_SSL cloud-style broker (seed 001)" bash tests/scenarios/kafka_cloud.sh &&
         demo 300 mongodb
 }
 lane_a >"$LANES/a.log" 2>&1 &
