@@ -8,7 +8,7 @@
 //! * [`keyring`] — the data keys an encrypting inlet seals and opens record values with, and
 //!   the [`KeySource`] they come from (the project's key directory);
 //! * [`metrics`] — per-topic counters of records encrypted, decrypted, refused and failed;
-//! * [`pump`] — moving frames through an interceptor, used by both;
+//! * `pump` — moving frames through an interceptor, used by both;
 //! * [`tls`] — the outlet's TLS to the brokers.
 //!
 //! The protocol work itself (frames, correlation, rewriting, refusing) is the sans-IO core in
