@@ -230,6 +230,11 @@ impl Inlet {
                 .segments
                 .iter()
                 .any(|s| matches!(s, airlock_wire::Segment::Service(a) if a.starts_with("sc.")))
+            // `/project/P` is a secure channel to the project node.
+            && !route
+                .segments
+                .iter()
+                .any(|s| matches!(s, airlock_wire::Segment::Project(_)))
         {
             return Err(InvalidRoute(format!(
                 "the inlet route {} has no secure channel; outlets are reachable only through one (add /secure/api before /service/…)",
