@@ -24,6 +24,13 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 echo "ok"
 
+section "disk space"
+# A cold run writes about 8 GiB (release target, static build, fuzz builds in the cache); a full
+# disk shows up later as a linker crash, so say it here first.
+free_kib=$(df -Pk . | awk 'NR == 2 { print $4 }')
+df -h . | tail -1
+[ "$free_kib" -ge $((10 * 1024 * 1024)) ] || echo "WARNING: only $((free_kib / 1024 / 1024)) GiB free here; a cold run needs about 8 GiB"
+
 section "cargo fmt --check"
 cargo fmt --all -- --check
 
