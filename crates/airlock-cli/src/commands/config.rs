@@ -177,19 +177,31 @@ fn apply(
             }
             ctx.home.put_relay(&name, relay, &at, authorized)?;
         }
-        for (oname, o) in &file.tcp_outlets {
+        // `allow` of one portal: its policy, by resource name and type.
+        let allow = |resource: &str, resource_type: &str, allow: &Option<String>| -> Result<()> {
+            let Some(a) = allow else { return Ok(()) };
+            let policy = crate::node_file::parse_allow(a)
+                .map_err(|err| policy_error(path, subs, "allow", a, &err))?;
+            ctx.home
+                .put_policy(&name, resource, resource_type, &policy.to_string())?;
+            Ok(())
+        };
+        let tcp_outlets = file.tcp_outlets().with_context(|| path.to_string())?;
+        let several = tcp_outlets.len() > 1;
+        for (oname, o) in &tcp_outlets {
             let service = o.from.clone().unwrap_or_else(|| {
-                if file.tcp_outlets.len() == 1 {
-                    "outlet".into()
-                } else {
+                if several {
                     oname.clone()
+                } else {
+                    crate::node_file::SINGLE_OUTLET_NAME.into()
                 }
             });
             validate_name("outlet", &service)
                 .map_err(|e| named(path, subs, "tcp-outlet from", &service, e))?;
             ctx.home.insert_outlet(&name, &service, &o.to)?;
+            allow(&service, "tcp-outlet", &o.allow)?;
         }
-        for (iname, i) in &file.tcp_inlets {
+        for (iname, i) in &file.tcp_inlets().with_context(|| path.to_string())? {
             validate_name("inlet", iname).map_err(|e| named(path, subs, "tcp-inlet", iname, e))?;
             let to = match (&i.via, &i.to) {
                 (Some(via), to) => {
@@ -212,6 +224,7 @@ fn apply(
             })?;
             ctx.home
                 .insert_inlet(&name, iname, &i.from, &to, &i.authorized)?;
+            allow(iname, "tcp-inlet", &i.allow)?;
         }
         for (oname, o) in file.kafka_outlets().with_context(|| path.to_string())? {
             validate_name("Kafka outlet", &oname)

@@ -9,10 +9,11 @@
 //! policies:
 //!   - resource-type: tcp-outlet
 //!     expression: (= subject.mongodb-inlet "true")
-//! tcp-outlets:
-//!   mongodb: { to: 127.0.0.1:27017 }          # outlet name: mongodb (default address `outlet`)
-//! tcp-inlets:
-//!   mongodb: { from: 127.0.0.1:17017, via: mongodb }
+//! tcp-outlet:                                  # one TCP outlet (service `outlet`)
+//!   to: 127.0.0.1:27017
+//!   allow: mongodb-inlet                      # its policy: an expression or the shorthand
+//! tcp-inlets:                                  # or several, by name (also `tcp-inlet: {NAME: …}`)
+//!   mongodb: { from: 127.0.0.1:17017, via: mongodb, allow: mongodb-outlet }
 //! kafka-outlet:                                # one Kafka outlet, named `kafka`
 //!   bootstrap-server: 127.0.0.1:9092
 //! kafka-inlet:                                 # one Kafka inlet, named `kafka`
@@ -88,21 +89,81 @@ pub struct PolicyEntry {
     pub allow: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// A TCP outlet of the file (`tcp-outlet:`, or one of `tcp-outlets:`).
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutletEntry {
+    /// The target, `HOST:PORT`.
     pub to: String,
+    /// The outlet's service name (default `outlet`, or the entry's name among several).
     pub from: Option<String>,
+    /// Who may connect: a policy expression `(…)` or the attribute shorthand (`db-client`).
+    pub allow: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+/// A TCP inlet of the file (`tcp-inlet:`, or one of `tcp-inlets:`).
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct InletEntry {
+    /// Where clients connect, `IP:PORT`.
     pub from: String,
+    /// A route to the outlet (with `via`: the outlet's service name).
     pub to: Option<String>,
+    /// A project relay to reach the outlet's node through.
     pub via: Option<String>,
+    /// Accept only these identifiers at the outlet's end.
     #[serde(default)]
     pub authorized: Vec<String>,
+    /// Which outlet nodes this inlet accepts: a policy expression `(…)` or the attribute
+    /// shorthand (`db-server`).
+    pub allow: Option<String>,
+}
+
+/// The name of the one TCP outlet of `tcp-outlet: {to, …}` (also its service name).
+pub const SINGLE_OUTLET_NAME: &str = "outlet";
+/// The name of the one TCP inlet of `tcp-inlet: {from, …}`.
+pub const SINGLE_INLET_NAME: &str = "inlet";
+
+/// `tcp-outlet:` / `tcp-inlet:` hold either one portal (`{to: …}`, the seeds' form) or named
+/// portals (`{db: {to: …}}`, the modelled system's own examples): named when every value is a
+/// map.
+fn single_or_named<T: serde::de::DeserializeOwned>(
+    key: &str,
+    single_name: &str,
+    v: &yaml_serde::Value,
+) -> Result<Vec<(String, T)>> {
+    let yaml_serde::Value::Mapping(m) = v else {
+        if v.is_null() {
+            return Ok(vec![]);
+        }
+        bail!("{key}: expected a map such as {{to: …}} or {{NAME: {{to: …}}}}");
+    };
+    let named = m.values().all(|x| x.is_mapping());
+    if !named {
+        let one = yaml_serde::from_value(v.clone()).map_err(|e| anyhow::anyhow!("{key}: {e}"))?;
+        return Ok(vec![(single_name.to_string(), one)]);
+    }
+    m.iter()
+        .map(|(k, x)| {
+            let name = k
+                .as_str()
+                .ok_or_else(|| anyhow::anyhow!("{key}: {} is not a name", describe(k)))?;
+            let entry = yaml_serde::from_value(x.clone())
+                .map_err(|e| anyhow::anyhow!("{key} {name}: {e}"))?;
+            Ok((name.to_string(), entry))
+        })
+        .collect()
+}
+
+/// Reads an `allow` value: a policy expression when it starts with `(` and parses as one,
+/// else the boolean shorthand (where `(…)` groups).
+pub fn parse_allow(src: &str) -> Result<airlock_abac::Policy, airlock_abac::ParseError> {
+    if src.trim_start().starts_with('(') {
+        if let Ok(p) = airlock_abac::Policy::parse(src) {
+            return Ok(p);
+        }
+    }
+    airlock_abac::Policy::parse_boolean(src)
 }
 
 /// A Kafka outlet of the file (`kafka-outlet:`, or one of `kafka-outlets:`).
@@ -161,9 +222,15 @@ pub struct NodeFile {
     pub relay: Option<yaml_serde::Value>,
     #[serde(default, alias = "policy")]
     pub policies: Vec<PolicyEntry>,
-    #[serde(default, alias = "tcp-outlet")]
+    /// One TCP outlet (`{to, from, allow}`), or named ones (see [`NodeFile::tcp_outlets`]).
+    pub tcp_outlet: Option<yaml_serde::Value>,
+    /// TCP outlets by name.
+    #[serde(default)]
     pub tcp_outlets: BTreeMap<String, OutletEntry>,
-    #[serde(default, alias = "tcp-inlet")]
+    /// One TCP inlet (`{from, to | via, allow}`), or named ones (see [`NodeFile::tcp_inlets`]).
+    pub tcp_inlet: Option<yaml_serde::Value>,
+    /// TCP inlets by name.
+    #[serde(default)]
     pub tcp_inlets: BTreeMap<String, InletEntry>,
     /// One Kafka outlet, named `kafka` (the seeds' form).
     pub kafka_outlet: Option<KafkaOutletEntry>,
@@ -217,7 +284,41 @@ fn merge_single<'a, T>(
     Ok(all)
 }
 
+/// The entries of `first` then those of `named`; a name defined twice is an error.
+fn merge_named<T: Clone>(
+    what: &str,
+    mut first: Vec<(String, T)>,
+    named: &BTreeMap<String, T>,
+) -> Result<Vec<(String, T)>> {
+    for (n, e) in named {
+        if first.iter().any(|(m, _)| m == n) {
+            bail!("{what} and {what}s both define {what} {n:?}: give it once");
+        }
+        first.push((n.clone(), e.clone()));
+    }
+    Ok(first)
+}
+
 impl NodeFile {
+    /// The TCP outlets of `tcp-outlet:` (one, named `outlet`, or a map) and `tcp-outlets:`, by
+    /// name; a name may appear once.
+    pub fn tcp_outlets(&self) -> Result<Vec<(String, OutletEntry)>> {
+        let single = match &self.tcp_outlet {
+            Some(v) => single_or_named("tcp-outlet", SINGLE_OUTLET_NAME, v)?,
+            None => vec![],
+        };
+        merge_named("tcp-outlet", single, &self.tcp_outlets)
+    }
+
+    /// The TCP inlets of `tcp-inlet:` (one, named `inlet`, or a map) and `tcp-inlets:`, by name.
+    pub fn tcp_inlets(&self) -> Result<Vec<(String, InletEntry)>> {
+        let single = match &self.tcp_inlet {
+            Some(v) => single_or_named("tcp-inlet", SINGLE_INLET_NAME, v)?,
+            None => vec![],
+        };
+        merge_named("tcp-inlet", single, &self.tcp_inlets)
+    }
+
     /// The Kafka outlets: `kafka-outlet:` (named `kafka`) and those of `kafka-outlets:`.
     pub fn kafka_outlets(&self) -> Result<Vec<(String, &KafkaOutletEntry)>> {
         merge_single(
@@ -439,6 +540,71 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("missing field `bootstrap-server`"), "{e}");
+    }
+
+    /// `tcp-outlet: {to, allow}` is one outlet; `tcp-outlet: {NAME: {to}}` names them.
+    #[test]
+    fn tcp_portals_single_or_named() {
+        let f = NodeFile::parse(
+            "f.yaml",
+            "tcp-outlet:\n  to: 127.0.0.1:27017\n  allow: mongodb-inlet\ntcp-inlet:\n  from: 127.0.0.1:17017\n  via: mongodb\n  allow: (= subject.mongodb-outlet \"true\")\n",
+        )
+        .unwrap();
+        let outlets = f.tcp_outlets().unwrap();
+        assert_eq!(outlets.len(), 1);
+        assert_eq!(outlets[0].0, SINGLE_OUTLET_NAME);
+        assert_eq!(outlets[0].1.to, "127.0.0.1:27017");
+        assert_eq!(outlets[0].1.allow.as_deref(), Some("mongodb-inlet"));
+        let inlets = f.tcp_inlets().unwrap();
+        assert_eq!(inlets[0].0, SINGLE_INLET_NAME);
+        assert_eq!(inlets[0].1.via.as_deref(), Some("mongodb"));
+
+        // The modelled system's own examples name them under the singular key; an outlet
+        // named `to` is still a name.
+        let f = NodeFile::parse(
+            "f.yaml",
+            "tcp-outlet:\n  db-outlet: { to: 127.0.0.1:5432 }\n  to: { to: 127.0.0.1:1 }\ntcp-inlets:\n  web: { from: 127.0.0.1:2, to: /node/n/secure/api/service/outlet }\n",
+        )
+        .unwrap();
+        let names: Vec<String> = f
+            .tcp_outlets()
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(names, ["db-outlet", "to"]);
+        assert_eq!(f.tcp_inlets().unwrap()[0].0, "web");
+
+        // Unknown keys and a name given twice are errors that say where.
+        let f = NodeFile::parse("f.yaml", "tcp-outlet: { to: a:1, alow: x }\n").unwrap();
+        let e = f.tcp_outlets().unwrap_err().to_string();
+        assert!(e.starts_with("tcp-outlet: unknown field `alow`"), "{e}");
+        let f = NodeFile::parse(
+            "f.yaml",
+            "tcp-inlet:\n  db: { from: 127.0.0.1:1, bogus: 1 }\n",
+        )
+        .unwrap();
+        let e = f.tcp_inlets().unwrap_err().to_string();
+        assert!(e.starts_with("tcp-inlet db: unknown field `bogus`"), "{e}");
+        let f = NodeFile::parse(
+            "f.yaml",
+            "tcp-outlet: { to: a:1 }\ntcp-outlets:\n  outlet: { to: b:1 }\n",
+        )
+        .unwrap();
+        let e = f.tcp_outlets().unwrap_err().to_string();
+        assert!(e.contains("both define tcp-outlet \"outlet\""), "{e}");
+        let f = NodeFile::parse("f.yaml", "tcp-outlet: [a]\n").unwrap();
+        assert!(f.tcp_outlets().is_err());
+    }
+
+    #[test]
+    fn allow_is_an_expression_or_the_shorthand() {
+        let e = parse_allow("(= subject.a \"true\")").unwrap();
+        let s = parse_allow("a").unwrap();
+        assert_eq!(e.to_string(), s.to_string());
+        // Parentheses that group shorthand stay shorthand.
+        assert!(parse_allow("(a and b) or c").is_ok());
+        assert!(parse_allow("a and").is_err());
     }
 
     #[test]
