@@ -186,13 +186,28 @@ impl AccessControl {
             .credential_at(crate::unix_now())
             .and_then(|c| self.authority_project(&c.issuer));
         let in_project = self.in_project();
+        let home = self.home_authority();
         crate::policy::Binding {
             in_project,
-            home: self.home_authority(),
+            home,
+            home_project_node: home.is_some_and(|h| self.is_project_node_of(&h, &peer.identifier)),
             issuer_project,
             // Only outside a project does the default ask (it may read the owner's state).
             known_peer: !in_project && self.knows(&peer.identifier),
         }
+    }
+
+    /// True if `peer` is the project node of the project whose authority is `authority` (the
+    /// node that holds that authority's key).
+    fn is_project_node_of(&self, authority: &Identifier, peer: &Identifier) -> bool {
+        let Some(project) = self.authority_project(authority) else {
+            return false;
+        };
+        self.projects
+            .read()
+            .expect("projects")
+            .get(&project)
+            .is_some_and(|p| p.identifier == *peer)
     }
 
     /// Decides whether `peer` may use this node's shared resources that no policy names, such as

@@ -54,6 +54,10 @@ pub struct Binding {
     /// project: there only policies that name `subject.project` or `subject.issuer` accept
     /// credentials, and the default accepts none.
     pub home: Option<Identifier>,
+    /// The peer is the project node of the home authority's project: it holds the authority's
+    /// key and could issue itself any credential, so the default policy admits it as it admits
+    /// a member (docs/protocol.md §9.7).
+    pub home_project_node: bool,
     /// The project of the authority that issued the peer's credential, if the node knows it
     /// (`subject.project`).
     pub issuer_project: Option<String>,
@@ -223,7 +227,7 @@ impl Policies {
         };
         let Some(policy) = self.lookup(name, rtype) else {
             if binding.in_project {
-                if from_home.is_some() {
+                if from_home.is_some() || binding.home_project_node {
                     return Ok(());
                 }
                 return Err(match binding.home {
@@ -326,7 +330,43 @@ mod tests {
             home: Some(Identifier([1; 20])),
             issuer_project: Some("p".into()),
             known_peer: false,
+            home_project_node: false,
         }
+    }
+
+    /// The project node holds the authority's key: the default admits it without a credential
+    /// (it could issue itself one); a policy that asks for attributes still does not.
+    #[test]
+    fn the_home_project_node_passes_the_default_only() {
+        let mut p = Policies::default();
+        let project_node = ChannelPeer {
+            credential: Arc::new(RwLock::new(None)),
+            ..peer(&[])
+        };
+        let stranger = Binding {
+            issuer_project: None,
+            ..member()
+        };
+        let e = p
+            .authorize("kafka", "kafka-inlet", &project_node, &stranger)
+            .unwrap_err();
+        assert!(e.contains("has no valid credential"), "{e}");
+        let home_node = Binding {
+            home_project_node: true,
+            ..stranger.clone()
+        };
+        assert!(p
+            .authorize("kafka", "kafka-inlet", &project_node, &home_node)
+            .is_ok());
+        p.set(
+            None,
+            Some("kafka-inlet"),
+            policy("(= subject.kafka \"true\")"),
+        )
+        .unwrap();
+        assert!(p
+            .authorize("kafka", "kafka-inlet", &project_node, &home_node)
+            .is_err());
     }
 
     #[test]
