@@ -342,3 +342,69 @@ async fn a_consumer_that_joins_later_is_granted_the_retained_keys() {
         "a deleted member gets no key"
     );
 }
+
+/// docs/kafka-encryption.md §4.3 across a restart of the producer's node: it granted every key
+/// to itself, gets them back from the directory (its own records only) and grants them to a
+/// consumer admitted after the restart, who then reads records made before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_producer_gets_its_keys_back_and_grants_them_to_newcomers() {
+    use airlock_node::kafka::{KeySource, Keyring};
+    use airlock_project::kafka_keys::DirectoryKeySource;
+
+    let (project, store, authority) = project().await;
+    let alice = node("alice").await; // producer
+    let bob = node("bob").await; // consumer from the start, and a producer of his own
+    let dave = node("dave").await; // consumer admitted after the restart
+    for (m, team) in [(&alice, "prod"), (&bob, "blue")] {
+        admit(&store, m, team).await;
+        join(m, &project, &authority);
+    }
+    let consumer_b = DirectoryKeySource::new(&bob.node, "p");
+    consumer_b.prepare().await.unwrap();
+    let bobs_ring = Keyring::new(consumer_b.clone());
+    bobs_ring.prepare_topic("bobs-topic").await.unwrap();
+
+    let made = {
+        let ring = Keyring::new(DirectoryKeySource::new(&alice.node, "p"));
+        ring.prepare().await.unwrap();
+        ring.prepare_topic(TOPIC).await.unwrap();
+        ring.prepare_topic("logs").await.unwrap();
+        let mut ids: Vec<_> = ring.retained(TOPIC).into_iter().map(|(k, _)| k).collect();
+        ids.extend(ring.retained("logs").into_iter().map(|(k, _)| k));
+        ids
+    }; // the producer's node stops: its keyring is gone
+    assert_eq!(made.len(), 2);
+
+    // The same identity starts again: the keys come back, its own only (not Bob's).
+    let ring = Keyring::new(DirectoryKeySource::new(&alice.node, "p"));
+    ring.prepare().await.unwrap();
+    let mut back: Vec<_> = ring.retained(TOPIC).into_iter().map(|(k, _)| k).collect();
+    back.extend(ring.retained("logs").into_iter().map(|(k, _)| k));
+    assert_eq!(back, made);
+    assert!(ring.retained("bobs-topic").is_empty());
+    let (_, recipients) = ring.retained(TOPIC)[0].clone();
+    assert!(
+        recipients.contains(&bob.node.identifier()),
+        "{recipients:?}"
+    );
+
+    // Dave joins after the restart and is granted the keys made before it.
+    admit(&store, &dave, "green").await;
+    join(&dave, &project, &authority);
+    let consumer_d = DirectoryKeySource::new(&dave.node, "p");
+    consumer_d.prepare().await.unwrap();
+    assert!(consumer_d.fetch_key(made[0]).await.unwrap().is_none());
+    ring.check_membership().await;
+    let from_dave = consumer_d
+        .fetch_key(made[0])
+        .await
+        .unwrap()
+        .expect("Dave's grant, added by the restarted producer");
+    let from_bob = consumer_b
+        .fetch_key(made[0])
+        .await
+        .unwrap()
+        .expect("Bob's grant");
+    assert_eq!(from_dave.secret(), from_bob.secret());
+    assert!(consumer_d.fetch_key(made[1]).await.unwrap().is_some());
+}

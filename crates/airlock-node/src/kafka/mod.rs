@@ -24,7 +24,7 @@ mod tests;
 pub mod tls;
 
 pub use inlet::{KafkaInlet, KafkaInletInfo, KafkaInletSpec};
-pub use keyring::{KeyFuture, KeySource, Keyring, TopicKey};
+pub use keyring::{KeyFuture, KeySource, Keyring, RestoredKey, TopicKey};
 pub use metrics::{KafkaMetrics, TopicRecordCounts};
 pub use outlet::{KafkaOutlet, KafkaOutletInfo, KafkaOutletSpec};
 

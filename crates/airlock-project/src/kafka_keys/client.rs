@@ -214,6 +214,38 @@ impl KeyDirectoryClient {
         Ok(FetchedKey { record, producer })
     }
 
+    /// The key records this node produced since `since` that hold its own grant (all pages),
+    /// each checked against `me` (this node's verified identity) and carrying exactly that
+    /// grant, with the recipients the directory lists for it. Records that do not check out
+    /// are left out and logged.
+    pub async fn own_keys(&self, me: &VerifiedIdentity, since: u64) -> Result<Vec<OwnKey>> {
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let v = self
+                .call(&KeyDirectoryRequest::OwnKeys {
+                    since,
+                    after: after.clone(),
+                })
+                .await?;
+            let entries = v["keys"].as_array().ok_or_else(|| bad("no keys"))?;
+            for e in entries {
+                match own_key(e, me) {
+                    Ok(k) => out.push(k),
+                    Err(err) => {
+                        tracing::warn!("kafka key directory returned an unusable key record of this node: {err}")
+                    }
+                }
+            }
+            match (v["more"].as_bool(), v["last"].as_str()) {
+                (Some(true), Some(last)) if after.as_deref() != Some(last) => {
+                    after = Some(last.to_string())
+                }
+                _ => return Ok(out),
+            }
+        }
+    }
+
     /// True once a channel under this client closed (the client must be replaced).
     pub fn is_closed(&self) -> bool {
         self.channels.iter().any(|c| c.is_closed())
@@ -231,6 +263,42 @@ impl Drop for KeyDirectoryClient {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+/// A key record this node produced, with its own grant, as `own-keys` returns it.
+#[derive(Debug, Clone)]
+pub struct OwnKey {
+    /// The record, verified against this node's identity, with exactly this node's grant.
+    pub record: KeyRecord,
+    /// Who holds a grant for it (this node included), as the directory lists them.
+    pub recipients: std::collections::BTreeSet<Identifier>,
+}
+
+/// One entry of an `own-keys` answer, checked.
+fn own_key(e: &Value, me: &VerifiedIdentity) -> Result<OwnKey> {
+    let record = KeyRecord::decode(&hex_field(e, "record")?).map_err(bad)?;
+    if record.producer != me.identifier {
+        return Err(bad(format!(
+            "key {} is {}'s",
+            record.key_id, record.producer
+        )));
+    }
+    record.verify(me).map_err(bad)?;
+    if record.grants.len() != 1 || record.grants[0].grant.recipient != me.identifier {
+        return Err(bad("the record does not hold exactly this node's grant"));
+    }
+    let recipients = e["recipients"]
+        .as_array()
+        .ok_or_else(|| bad("no recipients"))?
+        .iter()
+        .map(|r| {
+            r.as_str()
+                .ok_or_else(|| bad("a recipient is not text"))?
+                .parse()
+                .map_err(bad)
+        })
+        .collect::<Result<_>>()?;
+    Ok(OwnKey { record, recipients })
 }
 
 /// One entry of a `list-consumers` answer, checked.

@@ -18,7 +18,7 @@ mod error;
 mod requests;
 pub mod source;
 
-pub use client::{FetchedKey, KeyDirectoryClient, ListedConsumer};
+pub use client::{FetchedKey, KeyDirectoryClient, ListedConsumer, OwnKey};
 pub use error::{ClientError, KeyDirectoryError, RefusalCode};
 pub use requests::KeyDirectoryRequest;
 pub use source::DirectoryKeySource;
@@ -38,6 +38,8 @@ pub const MAX_REQUEST_LEN: usize = 512 * 1024;
 pub const MAX_IN_FLIGHT: usize = 64;
 /// Consumer keys in one `list-consumers` answer (the client pages with `after`).
 pub const LIST_PAGE: u32 = 200;
+/// Key records in one `own-keys` answer (the client pages with `after`).
+pub const OWN_KEYS_PAGE: u32 = 64;
 
 /// The service worker. It needs the authority's configuration: its store, and its identity to
 /// issue the credentials listed with each consumer key.

@@ -5,7 +5,7 @@
 //! change history the caller sends, whose identifier must be the caller's); grants are added
 //! only by the record's producer; a member reads a record with its own grant only.
 
-use super::{KeyDirectoryError, LIST_PAGE};
+use super::{KeyDirectoryError, LIST_PAGE, OWN_KEYS_PAGE};
 use crate::authority::{credential_for, AuthorityConfig};
 use crate::store::{StoredConsumerKey, StoredGrant, StoredKeyRecord};
 use airlock_identity::{ChangeHistory, Identifier, VerifiedIdentity};
@@ -55,6 +55,17 @@ pub enum KeyDirectoryRequest {
     GetKey {
         /// The record's key id (16 hex digits).
         key_id: String,
+    },
+    /// The key records the caller produced since `since` that hold a grant for the caller
+    /// itself, each with that grant only and the list of its recipients, by key id after
+    /// `after`; at most [`OWN_KEYS_PAGE`](super::OWN_KEYS_PAGE) per answer (how a restarted
+    /// producer gets back the keys it made). → `{keys: [{record, recipients}], more}`.
+    OwnKeys {
+        /// Only records created at or after this time (Unix seconds).
+        since: u64,
+        /// Start after this key id (16 hex digits); none: from the first.
+        #[serde(default)]
+        after: Option<String>,
     },
 }
 
@@ -248,6 +259,36 @@ pub(super) async fn process(
                 "producer_history": hex::encode(&stored.producer_history),
             }))
         }
+        KeyDirectoryRequest::OwnKeys { since, after } => {
+            let after = match after {
+                Some(a) => key_id(&a)?.0,
+                None => [0; 8],
+            };
+            let page = store
+                .producer_key_records(&caller_s, since, after, OWN_KEYS_PAGE)
+                .await?;
+            let more = page.len() == OWN_KEYS_PAGE as usize;
+            let mut keys = Vec::with_capacity(page.len());
+            for stored in &page {
+                // A key made before producers granted themselves cannot come back.
+                let Some(grant) = store.key_grant(stored.key_id, &caller_s).await? else {
+                    continue;
+                };
+                let mut record = KeyRecord::decode(&stored.header)?;
+                let mut r = Reader::new(&grant);
+                record
+                    .grants
+                    .push(SignedGrant::read(&mut r).map_err(KeyError::from)?);
+                let recipients = store.key_grant_recipients(stored.key_id).await?;
+                keys.push(json!({
+                    "record": hex::encode(record.encode()),
+                    "recipients": recipients,
+                }));
+            }
+            // The cursor is the page's last key id, kept or not.
+            let last = page.last().map(|r| hex::encode(r.key_id));
+            Ok(json!({"keys": keys, "more": more, "last": last}))
+        }
     }
 }
 
@@ -309,6 +350,7 @@ mod tests {
             json!({"op": "add-grants", "key_id": "0101010101010101", "grants": ["00"]}),
             json!({"op": "get-key", "key_id": "not hex at all!!"}),
             json!({"op": "list-consumers", "after": "I00"}),
+            json!({"op": "own-keys", "since": 0, "after": "0102"}),
         ];
         for (i, body) in cases.into_iter().enumerate() {
             let req: KeyDirectoryRequest = serde_json::from_value(body).unwrap();

@@ -13,7 +13,7 @@ use airlock_identity::Identifier;
 use airlock_kafka::{DataKey, KeyId};
 use airlock_kafka_keys::{ConsumerKey, Dek, Grant, GrantAddition, KeyRecord};
 use airlock_node::flow_control::{Exposure, ExposureCell};
-use airlock_node::kafka::{KeyFuture, KeySource, TopicKey};
+use airlock_node::kafka::{KeyFuture, KeySource, RestoredKey, TopicKey};
 use airlock_node::message::ChannelPeer;
 use airlock_node::Node;
 use airlock_wire::Address;
@@ -138,7 +138,7 @@ impl DirectoryKeySource {
             rand::rngs::OsRng.fill_bytes(&mut dek);
             rand::rngs::OsRng.fill_bytes(&mut id);
             let key_id = airlock_kafka_keys::KeyId(id);
-            let grants = consumers
+            let mut grants = consumers
                 .iter()
                 .map(|c| {
                     Grant::seal(
@@ -151,6 +151,20 @@ impl DirectoryKeySource {
                 })
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| format!("cannot seal a grant: {e}"))?;
+            // This node's own grant: how it gets the key back after a restart (own_keys).
+            let me = secret.identifier();
+            if !consumers.iter().any(|c| c.identifier == me) {
+                grants.push(
+                    Grant::seal(
+                        me,
+                        &self.consumer_key.attestation.public_key,
+                        key_id,
+                        topic,
+                        &Dek(dek),
+                    )
+                    .map_err(|e| format!("cannot seal this node's own grant: {e}"))?,
+                );
+            }
             let record = KeyRecord::sign(&secret, key_id, topic, airlock_node::unix_now(), grants)
                 .map_err(|e| format!("cannot sign the key record: {e}"))?;
             let stored = {
@@ -262,6 +276,38 @@ impl DirectoryKeySource {
     }
 }
 
+impl DirectoryKeySource {
+    /// The keys this node made since `since`, opened with its own grant.
+    async fn restore_keys(&self, since: u64) -> Result<Vec<RestoredKey>, String> {
+        let me = self
+            .node
+            .identity_secret()
+            .history()
+            .verify(airlock_node::unix_now())
+            .map_err(|e| format!("this node's own identity does not verify: {e}"))?;
+        let own = {
+            let mut client = self.client().await?;
+            let r = connected(&client).own_keys(&me, since).await;
+            settle(&mut client, r).map_err(|e| e.to_string())?
+        };
+        let mut back = Vec::with_capacity(own.len());
+        for k in own {
+            let id = k.record.key_id;
+            match k.record.open(&self.consumer_key) {
+                Ok(dek) => back.push(RestoredKey {
+                    topic: k.record.topic.clone(),
+                    key: DataKey::new(KeyId(id.0), dek.0),
+                    recipients: k.recipients,
+                    created: k.record.created,
+                }),
+                // Sealed to an earlier consumer key (the identity key changed): gone.
+                Err(e) => tracing::warn!(key = %id, "cannot open this node's own grant: {e}"),
+            }
+        }
+        Ok(back)
+    }
+}
+
 fn connected(client: &Option<KeyDirectoryClient>) -> &KeyDirectoryClient {
     client
         .as_ref()
@@ -314,5 +360,9 @@ impl KeySource for DirectoryKeySource {
     ) -> KeyFuture<'_, BTreeSet<Identifier>> {
         let (topic, keys, newcomers) = (topic.to_string(), keys.to_vec(), newcomers.clone());
         Box::pin(async move { self.grant_keys(&topic, &keys, &newcomers).await })
+    }
+
+    fn own_keys(&self, since: u64) -> KeyFuture<'_, Vec<RestoredKey>> {
+        Box::pin(self.restore_keys(since))
     }
 }

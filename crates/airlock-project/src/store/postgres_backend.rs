@@ -75,6 +75,7 @@ CREATE TABLE IF NOT EXISTS airlock_kafka_key_records (
     producer_history BYTEA NOT NULL,
     stored_at BIGINT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS airlock_kafka_key_records_producer ON airlock_kafka_key_records (producer, key_id);
 CREATE TABLE IF NOT EXISTS airlock_kafka_key_grants (
     key_id BYTEA NOT NULL,
     recipient TEXT NOT NULL,

@@ -67,6 +67,7 @@ CREATE TABLE IF NOT EXISTS kafka_key_records (
     producer_history BLOB NOT NULL,
     stored_at INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS kafka_key_records_producer ON kafka_key_records (producer, key_id);
 CREATE TABLE IF NOT EXISTS kafka_key_grants (
     key_id BLOB NOT NULL,
     recipient TEXT NOT NULL,

@@ -13,8 +13,10 @@
 //! keys it made, per topic, in memory, for [`KEY_RETENTION`] after they stopped encrypting new
 //! records (at most [`MAX_RETAINED_PER_TOPIC`] per topic), and the membership check has the
 //! source add a grant for each newly admitted consumer to every retained key of the topic
-//! ([`KeySource::grant`]). Retained keys are not persisted: after a restart of the producer's
-//! node, keys made before it are granted to no one new.
+//! ([`KeySource::grant`]). The producer grants every key it makes to itself as well, so after
+//! a restart of its node the keyring gets them back from the directory ([`KeySource::own_keys`],
+//! asked until it answers) and goes on granting them: a consumer admitted after the restart
+//! still reads the records made before it.
 
 use airlock_identity::Identifier;
 use airlock_kafka::{
@@ -49,6 +51,18 @@ pub struct TopicKey {
     pub recipients: BTreeSet<Identifier>,
 }
 
+/// A data key this node made before it (re)started, as the directory gives it back.
+pub struct RestoredKey {
+    /// The topic it encrypted.
+    pub topic: String,
+    /// The key.
+    pub key: DataKey,
+    /// Who holds a grant for it.
+    pub recipients: BTreeSet<Identifier>,
+    /// When it was made (Unix seconds).
+    pub created: u64,
+}
+
 /// Where data keys come from and go to: the project's key directory, with this node's policies
 /// deciding who may read (`kafka-consumer`) and whose keys to take (`kafka-producer`).
 pub trait KeySource: Send + Sync + 'static {
@@ -73,6 +87,12 @@ pub trait KeySource: Send + Sync + 'static {
         keys: &[(KeyId, [u8; 32])],
         newcomers: &BTreeSet<Identifier>,
     ) -> KeyFuture<'_, BTreeSet<Identifier>>;
+    /// The keys this node made at or after `since` (Unix seconds) that it can still open,
+    /// to retain them again after a restart. None by default.
+    fn own_keys(&self, since: u64) -> KeyFuture<'_, Vec<RestoredKey>> {
+        let _ = since;
+        Box::pin(async { Ok(Vec::new()) })
+    }
 }
 
 /// A data key this node made, kept to grant it to consumers admitted later.
@@ -135,6 +155,10 @@ pub struct Keyring {
     retained: Mutex<HashMap<String, Vec<Retained>>>,
     /// One key is made per topic at a time.
     making: tokio::sync::Mutex<()>,
+    /// The keys made before this keyring existed are back (or there were none).
+    restored: std::sync::atomic::AtomicBool,
+    /// An encrypting inlet uses the keyring (until then it asks the source nothing).
+    in_use: std::sync::atomic::AtomicBool,
 }
 
 impl Keyring {
@@ -147,14 +171,22 @@ impl Keyring {
             keys: Mutex::new(HashMap::new()),
             retained: Mutex::new(HashMap::new()),
             making: tokio::sync::Mutex::new(()),
+            restored: std::sync::atomic::AtomicBool::new(false),
+            in_use: std::sync::atomic::AtomicBool::new(false),
         });
         tokio::spawn(membership_check(Arc::downgrade(&ring)));
         ring
     }
 
-    /// Publishes this node's consumer key (see [`KeySource::prepare`]).
+    /// Publishes this node's consumer key (see [`KeySource::prepare`]) and gets back the keys
+    /// it made before this start ([`Keyring::restore`]; retried by the membership check when
+    /// that fails). Called when an encrypting inlet is created.
     pub async fn prepare(&self) -> Result<(), String> {
-        self.source.prepare().await
+        self.in_use
+            .store(true, std::sync::atomic::Ordering::Release);
+        self.source.prepare().await?;
+        self.restore().await;
+        Ok(())
     }
 
     /// The Produce side, for one request.
@@ -316,6 +348,65 @@ impl Keyring {
         }
     }
 
+    /// Gets back the keys this node made in the last [`KEY_RETENTION`] (before a restart), once:
+    /// they are retained again, oldest first, behind any made since, and this node reads its own
+    /// records with them. Returns whether that is done (false: the source failed, try again).
+    pub async fn restore(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        if self.restored.load(Ordering::Acquire) {
+            return true;
+        }
+        let now = crate::unix_now();
+        let since = now.saturating_sub(KEY_RETENTION.as_secs());
+        let mut back = match self.source.own_keys(since).await {
+            Ok(back) => back,
+            Err(e) => {
+                tracing::debug!("cannot get back the data keys made before this start (retried at the next check): {e}");
+                return false;
+            }
+        };
+        back.sort_by_key(|k| k.created);
+        let count = back.len();
+        {
+            let mut retained = self.retained.lock().expect("retained");
+            let mut keys = self.keys.lock().expect("keys");
+            for k in back {
+                let id = k.key.id();
+                let kept = retained.entry(k.topic.clone()).or_default();
+                if kept.iter().any(|r| r.key.id() == id) {
+                    continue;
+                }
+                // It stopped encrypting when the node stopped; date it from its making (an
+                // Instant cannot go back before the machine's start: then from now).
+                let age = Duration::from_secs(now.saturating_sub(k.created));
+                let then = Instant::now().checked_sub(age).unwrap_or_else(Instant::now);
+                let at = kept.partition_point(|r| r.made <= then);
+                kept.insert(
+                    at,
+                    Retained {
+                        key: DataKey::new(id, *k.key.secret()),
+                        recipients: k.recipients,
+                        made: then,
+                        ended: Some(then),
+                    },
+                );
+                if kept.len() > MAX_RETAINED_PER_TOPIC {
+                    let drop = kept.len() - MAX_RETAINED_PER_TOPIC;
+                    kept.drain(..drop);
+                }
+                keys.entry(id.0).or_insert(Known::Key(Box::new(k.key)));
+            }
+        }
+        if count > 0 {
+            tracing::info!(
+                keys = count,
+                "data keys made before this start are retained again"
+            );
+        }
+        self.restored.store(true, Ordering::Release);
+        true
+    }
+
     /// Fetches the keys `ids` not yet known (the Fetch path's `NeedKeys`).
     pub async fn fetch(&self, ids: &[KeyId]) -> Result<(), String> {
         for id in ids {
@@ -349,10 +440,15 @@ fn hex(b: &[u8]) -> String {
 }
 
 /// Runs [`Keyring::check_membership`] every [`MEMBERSHIP_CHECK`] while the keyring lives.
+/// Also gets back the keys made before this start ([`Keyring::restore`]) once an encrypting
+/// inlet uses the keyring, if [`Keyring::prepare`] could not.
 async fn membership_check(ring: Weak<Keyring>) {
     loop {
         tokio::time::sleep(MEMBERSHIP_CHECK).await;
         let Some(ring) = ring.upgrade() else { return };
+        if ring.in_use.load(std::sync::atomic::Ordering::Acquire) {
+            ring.restore().await;
+        }
         ring.check_membership().await;
     }
 }
@@ -388,252 +484,4 @@ impl FetchDecryptor for Decryptor<'_> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use airlock_identity::IdentitySecret;
-
-    /// A fresh identity's identifier.
-    fn id() -> Identifier {
-        IdentitySecret::create(crate::unix_now()).identifier()
-    }
-
-    /// A grant call: topic, key ids, newcomers.
-    type GrantCall = (String, Vec<KeyId>, BTreeSet<Identifier>);
-
-    /// A key source in memory: who is admitted is set by the test; every call is recorded.
-    #[derive(Default)]
-    struct FakeSource {
-        admitted: Mutex<BTreeSet<Identifier>>,
-        grants: Mutex<Vec<GrantCall>>,
-        fail_grants: Mutex<bool>,
-        made: Mutex<u8>,
-        /// Whether this node has a grant (fetch_key answers the key), and how often it asked.
-        granted: Mutex<bool>,
-        fetches: Mutex<u32>,
-    }
-
-    impl KeySource for FakeSource {
-        fn prepare(&self) -> KeyFuture<'_, ()> {
-            Box::pin(async { Ok(()) })
-        }
-
-        fn new_topic_key(&self, _topic: &str) -> KeyFuture<'_, TopicKey> {
-            Box::pin(async move {
-                let n = {
-                    let mut m = self.made.lock().unwrap();
-                    *m += 1;
-                    *m
-                };
-                Ok(TopicKey {
-                    key: DataKey::new(KeyId([n; 8]), [n; 32]),
-                    recipients: self.admitted.lock().unwrap().clone(),
-                })
-            })
-        }
-
-        fn admitted(&self, _topic: &str) -> KeyFuture<'_, BTreeSet<Identifier>> {
-            Box::pin(async move { Ok(self.admitted.lock().unwrap().clone()) })
-        }
-
-        fn fetch_key(&self, id: KeyId) -> KeyFuture<'_, Option<DataKey>> {
-            Box::pin(async move {
-                *self.fetches.lock().unwrap() += 1;
-                Ok((*self.granted.lock().unwrap()).then(|| DataKey::new(id, [7; 32])))
-            })
-        }
-
-        fn grant(
-            &self,
-            topic: &str,
-            keys: &[(KeyId, [u8; 32])],
-            newcomers: &BTreeSet<Identifier>,
-        ) -> KeyFuture<'_, BTreeSet<Identifier>> {
-            let topic = topic.to_string();
-            let keys: Vec<KeyId> = keys
-                .iter()
-                .map(|(id, secret)| {
-                    assert_eq!(secret, &[id.0[0]; 32], "the key's own secret is granted");
-                    *id
-                })
-                .collect();
-            let newcomers = newcomers.clone();
-            Box::pin(async move {
-                if *self.fail_grants.lock().unwrap() {
-                    return Err("directory unreachable".into());
-                }
-                self.grants
-                    .lock()
-                    .unwrap()
-                    .push((topic, keys, newcomers.clone()));
-                Ok(newcomers)
-            })
-        }
-    }
-
-    fn sealing(ring: &Keyring, topic: &str) -> bool {
-        ring.encryptor().sealer(topic).is_ok()
-    }
-
-    #[test]
-    fn the_plan_groups_keys_by_the_consumers_they_lack() {
-        let (a, b, c) = (id(), id(), id());
-        let k1 = KeyId([1; 8]);
-        let k2 = KeyId([2; 8]);
-        let k3 = KeyId([3; 8]);
-        let only_a: BTreeSet<_> = [a].into();
-        let a_b: BTreeSet<_> = [a, b].into();
-        let a_c: BTreeSet<_> = [a, c].into();
-        let admitted: BTreeSet<_> = [a, b].into();
-        // k1 lacks b, k2 has everyone admitted, k3 lacks b and has c, which left: c gets nothing
-        // taken away, b gets both.
-        let plan = regrant_plan([(k1, &only_a), (k2, &a_b), (k3, &a_c)], &admitted);
-        assert_eq!(plan, vec![([b].into(), vec![k1, k3])]);
-        // Nobody new: nothing to do; several groups when keys lack different consumers.
-        assert!(regrant_plan([(k2, &a_b)], &admitted).is_empty());
-        let none = BTreeSet::new();
-        let plan = regrant_plan([(k1, &none), (k2, &only_a)], &admitted);
-        assert_eq!(
-            plan,
-            vec![([a, b].into(), vec![k1]), ([b].into(), vec![k2])]
-        );
-    }
-
-    #[tokio::test]
-    async fn a_consumer_admitted_later_is_granted_every_retained_key_and_the_epoch_rotates() {
-        let source = Arc::new(FakeSource::default());
-        let (a, b) = (id(), id());
-        *source.admitted.lock().unwrap() = [a].into();
-        let ring = Keyring::new(source.clone());
-
-        // Two epochs of "orders" made for consumer A only (the first marked stale by hand, as a
-        // rotation would), one of "logs".
-        ring.prepare_topic("orders").await.unwrap();
-        ring.epochs.lock().unwrap().get_mut("orders").unwrap().stale = true;
-        ring.prepare_topic("orders").await.unwrap();
-        ring.prepare_topic("logs").await.unwrap();
-        assert_eq!(ring.retained("orders").len(), 2);
-
-        // Nothing changed: no grant, the epochs stay.
-        ring.check_membership().await;
-        assert!(source.grants.lock().unwrap().is_empty());
-        assert!(sealing(&ring, "orders") && sealing(&ring, "logs"));
-
-        // B is admitted: both retained keys of each topic are granted to B, once, and the
-        // current epochs end (the next records use a key made for A and B).
-        *source.admitted.lock().unwrap() = [a, b].into();
-        ring.check_membership().await;
-        let mut grants = source.grants.lock().unwrap().clone();
-        grants.sort_by(|x, y| x.0.cmp(&y.0));
-        assert_eq!(
-            grants,
-            vec![
-                ("logs".to_string(), vec![KeyId([3; 8])], [b].into()),
-                (
-                    "orders".to_string(),
-                    vec![KeyId([1; 8]), KeyId([2; 8])],
-                    [b].into()
-                ),
-            ]
-        );
-        for (_, who) in ring.retained("orders") {
-            assert_eq!(who, [a, b].into());
-        }
-        assert!(!sealing(&ring, "orders") && !sealing(&ring, "logs"));
-
-        // The next check grants nothing again.
-        ring.check_membership().await;
-        assert_eq!(source.grants.lock().unwrap().len(), 2);
-
-        // The new key is made for both and retained with the others.
-        ring.prepare_topic("orders").await.unwrap();
-        let kept = ring.retained("orders");
-        assert_eq!(kept.len(), 3);
-        assert_eq!(kept[2].1, [a, b].into());
-    }
-
-    #[tokio::test]
-    async fn a_failed_grant_is_retried_at_the_next_check_and_a_leaver_gets_nothing() {
-        let source = Arc::new(FakeSource::default());
-        let (a, b) = (id(), id());
-        *source.admitted.lock().unwrap() = [a].into();
-        let ring = Keyring::new(source.clone());
-        ring.prepare_topic("orders").await.unwrap();
-
-        *source.admitted.lock().unwrap() = [b].into(); // A leaves, B joins
-        *source.fail_grants.lock().unwrap() = true;
-        ring.check_membership().await;
-        assert!(source.grants.lock().unwrap().is_empty());
-        assert_eq!(ring.retained("orders")[0].1, [a].into());
-        assert!(!sealing(&ring, "orders"), "the epoch rotates all the same");
-
-        *source.fail_grants.lock().unwrap() = false;
-        ring.check_membership().await;
-        assert_eq!(
-            *source.grants.lock().unwrap(),
-            vec![("orders".to_string(), vec![KeyId([1; 8])], [b].into())]
-        );
-        ring.prepare_topic("orders").await.unwrap();
-        let kept = ring.retained("orders");
-        assert_eq!(kept[1].1, [b].into(), "the new key has no grant for A");
-    }
-
-    /// The consumer side of a late grant: a key refused is not asked for again for
-    /// UNAVAILABLE_FOR, then it is, and the grant added meanwhile is found.
-    #[tokio::test]
-    async fn a_refused_key_is_asked_for_again_after_unavailable_for() {
-        let source = Arc::new(FakeSource::default());
-        let ring = Keyring::new(source.clone());
-        let id = KeyId([9; 8]);
-        assert!(matches!(ring.decryptor().data_key(id), KeyLookup::Missing));
-        ring.fetch(&[id]).await.unwrap();
-        assert!(matches!(
-            ring.decryptor().data_key(id),
-            KeyLookup::Unavailable
-        ));
-        // Within UNAVAILABLE_FOR: not asked again (the Fetch fails at once, CORRUPT_MESSAGE).
-        *source.granted.lock().unwrap() = true;
-        ring.fetch(&[id]).await.unwrap();
-        assert_eq!(*source.fetches.lock().unwrap(), 1);
-        assert!(matches!(
-            ring.decryptor().data_key(id),
-            KeyLookup::Unavailable
-        ));
-        // Once it has passed (the refusal aged by hand), the key is missing again, asked for,
-        // and ready.
-        let Some(aged) = Instant::now().checked_sub(UNAVAILABLE_FOR) else {
-            return;
-        };
-        ring.keys
-            .lock()
-            .unwrap()
-            .insert(id.0, Known::Unavailable(aged));
-        assert!(matches!(ring.decryptor().data_key(id), KeyLookup::Missing));
-        ring.fetch(&[id]).await.unwrap();
-        assert_eq!(*source.fetches.lock().unwrap(), 2);
-        assert!(matches!(ring.decryptor().data_key(id), KeyLookup::Ready(_)));
-    }
-
-    #[test]
-    fn retained_keys_expire_after_the_retention() {
-        let now = Instant::now();
-        let Some(long_ago) = now.checked_sub(KEY_RETENTION + Duration::from_secs(1)) else {
-            return; // the clock is too young on this machine to express it
-        };
-        let r = |made, ended| Retained {
-            key: DataKey::new(KeyId([1; 8]), [1; 32]),
-            recipients: BTreeSet::new(),
-            made,
-            ended,
-        };
-        assert!(!r(now, None).expired());
-        assert!(
-            !r(long_ago, None).expired(),
-            "an epoch may last ROTATE_AFTER"
-        );
-        assert!(r(long_ago, Some(long_ago)).expired());
-        assert!(!r(long_ago, Some(now)).expired());
-        if let Some(older) = long_ago.checked_sub(ROTATE_AFTER) {
-            assert!(r(older, None).expired());
-        }
-    }
-}
+mod tests;

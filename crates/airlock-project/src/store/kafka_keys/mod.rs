@@ -109,6 +109,28 @@ impl AuthorityStore {
         )
     }
 
+    /// Up to `limit` key records of `producer` created at or after `since`, with key ids after
+    /// `after`, by key id (how a restarted producer finds the keys it made, §4.3).
+    pub async fn producer_key_records(
+        &self,
+        producer: &str,
+        since: u64,
+        after: [u8; 8],
+        limit: u32,
+    ) -> Result<Vec<StoredKeyRecord>> {
+        dispatch!(
+            self,
+            |b| b.producer_key_records(producer, since, after, limit),
+            producer = producer.to_string();
+            b.producer_key_records(&producer, since, after, limit)
+        )
+    }
+
+    /// The recipients of the grants key record `key_id` holds, by identifier.
+    pub async fn key_grant_recipients(&self, key_id: [u8; 8]) -> Result<Vec<String>> {
+        dispatch!(self, |b| b.key_grant_recipients(key_id), ; b.key_grant_recipients(key_id))
+    }
+
     /// How many grants key record `key_id` holds.
     pub async fn key_grant_count(&self, key_id: [u8; 8]) -> Result<u64> {
         dispatch!(self, |b| b.key_grant_count(key_id), ; b.key_grant_count(key_id))

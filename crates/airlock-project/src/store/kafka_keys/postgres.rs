@@ -133,6 +133,35 @@ impl PgBackend {
         .await
     }
 
+    pub(in crate::store) async fn producer_key_records(
+        &self,
+        producer: &str,
+        since: u64,
+        after: [u8; 8],
+        limit: u32,
+    ) -> Result<Vec<StoredKeyRecord>> {
+        self.all(
+            "SELECT key_id, producer, topic, created, header, producer_history
+             FROM airlock_kafka_key_records WHERE producer = $1 AND created >= $2 AND key_id > $3
+             ORDER BY key_id LIMIT $4",
+            &[&producer, &(since as i64), &&after[..], &(limit as i64)],
+            record_from_row,
+        )
+        .await
+    }
+
+    pub(in crate::store) async fn key_grant_recipients(
+        &self,
+        key_id: [u8; 8],
+    ) -> Result<Vec<String>> {
+        self.all(
+            "SELECT recipient FROM airlock_kafka_key_grants WHERE key_id = $1 ORDER BY recipient",
+            &[&&key_id[..]],
+            |r| Ok(r.try_get(0)?),
+        )
+        .await
+    }
+
     pub(in crate::store) async fn key_grant_count(&self, key_id: [u8; 8]) -> Result<u64> {
         let n = self
             .one(

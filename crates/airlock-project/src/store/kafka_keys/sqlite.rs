@@ -114,6 +114,35 @@ impl SqliteBackend {
             .optional()?)
     }
 
+    pub(in crate::store) fn producer_key_records(
+        &self,
+        producer: &str,
+        since: u64,
+        after: [u8; 8],
+        limit: u32,
+    ) -> Result<Vec<StoredKeyRecord>> {
+        let db = self.db.lock().expect("db");
+        let mut st = db.prepare(
+            "SELECT key_id, producer, topic, created, header, producer_history
+             FROM kafka_key_records WHERE producer = ?1 AND created >= ?2 AND key_id > ?3
+             ORDER BY key_id LIMIT ?4",
+        )?;
+        let rows = st.query_map(
+            params![producer, since as i64, &after[..], limit as i64],
+            record_from_row,
+        )?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub(in crate::store) fn key_grant_recipients(&self, key_id: [u8; 8]) -> Result<Vec<String>> {
+        let db = self.db.lock().expect("db");
+        let mut st = db.prepare(
+            "SELECT recipient FROM kafka_key_grants WHERE key_id = ?1 ORDER BY recipient",
+        )?;
+        let rows = st.query_map([&key_id[..]], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     pub(in crate::store) fn key_grant_count(&self, key_id: [u8; 8]) -> Result<u64> {
         let n: i64 = self.db.lock().expect("db").query_row(
             "SELECT COUNT(*) FROM kafka_key_grants WHERE key_id = ?1",
