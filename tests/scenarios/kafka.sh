@@ -27,6 +27,7 @@ set -euo pipefail
 export TESTBED_PREFIX="${TESTBED_PREFIX:-ka_}"
 source "$(dirname "$0")/../lib/common.sh"
 source "$ROOT/tests/testbed/kafka.sh"
+source "$ROOT/tests/lib/airlock.sh"
 [ -x "$AIRLOCK" ] || fail "build first: cargo build --release"
 [ "$(id -u)" = 0 ] || fail "the scenario needs root (network namespaces)"
 
@@ -44,26 +45,9 @@ testbed_assert_isolated >/dev/null 2>&1 || fail "namespaces are not isolated"
 testbed_project_name project.airlock.test || fail "hosts files for the namespaces"
 pass "the Kafka operator's and the application team's networks reach only the project host"
 
-# `as PARTY cmd…` runs airlock inside the party's namespace with its own state.
-as() {
-    local party=$1 ns
-    shift
-    case $party in
-    admin) ns=$NS_PROJECT ;;
-    operator) ns=$NS_BANK ;;
-    producer | consumer | outsider | intruder | latecomer) ns=$NS_ANALYSIS ;;
-    esac
-    ip netns exec "$ns" env AIRLOCK_HOME="$WORK/$party" "$AIRLOCK" "$@"
-}
-for p in admin operator producer consumer outsider intruder latecomer; do
-    on_exit "ip netns exec \$NS_PROJECT env AIRLOCK_HOME='$WORK/$p' '$AIRLOCK' node delete --all --yes"
-done
-# `json_field PARTY FIELD cmd…` prints FIELD of the JSON object `airlock cmd… --output json` prints.
-json_field() {
-    local party=$1 field=$2
-    shift 2
-    as "$party" "$@" --output json | python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$field"
-}
+# Each party's airlock state is $WORK/PARTY; `as PARTY cmd…` runs airlock in its namespace.
+parties admin="$NS_PROJECT" operator="$NS_BANK" producer="$NS_ANALYSIS" consumer="$NS_ANALYSIS" \
+    outsider="$NS_ANALYSIS" intruder="$NS_ANALYSIS" latecomer="$NS_ANALYSIS"
 consume_to() { local out=$1; shift; kafka_consume "$@" >"$out"; }
 
 log "Kafka operator: one KRaft broker on its own loopback"
@@ -74,11 +58,11 @@ pass "broker at 127.0.0.1:9092 inside $NS_BANK (pid $KAFKA_PID); unreachable fro
 log "administrator: self-hosted project, tickets"
 as admin project create --listen 0.0.0.0:4000 --public-address project.airlock.test:4000 >/dev/null 2>&1 ||
     fail "project create"
-OPERATOR_TICKET=$(as admin project ticket --usage-count 1 --expires-in 10m --attribute kafka-outlet=true --relay kafka)
-PRODUCER_TICKET=$(as admin project ticket --usage-count 1 --expires-in 10m --attribute kafka-inlet=true --attribute kafka-producer=true)
-CONSUMER_TICKET=$(as admin project ticket --usage-count 1 --expires-in 10m --attribute kafka-inlet=true --attribute kafka-consumer=true)
-OUTSIDER_TICKET=$(as admin project ticket --usage-count 1 --expires-in 10m --attribute kafka-inlet=true)
-INTRUDER_TICKET=$(as admin project ticket --usage-count 1 --expires-in 10m --attribute team=other)
+OPERATOR_TICKET=$(ticket --attribute kafka-outlet=true --relay kafka)
+PRODUCER_TICKET=$(ticket --attribute kafka-inlet=true --attribute kafka-producer=true)
+CONSUMER_TICKET=$(ticket --attribute kafka-inlet=true --attribute kafka-consumer=true)
+OUTSIDER_TICKET=$(ticket --attribute kafka-inlet=true)
+INTRUDER_TICKET=$(ticket --attribute team=other)
 pass "project created, five tickets issued"
 
 log "Kafka operator: node, relay kafka, policy, kafka-outlet"
@@ -92,16 +76,8 @@ pass "operator node with relay kafka and a Kafka outlet to 127.0.0.1:9092"
 
 log "application team: producer, consumer and outsider nodes with encrypting Kafka inlets via the relay"
 for party in producer consumer outsider; do
-    case $party in producer) ticket=$PRODUCER_TICKET ;; consumer) ticket=$CONSUMER_TICKET ;; outsider) ticket=$OUTSIDER_TICKET ;; esac
-    as $party project enroll "$ticket" >/dev/null 2>&1 || fail "$party enroll"
-    as $party node create >/dev/null 2>&1 || fail "$party node"
-    as $party policy create --resource-type kafka-inlet --expression '(= subject.kafka-outlet "true")' >/dev/null ||
-        fail "$party kafka-inlet policy"
-    # Who may read what this node produces, whose records this node reads.
-    as $party policy create --resource-type kafka-consumer --expression '(= subject.kafka-consumer "true")' >/dev/null ||
-        fail "$party kafka-consumer policy"
-    as $party policy create --resource-type kafka-producer --expression '(= subject.kafka-producer "true")' >/dev/null ||
-        fail "$party kafka-producer policy"
+    case $party in producer) t=$PRODUCER_TICKET ;; consumer) t=$CONSUMER_TICKET ;; outsider) t=$OUTSIDER_TICKET ;; esac
+    kafka_member $party "$t" '(= subject.kafka-outlet "true")'
 done
 # Consumers first: a producer grants keys to the consumers listed when it makes them.
 as consumer kafka-inlet create --from 127.0.0.1:29092 --to /project/default/service/forward_to_kafka/secure/api \
@@ -208,7 +184,7 @@ key_consumers() {
     grep "new data key for the topic" "$PRODUCER_LOG" | grep "topic=demo " | tail -1 |
         sed -n 's/.*consumers=\([0-9]*\).*/\1/p'
 }
-LATE_TICKET=$(as admin project ticket --usage-count 1 --expires-in 10m --attribute kafka-inlet=true --attribute kafka-consumer=true)
+LATE_TICKET=$(ticket --attribute kafka-inlet=true --attribute kafka-consumer=true)
 as latecomer project enroll "$LATE_TICKET" >/dev/null 2>&1 || fail "latecomer enroll"
 as latecomer node create --metrics 127.0.0.1:9465 >/dev/null 2>&1 || fail "latecomer node"
 as latecomer policy create --resource-type kafka-inlet --expression '(= subject.kafka-outlet "true")' >/dev/null ||
