@@ -86,7 +86,8 @@ lane_b() {
         step 600 "scenario: Kubernetes pod topology on network namespaces (seed 004)" bash tests/scenarios/pods.sh &&
         step 300 "scenario: the Kafka test bed (KRaft, console clients, kcat, SASL_SSL)" bash tests/scenarios/kafka_testbed.sh &&
         step 600 "scenario: Kafka through a SASL_SSL cloud-style broker (seed 001)" bash tests/scenarios/kafka_cloud.sh &&
-        demo 300 mongodb
+        demo 300 mongodb &&
+        demo 300 kafka/cloud
 }
 lane_a >"$LANES/a.log" 2>&1 &
 pid_a=$!
