@@ -44,7 +44,7 @@ RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace -q
 section "fuzz targets (each ${FUZZ_SECONDS:-30} s)"
 bash tests/fuzz.sh
 
-section "test bed parts (FerretDB, the mongodb driver, Apache Kafka, kcat; cached)"
+section "test bed parts (FerretDB, the mongodb driver, Apache Kafka, kcat, kafka-python; cached)"
 (
     source tests/testbed/ferretdb.sh
     source tests/testbed/mongodb.sh
@@ -52,6 +52,7 @@ section "test bed parts (FerretDB, the mongodb driver, Apache Kafka, kcat; cache
     ferretdb_install >/dev/null
     mongodb_client_install >/dev/null
     kafka_install >/dev/null
+    kafka_python_install >/dev/null
 )
 echo "ok"
 

@@ -23,6 +23,7 @@
 # producer's membership check granted it the producer's retained keys (its /metrics counts the
 # records it decrypted); after its membership is deleted, the producer's next key is made without
 # it (the producer's log: the consumers changed, one left; the key's consumer count drops).
+# kafka-python (a pure-Python client) produces and consumes through the same inlets.
 set -euo pipefail
 export TESTBED_PREFIX="${TESTBED_PREFIX:-ka_}"
 source "$(dirname "$0")/../lib/common.sh"
@@ -138,6 +139,18 @@ for codec in gzip snappy lz4 zstd; do
     diff "$WORK/sent-$codec" "$WORK/got-$codec" >&2 || fail "$codec: consumed lines differ"
 done
 pass "gzip, snappy, lz4 and zstd batches round trip encrypted"
+
+log "kafka-python $KAFKA_PYTHON_VERSION (a pure-Python client) through the same inlets"
+kafka_python_install || fail "kafka_python_install"
+kafka_topic_create "$NS_ANALYSIS" "$P" python 1 --config compression.type=uncompressed || fail "topic python"
+printf 'python record %s\n' 1 2 3 4 >"$WORK/sent-py"
+kafka_py_produce "$NS_ANALYSIS" "$P" python <"$WORK/sent-py" || fail "kafka-python produce through the producer inlet"
+kafka_py_consume "$NS_ANALYSIS" "$C" python 4 group-py >"$WORK/got-py" || fail "kafka-python consume through the consumer inlet"
+diff "$WORK/sent-py" "$WORK/got-py" >&2 || fail "kafka-python: consumed values differ from the produced ones"
+rc=0
+kafka_log_grep "$KAFKA_DATA_DIR" "python record" python >/dev/null || rc=$?
+[ $rc = 1 ] || fail "the broker's files hold kafka-python's records in the clear (kafka_log_grep returned $rc)"
+pass "kafka-python produced 4 records through the producer inlet and read them back through the consumer inlet; the broker holds none in the clear"
 
 meta="$(kafka_kcat "$NS_ANALYSIS" -b "$C" -L -m 10 2>&1)" || fail "kcat -L through the consumer inlet: $meta"
 grep -q "broker 1 at 127.0.0.1:29093" <<<"$meta" || fail "kcat -L does not show broker 1 at the inlet's port: $meta"
