@@ -23,7 +23,10 @@
 # producer's membership check granted it the producer's retained keys (its /metrics counts the
 # records it decrypted); after its membership is deleted, the producer's next key is made without
 # it (the producer's log: the consumers changed, one left; the key's consumer count drops).
-# kafka-python (a pure-Python client) produces and consumes through the same inlets.
+# kafka-python (a pure-Python client) produces and consumes through the same inlets; a
+# transactional producer commits two transactions and aborts one, and read_committed consumers
+# (kafka-python, console) read exactly the committed records, decrypted; a group offset sent
+# within the aborted transaction does not count.
 set -euo pipefail
 export TESTBED_PREFIX="${TESTBED_PREFIX:-ka_}"
 source "$(dirname "$0")/../lib/common.sh"
@@ -151,6 +154,46 @@ rc=0
 kafka_log_grep "$KAFKA_DATA_DIR" "python record" python >/dev/null || rc=$?
 [ $rc = 1 ] || fail "the broker's files hold kafka-python's records in the clear (kafka_log_grep returned $rc)"
 pass "kafka-python produced 4 records through the producer inlet and read them back through the consumer inlet; the broker holds none in the clear"
+
+log "a transactional producer (kafka-python) and read_committed consumers"
+# Transactions use InitProducerId, FindCoordinator (key_type 1), AddPartitionsToTxn,
+# AddOffsetsToTxn, TxnOffsetCommit and EndTxn: client APIs that carry no records, so the inlets
+# and the outlet pass them as they are (only the broker-to-broker WriteTxnMarkers is refused); the
+# batches keep their producer id, epoch, sequence and transactional flag, and the transaction
+# markers (control batches) pass unencrypted. Each transaction but the last also commits an
+# offset of group txn-app (send_offsets_to_transaction), so that only the committed one counts.
+kafka_topic_create "$NS_ANALYSIS" "$P" txn 1 --config compression.type=uncompressed || fail "topic txn"
+printf 'committed first %s\n' 1 2 3 >"$WORK/txn-1"
+printf 'aborted %s\n' 1 2 >"$WORK/txn-aborted"
+printf 'committed second %s\n' 1 2 >"$WORK/txn-2"
+kafka_py_produce "$NS_ANALYSIS" "$P" txn --transactional-id airlock-txn --send-offset txn-app:3 <"$WORK/txn-1" || fail "first transaction"
+kafka_py_produce "$NS_ANALYSIS" "$P" txn --transactional-id airlock-txn --abort --send-offset txn-app:99 \
+    <"$WORK/txn-aborted" || fail "aborted transaction"
+kafka_py_produce "$NS_ANALYSIS" "$P" txn --transactional-id airlock-txn <"$WORK/txn-2" || fail "second transaction"
+cat "$WORK/txn-1" "$WORK/txn-2" >"$WORK/txn-committed"
+cat "$WORK/txn-1" "$WORK/txn-aborted" "$WORK/txn-2" >"$WORK/txn-all"
+kafka_py_consume "$NS_ANALYSIS" "$C" txn 5 group-txn --isolation-level read_committed >"$WORK/got-txn" ||
+    fail "read_committed consumer (kafka-python)"
+diff "$WORK/txn-committed" "$WORK/got-txn" >&2 || fail "read_committed (kafka-python) read other values than the committed ones"
+# Nothing beyond the 5 committed: asked for a sixth, it gives up with exactly those.
+rc=0
+kafka_py_consume "$NS_ANALYSIS" "$C" txn 6 group-txn-6 --isolation-level read_committed --timeout 8 >"$WORK/got-txn-6" || rc=$?
+[ $rc = 1 ] || fail "a read_committed consumer read a sixth record: $(tail -1 "$WORK/got-txn-6")"
+diff "$WORK/txn-committed" "$WORK/got-txn-6" >&2 || fail "read_committed (asked for 6) read other values"
+# Control: the aborted records are in the log; read_uncommitted gets all 7, decrypted.
+kafka_py_consume "$NS_ANALYSIS" "$C" txn 7 group-txn-all >"$WORK/got-txn-all" || fail "read_uncommitted consumer"
+diff "$WORK/txn-all" "$WORK/got-txn-all" >&2 || fail "read_uncommitted read other values than the 7 sent"
+consume_to "$WORK/got-txn-java" "$NS_ANALYSIS" "$C" txn 5 group-txn-java - --isolation-level read_committed ||
+    fail "read_committed console consumer"
+diff "$WORK/txn-committed" "$WORK/got-txn-java" >&2 || fail "read_committed (console consumer) read other values than the committed ones"
+offset=$(kafka_py_committed "$NS_ANALYSIS" "$C" txn txn-app) || fail "the committed offset of group txn-app"
+[ "$offset" = 3 ] || fail "group txn-app's offset is $offset, expected 3 (the first transaction's; the aborted one's 99 discarded)"
+for needle in committed aborted; do
+    rc=0
+    kafka_log_grep "$KAFKA_DATA_DIR" "$needle" txn >/dev/null || rc=$?
+    [ $rc = 1 ] || fail "the broker's files hold transactional records ($needle) in the clear (kafka_log_grep returned $rc)"
+done
+pass "transactions through the producer inlet: read_committed consumers (kafka-python, console) read exactly the 5 committed, decrypted; read_uncommitted also the 2 aborted; the group offset sent in a transaction counts only when committed; no plaintext at the broker"
 
 meta="$(kafka_kcat "$NS_ANALYSIS" -b "$C" -L -m 10 2>&1)" || fail "kcat -L through the consumer inlet: $meta"
 grep -q "broker 1 at 127.0.0.1:29093" <<<"$meta" || fail "kcat -L does not show broker 1 at the inlet's port: $meta"
