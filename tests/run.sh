@@ -51,7 +51,7 @@ RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace -q
 section "fuzz targets (each ${FUZZ_SECONDS:-30} s)"
 bash tests/fuzz.sh
 
-section "test bed parts (FerretDB, the mongodb driver, Apache Kafka, kcat; cached)"
+section "test bed parts (FerretDB, the mongodb driver, Apache Kafka, kcat, kafka-python; cached)"
 (
     source tests/testbed/ferretdb.sh
     source tests/testbed/mongodb.sh
@@ -59,6 +59,7 @@ section "test bed parts (FerretDB, the mongodb driver, Apache Kafka, kcat; cache
     ferretdb_install >/dev/null
     mongodb_client_install >/dev/null
     kafka_install >/dev/null
+    kafka_python_install >/dev/null
 )
 echo "ok"
 
@@ -93,7 +94,8 @@ lane_b() {
         step 600 "scenario: Kubernetes pod topology on network namespaces (seed 004)" bash tests/scenarios/pods.sh &&
         step 300 "scenario: the Kafka test bed (KRaft, console clients, kcat, SASL_SSL)" bash tests/scenarios/kafka_testbed.sh &&
         step 600 "scenario: Kafka through a SASL_SSL cloud-style broker (seed 001)" bash tests/scenarios/kafka_cloud.sh &&
-        demo 300 mongodb
+        demo 300 mongodb &&
+        demo 300 kafka/cloud
 }
 lane_a >"$LANES/a.log" 2>&1 &
 pid_a=$!

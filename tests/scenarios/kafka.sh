@@ -23,10 +23,15 @@
 # producer's membership check granted it the producer's retained keys (its /metrics counts the
 # records it decrypted); after its membership is deleted, the producer's next key is made without
 # it (the producer's log: the consumers changed, one left; the key's consumer count drops).
+# kafka-python (a pure-Python client) produces and consumes through the same inlets; a
+# transactional producer commits two transactions and aborts one, and read_committed consumers
+# (kafka-python, console) read exactly the committed records, decrypted; a group offset sent
+# within the aborted transaction does not count.
 set -euo pipefail
 export TESTBED_PREFIX="${TESTBED_PREFIX:-ka_}"
 source "$(dirname "$0")/../lib/common.sh"
 source "$ROOT/tests/testbed/kafka.sh"
+source "$ROOT/tests/lib/airlock.sh"
 [ -x "$AIRLOCK" ] || fail "build first: cargo build --release"
 [ "$(id -u)" = 0 ] || fail "the scenario needs root (network namespaces)"
 
@@ -44,26 +49,9 @@ testbed_assert_isolated >/dev/null 2>&1 || fail "namespaces are not isolated"
 testbed_project_name project.airlock.test || fail "hosts files for the namespaces"
 pass "the Kafka operator's and the application team's networks reach only the project host"
 
-# `as PARTY cmd…` runs airlock inside the party's namespace with its own state.
-as() {
-    local party=$1 ns
-    shift
-    case $party in
-    admin) ns=$NS_PROJECT ;;
-    operator) ns=$NS_BANK ;;
-    producer | consumer | outsider | intruder | latecomer) ns=$NS_ANALYSIS ;;
-    esac
-    ip netns exec "$ns" env AIRLOCK_HOME="$WORK/$party" "$AIRLOCK" "$@"
-}
-for p in admin operator producer consumer outsider intruder latecomer; do
-    on_exit "ip netns exec \$NS_PROJECT env AIRLOCK_HOME='$WORK/$p' '$AIRLOCK' node delete --all --yes"
-done
-# `json_field PARTY FIELD cmd…` prints FIELD of the JSON object `airlock cmd… --output json` prints.
-json_field() {
-    local party=$1 field=$2
-    shift 2
-    as "$party" "$@" --output json | python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$field"
-}
+# Each party's airlock state is $WORK/PARTY; `as PARTY cmd…` runs airlock in its namespace.
+parties admin="$NS_PROJECT" operator="$NS_BANK" producer="$NS_ANALYSIS" consumer="$NS_ANALYSIS" \
+    outsider="$NS_ANALYSIS" intruder="$NS_ANALYSIS" latecomer="$NS_ANALYSIS"
 consume_to() { local out=$1; shift; kafka_consume "$@" >"$out"; }
 
 log "Kafka operator: one KRaft broker on its own loopback"
@@ -74,11 +62,11 @@ pass "broker at 127.0.0.1:9092 inside $NS_BANK (pid $KAFKA_PID); unreachable fro
 log "administrator: self-hosted project, tickets"
 as admin project create --listen 0.0.0.0:4000 --public-address project.airlock.test:4000 >/dev/null 2>&1 ||
     fail "project create"
-OPERATOR_TICKET=$(as admin project ticket --usage-count 1 --expires-in 10m --attribute kafka-outlet=true --relay kafka)
-PRODUCER_TICKET=$(as admin project ticket --usage-count 1 --expires-in 10m --attribute kafka-inlet=true --attribute kafka-producer=true)
-CONSUMER_TICKET=$(as admin project ticket --usage-count 1 --expires-in 10m --attribute kafka-inlet=true --attribute kafka-consumer=true)
-OUTSIDER_TICKET=$(as admin project ticket --usage-count 1 --expires-in 10m --attribute kafka-inlet=true)
-INTRUDER_TICKET=$(as admin project ticket --usage-count 1 --expires-in 10m --attribute team=other)
+OPERATOR_TICKET=$(ticket --attribute kafka-outlet=true --relay kafka)
+PRODUCER_TICKET=$(ticket --attribute kafka-inlet=true --attribute kafka-producer=true)
+CONSUMER_TICKET=$(ticket --attribute kafka-inlet=true --attribute kafka-consumer=true)
+OUTSIDER_TICKET=$(ticket --attribute kafka-inlet=true)
+INTRUDER_TICKET=$(ticket --attribute team=other)
 pass "project created, five tickets issued"
 
 log "Kafka operator: node, relay kafka, policy, kafka-outlet"
@@ -92,16 +80,8 @@ pass "operator node with relay kafka and a Kafka outlet to 127.0.0.1:9092"
 
 log "application team: producer, consumer and outsider nodes with encrypting Kafka inlets via the relay"
 for party in producer consumer outsider; do
-    case $party in producer) ticket=$PRODUCER_TICKET ;; consumer) ticket=$CONSUMER_TICKET ;; outsider) ticket=$OUTSIDER_TICKET ;; esac
-    as $party project enroll "$ticket" >/dev/null 2>&1 || fail "$party enroll"
-    as $party node create >/dev/null 2>&1 || fail "$party node"
-    as $party policy create --resource-type kafka-inlet --expression '(= subject.kafka-outlet "true")' >/dev/null ||
-        fail "$party kafka-inlet policy"
-    # Who may read what this node produces, whose records this node reads.
-    as $party policy create --resource-type kafka-consumer --expression '(= subject.kafka-consumer "true")' >/dev/null ||
-        fail "$party kafka-consumer policy"
-    as $party policy create --resource-type kafka-producer --expression '(= subject.kafka-producer "true")' >/dev/null ||
-        fail "$party kafka-producer policy"
+    case $party in producer) t=$PRODUCER_TICKET ;; consumer) t=$CONSUMER_TICKET ;; outsider) t=$OUTSIDER_TICKET ;; esac
+    kafka_member $party "$t" '(= subject.kafka-outlet "true")'
 done
 # Consumers first: a producer grants keys to the consumers listed when it makes them.
 as consumer kafka-inlet create --from 127.0.0.1:29092 --to /project/default/service/forward_to_kafka/secure/api \
@@ -163,6 +143,58 @@ for codec in gzip snappy lz4 zstd; do
 done
 pass "gzip, snappy, lz4 and zstd batches round trip encrypted"
 
+log "kafka-python $KAFKA_PYTHON_VERSION (a pure-Python client) through the same inlets"
+kafka_python_install || fail "kafka_python_install"
+kafka_topic_create "$NS_ANALYSIS" "$P" python 1 --config compression.type=uncompressed || fail "topic python"
+printf 'python record %s\n' 1 2 3 4 >"$WORK/sent-py"
+kafka_py_produce "$NS_ANALYSIS" "$P" python <"$WORK/sent-py" || fail "kafka-python produce through the producer inlet"
+kafka_py_consume "$NS_ANALYSIS" "$C" python 4 group-py >"$WORK/got-py" || fail "kafka-python consume through the consumer inlet"
+diff "$WORK/sent-py" "$WORK/got-py" >&2 || fail "kafka-python: consumed values differ from the produced ones"
+rc=0
+kafka_log_grep "$KAFKA_DATA_DIR" "python record" python >/dev/null || rc=$?
+[ $rc = 1 ] || fail "the broker's files hold kafka-python's records in the clear (kafka_log_grep returned $rc)"
+pass "kafka-python produced 4 records through the producer inlet and read them back through the consumer inlet; the broker holds none in the clear"
+
+log "a transactional producer (kafka-python) and read_committed consumers"
+# Transactions use InitProducerId, FindCoordinator (key_type 1), AddPartitionsToTxn,
+# AddOffsetsToTxn, TxnOffsetCommit and EndTxn: client APIs that carry no records, so the inlets
+# and the outlet pass them as they are (only the broker-to-broker WriteTxnMarkers is refused); the
+# batches keep their producer id, epoch, sequence and transactional flag, and the transaction
+# markers (control batches) pass unencrypted. Each transaction but the last also commits an
+# offset of group txn-app (send_offsets_to_transaction), so that only the committed one counts.
+kafka_topic_create "$NS_ANALYSIS" "$P" txn 1 --config compression.type=uncompressed || fail "topic txn"
+printf 'committed first %s\n' 1 2 3 >"$WORK/txn-1"
+printf 'aborted %s\n' 1 2 >"$WORK/txn-aborted"
+printf 'committed second %s\n' 1 2 >"$WORK/txn-2"
+kafka_py_produce "$NS_ANALYSIS" "$P" txn --transactional-id airlock-txn --send-offset txn-app:3 <"$WORK/txn-1" || fail "first transaction"
+kafka_py_produce "$NS_ANALYSIS" "$P" txn --transactional-id airlock-txn --abort --send-offset txn-app:99 \
+    <"$WORK/txn-aborted" || fail "aborted transaction"
+kafka_py_produce "$NS_ANALYSIS" "$P" txn --transactional-id airlock-txn <"$WORK/txn-2" || fail "second transaction"
+cat "$WORK/txn-1" "$WORK/txn-2" >"$WORK/txn-committed"
+cat "$WORK/txn-1" "$WORK/txn-aborted" "$WORK/txn-2" >"$WORK/txn-all"
+kafka_py_consume "$NS_ANALYSIS" "$C" txn 5 group-txn --isolation-level read_committed >"$WORK/got-txn" ||
+    fail "read_committed consumer (kafka-python)"
+diff "$WORK/txn-committed" "$WORK/got-txn" >&2 || fail "read_committed (kafka-python) read other values than the committed ones"
+# Nothing beyond the 5 committed: asked for a sixth, it gives up with exactly those.
+rc=0
+kafka_py_consume "$NS_ANALYSIS" "$C" txn 6 group-txn-6 --isolation-level read_committed --timeout 8 >"$WORK/got-txn-6" || rc=$?
+[ $rc = 1 ] || fail "a read_committed consumer read a sixth record: $(tail -1 "$WORK/got-txn-6")"
+diff "$WORK/txn-committed" "$WORK/got-txn-6" >&2 || fail "read_committed (asked for 6) read other values"
+# Control: the aborted records are in the log; read_uncommitted gets all 7, decrypted.
+kafka_py_consume "$NS_ANALYSIS" "$C" txn 7 group-txn-all >"$WORK/got-txn-all" || fail "read_uncommitted consumer"
+diff "$WORK/txn-all" "$WORK/got-txn-all" >&2 || fail "read_uncommitted read other values than the 7 sent"
+consume_to "$WORK/got-txn-java" "$NS_ANALYSIS" "$C" txn 5 group-txn-java - --isolation-level read_committed ||
+    fail "read_committed console consumer"
+diff "$WORK/txn-committed" "$WORK/got-txn-java" >&2 || fail "read_committed (console consumer) read other values than the committed ones"
+offset=$(kafka_py_committed "$NS_ANALYSIS" "$C" txn txn-app) || fail "the committed offset of group txn-app"
+[ "$offset" = 3 ] || fail "group txn-app's offset is $offset, expected 3 (the first transaction's; the aborted one's 99 discarded)"
+for needle in committed aborted; do
+    rc=0
+    kafka_log_grep "$KAFKA_DATA_DIR" "$needle" txn >/dev/null || rc=$?
+    [ $rc = 1 ] || fail "the broker's files hold transactional records ($needle) in the clear (kafka_log_grep returned $rc)"
+done
+pass "transactions through the producer inlet: read_committed consumers (kafka-python, console) read exactly the 5 committed, decrypted; read_uncommitted also the 2 aborted; the group offset sent in a transaction counts only when committed; no plaintext at the broker"
+
 meta="$(kafka_kcat "$NS_ANALYSIS" -b "$C" -L -m 10 2>&1)" || fail "kcat -L through the consumer inlet: $meta"
 grep -q "broker 1 at 127.0.0.1:29093" <<<"$meta" || fail "kcat -L does not show broker 1 at the inlet's port: $meta"
 if grep -q ":9092" <<<"$meta"; then fail "kcat -L shows the broker's own address: $meta"; fi
@@ -208,7 +240,7 @@ key_consumers() {
     grep "new data key for the topic" "$PRODUCER_LOG" | grep "topic=demo " | tail -1 |
         sed -n 's/.*consumers=\([0-9]*\).*/\1/p'
 }
-LATE_TICKET=$(as admin project ticket --usage-count 1 --expires-in 10m --attribute kafka-inlet=true --attribute kafka-consumer=true)
+LATE_TICKET=$(ticket --attribute kafka-inlet=true --attribute kafka-consumer=true)
 as latecomer project enroll "$LATE_TICKET" >/dev/null 2>&1 || fail "latecomer enroll"
 as latecomer node create --metrics 127.0.0.1:9465 >/dev/null 2>&1 || fail "latecomer node"
 as latecomer policy create --resource-type kafka-inlet --expression '(= subject.kafka-outlet "true")' >/dev/null ||

@@ -23,6 +23,7 @@ set -euo pipefail
 export TESTBED_PREFIX="${TESTBED_PREFIX:-kc_}"
 source "$(dirname "$0")/../lib/common.sh"
 source "$ROOT/tests/testbed/kafka.sh"
+source "$ROOT/tests/lib/airlock.sh"
 [ -x "$AIRLOCK" ] || fail "build first: cargo build --release"
 [ "$(id -u)" = 0 ] || fail "the scenario needs root (network namespaces)"
 
@@ -40,24 +41,8 @@ testbed_assert_isolated >/dev/null 2>&1 || fail "namespaces are not isolated"
 testbed_project_name project.airlock.test || fail "hosts files for the namespaces"
 pass "the application team's network reaches only the project host"
 
-# `as PARTY cmd…` runs airlock inside the party's namespace with its own state.
-as() {
-    local party=$1 ns
-    shift
-    case $party in
-    admin) ns=$NS_PROJECT ;;
-    producer | consumer) ns=$NS_ANALYSIS ;;
-    esac
-    ip netns exec "$ns" env AIRLOCK_HOME="$WORK/$party" "$AIRLOCK" "$@"
-}
-for p in admin producer consumer; do
-    on_exit "ip netns exec \$NS_PROJECT env AIRLOCK_HOME='$WORK/$p' '$AIRLOCK' node delete --all --yes"
-done
-json_field() {
-    local party=$1 field=$2
-    shift 2
-    as "$party" "$@" --output json | python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$field"
-}
+# Each party's airlock state is $WORK/PARTY; `as PARTY cmd…` runs airlock in its namespace.
+parties admin="$NS_PROJECT" producer="$NS_ANALYSIS" consumer="$NS_ANALYSIS"
 
 # Ports apart from kafka.sh's.
 KPORT=9392 SASL_PORT=9492 CPORT=9592
@@ -78,23 +63,16 @@ as admin project addon configure kafka --bootstrap-server "$CLOUD" --tls --tls-c
 [ "$(json_field admin tls kafka-outlet show kafka --at project-default)" = True ] ||
     fail "the project node's Kafka outlet does not speak TLS"
 PROJECT_ID=$(json_field admin project_identifier project show)
-PRODUCER_TICKET=$(as admin project ticket --usage-count 1 --expires-in 10m --attribute kafka-producer=true)
-CONSUMER_TICKET=$(as admin project ticket --usage-count 1 --expires-in 10m --attribute kafka-consumer=true)
+PRODUCER_TICKET=$(ticket --attribute kafka-producer=true)
+CONSUMER_TICKET=$(ticket --attribute kafka-consumer=true)
 pass "the project node runs Kafka outlet kafka -> $CLOUD over TLS; two tickets issued"
 
 log "application team: producer and consumer nodes, short forms"
 for party in consumer producer; do
-    ticket=$PRODUCER_TICKET
-    [ $party = consumer ] && ticket=$CONSUMER_TICKET
-    as $party project enroll "$ticket" >/dev/null 2>&1 || fail "$party enroll"
-    as $party node create >/dev/null 2>&1 || fail "$party node"
+    t=$PRODUCER_TICKET
+    [ $party = consumer ] && t=$CONSUMER_TICKET
     # The Kafka outlet's end is the project node itself (it holds no member credential).
-    as $party policy create --resource-type kafka-inlet --expression "(= subject.identifier \"$PROJECT_ID\")" >/dev/null ||
-        fail "$party kafka-inlet policy"
-    as $party policy create --resource-type kafka-consumer --expression '(= subject.kafka-consumer "true")' >/dev/null ||
-        fail "$party kafka-consumer policy"
-    as $party policy create --resource-type kafka-producer --expression '(= subject.kafka-producer "true")' >/dev/null ||
-        fail "$party kafka-producer policy"
+    kafka_member $party "$t" "(= subject.identifier \"$PROJECT_ID\")"
 done
 # Consumers first: a producer grants keys to the consumers listed when it makes them.
 as consumer kafka-consumer create --bootstrap-server 127.0.0.1:31092 --brokers-port-range 31093-31099 \

@@ -60,6 +60,18 @@
 #       topics of a "broker holds only ciphertext" check with --config compression.type=uncompressed.
 #   kafka_kcat NETNS ARGS...
 #       kcat (Debian package; librdkafka) inside NETNS, bounded by $KAFKA_TOOL_TIMEOUT s.
+#   kafka_python_install
+#       kafka-python $KAFKA_PYTHON_VERSION (a pure-Python client, no dependencies) from PyPI with pip,
+#       into $KAFKA_PYTHON_DIR (cached by version; `.complete` marks a finished install).
+#   kafka_py_produce NETNS BOOTSTRAP TOPIC [--transactional-id ID [--abort] [--send-offset GROUP:OFFSET]]
+#       kafka-python producer (kafka/kafka_client.py): one record per line of stdin, each send
+#       awaited; with --transactional-id all lines in one transaction, committed (or aborted),
+#       with --send-offset also GROUP's offset OFFSET for partition 0 (send_offsets_to_transaction).
+#   kafka_py_consume NETNS BOOTSTRAP TOPIC N GROUP [--isolation-level read_committed] [--timeout S]
+#       kafka-python consumer from the earliest offset: prints up to N values on stdout; returns 1
+#       when fewer than N came within S seconds (default 20), 2 on an error.
+#   kafka_py_committed NETNS BOOTSTRAP TOPIC GROUP
+#       Prints GROUP's committed offset for partition 0 of TOPIC ("none" if it has none).
 #
 # Every tool runs inside the namespace given (`ip netns exec`, "" = host loopback) under `timeout`
 # ($KAFKA_TOOL_TIMEOUT s, default 90); its stderr goes to $KAFKA_TOOL_LOG (overwritten by each call,
@@ -85,6 +97,8 @@ KAFKA_START_TIMEOUT="${KAFKA_START_TIMEOUT:-120}"
 KAFKA_STOP_TIMEOUT="${KAFKA_STOP_TIMEOUT:-30}"
 KAFKA_TOOL_TIMEOUT="${KAFKA_TOOL_TIMEOUT:-90}"
 KAFKA_CONSUME_TIMEOUT_MS="${KAFKA_CONSUME_TIMEOUT_MS:-20000}"
+KAFKA_PYTHON_VERSION=3.0.12
+KAFKA_PYTHON_DIR="$AIRLOCK_CACHE/pip-kafka-python-$KAFKA_PYTHON_VERSION"
 KAFKA_MAVEN_DEPENDENCY_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.8.1
 KAFKA_PIDS=()
 _KAFKA_OWN_DIRS=()
@@ -528,4 +542,70 @@ kafka_kcat() {
     command -v kcat >/dev/null || _kafka_apt_install kcat || return 1
     _kafka_in "$ns"
     timeout -k 5 "$KAFKA_TOOL_TIMEOUT" "${_KAFKA_IN[@]}" kcat "$@"
+}
+
+kafka_python_install() {
+    [ -f "$KAFKA_PYTHON_DIR/.complete" ] && return 0
+    command -v python3 >/dev/null || _kafka_apt_install python3 || return 1
+    python3 -m pip --version >/dev/null 2>&1 || _kafka_apt_install python3-pip || return 1
+    mkdir -p "$AIRLOCK_CACHE" || return 1
+    tb_log "installing kafka-python $KAFKA_PYTHON_VERSION from PyPI into $KAFKA_PYTHON_DIR"
+    (
+        # One installer at a time; a second one waits and then finds it done.
+        exec 9>"$KAFKA_PYTHON_DIR.lock"
+        flock 9
+        [ -f "$KAFKA_PYTHON_DIR/.complete" ] && exit 0
+        rm -rf "$KAFKA_PYTHON_DIR.tmp" "$KAFKA_PYTHON_DIR" || exit 1
+        # --target: a folder of its own, nothing installed into the system's Python (so Debian's
+        # "externally managed" guard does not apply; the variable is for pips that check anyway).
+        PIP_BREAK_SYSTEM_PACKAGES=1 timeout -k 5 300 python3 -m pip install --quiet --no-deps \
+            --disable-pip-version-check --no-input --target "$KAFKA_PYTHON_DIR.tmp" \
+            "kafka-python==$KAFKA_PYTHON_VERSION" >"$KAFKA_PYTHON_DIR.log" 2>&1 || exit 1
+        PYTHONPATH="$KAFKA_PYTHON_DIR.tmp" python3 -c 'import kafka, sys; sys.exit(kafka.__version__ != sys.argv[1])' \
+            "$KAFKA_PYTHON_VERSION" >>"$KAFKA_PYTHON_DIR.log" 2>&1 || exit 1
+        mv "$KAFKA_PYTHON_DIR.tmp" "$KAFKA_PYTHON_DIR" && : >"$KAFKA_PYTHON_DIR/.complete"
+    ) || {
+        tb_err "installing kafka-python $KAFKA_PYTHON_VERSION failed; last lines of $KAFKA_PYTHON_DIR.log:"
+        tail -n 15 "$KAFKA_PYTHON_DIR.log" >&2
+        return 1
+    }
+}
+
+# _kafka_py NETNS ARGS...: kafka/kafka_client.py inside NETNS, bounded; stderr to $KAFKA_TOOL_LOG.
+_kafka_py() {
+    local ns=$1
+    shift
+    [ -f "$KAFKA_PYTHON_DIR/.complete" ] || { tb_err "kafka-python is not installed (call kafka_python_install)"; return 1; }
+    _kafka_tool_log || return 1
+    _kafka_in "$ns"
+    timeout -k 5 "$KAFKA_TOOL_TIMEOUT" "${_KAFKA_IN[@]}" env PYTHONPATH="$KAFKA_PYTHON_DIR" PYTHONDONTWRITEBYTECODE=1 \
+        python3 "$KAFKA_SRC/kafka_client.py" "$@" 2>"$KAFKA_TOOL_LOG"
+}
+
+kafka_py_produce() {
+    [ $# -ge 3 ] || { tb_err "usage: kafka_py_produce NETNS BOOTSTRAP TOPIC [--transactional-id ID [--abort]]"; return 1; }
+    local ns=$1 rc=0
+    shift
+    _kafka_py "$ns" produce "$@" >/dev/null || rc=$?
+    [ $rc = 0 ] || { _kafka_tool_failed "kafka-python producer ($2)" $rc; return 1; }
+}
+
+kafka_py_consume() {
+    [ $# -ge 5 ] || { tb_err "usage: kafka_py_consume NETNS BOOTSTRAP TOPIC N GROUP [--isolation-level L] [--timeout S]"; return 2; }
+    local ns=$1 rc=0
+    shift
+    _kafka_py "$ns" consume "$@" || rc=$?
+    case $rc in
+    0) ;;
+    1) tb_err "kafka-python consumer ($2): $(tail -1 "$KAFKA_TOOL_LOG"), $3 wanted"; return 1 ;;
+    *) _kafka_tool_failed "kafka-python consumer ($2)" $rc; return 2 ;;
+    esac
+}
+
+kafka_py_committed() {
+    [ $# -ge 4 ] || { tb_err "usage: kafka_py_committed NETNS BOOTSTRAP TOPIC GROUP"; return 1; }
+    local ns=$1 rc=0
+    shift
+    _kafka_py "$ns" committed "$@" || rc=$?
+    [ $rc = 0 ] || { _kafka_tool_failed "kafka-python committed offset ($2, $3)" $rc; return 1; }
 }

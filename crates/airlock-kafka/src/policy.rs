@@ -145,4 +145,27 @@ mod tests {
         assert_eq!(ApiLabel(3).to_string(), "Metadata (3)");
         assert_eq!(ApiLabel(999).to_string(), "API key 999");
     }
+
+    #[test]
+    fn transactional_producer_apis_pass() {
+        // What a transactional producer sends besides Produce: none carries records or broker
+        // addresses, so they pass undecoded (tests/scenarios/kafka.sh runs them end to end).
+        for (key, api) in [
+            (22, ApiKey::InitProducerId),
+            (24, ApiKey::AddPartitionsToTxn),
+            (25, ApiKey::AddOffsetsToTxn),
+            (26, ApiKey::EndTxn),
+            (28, ApiKey::TxnOffsetCommit),
+        ] {
+            assert_eq!(treatment(key), ApiTreatment::Pass(api), "{key}");
+        }
+        // FindCoordinator with key_type 1 names the transaction coordinator: its response is
+        // read and the address rewritten like a group coordinator's.
+        assert_eq!(
+            treatment(10),
+            ApiTreatment::Intercept(ApiKey::FindCoordinator, 6)
+        );
+        // Only the coordinator's markers to the partition leaders are broker-to-broker.
+        assert_eq!(treatment(27), ApiTreatment::Refused);
+    }
 }
