@@ -12,7 +12,7 @@
 #                            valid 10 minutes: `ticket --attribute kafka-producer=true`
 #   kafka_member PARTY TICKET KAFKA_INLET_EXPRESSION
 #                            enrolls PARTY with TICKET, creates its node and its policies: kafka-inlet
-#                            (who may be the Kafka outlet's end), kafka-consumer (who may read what
+#                            (who may be the Kafka outlet's end; "": the default), kafka-consumer (who may read what
 #                            it produces: kafka-consumer=true), kafka-producer (whose records it
 #                            reads: kafka-producer=true)
 
@@ -47,8 +47,10 @@ kafka_member() {
     local party=$1 ticket=$2 inlet_expression=$3
     as "$party" project enroll "$ticket" >/dev/null 2>&1 || fail "$party enroll"
     as "$party" node create >/dev/null 2>&1 || fail "$party node"
-    as "$party" policy create --resource-type kafka-inlet --expression "$inlet_expression" >/dev/null ||
-        fail "$party kafka-inlet policy"
+    if [ -n "$inlet_expression" ]; then
+        as "$party" policy create --resource-type kafka-inlet --expression "$inlet_expression" >/dev/null ||
+            fail "$party kafka-inlet policy"
+    fi
     as "$party" policy create --resource-type kafka-consumer --expression '(= subject.kafka-consumer "true")' >/dev/null ||
         fail "$party kafka-consumer policy"
     as "$party" policy create --resource-type kafka-producer --expression '(= subject.kafka-producer "true")' >/dev/null ||

@@ -19,7 +19,8 @@
 # gets an error, not data; every compression codec round trips; kcat -L through an inlet sees
 # every broker at a local port of the inlet's range; an identity without kafka-inlet=true is
 # refused by the outlet; a 3-broker cluster with a 3-partition topic replicated 3 times works
-# through one inlet; a consumer node enrolled later reads the topic from offset 0 once the
+# through one inlet; the producer's node restarts and gets its data keys back from the key
+# directory; a consumer node enrolled after that reads the topic from offset 0 once the
 # producer's membership check granted it the producer's retained keys (its /metrics counts the
 # records it decrypted); after its membership is deleted, the producer's next key is made without
 # it (the producer's log: the consumers changed, one left; the key's consumer count drops).
@@ -240,6 +241,14 @@ key_consumers() {
     grep "new data key for the topic" "$PRODUCER_LOG" | grep "topic=demo " | tail -1 |
         sed -n 's/.*consumers=\([0-9]*\).*/\1/p'
 }
+# The producer's node restarts first: the keys of the demo records come back from the key
+# directory (its own grants), so it can still grant them to a consumer admitted after the restart.
+as producer node stop default >/dev/null 2>&1 || fail "stop the producer node"
+restored_before=$(grep -c "data keys made before this start are retained again" "$PRODUCER_LOG" || true)
+as producer node start default >/dev/null 2>&1 || fail "start the producer node"
+restored_more() { [ "$(grep -c "data keys made before this start are retained again" "$PRODUCER_LOG" || true)" -gt "$restored_before" ]; }
+wait_until 40 restored_more || fail "the restarted producer did not get its data keys back within 40 s: $(tail -5 "$PRODUCER_LOG")"
+pass "the producer's node restarted and retained its older data keys again: $(grep "data keys made before this start" "$PRODUCER_LOG" | tail -1 | grep -o 'keys=[0-9]*')"
 LATE_TICKET=$(ticket --attribute kafka-inlet=true --attribute kafka-consumer=true)
 as latecomer project enroll "$LATE_TICKET" >/dev/null 2>&1 || fail "latecomer enroll"
 as latecomer node create --metrics 127.0.0.1:9465 >/dev/null 2>&1 || fail "latecomer node"

@@ -102,9 +102,6 @@ as admin project create --listen 0.0.0.0:4000 --public-address project.example:4
 as admin project addon configure kafka --bootstrap-server "$CLOUD" --tls --tls-ca-file "$KAFKA_CA"
 [ "$(as admin kafka-outlet show kafka --at project-default --output json | field tls)" = True ] ||
     die "the project node's Kafka outlet does not speak TLS"
-# The members' inlets accept the project node itself at the outlet's end: its identifier.
-project_id=$(as admin project show --output json | field project_identifier)
-
 say "Administrator: two one-time enrollment tickets (valid 10 minutes)"
 # The attributes go into each member's credential; the policies below check them.
 consumer_ticket=$(as admin project ticket --usage-count 1 --expires-in 10m --attribute kafka-consumer=true)
@@ -113,8 +110,8 @@ producer_ticket=$(as admin project ticket --usage-count 1 --expires-in 10m --att
 member() { # member PARTY TICKET: enroll, make the node, set its policies
     as "$1" project enroll "$2"
     as "$1" node create
-    # The other end of the portal must be the project node (the Kafka add-on's outlet).
-    as "$1" policy create --resource-type kafka-inlet --expression "(= subject.identifier \"$project_id\")"
+    # (No kafka-inlet policy: by default an inlet accepts the project node, which runs the
+    # Kafka add-on's outlet, and members with a valid credential.)
     # Who may read the records this node produces: members with kafka-consumer=true.
     as "$1" policy create --resource-type kafka-consumer --expression '(= subject.kafka-consumer "true")'
     # Whose records this node opens: members with kafka-producer=true.
