@@ -20,7 +20,8 @@ use bytes::{BufMut, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, FetchResponse, ProduceRequest};
 use kafka_protocol::protocol::{Decodable, Encodable};
 
-use crate::record_crypto::{open, peek_key_id, CryptoError, DataKey, KeyId, Sealer};
+use crate::fields::{seal_fields, FieldError, SealedFields};
+use crate::record_crypto::{open, open_field, peek_key_id, CryptoError, DataKey, KeyId, Sealer};
 use crate::records::{map_values, MapOptions, RecordsError};
 use crate::shape::{self, Schema};
 use crate::KafkaError;
@@ -48,6 +49,11 @@ pub trait ProduceEncryptor {
     /// records pass as they are. `Err(KeyNotReady)`: the runtime must first make a key (the
     /// request is then handed in again).
     fn sealer(&mut self, topic: &str) -> Result<Option<&mut Sealer>, KeyNotReady>;
+    /// The top-level fields of JSON object values to seal (`--encrypted-field`); empty (the
+    /// default): whole values. See [`crate::fields`].
+    fn encrypted_fields(&self) -> &[String] {
+        &[]
+    }
 }
 
 /// What the consumer side knows of a key id.
@@ -123,6 +129,8 @@ pub enum FailureReason {
     Plaintext,
     /// The record batches could not be read.
     BadBatch(RecordsError),
+    /// A JSON value's sealed field could not be read or opened (`--encrypted-field`).
+    BadField(FieldError),
 }
 
 /// A partition whose records were withheld from the client, for logs and metrics.
@@ -220,6 +228,7 @@ pub(crate) fn seal_produce(
     }
     let mut changed = false;
     let mut encrypted = TopicCounts::new();
+    let fields = enc.encrypted_fields().to_vec();
     for (t, name) in request.topic_data.iter_mut().zip(&names) {
         let Ok(Some(sealer)) = enc.sealer(name) else {
             continue;
@@ -229,9 +238,18 @@ pub(crate) fn seal_produce(
             let mut n = 0u64;
             let sealed = map_values(records, &MapOptions::produce(), |ctx, v| {
                 n += u64::from(v.is_some());
-                v.map(|v| sealer.seal(name, ctx.key, &v).map(Bytes::from))
-                    .transpose()
-                    .map_err(SealFailure::Crypto)
+                let Some(v) = v else { return Ok(None) };
+                if fields.is_empty() {
+                    return sealer
+                        .seal(name, ctx.key, &v)
+                        .map(|b| Some(Bytes::from(b)))
+                        .map_err(SealFailure::Crypto);
+                }
+                match seal_fields(sealer, name, ctx.key, &fields, &v) {
+                    Ok(b) => Ok(Some(Bytes::from(b))),
+                    Err(FieldError::Crypto { source, .. }) => Err(SealFailure::Crypto(source)),
+                    Err(e) => Err(SealFailure::Field(e)),
+                }
             });
             match sealed {
                 Ok(r) => {
@@ -243,6 +261,7 @@ pub(crate) fn seal_produce(
                 }
                 Err(SealFailure::Crypto(e)) => return Err(refuse(name, e.to_string())),
                 Err(SealFailure::Records(e)) => return Err(refuse(name, e.to_string())),
+                Err(SealFailure::Field(e)) => return Err(refuse(name, e.to_string())),
             }
             changed = true;
         }
@@ -256,6 +275,7 @@ pub(crate) fn seal_produce(
 enum SealFailure {
     Crypto(CryptoError),
     Records(RecordsError),
+    Field(FieldError),
 }
 
 impl From<RecordsError> for SealFailure {
@@ -315,10 +335,47 @@ pub(crate) fn open_fetch(
                     let Some(v) = v else { return Ok(None) };
                     let fail = |reason| OpenFailure::Reason(Some(ctx.offset), reason);
                     let Some(id) = peek_key_id(&v) else {
-                        return match dec.must_be_encrypted(name) {
-                            true => Err(fail(FailureReason::Plaintext)),
-                            false => Ok(Some(v)),
+                        // Not a whole-value blob: a JSON object with sealed fields, or plaintext.
+                        let found = match SealedFields::find(&v) {
+                            Ok(Some(found)) => found,
+                            Ok(None) => {
+                                return match dec.must_be_encrypted(name) {
+                                    true => Err(fail(FailureReason::Plaintext)),
+                                    false => Ok(Some(v)),
+                                }
+                            }
+                            Err(e) => return Err(fail(FailureReason::BadField(e))),
                         };
+                        let mut waiting = false;
+                        for id in found.key_ids() {
+                            match dec.data_key(id) {
+                                KeyLookup::Ready(_) => {}
+                                KeyLookup::Missing => {
+                                    missing.insert(id);
+                                    waiting = true;
+                                }
+                                KeyLookup::Unavailable => {
+                                    return Err(fail(FailureReason::KeyUnavailable(id)))
+                                }
+                            }
+                        }
+                        if waiting {
+                            return Ok(Some(v));
+                        }
+                        let plain = found
+                            .open(|field, blob| {
+                                let id = peek_key_id(blob)
+                                    .ok_or(CryptoError::Truncated { len: blob.len() })?;
+                                match dec.data_key(id) {
+                                    KeyLookup::Ready(key) => {
+                                        open_field(key, name, ctx.key, field, blob)
+                                    }
+                                    _ => Err(CryptoError::NotEncrypted),
+                                }
+                            })
+                            .map_err(|e| fail(FailureReason::BadField(e)))?;
+                        opened += 1;
+                        return Ok(Some(Bytes::from(plain)));
                     };
                     match dec.data_key(id) {
                         KeyLookup::Ready(key) => open(key, name, ctx.key, &v)

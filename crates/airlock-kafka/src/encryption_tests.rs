@@ -35,9 +35,14 @@ struct Keys {
     encrypted: Vec<String>,
     cache: HashMap<KeyId, DataKey>,
     unavailable: Vec<KeyId>,
+    fields: Vec<String>,
 }
 
 impl ProduceEncryptor for Keys {
+    fn encrypted_fields(&self) -> &[String] {
+        &self.fields
+    }
+
     fn sealer(&mut self, topic: &str) -> Result<Option<&mut Sealer>, KeyNotReady> {
         if !self.encrypted.iter().any(|t| t == topic) {
             return Ok(None);
@@ -493,4 +498,98 @@ fn sasl_passes_through_the_encrypting_inlet_and_the_outlet_untouched() {
             topic: "orders".into()
         }
     );
+}
+
+/// `--encrypted-field pin`: only that field of each JSON value is sealed; the consumer side
+/// opens it with no configuration; a value that is not a JSON object with the field is refused
+/// at produce time; a tampered field withholds the partition.
+#[test]
+fn named_json_fields_are_sealed_and_opened() {
+    let mut fk = Keys {
+        fields: vec!["pin".into()],
+        ..keys()
+    };
+    fk.sealers.insert("orders".into(), Sealer::new(key()));
+    let mut inlet = InletInterceptor::new();
+    let json = [
+        Some(r#"{"id": 1, "pin": "1234"}"#),
+        None,
+        Some(r#"{"pin":[5,6],"x":true}"#),
+    ];
+    let frame = produce(9, "orders", batch(&json, Compression::Lz4));
+    let topics = TopicNames::new();
+    let RequestAction::Sealed { frame: out, .. } = inlet
+        .on_request_encrypting(frame, &topics, &mut fk)
+        .unwrap()
+    else {
+        panic!("not sealed")
+    };
+    let records = produced(&out, 9).topic_data[0].partition_data[0]
+        .records
+        .clone()
+        .unwrap();
+    let (_, got) = values(&records);
+    let first = String::from_utf8(got[0].value.clone().unwrap().to_vec()).unwrap();
+    assert!(
+        first.starts_with(r#"{"id":1,"pin":"airlock:v1:"#),
+        "{first}"
+    );
+    assert!(!first.contains("1234"));
+    assert_eq!(got[1].value, None);
+
+    fk.sealers.clear();
+    let action = fetch_through(&mut fk, &mut TopicNames::new(), 12, records.clone());
+    let ResponseAction::Decrypted {
+        frame,
+        failures,
+        decrypted,
+    } = action
+    else {
+        panic!("not decrypted: {action:?}")
+    };
+    assert!(failures.is_empty(), "{failures:?}");
+    assert_eq!(decrypted, [("orders".to_string(), 2)]);
+    let (_, opened) = values(&fetched(&frame, 12).records.unwrap());
+    let opened: Vec<_> = opened.iter().map(|r| r.value.clone()).collect();
+    assert_eq!(
+        opened,
+        [
+            Some(r#"{"id":1,"pin":"1234"}"#.into()),
+            None,
+            Some(r#"{"pin":[5,6],"x":true}"#.into())
+        ]
+    );
+
+    // A field moved under another name does not open: the partition is withheld.
+    let moved = first.replacen("\"pin\"", "\"pan\"", 1);
+    let moved: &'static str = Box::leak(moved.into_boxed_str());
+    let mut k2 = keys();
+    k2.cache.insert(ID, key());
+    let action = fetch_through(
+        &mut k2,
+        &mut TopicNames::new(),
+        12,
+        batch(&[Some(moved)], Compression::None),
+    );
+    let ResponseAction::Decrypted { failures, .. } = action else {
+        panic!("{action:?}")
+    };
+    assert!(
+        matches!(&failures[0].reason, FailureReason::BadField(_)),
+        "{failures:?}"
+    );
+
+    // Not a JSON object, or without the field: refused before anything is sent.
+    for bad in ["plain", r#"{"id":2}"#] {
+        let mut inlet = InletInterceptor::new();
+        fk.sealers.insert("orders".into(), Sealer::new(key()));
+        let frame = produce(9, "orders", batch(&[Some(bad)], Compression::None));
+        assert!(
+            matches!(
+                inlet.on_request_encrypting(frame, &topics, &mut fk),
+                Err(crate::KafkaError::Encrypt { .. })
+            ),
+            "{bad}"
+        );
+    }
 }

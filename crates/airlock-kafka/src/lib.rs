@@ -28,6 +28,7 @@ mod codec;
 pub mod encryption;
 mod error;
 mod exchange;
+pub mod fields;
 pub mod frame;
 pub mod header;
 pub mod inlet;

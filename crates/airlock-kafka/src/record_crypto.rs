@@ -9,7 +9,9 @@
 //!         ‖ record key (i32 length, -1 for none, then the bytes)
 //! ```
 //!
-//! so a blob is 33 bytes longer than its value. The AAD binds the topic, the record key and the
+//! so a blob is 33 bytes longer than its value. A blob of one JSON field (`--encrypted-field`,
+//! [`Sealer::seal_field`]) has the label `"airlock kafka field v1"` instead and the field name
+//! (u16 len ‖ name) appended to the AAD. The AAD binds the topic, the record key and the
 //! key id: a blob copied to another topic or under another record key does not open.
 //!
 //! A [`Sealer`] owns one data key and its counter: the counter only moves forward and is never
@@ -33,6 +35,7 @@ pub const DEFAULT_RECORDS_PER_KEY: u64 = 1 << 24;
 const TAG_LEN: usize = 16;
 const HEADER_LEN: usize = 1 + 8 + 8;
 const AAD_LABEL: &[u8] = b"airlock kafka record v1";
+const FIELD_AAD_LABEL: &[u8] = b"airlock kafka field v1";
 
 /// Eight bytes naming one data key, unique in the project's key directory.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -100,6 +103,12 @@ pub enum CryptoError {
     /// The topic name is longer than the AAD's 16-bit length field (Kafka allows 249 bytes).
     #[error("topic name of {len} bytes is too long to encrypt records for")]
     TopicTooLong {
+        /// The name's length.
+        len: usize,
+    },
+    /// A field name is longer than the AAD's 16-bit length field.
+    #[error("field name of {len} bytes is too long to encrypt")]
+    FieldTooLong {
         /// The name's length.
         len: usize,
     },
@@ -206,6 +215,28 @@ impl Sealer {
         record_key: Option<&[u8]>,
         value: &[u8],
     ) -> Result<Vec<u8>, CryptoError> {
+        self.seal_blob(topic, record_key, None, value)
+    }
+
+    /// Seals the JSON text `value` of top-level field `field` of a record value (the field
+    /// name is bound in the AAD: a blob moved to another field does not open).
+    pub fn seal_field(
+        &mut self,
+        topic: &str,
+        record_key: Option<&[u8]>,
+        field: &str,
+        value: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
+        self.seal_blob(topic, record_key, Some(field), value)
+    }
+
+    fn seal_blob(
+        &mut self,
+        topic: &str,
+        record_key: Option<&[u8]>,
+        field: Option<&str>,
+        value: &[u8],
+    ) -> Result<Vec<u8>, CryptoError> {
         let counter = self.next;
         if counter >= self.key.limit {
             return Err(CryptoError::KeyExhausted {
@@ -216,7 +247,7 @@ impl Sealer {
         if value.len() > i32::MAX as usize - BLOB_OVERHEAD {
             return Err(CryptoError::RecordTooLarge { len: value.len() });
         }
-        let aad = aad(topic, self.key.id, counter, record_key)?;
+        let aad = aad(topic, self.key.id, counter, record_key, field)?;
         let mut blob = Vec::with_capacity(value.len() + BLOB_OVERHEAD);
         blob.push(BLOB_MAGIC);
         blob.extend_from_slice(&self.key.id.0);
@@ -249,6 +280,28 @@ pub fn open(
     record_key: Option<&[u8]>,
     blob: &[u8],
 ) -> Result<Vec<u8>, CryptoError> {
+    open_blob(key, topic, record_key, None, blob)
+}
+
+/// Opens a blob [`Sealer::seal_field`] made for field `field` of a record of `topic` with
+/// `record_key`.
+pub fn open_field(
+    key: &DataKey,
+    topic: &str,
+    record_key: Option<&[u8]>,
+    field: &str,
+    blob: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    open_blob(key, topic, record_key, Some(field), blob)
+}
+
+fn open_blob(
+    key: &DataKey,
+    topic: &str,
+    record_key: Option<&[u8]>,
+    field: Option<&str>,
+    blob: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
     if blob.first() != Some(&BLOB_MAGIC) {
         return Err(CryptoError::NotEncrypted);
     }
@@ -269,7 +322,7 @@ pub fn open(
             limit: key.limit,
         });
     }
-    let aad = aad(topic, key.id, counter, record_key)?;
+    let aad = aad(topic, key.id, counter, record_key, field)?;
     let mut body = blob[HEADER_LEN..].to_vec();
     let plain_len = key
         .aead
@@ -291,6 +344,7 @@ fn aad(
     key_id: KeyId,
     counter: u64,
     record_key: Option<&[u8]>,
+    field: Option<&str>,
 ) -> Result<Vec<u8>, CryptoError> {
     let topic_len =
         u16::try_from(topic.len()).map_err(|_| CryptoError::TopicTooLong { len: topic.len() })?;
@@ -303,13 +357,22 @@ fn aad(
     let mut aad = Vec::with_capacity(
         AAD_LABEL.len() + 2 + topic.len() + 8 + 8 + 4 + record_key.map_or(0, <[u8]>::len),
     );
-    aad.extend_from_slice(AAD_LABEL);
+    aad.extend_from_slice(if field.is_some() {
+        FIELD_AAD_LABEL
+    } else {
+        AAD_LABEL
+    });
     aad.extend_from_slice(&topic_len.to_be_bytes());
     aad.extend_from_slice(topic.as_bytes());
     aad.extend_from_slice(&key_id.0);
     aad.extend_from_slice(&counter.to_be_bytes());
     aad.extend_from_slice(&key_len.to_be_bytes());
     aad.extend_from_slice(record_key.unwrap_or_default());
+    if let Some(f) = field {
+        let len = u16::try_from(f.len()).map_err(|_| CryptoError::FieldTooLong { len: f.len() })?;
+        aad.extend_from_slice(&len.to_be_bytes());
+        aad.extend_from_slice(f.as_bytes());
+    }
     Ok(aad)
 }
 

@@ -267,6 +267,7 @@ pub fn inlet(ctx: &Ctx, cmd: KafkaInletCmd) -> Result<()> {
                 broker_ports: brokers_port_range,
                 authorized: authorized.clone(),
                 encrypt: !disable_content_encryption,
+                encrypted_fields: vec![],
             };
             // The node waits for the bootstrap link (up, or refused for good: then this is an
             // error and the node kept nothing); a transient failure leaves the inlet trying.

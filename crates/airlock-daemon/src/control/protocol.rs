@@ -702,6 +702,7 @@ mod tests {
                 broker_ports: None,
                 authorized: vec![],
                 encrypt: true,
+                encrypted_fields: vec![],
             },
             wait_ms: None,
         })

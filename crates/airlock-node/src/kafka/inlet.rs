@@ -50,6 +50,10 @@ pub struct KafkaInletSpec {
     /// on by default.
     #[serde(default = "encrypt_by_default")]
     pub encrypt: bool,
+    /// With `encrypt`: encrypt only these top-level fields of JSON object values, each value
+    /// then being a JSON object (`--encrypted-field`); empty: whole values.
+    #[serde(default)]
+    pub encrypted_fields: Vec<String>,
 }
 
 fn encrypt_by_default() -> bool {
@@ -343,7 +347,7 @@ impl InletConnection {
         for _ in 0..KEY_ROUNDS {
             let action = {
                 let topics = s.topics.lock().expect("topics");
-                let mut encryptor = keyring.encryptor();
+                let mut encryptor = keyring.encryptor().with_fields(&s.spec.encrypted_fields);
                 self.interceptor
                     .lock()
                     .expect("interceptor")

@@ -191,7 +191,7 @@ impl Keyring {
 
     /// The Produce side, for one request.
     pub fn encryptor(&self) -> Encryptor<'_> {
-        Encryptor(self.epochs.lock().expect("epochs"))
+        Encryptor(self.epochs.lock().expect("epochs"), &[])
     }
 
     /// The Fetch side, for one response.
@@ -454,9 +454,21 @@ async fn membership_check(ring: Weak<Keyring>) {
 }
 
 /// The Produce side of one request (holds the keyring's sealers while it lives).
-pub struct Encryptor<'a>(MutexGuard<'a, HashMap<String, Epoch>>);
+pub struct Encryptor<'a>(MutexGuard<'a, HashMap<String, Epoch>>, &'a [String]);
+
+impl<'a> Encryptor<'a> {
+    /// Seals only these top-level fields of JSON object values (`--encrypted-field`); none:
+    /// whole values.
+    pub fn with_fields(self, fields: &'a [String]) -> Self {
+        Encryptor(self.0, fields)
+    }
+}
 
 impl ProduceEncryptor for Encryptor<'_> {
+    fn encrypted_fields(&self) -> &[String] {
+        self.1
+    }
+
     fn sealer(&mut self, topic: &str) -> Result<Option<&mut Sealer>, KeyNotReady> {
         match self.0.get_mut(topic) {
             Some(e) if usable(e) => Ok(Some(&mut e.sealer)),

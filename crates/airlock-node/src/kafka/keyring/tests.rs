@@ -7,6 +7,9 @@ fn id() -> Identifier {
     IdentitySecret::create(crate::unix_now()).identifier()
 }
 
+/// A key `own_keys` gives back: topic, key id byte, recipients, age in seconds.
+type OwnKey = (String, u8, BTreeSet<Identifier>, u64);
+
 /// A grant call: topic, key ids, newcomers.
 type GrantCall = (String, Vec<KeyId>, BTreeSet<Identifier>);
 
@@ -22,7 +25,7 @@ struct FakeSource {
     fetches: Mutex<u32>,
     /// What `own_keys` gives back (topic, key id byte, recipients, age in seconds), and
     /// whether it fails.
-    own: Mutex<Vec<(String, u8, BTreeSet<Identifier>, u64)>>,
+    own: Mutex<Vec<OwnKey>>,
     fail_own: Mutex<bool>,
 }
 
