@@ -90,6 +90,7 @@ pub async fn restore_portals(home: &Home, node: &Node, name: &str) {
             name: oname.clone(),
             to: target,
         }) {
+            let e = anyhow::Error::from(e);
             tracing::error!(outlet = %oname, "cannot restore outlet: {e:#}");
         }
     }
@@ -112,6 +113,7 @@ pub async fn restore_portals(home: &Home, node: &Node, name: &str) {
             })
             .await
         {
+            let e = anyhow::Error::from(e);
             tracing::error!(inlet = %iname, "cannot restore inlet: {e:#}");
         }
     }
@@ -124,6 +126,7 @@ async fn restore_kafka_portals(home: &Home, node: &Node, name: &str) {
     for spec in home.kafka_outlets(name).unwrap_or_default() {
         let oname = spec.name.clone();
         if let Err(e) = node.create_kafka_outlet(spec) {
+            let e = anyhow::Error::from(e);
             tracing::error!(kafka_outlet = %oname, "cannot restore Kafka outlet: {e:#}");
         }
     }
@@ -150,7 +153,8 @@ async fn restore_kafka_portals(home: &Home, node: &Node, name: &str) {
             Ok(spec) => node
                 .create_kafka_inlet(spec, Duration::ZERO)
                 .await
-                .map(drop),
+                .map(drop)
+                .map_err(anyhow::Error::from),
             Err(e) => Err(e),
         };
         if let Err(e) = created {

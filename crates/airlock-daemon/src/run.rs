@@ -43,7 +43,7 @@ pub enum RunError {
     Io(#[from] std::io::Error),
     /// The node runtime did not start (its TCP listener, …).
     #[error(transparent)]
-    Start(Box<dyn std::error::Error + Send + Sync + 'static>),
+    Start(#[from] airlock_node::StartError),
     /// The node's projects could not be joined or hosted.
     #[error(transparent)]
     Projects(#[from] ProjectError),
@@ -204,8 +204,7 @@ fn run_node_inner(home: &Home, name: &str, child: bool, opts: &RunOptions) -> Re
             rekey: Default::default(),
             purpose_key_store: Some(store),
         })
-        .await
-        .map_err(|e| RunError::Start(e.into()))?;
+        .await?;
         home.node_started(name, &node.listen_addr().to_string(), std::process::id())?;
         // Policies first: the relay service and portals below must never run on defaults.
         restore_policies(home, &node, name)?;
@@ -346,10 +345,16 @@ mod causes_tests {
 
     #[test]
     fn run_errors_print_their_causes_like_anyhow() {
-        let inner = anyhow::anyhow!("address in use").context("cannot listen on 127.0.0.1:1");
-        let want = format!("{inner:#}");
-        let e = RunError::Start(inner.into());
-        assert_eq!(with_causes(&e), want);
+        let inner = airlock_node::StartError::Listen {
+            addr: "127.0.0.1:1".parse().unwrap(),
+            error: std::io::Error::other("permission denied"),
+        };
+        let e = RunError::Start(inner);
+        assert_eq!(
+            with_causes(&e),
+            "cannot listen on 127.0.0.1:1: permission denied"
+        );
+        assert_eq!(with_causes(&e), format!("{:#}", anyhow::Error::from(e)));
         let e = RunError::AlreadyRunning { node: "n".into() };
         assert_eq!(with_causes(&e), format!("{:#}", anyhow::Error::from(e)));
     }

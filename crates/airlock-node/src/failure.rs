@@ -97,41 +97,158 @@ impl Classify for crate::portal::inlet::InvalidRoute {
     }
 }
 
+impl Classify for crate::portal::link::ConnectError {
+    fn failure_kind(&self) -> FailureKind {
+        use crate::portal::link::ConnectError as E;
+        match self {
+            E::Channel(c) => c.failure_kind(),
+            E::Refused(r) => r.failure_kind(),
+            E::Aborted(a) => a.failure_kind(),
+            E::NotOpen | E::ChannelClosed | E::NoAnswer { .. } => FailureKind::Transient,
+        }
+    }
+}
+
+impl Classify for crate::portal::inlet::LinkError {
+    fn failure_kind(&self) -> FailureKind {
+        use crate::portal::inlet::LinkError as E;
+        match self {
+            E::Resolve(e) => e.failure_kind(),
+            E::InvalidRoute(e) => e.failure_kind(),
+            E::Denied(e) => e.failure_kind(),
+            E::Channel(e) => e.failure_kind(),
+            E::Connect(e) => e.failure_kind(),
+            E::LocalSocket(_) => FailureKind::Transient,
+        }
+    }
+}
+
+/// A spec that cannot work is permanent; a listening address someone else holds may be freed.
+impl Classify for crate::portal::inlet::InletError {
+    fn failure_kind(&self) -> FailureKind {
+        use crate::portal::inlet::InletError as E;
+        match self {
+            E::Route(_) | E::InvalidRoute(_) | E::Authorized(_) => FailureKind::Permanent,
+            E::AddressInUse { .. } | E::Listen { .. } => FailureKind::Transient,
+        }
+    }
+}
+
+impl Classify for crate::portal::registry::CreateInletError {
+    fn failure_kind(&self) -> FailureKind {
+        use crate::portal::registry::CreateInletError as E;
+        match self {
+            E::Exists { .. } => FailureKind::Permanent,
+            E::Start(e) => e.failure_kind(),
+            E::Refused(e) => e.failure_kind(),
+        }
+    }
+}
+
+/// Every reason an outlet cannot be created is in its spec or the node's configuration.
+impl Classify for crate::portal::registry::CreateOutletError {
+    fn failure_kind(&self) -> FailureKind {
+        FailureKind::Permanent
+    }
+}
+
+/// A TLS configuration that cannot be used stays so until it is changed.
+impl Classify for crate::kafka::tls::TlsConfigError {
+    fn failure_kind(&self) -> FailureKind {
+        FailureKind::Permanent
+    }
+}
+
+impl Classify for crate::kafka::outlet::KafkaOutletError {
+    fn failure_kind(&self) -> FailureKind {
+        FailureKind::Permanent
+    }
+}
+
+impl Classify for crate::kafka::inlet::KafkaInletError {
+    fn failure_kind(&self) -> FailureKind {
+        use crate::kafka::inlet::KafkaInletError as E;
+        match self {
+            E::Exists { .. }
+            | E::NotProjectMember
+            | E::BootstrapPortInRange { .. }
+            | E::BrokerPorts(_) => FailureKind::Permanent,
+            E::AddressInUse { .. } | E::Listen { .. } => FailureKind::Transient,
+            E::Inlet(e) => e.failure_kind(),
+            E::Refused(e) => e.failure_kind(),
+        }
+    }
+}
+
+/// A port someone else holds may be freed; retrying may help.
+impl Classify for crate::node::StartError {
+    fn failure_kind(&self) -> FailureKind {
+        FailureKind::Transient
+    }
+}
+
 /// The kind of an error out of this crate, found by its type anywhere in its chain of causes;
 /// an error of no known type is [`FailureKind::Transient`] (a timeout, a dropped connection).
-pub fn classify(e: &anyhow::Error) -> FailureKind {
-    for cause in e.chain() {
-        if let Some(k) = classify_one(cause) {
+///
+/// Takes any error: an error of this crate (`classify(&e)`), or, through its `as_ref()`, an
+/// error of another crate that wraps one (an `anyhow::Error` among them).
+pub fn classify(e: &(dyn std::error::Error + 'static)) -> FailureKind {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if let Some(k) = classify_one(c) {
             return k;
         }
+        cause = c.source();
     }
     FailureKind::Transient
 }
 
+/// `e` and its causes joined by ": " (as `anyhow` prints `{:#}`): what a log line or a last
+/// error shows.
+pub(crate) fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
+}
+
+/// Returns the kind of `$e` from `classify_one` if it is a value of one of the listed types.
+macro_rules! classify_as {
+    ($e:expr, $($t:ty),+ $(,)?) => {
+        $(
+            if let Some(x) = $e.downcast_ref::<$t>() {
+                return Some(x.failure_kind());
+            }
+        )+
+    };
+}
+
 /// The kind of one error value of a type this crate defines, if it is one.
 pub fn classify_one(e: &(dyn std::error::Error + 'static)) -> Option<FailureKind> {
-    use crate::portal::{inlet, link};
-    if let Some(x) = e.downcast_ref::<crate::channel::ChannelError>() {
-        return Some(x.failure_kind());
-    }
-    if let Some(x) = e.downcast_ref::<crate::resolve::ResolveError>() {
-        return Some(x.failure_kind());
-    }
-    if let Some(x) = e.downcast_ref::<link::Refused>() {
-        return Some(x.failure_kind());
-    }
-    if let Some(x) = e.downcast_ref::<link::Aborted>() {
-        return Some(x.failure_kind());
-    }
-    if let Some(x) = e.downcast_ref::<inlet::InletRefused>() {
-        return Some(x.failure_kind());
-    }
-    if let Some(x) = e.downcast_ref::<inlet::InvalidRoute>() {
-        return Some(x.failure_kind());
-    }
-    if let Some(x) = e.downcast_ref::<inlet::LinkRefused>() {
-        return Some(x.failure_kind());
-    }
+    use crate::portal::{inlet, link, registry};
+    classify_as!(
+        e,
+        crate::channel::ChannelError,
+        crate::resolve::ResolveError,
+        link::Refused,
+        link::Aborted,
+        link::ConnectError,
+        inlet::InletRefused,
+        inlet::InvalidRoute,
+        inlet::LinkRefused,
+        inlet::LinkError,
+        inlet::InletError,
+        registry::CreateInletError,
+        registry::CreateOutletError,
+        crate::kafka::tls::TlsConfigError,
+        crate::kafka::outlet::KafkaOutletError,
+        crate::kafka::inlet::KafkaInletError,
+        crate::node::StartError,
+    );
     None
 }
 
@@ -139,32 +256,54 @@ pub fn classify_one(e: &(dyn std::error::Error + 'static)) -> Option<FailureKind
 mod tests {
     use super::*;
     use crate::channel::ChannelError;
+    use crate::portal::inlet::LinkError;
+    use crate::portal::link::{ConnectError, Refused};
     use crate::resolve::ResolveError;
 
     #[test]
     fn refusals_are_permanent_and_the_rest_transient() {
-        let refused = anyhow::Error::new(ResolveError::Channel(ChannelError::Refused(
-            "revoked project member".into(),
-        )));
+        let refused = ResolveError::Channel(ChannelError::Refused("revoked project member".into()));
         assert_eq!(classify(&refused), FailureKind::Permanent);
-        let unreachable = anyhow::Error::new(ResolveError::Connect {
+        let unreachable = ResolveError::Connect {
             target: "127.0.0.1:1".into(),
             source: std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
-        });
+        };
         assert_eq!(classify(&unreachable), FailureKind::Transient);
-        let timeout = anyhow::Error::new(ChannelError::Timeout(std::time::Duration::from_secs(1)));
+        let timeout = ChannelError::Timeout(std::time::Duration::from_secs(1));
         assert_eq!(classify(&timeout), FailureKind::Transient);
-        assert_eq!(
-            classify(&anyhow::Error::new(crate::portal::link::Refused)),
-            FailureKind::Permanent
-        );
-        // Wrapped in context, the typed cause still decides.
-        let wrapped = anyhow::Error::new(crate::portal::link::Refused).context("inlet db");
+        assert_eq!(classify(&Refused), FailureKind::Permanent);
+        // Wrapped in the errors that carry it, the typed cause still decides.
+        let wrapped = LinkError::Connect(ConnectError::Refused(Refused));
         assert_eq!(classify(&wrapped), FailureKind::Permanent);
+        // Inside an error of another type, found by the chain of causes.
+        let outer = Outer(wrapped);
+        assert_eq!(classify(&outer), FailureKind::Permanent);
         // Text alone decides nothing: an untyped error saying "refused" is transient.
         assert_eq!(
-            classify(&anyhow::anyhow!("refused by policy")),
+            classify(&std::io::Error::other("refused by policy")),
             FailureKind::Transient
+        );
+    }
+
+    /// An error of another crate whose cause is one of this crate's.
+    #[derive(Debug, thiserror::Error)]
+    #[error("inlet db")]
+    struct Outer(#[source] LinkError);
+
+    #[test]
+    fn with_causes_reads_like_anyhow() {
+        let e = ResolveError::Connect {
+            target: "127.0.0.1:1".into(),
+            source: std::io::Error::other("connection refused"),
+        };
+        assert_eq!(
+            with_causes(&e),
+            "route unreachable: cannot connect to 127.0.0.1:1: connection refused"
+        );
+        // Transparent wrappers add nothing and lose nothing.
+        assert_eq!(
+            with_causes(&LinkError::Resolve(e)),
+            "route unreachable: cannot connect to 127.0.0.1:1: connection refused"
         );
     }
 }

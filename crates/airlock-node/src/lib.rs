@@ -48,7 +48,7 @@ pub use failure::{Classify, FailureKind};
 pub use flow_control::{Access, Exposure, Origin};
 pub use message::{ChannelPeer, Message};
 pub use node::Worker;
-pub use node::{Node, NodeConfig, NodeIdentity, ProjectRoute};
+pub use node::{Node, NodeConfig, NodeIdentity, ProjectRoute, StartError};
 pub use router::{Deliver, Endpoint};
 
 /// Current time as Unix seconds (the one clock of the workspace, from `airlock_wire::time`).

@@ -5,7 +5,10 @@
 mod common;
 
 use airlock_identity::IdentitySecret;
-use airlock_node::portal::{InletInfo, InletSpec, InletStatus, OutletSpec};
+use airlock_node::portal::link::ConnectError;
+use airlock_node::portal::{
+    CreateInletError, Inlet, InletInfo, InletSpec, InletStatus, LinkError, OutletSpec,
+};
 use airlock_node::{failure, unix_now, FailureKind, Node, ProjectRoute};
 use common::credential;
 use std::net::SocketAddr;
@@ -160,6 +163,7 @@ async fn outlet_policy_refusal_fails_the_create_and_leaves_no_inlet() {
         .create_inlet_and_wait(s, Duration::from_secs(20))
         .await
         .expect_err("the outlet's policy refuses this node");
+    assert!(matches!(err, CreateInletError::Refused(_)), "{err:?}");
     assert_eq!(failure::classify(&err), FailureKind::Permanent, "{err:#}");
     assert!(
         started.elapsed() < Duration::from_secs(10),
@@ -171,6 +175,26 @@ async fn outlet_policy_refusal_fails_the_create_and_leaves_no_inlet() {
     assert!(analysis.inlet("denied").is_none());
     std::net::TcpListener::bind(port).expect("the inlet's port is released");
     assert!(bank.outlets()[0].refused >= 1);
+
+    // The inlet's own link attempt says who refused: the outlet, over an open channel.
+    let inlet = Inlet::start(
+        analysis.portal_context(),
+        spec("denied", common::secure_route(&bank, "outlet")),
+    )
+    .await
+    .unwrap();
+    let Err(e) = inlet.link(analysis.portal_context()).await else {
+        panic!("no link can be made");
+    };
+    assert!(
+        matches!(e, LinkError::Connect(ConnectError::Refused(_))),
+        "{e:?}"
+    );
+    assert!(
+        e.to_string().contains("the outlet refused this node"),
+        "{e}"
+    );
+    inlet.stop(analysis.portal_context()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

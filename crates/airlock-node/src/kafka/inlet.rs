@@ -10,7 +10,8 @@
 use super::keyring::Keyring;
 use super::metrics::KafkaMetrics;
 use super::pump::{self, FrameFuture, Interceptor, Outgoing, ResponseFuture};
-use crate::portal::{Inlet, InletInfo, InletSpec, PortalContext};
+use crate::portal::inlet::LinkRefused;
+use crate::portal::{Inlet, InletError, InletInfo, InletSpec, PortalContext};
 use airlock_kafka::{
     BrokerMap, InletInterceptor, MappedBroker, RequestAction, ResponseAction, TopicNames,
 };
@@ -73,6 +74,59 @@ impl KafkaInletSpec {
     }
 }
 
+/// Why a Kafka inlet could not be created ([`KafkaInlet::start`],
+/// [`KafkaPortals::create_inlet`](super::KafkaPortals::create_inlet)).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KafkaInletError {
+    /// A Kafka inlet of that name exists on this node.
+    #[error("a Kafka inlet named {name:?} already exists on node {node}")]
+    Exists {
+        /// The name given.
+        name: String,
+        /// This node's name.
+        node: String,
+    },
+    /// Record encryption is asked for, but this node has no data keys: it is not a member of
+    /// a project.
+    #[error("record encryption needs this node to be a member of a project (its key directory holds the data keys): enroll it, or create the inlet with --disable-content-encryption")]
+    NotProjectMember,
+    /// The broker port range contains the bootstrap port.
+    #[error("the broker port range {first}-{last} must not contain the bootstrap port {port}")]
+    BootstrapPortInRange {
+        /// First port of the range.
+        first: u16,
+        /// Last port of the range.
+        last: u16,
+        /// The bootstrap port.
+        port: u16,
+    },
+    /// The broker port range (or the bootstrap host) cannot be used.
+    #[error("invalid broker ports: {0}")]
+    BrokerPorts(airlock_kafka::KafkaError),
+    /// The bootstrap address is taken by another socket.
+    #[error("cannot listen on {addr}: the port is already in use (pick another with --from)")]
+    AddressInUse {
+        /// The address asked for.
+        addr: SocketAddr,
+    },
+    /// The bootstrap address cannot be bound (or its bound address read) for another reason.
+    #[error("cannot listen on {addr}: {error}")]
+    Listen {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why (part of the message, not a separate cause).
+        error: std::io::Error,
+    },
+    /// The bootstrap portal inlet could not start (its route or authorized identifiers).
+    #[error(transparent)]
+    Inlet(#[from] InletError),
+    /// The bootstrap link was refused for good while the create waited (the inlet was
+    /// removed again).
+    #[error(transparent)]
+    Refused(#[from] LinkRefused),
+}
+
 /// A Kafka inlet, for listings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KafkaInletInfo {
@@ -131,38 +185,33 @@ impl KafkaInlet {
         spec: KafkaInletSpec,
         keyring: Option<Arc<Keyring>>,
         metrics: Arc<KafkaMetrics>,
-    ) -> anyhow::Result<KafkaInlet> {
+    ) -> Result<KafkaInlet, KafkaInletError> {
         let keyring = if spec.encrypt {
-            Some(keyring.ok_or_else(|| {
-                anyhow::anyhow!(
-                    "record encryption needs this node to be a member of a project (its key directory holds the data keys): enroll it, or create the inlet with --disable-content-encryption"
-                )
-            })?)
+            Some(keyring.ok_or(KafkaInletError::NotProjectMember)?)
         } else {
             None
         };
         let range = spec.broker_range();
         if range.contains(&spec.from.port()) {
-            anyhow::bail!(
-                "the broker port range {}-{} must not contain the bootstrap port {}",
-                range.start(),
-                range.end(),
-                spec.from.port()
-            );
+            return Err(KafkaInletError::BootstrapPortInRange {
+                first: *range.start(),
+                last: *range.end(),
+                port: spec.from.port(),
+            });
         }
         let map = BrokerMap::new(spec.from.ip().to_string(), range)
-            .map_err(|e| anyhow::anyhow!("invalid broker ports: {e}"))?;
-        let listener = TcpListener::bind(spec.from).await.map_err(|e| {
-            if e.kind() == std::io::ErrorKind::AddrInUse {
-                anyhow::anyhow!(
-                    "cannot listen on {}: the port is already in use (pick another with --from)",
-                    spec.from
-                )
+            .map_err(KafkaInletError::BrokerPorts)?;
+        let addr = spec.from;
+        let listener = TcpListener::bind(addr).await.map_err(|error| {
+            if error.kind() == std::io::ErrorKind::AddrInUse {
+                KafkaInletError::AddressInUse { addr }
             } else {
-                anyhow::anyhow!("cannot listen on {}: {e}", spec.from)
+                KafkaInletError::Listen { addr, error }
             }
         })?;
-        let bound = listener.local_addr()?;
+        let bound = listener
+            .local_addr()
+            .map_err(|error| KafkaInletError::Listen { addr, error })?;
         if let Some(k) = &keyring {
             // Producers grant keys to the consumers listed when they make them: be listed now.
             match tokio::time::timeout(Duration::from_secs(10), k.prepare()).await {
@@ -201,7 +250,7 @@ impl KafkaInlet {
     }
 
     /// Waits up to `wait` for the bootstrap link (see [`Inlet::wait_first`]).
-    pub async fn wait_first(&self, wait: Duration) -> anyhow::Result<bool> {
+    pub async fn wait_first(&self, wait: Duration) -> Result<bool, LinkRefused> {
         self.shared.bootstrap.wait_first(wait).await
     }
 
@@ -300,7 +349,7 @@ async fn serve(shared: Weak<Shared>, inlet: Arc<Inlet>, client: TcpStream, label
     let stream = match inlet.open_local(&s.ctx).await {
         Ok(x) => x,
         Err(e) => {
-            tracing::warn!(connection = %label, "dropping Kafka client connection: {e:#}");
+            tracing::warn!(connection = %label, "dropping Kafka client connection: {}", crate::failure::with_causes(&e));
             return;
         }
     };
@@ -449,8 +498,9 @@ async fn open_broker(s: &Arc<Shared>, b: &MappedBroker) -> Result<(), String> {
     .await
     .map_err(|e| {
         format!(
-            "cannot open the portal for kafka broker {}: {e:#}",
-            b.node_id
+            "cannot open the portal for kafka broker {}: {}",
+            b.node_id,
+            crate::failure::with_causes(&e)
         )
     })?;
     tracing::info!(inlet = %s.spec.name, broker = b.node_id, %address, advertised = %format!("{}:{}", b.advertised.host, b.advertised.port), "kafka broker reachable locally");

@@ -23,10 +23,11 @@ mod pump;
 mod tests;
 pub mod tls;
 
-pub use inlet::{KafkaInlet, KafkaInletInfo, KafkaInletSpec};
+pub use inlet::{KafkaInlet, KafkaInletError, KafkaInletInfo, KafkaInletSpec};
 pub use keyring::{KeyFuture, KeySource, Keyring, RestoredKey, TopicKey};
 pub use metrics::{KafkaMetrics, TopicRecordCounts};
-pub use outlet::{KafkaOutlet, KafkaOutletInfo, KafkaOutletSpec};
+pub use outlet::{KafkaOutlet, KafkaOutletError, KafkaOutletInfo, KafkaOutletSpec};
+pub use tls::TlsConfigError;
 
 use crate::portal::PortalContext;
 use std::collections::HashMap;
@@ -66,14 +67,13 @@ impl KafkaPortals {
         &self,
         ctx: &PortalContext,
         spec: KafkaOutletSpec,
-    ) -> anyhow::Result<KafkaOutletInfo> {
+    ) -> Result<KafkaOutletInfo, KafkaOutletError> {
         let mut outlets = self.outlets.lock().expect("outlets");
         if outlets.contains_key(&spec.name) {
-            anyhow::bail!(
-                "a Kafka outlet named {:?} already exists on node {}",
-                spec.name,
-                ctx.node_name()
-            );
+            return Err(KafkaOutletError::Exists {
+                name: spec.name,
+                node: ctx.node_name().to_string(),
+            });
         }
         let outlet = Arc::new(KafkaOutlet::start(ctx, spec.clone())?);
         let info = outlet.info();
@@ -113,15 +113,14 @@ impl KafkaPortals {
         ctx: &PortalContext,
         spec: KafkaInletSpec,
         wait: Duration,
-    ) -> anyhow::Result<KafkaInletInfo> {
+    ) -> Result<KafkaInletInfo, KafkaInletError> {
         let taken = |inlets: &HashMap<String, Arc<KafkaInlet>>| {
-            inlets.contains_key(&spec.name).then(|| {
-                anyhow::anyhow!(
-                    "a Kafka inlet named {:?} already exists on node {}",
-                    spec.name,
-                    ctx.node_name()
-                )
-            })
+            inlets
+                .contains_key(&spec.name)
+                .then(|| KafkaInletError::Exists {
+                    name: spec.name.clone(),
+                    node: ctx.node_name().to_string(),
+                })
         };
         if let Some(e) = taken(&*self.inlets.lock().await) {
             return Err(e);
@@ -131,7 +130,7 @@ impl KafkaPortals {
         );
         if let Err(e) = inlet.wait_first(wait).await {
             inlet.stop().await;
-            return Err(e);
+            return Err(e.into());
         }
         let info = inlet.info().await;
         let mut inlets = self.inlets.lock().await;

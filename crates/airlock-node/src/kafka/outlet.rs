@@ -62,6 +62,33 @@ pub struct KafkaOutletInfo {
     pub outlets: Vec<OutletInfo>,
 }
 
+/// Why a Kafka outlet could not be created ([`KafkaOutlet::start`],
+/// [`KafkaPortals::create_outlet`](super::KafkaPortals::create_outlet)).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KafkaOutletError {
+    /// A Kafka outlet of that name exists on this node.
+    #[error("a Kafka outlet named {name:?} already exists on node {node}")]
+    Exists {
+        /// The name given.
+        name: String,
+        /// This node's name.
+        node: String,
+    },
+    /// The spec names no bootstrap server.
+    #[error("the Kafka outlet needs a bootstrap server (host:port)")]
+    NoBootstrapServer,
+    /// The spec gives a CA file but does not turn TLS on.
+    #[error("a TLS CA file is given but TLS is off")]
+    CaFileWithoutTls,
+    /// The TLS settings cannot be used (the CA file).
+    #[error(transparent)]
+    Tls(#[from] super::tls::TlsConfigError),
+    /// The bootstrap outlet cannot be registered (its name).
+    #[error(transparent)]
+    Outlet(#[from] crate::portal::CreateOutletError),
+}
+
 /// Where one stream of the outlet goes.
 #[derive(Clone, Copy, Debug)]
 enum Destination {
@@ -84,13 +111,16 @@ pub struct KafkaOutlet {
 
 impl KafkaOutlet {
     /// Registers the bootstrap outlet at `spec.name`.
-    pub fn start(ctx: &PortalContext, spec: KafkaOutletSpec) -> anyhow::Result<KafkaOutlet> {
+    pub fn start(
+        ctx: &PortalContext,
+        spec: KafkaOutletSpec,
+    ) -> Result<KafkaOutlet, KafkaOutletError> {
         if spec.bootstrap_server.trim().is_empty() {
-            anyhow::bail!("the Kafka outlet needs a bootstrap server (host:port)");
+            return Err(KafkaOutletError::NoBootstrapServer);
         }
         let tls = match (spec.tls, &spec.tls_ca_file) {
             (true, ca) => Some(BrokerTls::new(ca.as_deref())?),
-            (false, Some(_)) => anyhow::bail!("a TLS CA file is given but TLS is off"),
+            (false, Some(_)) => return Err(KafkaOutletError::CaFileWithoutTls),
             (false, None) => None,
         };
         let shared = Arc::new(Shared {
@@ -272,7 +302,7 @@ impl OutletConnection {
                 RESOURCE_TYPE,
             );
             if let Err(e) = s.portals.add_outlet(&s.ctx, outlet) {
-                return Err(format!("cannot serve kafka broker {}: {e:#}", b.node_id));
+                return Err(format!("cannot serve kafka broker {}: {e}", b.node_id));
             }
         }
         Ok(out.frame)

@@ -15,6 +15,45 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
+/// Why the TLS settings of a Kafka outlet cannot be used ([`BrokerTls::new`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsConfigError {
+    /// The CA file cannot be opened or read.
+    #[error("cannot read the TLS CA file {path}: {error}")]
+    UnreadableCaFile {
+        /// The file.
+        path: String,
+        /// Why (part of the message, not a separate cause).
+        error: rustls::pki_types::pem::Error,
+    },
+    /// The CA file is not PEM.
+    #[error("the TLS CA file {path} is not PEM: {error}")]
+    NotPem {
+        /// The file.
+        path: String,
+        /// Why (part of the message, not a separate cause).
+        error: rustls::pki_types::pem::Error,
+    },
+    /// The CA file holds no certificate.
+    #[error("the TLS CA file {path} holds no certificate (PEM)")]
+    NoCertificate {
+        /// The file.
+        path: String,
+    },
+    /// A certificate of the CA file cannot be a root.
+    #[error("the TLS CA file {path} holds a certificate rustls cannot use: {error}")]
+    UnusableCertificate {
+        /// The file.
+        path: String,
+        /// Why (part of the message, not a separate cause).
+        error: rustls::Error,
+    },
+    /// rustls refused the configuration.
+    #[error("TLS set-up failed: {0}")]
+    Setup(rustls::Error),
+}
+
 /// The client side of TLS to a Kafka cluster.
 #[derive(Clone)]
 pub struct BrokerTls {
@@ -29,30 +68,38 @@ impl std::fmt::Debug for BrokerTls {
 
 impl BrokerTls {
     /// TLS that trusts the certificates of `ca_file` (PEM) only, or the Mozilla roots without one.
-    pub fn new(ca_file: Option<&str>) -> anyhow::Result<BrokerTls> {
+    pub fn new(ca_file: Option<&str>) -> Result<BrokerTls, TlsConfigError> {
         let mut roots = RootCertStore::empty();
         match ca_file {
             Some(path) => {
                 let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-                    .map_err(|e| anyhow::anyhow!("cannot read the TLS CA file {path}: {e}"))?
+                    .map_err(|error| TlsConfigError::UnreadableCaFile {
+                        path: path.into(),
+                        error,
+                    })?
                     .collect::<Result<_, _>>()
-                    .map_err(|e| anyhow::anyhow!("the TLS CA file {path} is not PEM: {e}"))?;
+                    .map_err(|error| TlsConfigError::NotPem {
+                        path: path.into(),
+                        error,
+                    })?;
                 if certs.is_empty() {
-                    anyhow::bail!("the TLS CA file {path} holds no certificate (PEM)");
+                    return Err(TlsConfigError::NoCertificate { path: path.into() });
                 }
                 for c in certs {
-                    roots.add(c).map_err(|e| {
-                        anyhow::anyhow!(
-                            "the TLS CA file {path} holds a certificate rustls cannot use: {e}"
-                        )
-                    })?;
+                    roots
+                        .add(c)
+                        .map_err(|error| TlsConfigError::UnusableCertificate {
+                            path: path.into(),
+                            error,
+                        })?;
                 }
             }
             None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let config = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
+            .with_safe_default_protocol_versions()
+            .map_err(TlsConfigError::Setup)?
             .with_root_certificates(roots)
             .with_no_client_auth();
         Ok(BrokerTls {
@@ -109,7 +156,26 @@ fn describe(e: &std::io::Error, host: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::host_of;
+    use super::{host_of, BrokerTls, TlsConfigError};
+
+    #[test]
+    fn unusable_ca_files_are_told_apart() {
+        let missing = "/nonexistent/airlock-test/ca.pem";
+        match BrokerTls::new(Some(missing)) {
+            Err(TlsConfigError::UnreadableCaFile { path, .. }) => assert_eq!(path, missing),
+            other => panic!("expected UnreadableCaFile, got {other:?}"),
+        }
+        let dir = std::env::temp_dir().join(format!("airlock-tls-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "no certificate here\n").unwrap();
+        let e = BrokerTls::new(Some(empty.to_str().unwrap())).unwrap_err();
+        assert!(matches!(e, TlsConfigError::NoCertificate { .. }), "{e:?}");
+        assert!(e.to_string().contains("holds no certificate"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+        // Without a CA file: the Mozilla roots.
+        assert!(BrokerTls::new(None).is_ok());
+    }
 
     #[test]
     fn host_part_of_addresses() {

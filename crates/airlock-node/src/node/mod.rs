@@ -21,10 +21,14 @@ use crate::channel::{self, ChannelContext, Channels, SecureChannel};
 use crate::counters::Counters;
 use crate::flow_control::Access;
 use crate::kafka::{
-    KafkaInletInfo, KafkaInletSpec, KafkaOutletInfo, KafkaOutletSpec, KafkaPortals,
+    KafkaInletError, KafkaInletInfo, KafkaInletSpec, KafkaOutletError, KafkaOutletInfo,
+    KafkaOutletSpec, KafkaPortals,
 };
 use crate::message::Message;
-use crate::portal::{Inlet, InletInfo, InletSpec, OutletInfo, OutletSpec, PortalContext, Portals};
+use crate::portal::{
+    CreateInletError, CreateOutletError, Inlet, InletInfo, InletSpec, OutletInfo, OutletSpec,
+    PortalContext, Portals,
+};
 use crate::router::{Deliver, Endpoint, Router};
 use crate::services::{Echo, Uppercase};
 use crate::transport::{self, CloseHook, Transport, TransportContext};
@@ -161,6 +165,26 @@ impl NodeRouter<'_> {
     }
 }
 
+/// Why a node could not start ([`Node::start`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The TCP listener's address is taken by another socket (another node, say).
+    #[error("cannot listen on {addr}: the port is already in use (choose another with --tcp-listener-address)")]
+    AddressInUse {
+        /// The address asked for.
+        addr: SocketAddr,
+    },
+    /// The TCP listener's address cannot be bound for another reason.
+    #[error("cannot listen on {addr}: {error}")]
+    Listen {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why (part of the message, not a separate cause).
+        error: std::io::Error,
+    },
+}
+
 /// A running node. Cheap to clone.
 #[derive(Clone)]
 pub struct Node {
@@ -174,7 +198,7 @@ pub use crate::portal::registry::RESERVED_ADDRESSES;
 
 impl Node {
     /// Starts a node: registers `api`, `echo`, `uppercase`, binds the TCP listener.
-    pub async fn start(config: NodeConfig) -> anyhow::Result<Node> {
+    pub async fn start(config: NodeConfig) -> Result<Node, StartError> {
         let own = config.identity.secret.identifier();
         let router = Arc::new(Router::default());
         let counters = Counters::default();
@@ -221,26 +245,30 @@ impl Node {
         };
         let r = &node.inner.router;
         r.register(
-            Address::new("api")?,
+            Address::new("api").expect("valid"),
             Access::Listener,
             Arc::new(access::AdmittingListener(node.channel_context().clone())),
         );
-        r.register(Address::new("echo")?, Access::Service, Arc::new(Echo));
         r.register(
-            Address::new("uppercase")?,
+            Address::new("echo").expect("valid"),
+            Access::Service,
+            Arc::new(Echo),
+        );
+        r.register(
+            Address::new("uppercase").expect("valid"),
             Access::Service,
             Arc::new(Uppercase),
         );
-        let bound = transport::listen(node.transport_context(), config.tcp_listen).await.map_err(|e| {
-            if e.kind() == std::io::ErrorKind::AddrInUse {
-                anyhow::anyhow!(
-                    "cannot listen on {}: the port is already in use (choose another with --tcp-listener-address)",
-                    config.tcp_listen
-                )
-            } else {
-                anyhow::anyhow!("cannot listen on {}: {e}", config.tcp_listen)
-            }
-        })?;
+        let addr = config.tcp_listen;
+        let bound = transport::listen(node.transport_context(), addr)
+            .await
+            .map_err(|error| {
+                if error.kind() == std::io::ErrorKind::AddrInUse {
+                    StartError::AddressInUse { addr }
+                } else {
+                    StartError::Listen { addr, error }
+                }
+            })?;
         let _ = node.inner.listen.set(bound);
         node.spawn_maintenance();
         tracing::info!(node = %node.name(), identifier = %node.identifier(), listen = %bound, "node started");
@@ -445,7 +473,7 @@ impl Node {
     }
 
     /// Creates a TCP outlet.
-    pub fn create_outlet(&self, spec: OutletSpec) -> anyhow::Result<OutletInfo> {
+    pub fn create_outlet(&self, spec: OutletSpec) -> Result<OutletInfo, CreateOutletError> {
         self.inner
             .portals
             .create_outlet(self.portal_context(), spec)
@@ -465,7 +493,7 @@ impl Node {
 
     /// Creates a TCP inlet; it is kept whatever becomes of its link (see
     /// [`Portals::create_inlet`]).
-    pub async fn create_inlet(&self, spec: InletSpec) -> anyhow::Result<InletInfo> {
+    pub async fn create_inlet(&self, spec: InletSpec) -> Result<InletInfo, CreateInletError> {
         self.inner
             .portals
             .create_inlet(self.portal_context(), spec)
@@ -478,7 +506,7 @@ impl Node {
         &self,
         spec: InletSpec,
         wait: std::time::Duration,
-    ) -> anyhow::Result<InletInfo> {
+    ) -> Result<InletInfo, CreateInletError> {
         self.inner
             .portals
             .create_inlet_and_wait(self.portal_context(), spec, wait)
@@ -509,7 +537,10 @@ impl Node {
     }
 
     /// Creates a Kafka outlet.
-    pub fn create_kafka_outlet(&self, spec: KafkaOutletSpec) -> anyhow::Result<KafkaOutletInfo> {
+    pub fn create_kafka_outlet(
+        &self,
+        spec: KafkaOutletSpec,
+    ) -> Result<KafkaOutletInfo, KafkaOutletError> {
         self.inner.kafka.create_outlet(self.portal_context(), spec)
     }
 
@@ -518,7 +549,7 @@ impl Node {
         &self,
         spec: KafkaInletSpec,
         wait: std::time::Duration,
-    ) -> anyhow::Result<KafkaInletInfo> {
+    ) -> Result<KafkaInletInfo, KafkaInletError> {
         self.inner
             .kafka
             .create_inlet(self.portal_context(), spec, wait)

@@ -11,7 +11,7 @@ use super::link::{Link, LinkStats};
 use super::socket::PortalSocket;
 use crate::backoff::Backoff;
 use crate::channel::SecureChannel;
-use crate::failure::{self, FailureKind};
+use crate::failure::{self, Classify, FailureKind};
 use crate::portal::PortalContext;
 use crate::resolve;
 use airlock_channel::TrustPolicy;
@@ -144,20 +144,16 @@ pub struct Inlet {
 impl Inlet {
     /// Binds the listener, starts accepting and starts establishing the link in the background
     /// (see [`Inlet::wait_first`]); does not fail if the outlet is not reachable (yet).
-    pub async fn start(node: &PortalContext, spec: InletSpec) -> anyhow::Result<Arc<Inlet>> {
+    pub async fn start(node: &PortalContext, spec: InletSpec) -> Result<Arc<Inlet>, InletError> {
         let inlet = Self::prepare(spec, "tcp-inlet")?;
-        let listener = TcpListener::bind(inlet.spec.from).await.map_err(|e| {
-            if e.kind() == std::io::ErrorKind::AddrInUse {
-                anyhow::anyhow!(
-                    "cannot listen on {}: the port is already in use (pick another with --from)",
-                    inlet.spec.from
-                )
-            } else {
-                anyhow::anyhow!("cannot listen on {}: {e}", inlet.spec.from)
-            }
-        })?;
+        let addr = inlet.spec.from;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|error| InletError::listen(addr, error))?;
         let inlet = Arc::new(Inlet {
-            bound: listener.local_addr()?,
+            bound: listener
+                .local_addr()
+                .map_err(|error| InletError::Listen { addr, error })?,
             ..inlet
         });
         let (n, i) = (node.clone(), inlet.clone());
@@ -195,7 +191,7 @@ impl Inlet {
         node: &PortalContext,
         spec: InletSpec,
         resource_type: &'static str,
-    ) -> anyhow::Result<Arc<Inlet>> {
+    ) -> Result<Arc<Inlet>, InletError> {
         let inlet = Arc::new(Self::prepare(spec, resource_type)?);
         inlet.keep_linked(node);
         Ok(inlet)
@@ -203,9 +199,9 @@ impl Inlet {
 
     /// Opens a stream to the outlet (waiting for the link as a client connection would) and
     /// returns this process's end of it.
-    pub async fn open_local(&self, node: &PortalContext) -> anyhow::Result<UnixStream> {
+    pub async fn open_local(&self, node: &PortalContext) -> Result<UnixStream, LinkError> {
         let link = self.link(node).await?;
-        let (ours, theirs) = PortalSocket::pair()?;
+        let (ours, theirs) = PortalSocket::pair().map_err(LinkError::LocalSocket)?;
         self.accepted.fetch_add(1, Ordering::Relaxed);
         link.open_stream(node, ours);
         Ok(theirs)
@@ -220,7 +216,7 @@ impl Inlet {
     }
 
     /// Checks the spec and builds the inlet (no listener, no tasks yet).
-    fn prepare(spec: InletSpec, resource_type: &'static str) -> anyhow::Result<Inlet> {
+    fn prepare(spec: InletSpec, resource_type: &'static str) -> Result<Inlet, InletError> {
         let route: MultiAddr = spec.to.parse()?;
         if !route
             .segments
@@ -266,9 +262,9 @@ impl Inlet {
     }
 
     /// Waits up to `wait` until the link is up (`Ok(true)`), an attempt failed permanently
-    /// (the error, whose [`failure::classify`] is [`FailureKind::Permanent`]), or the time
-    /// passed (`Ok(false)`: the inlet keeps trying).
-    pub async fn wait_first(&self, wait: Duration) -> anyhow::Result<bool> {
+    /// (the error, with the last attempt's reason; always [`FailureKind::Permanent`]), or the
+    /// time passed (`Ok(false)`: the inlet keeps trying).
+    pub async fn wait_first(&self, wait: Duration) -> Result<bool, LinkRefused> {
         let mut rx = self.outcome.subscribe();
         let settled = tokio::time::timeout(
             wait,
@@ -289,7 +285,7 @@ impl Inlet {
                     .as_ref()
                     .map(|(e, _)| e.clone())
                     .unwrap_or_else(|| "refused".into());
-                Err(LinkRefused(reason).into())
+                Err(LinkRefused(reason))
             }
         }
     }
@@ -312,7 +308,7 @@ impl Inlet {
 
     /// Returns the live link, establishing a new one if needed (retrying with back-off until
     /// [`LINK_WAIT`] passes; a permanent failure ends the attempt at once).
-    pub async fn link(&self, node: &PortalContext) -> anyhow::Result<Arc<Link>> {
+    pub async fn link(&self, node: &PortalContext) -> Result<Arc<Link>, LinkError> {
         let deadline = tokio::time::Instant::now() + LINK_WAIT;
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
         loop {
@@ -320,12 +316,12 @@ impl Inlet {
                 Ok(link) => return Ok(link),
                 Err(e) => {
                     let pause = backoff.next_delay();
-                    if failure::classify(&e).is_permanent()
+                    if e.failure_kind().is_permanent()
                         || tokio::time::Instant::now() + pause > deadline
                     {
                         return Err(e);
                     }
-                    tracing::debug!(inlet = %self.spec.name, "link not ready, retrying in {pause:?}: {e:#}");
+                    tracing::debug!(inlet = %self.spec.name, "link not ready, retrying in {pause:?}: {}", failure::with_causes(&e));
                     tokio::time::sleep(pause).await;
                 }
             }
@@ -333,7 +329,7 @@ impl Inlet {
     }
 
     /// Returns the live link, or makes one attempt to establish it, recording the outcome.
-    async fn link_once(&self, node: &PortalContext) -> anyhow::Result<Arc<Link>> {
+    async fn link_once(&self, node: &PortalContext) -> Result<Arc<Link>, LinkError> {
         let mut cur = self.current.lock().await;
         if let Some(c) = cur.as_ref() {
             if !c.link.is_closed() {
@@ -355,15 +351,15 @@ impl Inlet {
                 Ok(link)
             }
             Err(e) => {
-                let kind = failure::classify(&e);
-                *self.last_error.lock().expect("err") = Some((format!("{e:#}"), kind));
+                let kind = e.failure_kind();
+                *self.last_error.lock().expect("err") = Some((failure::with_causes(&e), kind));
                 self.outcome.send_replace(Outcome::Failed(kind));
                 Err(e)
             }
         }
     }
 
-    async fn establish(&self, node: &PortalContext) -> anyhow::Result<Current> {
+    async fn establish(&self, node: &PortalContext) -> Result<Current, LinkError> {
         let resolved = resolve::resolve(
             node,
             &self.route,
@@ -393,7 +389,7 @@ impl Inlet {
             for ch in resolved.opened {
                 ch.close(node, true);
             }
-            return Err(anyhow::Error::new(InletRefused(self.resource_type, why)));
+            return Err(InletRefused(self.resource_type, why).into());
         }
         match Link::connect(
             node,
@@ -419,8 +415,8 @@ impl Inlet {
                     ch.close(node, true);
                 }
                 match refused {
-                    Some(r) => Err(anyhow::Error::new(crate::channel::ChannelError::Refused(r))),
-                    None => Err(e),
+                    Some(r) => Err(crate::channel::ChannelError::Refused(r).into()),
+                    None => Err(e.into()),
                 }
             }
         }
@@ -513,6 +509,73 @@ pub struct InletRefused(pub &'static str, pub String);
 #[error("{0}")]
 pub struct InvalidRoute(pub String);
 
+/// Why an inlet could not be started ([`Inlet::start`], [`Inlet::start_local`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum InletError {
+    /// The route to the outlet does not parse.
+    #[error(transparent)]
+    Route(#[from] airlock_wire::multiaddr::MultiAddrError),
+    /// The route parses but cannot reach an outlet (it opens no secure channel).
+    #[error(transparent)]
+    InvalidRoute(#[from] InvalidRoute),
+    /// An identifier the outlet node may have (`authorized`) is not an identifier.
+    #[error(transparent)]
+    Authorized(#[from] airlock_identity::IdentityError),
+    /// The listening address is taken by another socket.
+    #[error("cannot listen on {addr}: the port is already in use (pick another with --from)")]
+    AddressInUse {
+        /// The address asked for.
+        addr: SocketAddr,
+    },
+    /// The listening address cannot be bound (or its bound address read) for another reason.
+    #[error("cannot listen on {addr}: {error}")]
+    Listen {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why (part of the message, not a separate cause).
+        error: std::io::Error,
+    },
+}
+
+impl InletError {
+    /// [`InletError::AddressInUse`] or [`InletError::Listen`], from why binding `addr` failed.
+    fn listen(addr: SocketAddr, error: std::io::Error) -> InletError {
+        if error.kind() == std::io::ErrorKind::AddrInUse {
+            InletError::AddressInUse { addr }
+        } else {
+            InletError::Listen { addr, error }
+        }
+    }
+}
+
+/// Why an inlet has no link to its outlet ([`Inlet::link`], [`Inlet::open_local`]). Whether
+/// retrying can help: [`Classify::failure_kind`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LinkError {
+    /// The route could not be resolved: a hop unreachable, a secure channel on the way timed
+    /// out, failed or was refused.
+    #[error(transparent)]
+    Resolve(#[from] resolve::ResolveError),
+    /// The route cannot work as given (no secure channel, no outlet named after it).
+    #[error(transparent)]
+    InvalidRoute(#[from] InvalidRoute),
+    /// This inlet's own policy denies the outlet node it reached.
+    #[error(transparent)]
+    Denied(#[from] InletRefused),
+    /// A secure channel underneath was refused (reported instead of the link's failure).
+    #[error(transparent)]
+    Channel(#[from] crate::channel::ChannelError),
+    /// The link could not be set up over the channel: the outlet refused or aborted it, did
+    /// not answer, or the channel closed meanwhile.
+    #[error(transparent)]
+    Connect(#[from] super::link::ConnectError),
+    /// The in-process socket pair of [`Inlet::open_local`] could not be made.
+    #[error("cannot open an in-process socket pair: {0}")]
+    LocalSocket(std::io::Error),
+}
+
 /// The inlet's link was refused for good (by the outlet's policy, this inlet's policy, a trust
 /// policy or a revocation): what [`Inlet::wait_first`] returns; always
 /// [`FailureKind::Permanent`].
@@ -547,9 +610,9 @@ async fn keep_linked(inlet: std::sync::Weak<Inlet>, node: PortalContext) {
                 continue;
             }
             Err(e) => {
-                let kind = failure::classify(&e);
+                let kind = e.failure_kind();
                 let delay = backoff.next_delay();
-                tracing::debug!(inlet = %i.spec.name, %kind, "inlet link attempt failed, next in {delay:?}: {e:#}");
+                tracing::debug!(inlet = %i.spec.name, %kind, "inlet link attempt failed, next in {delay:?}: {}", failure::with_causes(&e));
                 if kind.is_permanent() {
                     backoff.max()
                 } else {

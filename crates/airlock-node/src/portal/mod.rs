@@ -22,8 +22,8 @@ pub mod target;
 mod tests;
 
 pub use context::PortalContext;
-pub use inlet::{Inlet, InletInfo, InletSpec, InletStatus};
+pub use inlet::{Inlet, InletError, InletInfo, InletSpec, InletStatus, LinkError};
 pub use outlet::{Outlet, OutletInfo, OutletSpec};
-pub use registry::Portals;
+pub use registry::{CreateInletError, CreateOutletError, Portals};
 pub use socket::PortalSocket;
 pub use target::{LocalHandler, OutletTarget};

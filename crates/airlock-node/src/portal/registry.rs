@@ -1,7 +1,7 @@
 //! The portals' own registry: the node's inlets and outlets by name, with creating, listing,
 //! deleting, re-checking access and stopping them.
 
-use super::inlet::INITIAL_WAIT;
+use super::inlet::{InletError, LinkRefused, INITIAL_WAIT};
 use super::outlet::OutletWorker;
 use super::PortalContext;
 use super::{Inlet, InletInfo, InletSpec, Outlet, OutletInfo, OutletSpec};
@@ -21,15 +21,77 @@ pub struct Portals {
     outlets: Mutex<HashMap<String, Arc<Outlet>>>,
 }
 
-fn check_name(name: &str) -> anyhow::Result<Address> {
+/// Why an outlet could not be created ([`Portals::create_outlet`], [`Portals::add_outlet`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CreateOutletError {
+    /// The name is one of [`RESERVED_ADDRESSES`] or starts like the node's own addresses
+    /// (`sc.`, `tcp.`, `portal.`).
+    #[error("{name:?} is reserved; choose another name")]
+    ReservedName {
+        /// The name given.
+        name: String,
+    },
+    /// The name is not a valid address.
+    #[error("invalid name {name:?}: {error}")]
+    InvalidName {
+        /// The name given.
+        name: String,
+        /// Why (part of the message, not a separate cause).
+        error: airlock_wire::DecodeError,
+    },
+    /// An outlet of that name exists on this node.
+    #[error("an outlet named {name:?} already exists on node {node}")]
+    Exists {
+        /// The name given.
+        name: String,
+        /// This node's name.
+        node: String,
+    },
+    /// Another worker of this node has that address.
+    #[error("the address {name:?} is already in use on node {node}")]
+    AddressInUse {
+        /// The name given.
+        name: String,
+        /// This node's name.
+        node: String,
+    },
+}
+
+/// Why an inlet could not be created ([`Portals::create_inlet`],
+/// [`Portals::create_inlet_and_wait`]). Whether retrying can help:
+/// [`Classify::failure_kind`](crate::Classify::failure_kind).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CreateInletError {
+    /// An inlet of that name exists on this node.
+    #[error("an inlet named {name:?} already exists on node {node}")]
+    Exists {
+        /// The name given.
+        name: String,
+        /// This node's name.
+        node: String,
+    },
+    /// The inlet could not start: an invalid spec, or its address cannot be listened on.
+    #[error(transparent)]
+    Start(#[from] InletError),
+    /// Its link was refused for good while the create waited (it was removed again).
+    #[error(transparent)]
+    Refused(#[from] LinkRefused),
+}
+
+fn check_name(name: &str) -> Result<Address, CreateOutletError> {
     if RESERVED_ADDRESSES.contains(&name)
         || name.starts_with("sc.")
         || name.starts_with("tcp.")
         || name.starts_with("portal.")
     {
-        anyhow::bail!("{name:?} is reserved; choose another name");
+        return Err(CreateOutletError::ReservedName { name: name.into() });
     }
-    Address::new(name).map_err(|e| anyhow::anyhow!("invalid name {name:?}: {e}"))
+    Address::new(name).map_err(|error| CreateOutletError::InvalidName {
+        name: name.into(),
+        error,
+    })
 }
 
 impl Portals {
@@ -38,7 +100,7 @@ impl Portals {
         &self,
         ctx: &PortalContext,
         spec: OutletSpec,
-    ) -> anyhow::Result<OutletInfo> {
+    ) -> Result<OutletInfo, CreateOutletError> {
         self.add_outlet(ctx, Outlet::new(spec))
     }
 
@@ -48,16 +110,15 @@ impl Portals {
         &self,
         ctx: &PortalContext,
         outlet: Arc<Outlet>,
-    ) -> anyhow::Result<OutletInfo> {
+    ) -> Result<OutletInfo, CreateOutletError> {
         let spec = outlet.spec().clone();
         let addr = check_name(&spec.name)?;
         let mut outlets = self.outlets.lock().expect("outlets");
         if outlets.contains_key(&spec.name) {
-            anyhow::bail!(
-                "an outlet named {:?} already exists on node {}",
-                spec.name,
-                ctx.node_name()
-            );
+            return Err(CreateOutletError::Exists {
+                name: spec.name,
+                node: ctx.node_name().to_string(),
+            });
         }
         if !ctx.router().register(
             addr,
@@ -67,11 +128,10 @@ impl Portals {
                 ctx: ctx.clone(),
             }),
         ) {
-            anyhow::bail!(
-                "the address {:?} is already in use on node {}",
-                spec.name,
-                ctx.node_name()
-            );
+            return Err(CreateOutletError::AddressInUse {
+                name: spec.name,
+                node: ctx.node_name().to_string(),
+            });
         }
         outlets.insert(spec.name.clone(), outlet.clone());
         tracing::info!(outlet = %spec.name, to = %spec.to, "outlet created");
@@ -109,7 +169,7 @@ impl Portals {
         &self,
         ctx: &PortalContext,
         spec: InletSpec,
-    ) -> anyhow::Result<InletInfo> {
+    ) -> Result<InletInfo, CreateInletError> {
         let inlet = self.add_inlet(ctx, spec).await?;
         let _ = inlet.wait_first(INITIAL_WAIT).await;
         Ok(inlet.info())
@@ -117,15 +177,15 @@ impl Portals {
 
     /// Creates an inlet and waits up to `wait` until its link is up or fails permanently. A
     /// permanent failure (the outlet's or this node's policy, a trust policy, a revocation)
-    /// removes the inlet again and is the error ([`crate::failure::classify`] says
-    /// [`FailureKind::Permanent`](crate::FailureKind::Permanent)); when the time passes first,
+    /// removes the inlet again and is the error ([`CreateInletError::Refused`]); when the time
+    /// passes first,
     /// the inlet is kept and keeps trying (its status says `down`, with the last error).
     pub async fn create_inlet_and_wait(
         &self,
         ctx: &PortalContext,
         spec: InletSpec,
         wait: Duration,
-    ) -> anyhow::Result<InletInfo> {
+    ) -> Result<InletInfo, CreateInletError> {
         let name = spec.name.clone();
         let inlet = self.add_inlet(ctx, spec).await?;
         match inlet.wait_first(wait).await {
@@ -142,19 +202,23 @@ impl Portals {
                 if mine {
                     inlet.stop(ctx).await;
                 }
-                tracing::warn!(inlet = %name, "inlet not created: {e:#}");
-                Err(e)
+                tracing::warn!(inlet = %name, "inlet not created: {e}");
+                Err(e.into())
             }
         }
     }
 
-    async fn add_inlet(&self, ctx: &PortalContext, spec: InletSpec) -> anyhow::Result<Arc<Inlet>> {
+    async fn add_inlet(
+        &self,
+        ctx: &PortalContext,
+        spec: InletSpec,
+    ) -> Result<Arc<Inlet>, CreateInletError> {
+        let exists = || CreateInletError::Exists {
+            name: spec.name.clone(),
+            node: ctx.node_name().to_string(),
+        };
         if self.inlets.lock().expect("inlets").contains_key(&spec.name) {
-            anyhow::bail!(
-                "an inlet named {:?} already exists on node {}",
-                spec.name,
-                ctx.node_name()
-            );
+            return Err(exists());
         }
         let inlet = Inlet::start(ctx, spec.clone()).await?;
         let taken = {
@@ -167,11 +231,7 @@ impl Portals {
         };
         if taken {
             inlet.stop(ctx).await;
-            anyhow::bail!(
-                "an inlet named {:?} already exists on node {}",
-                spec.name,
-                ctx.node_name()
-            );
+            return Err(exists());
         }
         tracing::info!(inlet = %spec.name, from = %inlet.bound(), to = %spec.to, "inlet created");
         Ok(inlet)

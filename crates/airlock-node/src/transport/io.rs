@@ -13,7 +13,7 @@ use std::sync::Arc;
 use tokio::net::TcpStream;
 
 /// Reads and delivers frames until the peer closes, errs, or stays silent too long.
-pub(super) async fn read_loop(deliver: &Deliver, conn: &Arc<Connection>) -> anyhow::Result<()> {
+pub(super) async fn read_loop(deliver: &Deliver, conn: &Arc<Connection>) -> std::io::Result<()> {
     // The read buffer grows with the traffic: idle connections keep 16 KiB, busy ones read up
     // to 512 KiB per call (fewer syscalls).
     let mut buf = BytesMut::with_capacity(16 * 1024);

@@ -1,5 +1,5 @@
 //! Setting a link up: the inlet's `Hello` and its wait for the `HelloAck`, the outlet's accept
-//! of a `Hello`, and how a refusal reads ([`Refused`], [`Aborted`]). Everything after the
+//! of a `Hello`, and how a refusal reads ([`Refused`], [`Aborted`], [`ConnectError`]). Everything after the
 //! handshake is frame handling (`frames`) and streams (`streams`).
 
 use super::{Link, LinkStats, Side};
@@ -24,6 +24,36 @@ pub struct Refused;
 #[error("the outlet node aborted the portal link: {}", .0.reason)]
 pub struct Aborted(pub AbortNotice);
 
+/// Why [`Link::connect`] made no link.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectError {
+    /// The secure channel to the outlet node was not open (any more) when the link was made.
+    #[error("secure channel is not open")]
+    NotOpen,
+    /// The secure channel failed or was refused (a trust policy, a revoked member), or the
+    /// `Hello` could not be sent through it.
+    #[error(transparent)]
+    Channel(#[from] crate::channel::ChannelError),
+    /// The secure channel to the outlet node closed while waiting for the answer.
+    #[error("the secure channel to the outlet node closed")]
+    ChannelClosed,
+    /// The outlet refused the link (its policy denies this identity).
+    #[error(transparent)]
+    Refused(#[from] Refused),
+    /// The outlet node aborted the link (no outlet at that address, say).
+    #[error(transparent)]
+    Aborted(#[from] Aborted),
+    /// The outlet did not answer the `Hello` in time.
+    #[error("the outlet did not answer within {timeout:?} (is there an outlet at {outlet} on the peer node, and may this identity use it?)")]
+    NoAnswer {
+        /// How long the inlet waited.
+        timeout: Duration,
+        /// The outlet's route on the peer node.
+        outlet: Route,
+    },
+}
+
 /// How the outlet answered a `Hello` other than with `HelloAck`.
 #[derive(Debug)]
 pub enum HelloRefusal {
@@ -42,13 +72,13 @@ impl Link {
         outlet_route: Route,
         stats: Arc<LinkStats>,
         timeout: Duration,
-    ) -> anyhow::Result<Arc<Link>> {
+    ) -> Result<Arc<Link>, ConnectError> {
         let (tx, rx) = oneshot::channel();
         let side = Side::Inlet {
             hello_ack: Mutex::new(Some(tx)),
         };
         let link = Link::new(ctx, channel.clone(), side, LinkCore::inlet(), stats)
-            .ok_or_else(|| anyhow::anyhow!("secure channel is not open"))?;
+            .ok_or(ConnectError::NotOpen)?;
         // The Hello goes to the outlet's service address, not to a link (none exists yet).
         let hello = link.shared().core.poll_transmit().expect("Hello");
         channel.send(ctx, &outlet_route, &link.ret, hello.encode())?;
@@ -71,26 +101,27 @@ impl Link {
                 crate::channel::ChannelStatus::Failed(r) => {
                     crate::channel::ChannelError::Failed(r).into()
                 }
-                _ => anyhow::anyhow!("the secure channel to the outlet node closed"),
+                _ => ConnectError::ChannelClosed,
             });
         };
         match answer {
             Ok(Ok(Ok(_window))) => Ok(link),
             Ok(Ok(Err(HelloRefusal::Reset(_)))) => {
                 link.close_with(ctx, false, Refused.to_string());
-                Err(anyhow::Error::new(Refused))
+                Err(Refused.into())
             }
             Ok(Ok(Err(HelloRefusal::Aborted(notice)))) => {
                 let e = Aborted(notice);
                 link.close_with(ctx, false, e.to_string());
-                Err(anyhow::Error::new(e))
+                Err(e.into())
             }
             _ => {
-                let e = format!(
-                    "the outlet did not answer within {timeout:?} (is there an outlet at {outlet_route} on the peer node, and may this identity use it?)"
-                );
-                link.close_with(ctx, false, e.clone());
-                Err(anyhow::anyhow!(e))
+                let e = ConnectError::NoAnswer {
+                    timeout,
+                    outlet: outlet_route,
+                };
+                link.close_with(ctx, false, e.to_string());
+                Err(e)
             }
         }
     }

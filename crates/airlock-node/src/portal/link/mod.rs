@@ -20,7 +20,7 @@ mod frames;
 mod hello;
 mod streams;
 
-pub use hello::{Aborted, HelloRefusal, Refused};
+pub use hello::{Aborted, ConnectError, HelloRefusal, Refused};
 
 use super::stream::{Stream, StreamEvent};
 use super::PortalContext;
