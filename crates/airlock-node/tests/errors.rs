@@ -208,6 +208,7 @@ async fn kafka_inlet_spec_and_address_errors() {
         broker_ports: ports,
         authorized: vec![],
         encrypt,
+        encrypted_fields: vec![],
     };
     let wait = Duration::ZERO;
     let (_held, addr) = taken();
