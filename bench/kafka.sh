@@ -25,7 +25,8 @@
 # records, default 500000), ROUNDS (3), LAT_RECORDS (records of the fixed-rate latency run, 40000),
 # LAT_RATE (2000 records/s), WARMUP (records per mode before round 1, 20000), VIA (1: also the relay
 # path), PERF (1: `perf record -g` on the producer node during one extra encrypting produce run and
-# on the consumer node while that topic is consumed, if perf is installed), PORT_BASE (18900; uses
+# on the consumer node while that topic is consumed, if perf is installed; PERF_CALL_GRAPH: perf's
+# --call-graph, default dwarf: the release binary has no frame pointers), PORT_BASE (18900; uses
 # PORT_BASE..+63 on 127.0.0.1), AIRLOCK (binary; default $AIRLOCK_BIN or target/release/airlock),
 # OUT (also write the table there), KEEP_WORK=1 (keep the temp dir: raw perf-tool output, perf
 # data, node logs, the broker's data).
@@ -47,6 +48,7 @@ fi
 LAT_RATE=${LAT_RATE:-2000}
 VIA=${VIA:-1}
 PERF=${PERF:-1}
+PERF_CALL_GRAPH=${PERF_CALL_GRAPH:-dwarf}
 P=${PORT_BASE:-18900}
 PROJECT_PORT=$P BROKER_PORT=$((P + 1)) CONTROLLER_PORT=$((P + 2))
 # Inlets: bootstrap port, brokers on the next two.
@@ -171,13 +173,13 @@ produce() {
     local mode=$1 topic=$2 n=$3 size=$4 rate=$5 out=$WORK/raw/produce-$2
     run_tool "$out" org.apache.kafka.tools.ProducerPerformance --topic "$topic" --num-records "$n" \
         --record-size "$size" --throughput "$rate" --producer-props "bootstrap.servers=$(bootstrap p "$mode")" \
-        client.id="bench-$mode" || return 1
+        client.id="bench-$mode" --print-metrics || return 1
     grep -q 'records sent,' "$out" || { log "no summary from the producer for $topic"; tail -3 "$out" >&2; return 1; }
 }
 consume() {
     local mode=$1 topic=$2 n=$3 out=$WORK/raw/consume-$2
     run_tool "$out" org.apache.kafka.tools.ConsumerPerformance --topic "$topic" --messages "$n" \
-        --bootstrap-server "$(bootstrap c "$mode")" --group "g-$topic" --timeout 30000 --hide-header || return 1
+        --bootstrap-server "$(bootstrap c "$mode")" --group "g-$topic" --timeout 30000 --hide-header --print-metrics || return 1
 }
 seg_bytes() { # TOPIC: the size of the partition's log segments at the broker
     local s=0 f
@@ -233,7 +235,7 @@ PERF_DIR=""
 perf_run() {
     local name=$1 pid=$2
     shift 2
-    perf record -g -F 499 -o "$PERF_DIR/$name.data" -p "$pid" >"$PERF_DIR/$name.log" 2>&1 &
+    perf record --call-graph "$PERF_CALL_GRAPH" -F 499 -o "$PERF_DIR/$name.data" -p "$pid" >"$PERF_DIR/$name.log" 2>&1 &
     PERF_PID=$!
     sleep 1
     "$@" || log "the perf run $name failed"
@@ -243,6 +245,10 @@ perf_run() {
         grep -E '^ +[0-9]+\.[0-9]+%' | head -n 20 | sed 's/ *- *- *$//' >"$PERF_DIR/$name.sym.txt" || true
     perf report -i "$PERF_DIR/$name.data" --no-children --sort dso --stdio 2>/dev/null |
         grep -E '^ +[0-9]+\.[0-9]+%' | head -n 6 | sed 's/ *$//' >"$PERF_DIR/$name.dso.txt" || true
+    # Inclusive time of the node's own functions (needs a call graph that unwinds: dwarf).
+    perf report -i "$PERF_DIR/$name.data" --children --sort symbol --stdio -g none 2>/dev/null |
+        grep -E '^ +[0-9]+\.[0-9]+% +[0-9]+\.[0-9]+%' | grep -E 'airlock|kafka|ring|crc32c|memmove' |
+        head -n 25 | sed 's/ *$//' >"$PERF_DIR/$name.children.txt" || true
 }
 if [[ $PERF == 1 ]] && command -v perf >/dev/null; then
     PERF_DIR=$WORK/perf && mkdir -p "$PERF_DIR"

@@ -23,6 +23,24 @@ WINDOW_RE = re.compile(r"^(\d+) records sent, [\d.]+ records/sec \([\d.]+ MB/sec
                        r"([\d.]+) ms max latency\.$", re.M)
 
 
+# `--print-metrics`: client-level lines "GROUP:NAME:{client-id=ID}   : VALUE" (per-node and per-topic
+# lines have more tags and are left out).
+METRIC_RE = re.compile(r"^(producer-metrics|consumer-fetch-manager-metrics|consumer-metrics):([\w-]+):"
+                       r"\{client-id=[^,}]*\}\s*:\s*(\S+)$", re.M)
+
+
+def parse_metrics(text):
+    out = {}
+    for _, name, value in METRIC_RE.findall(text):
+        try:
+            v = float(value)
+        except ValueError:
+            continue
+        if v == v:  # not NaN
+            out["m:" + name] = v
+    return out
+
+
 def parse_produce(path):
     text = open(path).read()
     m = None
@@ -42,17 +60,21 @@ def parse_produce(path):
         out["steady_max"] = max(w[2] for w in windows)
     else:
         out["steady_avg"] = out["steady_max"] = None
+    out.update(parse_metrics(text))
     return out
 
 
 def parse_consume(path):
     # start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec,
     # rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec  (fetch.*: without the group join)
-    for line in open(path):
+    text = open(path).read()
+    for line in text.splitlines():
         f = [x.strip() for x in line.split(",")]
         if len(f) >= 10 and re.match(r"^[\d.]+$", f[2]):
-            return {"n": int(float(f[4])), "mb": float(f[2]), "rps": float(f[9]), "mbs": float(f[8]),
-                    "rps_total": float(f[5]), "rebalance_ms": float(f[6])}
+            out = {"n": int(float(f[4])), "mb": float(f[2]), "rps": float(f[9]), "mbs": float(f[8]),
+                   "rps_total": float(f[5]), "rebalance_ms": float(f[6]), "fetch_ms": float(f[7])}
+            out.update(parse_metrics(text))
+            return out
     raise ValueError("no consumer summary in " + path)
 
 
@@ -93,11 +115,22 @@ def main():
     def val(kind, size, mode, field):
         return med(d.get(field) for d in data.get((kind, size, mode), {}).values())
 
-    def ratio(kind, size, mode, field, base="direct"):
+    def ratios(kind, size, mode, field, base="direct"):
         a, b = data.get((kind, size, mode), {}), data.get((kind, size, base), {})
-        rs = [a[r][field] / b[r][field] for r in a
-              if r in b and a[r].get(field) is not None and b[r].get(field)]
-        return med(rs)
+        return [a[r][field] / b[r][field] for r in a
+                if r in b and a[r].get(field) is not None and b[r].get(field)]
+
+    def ratio(kind, size, mode, field, base="direct"):
+        return med(ratios(kind, size, mode, field, base))
+
+    def rrange(kind, size, mode, field, base="direct"):
+        """The median ratio and, with more than one round, the range of the per-round ratios."""
+        rs = ratios(kind, size, mode, field, base)
+        if not rs:
+            return "—"
+        if len(rs) == 1:
+            return f"{rs[0]:.2f}×"
+        return f"{med(rs):.2f}× ({min(rs):.2f}–{max(rs):.2f})"
 
     def fmt(v, nd=0):
         if v is None:
@@ -106,9 +139,6 @@ def main():
 
     def sfmt(v):
         return "—" if v is None else f"{round(v, 1) + 0.0:+.1f}"
-
-    def rfmt(v):
-        return "—" if v is None else f"{v:.2f}×"
 
     load = open("/proc/loadavg").read().split()[:3]
     print("### Airlock Kafka benchmark\n")
@@ -120,7 +150,7 @@ def main():
     print("- direct = perf tool → broker; enc = through the encrypting kafka-inlet → secure channel (direct "
           "route) → kafka-outlet → broker, consumed through the decrypting inlet of another node; clear = the same "
           "path with `--disable-content-encryption` inlets. Figures: medians over the rounds; ratios: medians of "
-          "the per-round ratios.\n")
+          "the per-round ratios (in brackets: the lowest and highest per-round ratio).\n")
 
     print("| metric | direct | enc | enc/direct | clear | clear/direct | target | status |")
     print("|---|---|---|---|---|---|---|---|")
@@ -134,8 +164,8 @@ def main():
                     target = "enc ≥ 0.85×"
                     status = "—" if e is None else ("PASS" if e >= 0.85 else "FAIL")
                 print(f"| {label} [{unit}] | {fmt(val(kind, size, 'direct', field), nd)} | "
-                      f"{fmt(val(kind, size, 'enc', field), nd)} | {rfmt(e)} | "
-                      f"{fmt(val(kind, size, 'clear', field), nd)} | {rfmt(ratio(kind, size, 'clear', field))} | "
+                      f"{fmt(val(kind, size, 'enc', field), nd)} | {rrange(kind, size, 'enc', field)} | "
+                      f"{fmt(val(kind, size, 'clear', field), nd)} | {rrange(kind, size, 'clear', field)} | "
                       f"{target} | {status} |")
     for field, name in (("p50", "p50"), ("p99", "p99"), ("avg", "avg"), ("p999", "p99.9"),
                         ("steady_avg", "steady-state avg¹"), ("steady_max", "steady-state max¹")):
@@ -145,7 +175,7 @@ def main():
             target = "enc ≤ 1.1×"
             status = "—" if e is None else ("PASS" if e <= 1.1 else "FAIL")
         print(f"| Produce latency at {lat_rate}/s, {name} [ms] | {fmt(val('latency', 1024, 'direct', field), 1)} | "
-              f"{fmt(val('latency', 1024, 'enc', field), 1)} | {rfmt(e)} | — | — | {target} | {status} |")
+              f"{fmt(val('latency', 1024, 'enc', field), 1)} | {rrange('latency', 1024, 'enc', field)} | — | — | {target} | {status} |")
     for size in (1024, 100):
         added = {}
         for mode in ("enc", "clear"):
@@ -181,6 +211,25 @@ def main():
             total = sum(v for v in per.values() if v is not None) * 1e6 / n
             print(f"| {kind} | {mode} | {fmt(wall, 1)} | " + " | ".join(cells) + f" | {total:.1f} |")
 
+    # The clients' own view (`--print-metrics`, averages over the run's last ≤ 60 s).
+    metric_rows = [
+        ("produce", "m:request-latency-avg", "Produce request latency avg [ms] (send → response)", 1),
+        ("produce", "m:record-queue-time-avg", "Record queue time avg [ms] (in the client's buffer)", 1),
+        ("produce", "m:records-per-request-avg", "Records per Produce request", 1),
+        ("consume", "m:fetch-latency-avg", "Fetch latency avg [ms] (request → response)", 1),
+        ("consume", "m:records-per-request-avg", "Records per Fetch response", 0),
+        ("consume", "fetch_ms", "Fetch time of the run [ms] (ConsumerPerformance)", 0),
+    ]
+    if any(("m:fetch-latency-avg" in d) for d in data.get(("consume", 1024, "direct"), {}).values()):
+        print("\nThe clients' own metrics (`--print-metrics`), 1 KiB runs, medians:\n")
+        modes = [m for m in ("direct", "enc", "clear", "via") if ("produce", 1024, m) in data]
+        print("| metric | " + " | ".join(modes) + " | " + " | ".join(f"{m}/direct" for m in modes[1:]) + " |")
+        print("|---|" + "---|" * (2 * len(modes) - 1))
+        for kind, field, label, nd in metric_rows:
+            cells = [fmt(val(kind, 1024, m, field), nd) for m in modes]
+            rs = [rrange(kind, 1024, m, field) for m in modes[1:]]
+            print(f"| {label} | " + " | ".join(cells) + " | " + " | ".join(rs) + " |")
+
     if ("produce", 1024, "via") in data:
         print("\nThrough the project relay (`--via kafka`, the seed's path; the project node forwards the "
               "ciphertext of the end-to-end channel):\n")
@@ -193,8 +242,8 @@ def main():
                                        ("latency", "steady_avg", f"Produce latency at {lat_rate}/s, steady-state avg [ms]", 1)):
             size = 1024
             print(f"| {label} | {fmt(val(kind, size, 'direct', field), nd)} | {fmt(val(kind, size, 'enc', field), nd)} | "
-                  f"{fmt(val(kind, size, 'via', field), nd)} | {rfmt(ratio(kind, size, 'via', field))} | "
-                  f"{rfmt(ratio(kind, size, 'via', field, 'enc'))} |")
+                  f"{fmt(val(kind, size, 'via', field), nd)} | {rrange(kind, size, 'via', field)} | "
+                  f"{rrange(kind, size, 'via', field, 'enc')} |")
 
     # perf: a directory with NAME.sym.txt / NAME.dso.txt per profiled node (or one older perf.txt).
     profiles = []
@@ -203,11 +252,12 @@ def main():
                            ("consumer", "the consumer node while that topic is consumed through its inlet")):
             sym = os.path.join(perf_txt, name + ".sym.txt")
             if os.path.exists(sym) and os.path.getsize(sym):
-                profiles.append((what, sym, os.path.join(perf_txt, name + ".dso.txt")))
+                profiles.append((what, sym, os.path.join(perf_txt, name + ".dso.txt"),
+                                 os.path.join(perf_txt, name + ".children.txt")))
     elif perf_txt and os.path.exists(perf_txt) and os.path.getsize(perf_txt):
         profiles.append(("the producer node during one encrypting 1 KiB produce run", perf_txt,
-                         os.path.join(os.path.dirname(perf_txt), "perf-dso.txt")))
-    for what, sym, dso in profiles:
+                         os.path.join(os.path.dirname(perf_txt), "perf-dso.txt"), ""))
+    for what, sym, dso, children in profiles:
         print(f"\n`perf record -g` on {what}, top symbols (self time), then by object:\n")
         print("```")
         for line in open(sym):
@@ -216,6 +266,10 @@ def main():
             print("--")
             for line in open(dso):
                 print(line.rstrip())
+        if children and os.path.exists(children) and os.path.getsize(children):
+            print("-- inclusive (children, self) of the node's functions:")
+            for line in open(children):
+                print(line.rstrip()[:150])
         print("```")
 
 
