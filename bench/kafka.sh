@@ -12,8 +12,8 @@
 #   via      (VIA=1) like enc, but the inlets reach the outlet through the project relay `kafka`
 #            (--via kafka, the seed's path): reported separately, 1 KiB only
 #
-#   bash bench/kafka.sh                       # 200k x 1 KiB, 500k x 100 B, 3 rounds (~15-25 min)
-#   QUICK=1 bash bench/kafka.sh               # validation: small counts, 1 round (~3 min)
+#   bash bench/kafka.sh                       # 200k x 1 KiB, 500k x 100 B, 3 rounds (~13 min)
+#   QUICK=1 bash bench/kafka.sh               # validation: small counts, 1 round (~4 min)
 #   ROUNDS=5 RECORDS=100000 bash bench/kafka.sh
 #
 # Every measurement is repeated in ROUNDS rounds; within a round the modes run one after the other
@@ -24,16 +24,17 @@
 # Knobs: RECORDS (1 KiB records per produce/consume run, default 200000), RECORDS_SMALL (100-byte
 # records, default 500000), ROUNDS (3), LAT_RECORDS (records of the fixed-rate latency run, 40000),
 # LAT_RATE (2000 records/s), WARMUP (records per mode before round 1, 20000), VIA (1: also the relay
-# path), PERF (1: `perf record -g` on the producer node during one extra encrypting produce run and
+# path), PERF (1: `perf record` on the producer node during one extra encrypting produce run and
 # on the consumer node while that topic is consumed, if perf is installed; PERF_CALL_GRAPH: perf's
 # --call-graph, default dwarf: the release binary has no frame pointers), PORT_BASE (18900; uses
 # PORT_BASE..+63 on 127.0.0.1), AIRLOCK (binary; default $AIRLOCK_BIN or target/release/airlock),
 # OUT (also write the table there), KEEP_WORK=1 (keep the temp dir: raw perf-tool output, perf
-# data, node logs, the broker's data).
+# data, the broker's data: 3-4 GB for a full run).
 #
 # Markdown table on stdout, progress on stderr. Everything started here (broker, nodes, perf) is
 # stopped by PID / `node delete` on exit, including on errors and Ctrl-C. Needs Java 17 and the Kafka
-# jars of the test bed (tests/testbed/kafka.sh: kafka_install, cached), python3, no root.
+# jars of the test bed (tests/testbed/kafka.sh: kafka_install, cached; it installs Java with apt-get
+# when missing), python3.
 set -euo pipefail
 BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$BENCH_DIR")
@@ -82,7 +83,7 @@ trap 'exit 143' TERM INT
 as() { local party=$1; shift; AIRLOCK_HOME=$WORK/$party "$AL" "$@"; }
 node_field() { as "$1" node show --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$2"; }
 
-ports=($PROJECT_PORT $BROKER_PORT $CONTROLLER_PORT)
+ports=("$PROJECT_PORT" "$BROKER_PORT" "$CONTROLLER_PORT")
 for m in enc clear via; do ports+=("${PIN[$m]}" $((PIN[$m] + 1)) $((PIN[$m] + 2)) "${CIN[$m]}" $((CIN[$m] + 1)) $((CIN[$m] + 2))); done
 python3 "$BENCH_DIR/procmon.py" port-free "${ports[@]}" || die "a port of PORT_BASE=$P..$((P + 63)) is taken (set PORT_BASE)"
 

@@ -258,7 +258,7 @@ def main():
         profiles.append(("the producer node during one encrypting 1 KiB produce run", perf_txt,
                          os.path.join(os.path.dirname(perf_txt), "perf-dso.txt"), ""))
     for what, sym, dso, children in profiles:
-        print(f"\n`perf record -g` on {what}, top symbols (self time), then by object:\n")
+        print(f"\n`perf record` on {what}, top symbols (self time), then by object:\n")
         print("```")
         for line in open(sym):
             print(re.sub(r"\s+-\s+-\s*$", "", line.rstrip()))
