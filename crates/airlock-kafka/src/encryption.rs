@@ -148,7 +148,7 @@ pub struct RecordFailure {
 
 /// What sealing a Produce request's body gave.
 pub(crate) enum Sealed {
-    /// The new request body and the values sealed per topic.
+    /// The new request frame and the values sealed per topic.
     Body(Bytes, TopicCounts),
     /// No topic of the request is encrypted: send the frame as it came.
     Unchanged,
@@ -173,14 +173,28 @@ fn decode_checked<M: Decodable>(
     M::decode(&mut body.clone(), version).map_err(|e| err(e.to_string()))
 }
 
-fn encode<M: Encodable>(api_key: ApiKey, version: i16, m: &M) -> Result<Bytes, KafkaError> {
-    let mut out = BytesMut::new();
+/// The whole frame of `m` after `header`: the length, the header bytes, then `m` encoded in
+/// place — one buffer, sized from `size_hint` (the body it replaces), so a large Fetch
+/// response is not copied again to be framed nor regrown while it is written.
+fn encode_framed<M: Encodable>(
+    api_key: ApiKey,
+    version: i16,
+    header: &[u8],
+    m: &M,
+    size_hint: usize,
+) -> Result<Bytes, KafkaError> {
+    let err = |reason: String| KafkaError::Encode {
+        api_key: api_key as i16,
+        version,
+        reason,
+    };
+    let mut out = BytesMut::with_capacity(4 + header.len() + size_hint + size_hint / 16 + 64);
+    out.put_u32(0);
+    out.put_slice(header);
     m.encode(&mut out, version)
-        .map_err(|e| KafkaError::Encode {
-            api_key: api_key as i16,
-            version,
-            reason: e.to_string(),
-        })?;
+        .map_err(|e| err(e.to_string()))?;
+    let len = u32::try_from(out.len() - 4).map_err(|_| err("frame exceeds 4 GiB".into()))?;
+    out[..4].copy_from_slice(&len.to_be_bytes());
     Ok(out.freeze())
 }
 
@@ -195,6 +209,7 @@ fn topic_name(name: &str, id: &[u8; 16], version: i16, topics: &TopicNames) -> O
 /// Seals the record values of a Produce request body (after its header).
 pub(crate) fn seal_produce(
     version: i16,
+    header: &[u8],
     body: &Bytes,
     topics: &TopicNames,
     enc: &mut dyn ProduceEncryptor,
@@ -269,7 +284,8 @@ pub(crate) fn seal_produce(
     if !changed {
         return Ok(Sealed::Unchanged);
     }
-    encode(ApiKey::Produce, version, &request).map(|b| Sealed::Body(b, encrypted))
+    encode_framed(ApiKey::Produce, version, header, &request, body.len())
+        .map(|b| Sealed::Body(b, encrypted))
 }
 
 enum SealFailure {
@@ -286,7 +302,7 @@ impl From<RecordsError> for SealFailure {
 
 /// What opening a Fetch response gave.
 pub(crate) enum Opened {
-    /// The new response body, the partitions withheld and the values opened per topic.
+    /// The new response frame, the partitions withheld and the values opened per topic.
     Body(Bytes, Vec<RecordFailure>, TopicCounts),
     /// No record needed opening and none was refused: send the frame as it came.
     Unchanged,
@@ -307,6 +323,7 @@ impl From<RecordsError> for OpenFailure {
 /// Opens the record values of a Fetch response body (after its header).
 pub(crate) fn open_fetch(
     version: i16,
+    header: &[u8],
     body: &Bytes,
     topics: &TopicNames,
     dec: &mut dyn FetchDecryptor,
@@ -423,7 +440,7 @@ pub(crate) fn open_fetch(
         return Ok(Opened::Unchanged);
     }
     Ok(Opened::Body(
-        encode(ApiKey::Fetch, version, &response)?,
+        encode_framed(ApiKey::Fetch, version, header, &response, body.len())?,
         failures,
         decrypted,
     ))
@@ -439,20 +456,6 @@ pub(crate) fn learn_topics(
             topics.learn(*t.topic_id.as_bytes(), name);
         }
     }
-}
-
-/// A whole frame from a header's bytes and a new body.
-pub(crate) fn reframe(header: &[u8], body: &[u8]) -> Result<Bytes, KafkaError> {
-    let len = u32::try_from(header.len() + body.len()).map_err(|_| KafkaError::Encode {
-        api_key: -1,
-        version: -1,
-        reason: "frame exceeds 4 GiB".into(),
-    })?;
-    let mut out = BytesMut::with_capacity(4 + len as usize);
-    out.put_u32(len);
-    out.put_slice(header);
-    out.put_slice(body);
-    Ok(out.freeze())
 }
 
 fn hex_id(id: &[u8; 16]) -> String {

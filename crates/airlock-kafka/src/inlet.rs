@@ -18,7 +18,7 @@ use kafka_protocol::protocol::StrBytes;
 
 use crate::brokers::{BrokerMap, MappedBroker};
 use crate::encryption::{
-    learn_topics, open_fetch, reframe, seal_produce, FetchDecryptor, Opened, ProduceEncryptor,
+    learn_topics, open_fetch, seal_produce, FetchDecryptor, Opened, ProduceEncryptor,
     RecordFailure, Sealed, TopicCounts, TopicNames,
 };
 use crate::exchange::{Exchange, RequestAction};
@@ -113,11 +113,11 @@ impl InletInterceptor {
         let action = if checked.api_key == ApiKey::Produce {
             let (header, body) = checked.body.split_at(checked.body_offset);
             let body = checked.body.slice_ref(body);
-            match seal_produce(checked.version, &body, topics, encryptor)? {
+            match seal_produce(checked.version, header, &body, topics, encryptor)? {
                 Sealed::NeedKey(topic) => return Ok(RequestAction::NeedKey { topic }),
                 Sealed::Unchanged => RequestAction::Forward(frame),
                 Sealed::Body(sealed, encrypted) => RequestAction::Sealed {
-                    frame: reframe(header, &sealed)?,
+                    frame: sealed,
                     encrypted,
                 },
             }
@@ -145,11 +145,11 @@ impl InletInterceptor {
         }
         let (_, rest) = parse_response_header(pending.api_key, pending.version, &body)?;
         let header = &body[..body.len() - rest.len()];
-        let action = match open_fetch(pending.version, &rest, topics, decryptor)? {
+        let action = match open_fetch(pending.version, header, &rest, topics, decryptor)? {
             Opened::NeedKeys(ids) => return Ok(ResponseAction::NeedKeys(ids)),
             Opened::Unchanged => ResponseAction::Forward(frame),
             Opened::Body(opened, failures, decrypted) => ResponseAction::Decrypted {
-                frame: reframe(header, &opened)?,
+                frame: opened,
                 failures,
                 decrypted,
             },
