@@ -2,9 +2,10 @@
 //! Fetch response bodies.
 //!
 //! The first byte picks the path: the batch rewriter (fetch and produce options, with a small
-//! decompression cap), the blob opener, the encrypting inlet's Produce path or the decrypting
+//! decompression cap), the blob opener and the JSON field sealer/opener, the encrypting inlet's Produce path or the decrypting
 //! inlet's Fetch path at a version the byte also picks.
 #![no_main]
+use airlock_kafka::fields;
 use airlock_kafka::record_crypto::{open, peek_key_id, DataKey, KeyId, Sealer};
 use airlock_kafka::records::{map_values, MapOptions, RecordsError};
 use airlock_kafka::{
@@ -74,6 +75,11 @@ fuzz_target!(|data: &[u8]| {
             let _ = peek_key_id(rest);
             let _ = open(&keys.key, "t", Some(b"k"), rest);
             let _ = open(&keys.key, "t", None, rest);
+            // JSON values with sealed fields (--encrypted-field), both ways.
+            if let Ok(Some(found)) = fields::SealedFields::find(rest) {
+                let _ = fields::open_fields_with(&found, &keys.key, "t", Some(b"k"));
+            }
+            let _ = fields::seal_fields(&mut keys.sealer, "t", None, &["a".to_string()], rest);
         }
         2 => {
             let version = 3 + (pick / 4) as i16 % 11;

@@ -285,6 +285,26 @@ mod tests {
         ));
     }
 
+    /// docs/kafka-encryption.md §9, R3: the documented JSON value.
+    #[test]
+    fn the_documented_json_example() {
+        let dek: [u8; 32] = std::array::from_fn(|i| i as u8);
+        let mut sealer = Sealer::new(DataKey::new(KeyId([1, 2, 3, 4, 5, 6, 7, 8]), dek));
+        sealer.seal("orders", None, b"").unwrap(); // counter 0
+        let v = seal_fields(
+            &mut sealer,
+            "orders",
+            Some(b"customer-42"),
+            &fields(&["pin"]),
+            br#"{"id":7,"pin":"1234"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(v).unwrap(),
+            r#"{"id":7,"pin":"airlock:v1:oQECAwQFBgcIAAAAAAAAAAE3543PcNbde4aPAYlw5pVmNiZjOn2s"}"#
+        );
+    }
+
     #[test]
     fn values_that_cannot_be_field_encrypted_are_refused() {
         let mut sealer = Sealer::new(key());

@@ -5,9 +5,13 @@
 //! [`Sealer`] produces for the `counter`-th value under that key, and must open to the value: a
 //! later version of Airlock has to read records this one wrote.
 
-use airlock_kafka::record_crypto::{open, peek_key_id, DataKey, KeyId, Sealer};
+use airlock_kafka::record_crypto::{open, open_field, peek_key_id, DataKey, KeyId, Sealer};
 
-const KNOWN: &[&str] = &["R1-record-with-key", "R2-record-without-key"];
+const KNOWN: &[&str] = &[
+    "R1-record-with-key",
+    "R2-record-without-key",
+    "R3-json-field",
+];
 
 struct Vector {
     name: String,
@@ -16,6 +20,8 @@ struct Vector {
     counter: u64,
     topic: String,
     record_key: Option<Vec<u8>>,
+    /// A sealed JSON field's name (`--encrypted-field`); none: a whole value.
+    field: Option<String>,
     value: Vec<u8>,
     blob: Vec<u8>,
 }
@@ -60,6 +66,7 @@ fn vectors() -> Vec<Vector> {
                 "null" => None,
                 h => Some(hex::decode(h).unwrap()),
             },
+            field: fields.get("field").cloned(),
             value: hex("value"),
             blob: hex("blob"),
         });
@@ -72,9 +79,11 @@ fn seal(v: &Vector) -> Vec<u8> {
     for _ in 0..v.counter {
         sealer.seal(&v.topic, None, b"").unwrap();
     }
-    sealer
-        .seal(&v.topic, v.record_key.as_deref(), &v.value)
-        .unwrap()
+    match &v.field {
+        None => sealer.seal(&v.topic, v.record_key.as_deref(), &v.value),
+        Some(f) => sealer.seal_field(&v.topic, v.record_key.as_deref(), f, &v.value),
+    }
+    .unwrap()
 }
 
 #[test]
@@ -90,7 +99,11 @@ fn document_vectors_match_the_implementation() {
         );
         assert_eq!(peek_key_id(&v.blob), Some(v.key_id));
         let key = DataKey::new(v.key_id, v.dek);
-        let opened = open(&key, &v.topic, v.record_key.as_deref(), &v.blob).unwrap();
+        let opened = match &v.field {
+            None => open(&key, &v.topic, v.record_key.as_deref(), &v.blob),
+            Some(f) => open_field(&key, &v.topic, v.record_key.as_deref(), f, &v.blob),
+        }
+        .unwrap();
         assert_eq!(opened, v.value, "vector {}", v.name);
     }
 }
