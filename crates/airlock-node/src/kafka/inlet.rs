@@ -50,6 +50,10 @@ pub struct KafkaInletSpec {
     /// on by default.
     #[serde(default = "encrypt_by_default")]
     pub encrypt: bool,
+    /// With `encrypt`: encrypt only these top-level fields of JSON object values, each value
+    /// then being a JSON object (`--encrypted-field`); empty: whole values.
+    #[serde(default)]
+    pub encrypted_fields: Vec<String>,
 }
 
 fn encrypt_by_default() -> bool {
@@ -89,6 +93,9 @@ pub struct KafkaInletInfo {
     /// Whether record values are encrypted.
     #[serde(default)]
     pub encrypt: bool,
+    /// The fields of JSON values encrypted; empty: whole values.
+    #[serde(default)]
+    pub encrypted_fields: Vec<String>,
 }
 
 struct BrokerListener {
@@ -225,6 +232,7 @@ impl KafkaInlet {
                 .collect(),
             inlets,
             encrypt: s.keyring.is_some(),
+            encrypted_fields: s.spec.encrypted_fields.clone(),
         }
     }
 

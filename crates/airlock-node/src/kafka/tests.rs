@@ -168,6 +168,7 @@ async fn kafka_portal(spec: KafkaOutletSpec) -> (KafkaPortals, KafkaPortals, Soc
                 broker_ports: Some((first, first + 9)),
                 authorized: vec![b_id],
                 encrypt: false,
+                encrypted_fields: vec![],
             },
             Duration::from_secs(10),
         )
