@@ -1,6 +1,7 @@
 //! `kafka-outlet …` and `kafka-inlet …` through the real binary: create, list, show and delete;
 //! a refused inlet is an error that leaves nothing; what was created comes back when the nodes
-//! restart, and what was deleted does not; a node file's Kafka portals are created. No Kafka
+//! restart, and what was deleted does not; a node file's Kafka portals are created; an
+//! encrypting inlet's `--encrypted-field`s are recorded, shown and restored. No Kafka
 //! broker is needed: the inlet's bootstrap link to the outlet comes up without one.
 
 mod common;
@@ -328,6 +329,172 @@ fn a_node_files_kafka_portals_are_created() {
         e.stderr
     );
     assert!(!h.nodes().contains(&"bad".to_string()));
+}
+
+#[test]
+fn encrypted_fields_are_recorded_shown_and_restored() {
+    let h = &Home::new("kafka-fields");
+    // Encrypting inlets need their node to be a project member (the key directory): identity
+    // `app` administers the home's project, and the nodes run as `app`.
+    h.ok(&["identity", "create", "app"]);
+    let listen = format!("127.0.0.1:{}", free_port());
+    h.ok(&["project", "create", "--listen", &listen]);
+    h.ok(&["node", "create", "n1"]);
+    h.ok(&["node", "create", "n2"]);
+    let broker = format!("127.0.0.1:{}", free_port());
+    h.ok(&[
+        "kafka-outlet",
+        "create",
+        "--at",
+        "n1",
+        "--bootstrap-server",
+        &broker,
+    ]);
+    // `kafka-inlet create` arguments for inlet `name` at fresh ports, then `extra`.
+    let args = |name: &str, extra: &[&str]| -> Vec<String> {
+        let first = free_port();
+        let mut v: Vec<String> = [
+            "kafka-inlet",
+            "create",
+            "--at",
+            "n2",
+            "--name",
+            name,
+            "--from",
+            &format!("127.0.0.1:{}", free_port()),
+            "--brokers-port-range",
+            &format!("{first}-{first}"),
+            "--to",
+            "/node/n1/secure/api",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        v.extend(extra.iter().map(|s| s.to_string()));
+        v
+    };
+    fn argv(v: &[String]) -> Vec<&str> {
+        v.iter().map(String::as_str).collect()
+    }
+    let fields = serde_json::json!(["secret", "pin"]);
+
+    let mut create = vec!["--output".to_string(), "json".to_string()];
+    create.extend(args(
+        "k",
+        &["--encrypted-field", "secret", "--encrypted-field", "pin"],
+    ));
+    let created = json(&h.ok(&argv(&create)));
+    assert_eq!(created["encrypt"], true, "{created}");
+    assert_eq!(created["encrypted_fields"], fields, "{created}");
+    let shown = json(&h.ok(&["--output", "json", "kafka-inlet", "show", "k", "--at", "n2"]));
+    assert_eq!(shown["encrypted_fields"], fields, "{shown}");
+    let r = h.ok(&["kafka-inlet", "show", "k", "--at", "n2"]);
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.starts_with("encrypted_fields:") && l.ends_with(" secret, pin")),
+        "{}",
+        r.stdout
+    );
+    // The short form takes them too.
+    let first = free_port();
+    h.ok(&[
+        "kafka-producer",
+        "create",
+        "--at",
+        "n2",
+        "--bootstrap-server",
+        &format!("127.0.0.1:{}", free_port()),
+        "--brokers-port-range",
+        &format!("{first}-{first}"),
+        "--to",
+        "/node/n1/secure/api",
+        "--encrypted-field",
+        "card",
+    ]);
+    let producer = kafka_inlets(h, "n2")
+        .into_iter()
+        .find(|i| i["name"] == "kafka-producer-1")
+        .expect("kafka-producer-1");
+    assert_eq!(producer["encrypted_fields"], serde_json::json!(["card"]));
+
+    // Fields with encryption off, twice, or empty: refused, nothing created.
+    let e = h.fails(&argv(&args(
+        "off",
+        &[
+            "--disable-content-encryption",
+            "--encrypted-field",
+            "secret",
+        ],
+    )));
+    assert!(
+        e.stderr.contains("--encrypted-field") && e.stderr.contains("--disable-content-encryption"),
+        "{}",
+        e.stderr
+    );
+    let e = h.fails(&argv(&args(
+        "twice",
+        &["--encrypted-field", "pin", "--encrypted-field", "pin"],
+    )));
+    assert!(
+        e.stderr
+            .contains("--encrypted-field: field \"pin\" is named twice"),
+        "{}",
+        e.stderr
+    );
+    let e = h.fails(&argv(&args("empty", &["--encrypted-field="])));
+    assert!(e.stderr.contains("a field name is empty"), "{}", e.stderr);
+    assert_eq!(kafka_inlets(h, "n2").len(), 2);
+
+    // The fields come back with the node.
+    h.ok(&["node", "stop", "n2"]);
+    h.ok(&["node", "start", "n2"]);
+    let restored = json(&h.ok(&["--output", "json", "kafka-inlet", "show", "k", "--at", "n2"]));
+    assert_eq!(restored["encrypted_fields"], fields, "{restored}");
+
+    // A node file's inlet, with `encrypted-fields`.
+    let file = h.path().join("fields.yaml");
+    let first = free_port();
+    std::fs::write(
+        &file,
+        format!(
+            "name: fields_node\nidentity: app\nkafka-inlet:\n  from: 127.0.0.1:{}\n  to: /node/n1/secure/api\n  brokers-port-range: {first}-{first}\n  encrypted-fields: [secret, pin]\n",
+            free_port()
+        ),
+    )
+    .unwrap();
+    h.ok(&["node", "create", file.to_str().unwrap()]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let inlet = loop {
+        // The node restores the inlet in the background after it starts.
+        if let Some(i) = kafka_inlets(h, "fields_node").into_iter().next() {
+            break i;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the node file's inlet is not there"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(inlet["name"], "kafka", "{inlet}");
+    assert_eq!(inlet["encrypt"], true, "{inlet}");
+    assert_eq!(inlet["encrypted_fields"], fields, "{inlet}");
+    // With encryption off, the file is refused and its node not created.
+    let off = h.path().join("off.yaml");
+    std::fs::write(
+        &off,
+        "name: off_node\nidentity: app\nkafka-inlet:\n  to: /node/n1/secure/api\n  disable-content-encryption: true\n  encrypted-fields: [secret]\n",
+    )
+    .unwrap();
+    let e = h.fails(&["node", "create", off.to_str().unwrap()]);
+    assert!(
+        e.stderr.contains("kafka-inlet kafka")
+            && e.stderr.contains("`encrypted-fields`")
+            && e.stderr.contains("`disable-content-encryption`"),
+        "{}",
+        e.stderr
+    );
+    assert!(!h.nodes().contains(&"off_node".to_string()));
 }
 
 /// The test CA of the Kafka outlet's TLS tests (any PEM certificate does here: no broker).

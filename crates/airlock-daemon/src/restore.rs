@@ -146,7 +146,7 @@ async fn restore_kafka_portals(home: &Home, node: &Node, name: &str) {
                     broker_ports: row.broker_ports,
                     authorized: row.authorized,
                     encrypt: row.encrypt,
-                    encrypted_fields: vec![],
+                    encrypted_fields: row.encrypted_fields,
                 })
             });
         let created = match spec {

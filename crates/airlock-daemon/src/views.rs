@@ -104,6 +104,7 @@ impl From<KafkaInletInfo> for KafkaInletView {
             broker_ports: k.broker_ports,
             brokers: k.brokers,
             encrypt: k.encrypt,
+            encrypted_fields: k.encrypted_fields,
             authorized: Vec::new(),
         }
     }

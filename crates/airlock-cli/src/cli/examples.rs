@@ -39,7 +39,8 @@ pub const KAFKA_PRODUCER_CREATE: &str = "\
 Examples:
   airlock kafka-producer create                            # 127.0.0.1:9092 through the project relay `kafka`
   airlock kafka-consumer create --bootstrap-server 127.0.0.1:19092 --to /project/default
-  airlock kafka-producer create --to /node/n1/secure/api --brokers-port-range 9093-9099";
+  airlock kafka-producer create --to /node/n1/secure/api --brokers-port-range 9093-9099
+  airlock kafka-producer create --encrypted-field card --encrypted-field pin  # only these fields of JSON values";
 
 pub const PROJECT_ADDON_CONFIGURE: &str = "\
 Examples:

@@ -102,6 +102,14 @@ pub enum KafkaInletCmd {
         /// see them) instead of encrypting values end to end.
         #[arg(long)]
         disable_content_encryption: bool,
+        /// Encrypt only this top-level field of JSON record values (repeatable); the rest of
+        /// each value stays readable and is NOT authenticated; values must be JSON objects.
+        #[arg(
+            long = "encrypted-field",
+            value_name = "NAME",
+            conflicts_with = "disable_content_encryption"
+        )]
+        encrypted_fields: Vec<String>,
         /// Node.
         #[arg(long)]
         at: Option<String>,
@@ -196,6 +204,10 @@ pub struct KafkaClientArgs {
     /// Accept only this identifier at the Kafka outlet's end (repeatable).
     #[arg(long, value_name = "IDENTIFIER")]
     pub authorized: Vec<String>,
+    /// Encrypt only this top-level field of JSON record values (repeatable); the rest of each
+    /// value stays readable and is NOT authenticated; values must be JSON objects.
+    #[arg(long = "encrypted-field", value_name = "NAME")]
+    pub encrypted_fields: Vec<String>,
     /// Node.
     #[arg(long)]
     pub at: Option<String>,

@@ -262,10 +262,46 @@ fn kafka_portal_commands_parse() {
             &["--to", "/node/n1/secure/api", "--via", "kafka"][..],
             "cannot be used with",
         ),
+        (
+            &[
+                "--encrypted-field",
+                "secret",
+                "--disable-content-encryption",
+            ][..],
+            "cannot be used with",
+        ),
     ] {
         let e = inlet(args).unwrap_err().to_string();
         assert!(e.contains(says), "{args:?}: {e}");
     }
+    // `--encrypted-field` repeats, in order; none by default.
+    let KafkaInletCmd::Create {
+        encrypted_fields, ..
+    } = inlet(&["--encrypted-field", "secret", "--encrypted-field=pin"]).unwrap()
+    else {
+        panic!("create")
+    };
+    assert_eq!(encrypted_fields, ["secret", "pin"]);
+    let KafkaInletCmd::Create {
+        encrypted_fields, ..
+    } = inlet(&[]).unwrap()
+    else {
+        panic!("create")
+    };
+    assert!(encrypted_fields.is_empty());
+    let Command::KafkaProducer(KafkaClientCmd::Create(args)) = Cli::try_parse_from([
+        "airlock",
+        "kafka-producer",
+        "create",
+        "--encrypted-field",
+        "card",
+    ])
+    .unwrap()
+    .command
+    else {
+        panic!("kafka-producer create")
+    };
+    assert_eq!(args.encrypted_fields, ["card"]);
 }
 
 /// `--output` is one global option: accepted after any command, before or after its own args.

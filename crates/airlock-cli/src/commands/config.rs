@@ -10,8 +10,8 @@ use crate::node_file::{
     interpolate, named, policy_error, ticket_problem, NodeFile, RelayEntry, Substitutions,
 };
 use crate::operations::kafka::{
-    check_outlet_node_route, check_ports, parse_broker_ports, via_route, DEFAULT_FROM,
-    DEFAULT_OUTLET, DEFAULT_VIA,
+    check_encrypted_fields, check_outlet_node_route, check_ports, parse_broker_ports, via_route,
+    DEFAULT_FROM, DEFAULT_OUTLET, DEFAULT_VIA,
 };
 use crate::operations::{enrollment, process};
 use airlock_daemon::{run_node, RunOptions};
@@ -281,6 +281,13 @@ fn apply(
                     via_route(&p, via)
                 }
             };
+            if i.disable_content_encryption && !i.encrypted_fields.is_empty() {
+                return Err(at(
+                    "`encrypted-fields` encrypts fields and `disable-content-encryption` turns encryption off: give one of them".into(),
+                ));
+            }
+            check_encrypted_fields(&i.encrypted_fields)
+                .map_err(|e| at(format!("encrypted-fields: {e}")))?;
             // `consumer-relay` (the seeds' files) needs nothing: data keys go through the
             // project's key directory.
             ctx.home.insert_kafka_inlet(
@@ -293,6 +300,7 @@ fn apply(
                     broker_ports,
                     authorized: i.authorized.clone(),
                     encrypt: !i.disable_content_encryption,
+                    encrypted_fields: i.encrypted_fields.clone(),
                 },
             )?;
         }

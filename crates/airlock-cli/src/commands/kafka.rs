@@ -4,7 +4,9 @@ use crate::cli::{KafkaClientArgs, KafkaClientCmd, KafkaInletCmd, KafkaOutletCmd}
 use crate::context::{table, Ctx};
 use crate::control::protocol::LinkStatus;
 use crate::home::{validate_name, KafkaInletRow};
-use crate::operations::kafka::{check_outlet_node_route, check_ports, via_route, DEFAULT_VIA};
+use crate::operations::kafka::{
+    check_encrypted_fields, check_outlet_node_route, check_ports, via_route, DEFAULT_VIA,
+};
 use crate::operations::progress;
 use crate::output::{last_error, KafkaInletReport};
 use airlock_node::kafka::{KafkaInletSpec, KafkaOutletSpec};
@@ -103,6 +105,7 @@ pub fn client(ctx: &Ctx, kind: &str, cmd: KafkaClientCmd) -> Result<()> {
                 project,
                 outlet,
                 authorized,
+                encrypted_fields,
                 at,
                 wait,
             } = args;
@@ -135,6 +138,7 @@ pub fn client(ctx: &Ctx, kind: &str, cmd: KafkaClientCmd) -> Result<()> {
                 brokers_port_range,
                 authorized,
                 disable_content_encryption: false,
+                encrypted_fields,
                 at,
                 wait,
             }
@@ -201,11 +205,14 @@ pub fn inlet(ctx: &Ctx, cmd: KafkaInletCmd) -> Result<()> {
             brokers_port_range,
             authorized,
             disable_content_encryption,
+            encrypted_fields,
             at,
             wait,
         } => {
             let node = ctx.node_name(at.as_deref())?;
             validate_name("Kafka outlet", &outlet)?;
+            check_encrypted_fields(&encrypted_fields)
+                .map_err(|e| anyhow!("--encrypted-field: {e}"))?;
             let from: std::net::SocketAddr = from.parse().with_context(|| {
                 format!("--from {from:?} is not IP:PORT (for example 127.0.0.1:9092)")
             })?;
@@ -267,7 +274,7 @@ pub fn inlet(ctx: &Ctx, cmd: KafkaInletCmd) -> Result<()> {
                 broker_ports: brokers_port_range,
                 authorized: authorized.clone(),
                 encrypt: !disable_content_encryption,
-                encrypted_fields: vec![],
+                encrypted_fields: encrypted_fields.clone(),
             };
             // The node waits for the bootstrap link (up, or refused for good: then this is an
             // error and the node kept nothing); a transient failure leaves the inlet trying.
@@ -290,6 +297,7 @@ pub fn inlet(ctx: &Ctx, cmd: KafkaInletCmd) -> Result<()> {
                     broker_ports: brokers_port_range,
                     authorized: authorized.clone(),
                     encrypt: !disable_content_encryption,
+                    encrypted_fields: encrypted_fields.clone(),
                 },
             )?;
             let what = format!(

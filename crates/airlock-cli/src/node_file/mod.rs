@@ -21,7 +21,8 @@
 //!   to: /project/default/service/forward_to_kafka/secure/api
 //! ```
 //! Several Kafka portals go in named maps: `kafka-outlets: {NAME: {bootstrap-server}}`,
-//! `kafka-inlets: {NAME: {from, to | via, outlet, brokers-port-range, authorized}}`.
+//! `kafka-inlets: {NAME: {from, to | via, outlet, brokers-port-range, authorized,
+//! disable-content-encryption, encrypted-fields}}`.
 //! `$VAR` and `${VAR}` are replaced from the environment before parsing; a missing variable and
 //! an unknown key are errors that name the line. A value from the environment may be a secret:
 //! an error about it names the variable (`ticket (from ${ENROLLMENT_TICKET}) is not a valid
@@ -203,6 +204,35 @@ pub struct KafkaInletEntry {
     /// Carry records as they are instead of encrypting values end to end (default false).
     #[serde(default)]
     pub disable_content_encryption: bool,
+    /// Encrypt only these top-level fields of JSON record values (`--encrypted-field`):
+    /// `encrypted-fields: [secret, pin]`, or one as `encrypted-field: secret`.
+    #[serde(default, alias = "encrypted-field", deserialize_with = "one_or_many")]
+    pub encrypted_fields: Vec<String>,
+}
+
+/// A list of names, or one name alone.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    struct Names;
+    impl<'de> serde::de::Visitor<'de> for Names {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a name or a list of names")
+        }
+        fn visit_str<E: serde::de::Error>(self, s: &str) -> Result<Vec<String>, E> {
+            Ok(vec![s.to_string()])
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Vec<String>, A::Error> {
+            let mut names = Vec::new();
+            while let Some(n) = seq.next_element()? {
+                names.push(n);
+            }
+            Ok(names)
+        }
+    }
+    d.deserialize_any(Names)
 }
 
 /// The name of the one Kafka outlet of `kafka-outlet:` and the one inlet of `kafka-inlet:`.
@@ -456,6 +486,37 @@ mod tests {
         );
         assert_eq!(i.consumer_relay.as_deref(), Some("/project/default"));
         assert!(i.via.is_none() && i.outlet.is_none() && i.brokers_port_range.is_none());
+    }
+
+    #[test]
+    fn kafka_inlets_encrypted_fields() {
+        let f = NodeFile::parse(
+            "f.yaml",
+            "kafka-inlets:\n  many:\n    to: /node/n1/secure/api\n    encrypted-fields: [secret, pin, 2fa]\n  one: { to: /node/n1/secure/api, encrypted-field: secret }\n  none: { to: /node/n1/secure/api }\n",
+        )
+        .unwrap();
+        let inlets = f.kafka_inlets().unwrap();
+        let fields = |name: &str| {
+            let (_, i) = inlets.iter().find(|(n, _)| n == name).unwrap();
+            i.encrypted_fields.clone()
+        };
+        assert_eq!(fields("many"), ["secret", "pin", "2fa"]);
+        assert_eq!(fields("one"), ["secret"]);
+        assert!(fields("none").is_empty());
+        for (text, says) in [
+            (
+                "kafka-inlet:\n  encrypted-field: a\n  encrypted-fields: [b]\n",
+                "duplicate field",
+            ),
+            (
+                "kafka-inlet:\n  encrypted-fields: { a: 1 }\n",
+                "a name or a list of names",
+            ),
+            ("kafka-inlet:\n  encrypted-fields: 1\n", "line 2"),
+        ] {
+            let e = NodeFile::parse("f.yaml", text).unwrap_err().to_string();
+            assert!(e.contains(says), "{text:?}: {e}");
+        }
     }
 
     #[test]

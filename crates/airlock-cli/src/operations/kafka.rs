@@ -1,6 +1,7 @@
 //! What `kafka-inlet create` and a node file's `kafka-inlet` share: the broker port range
-//! syntax, the route through a project relay, and the check that a route ends at the Kafka
-//! outlet node's secure channel (the inlet itself appends `/service/OUTLET`).
+//! syntax, the route through a project relay, the check that a route ends at the Kafka
+//! outlet node's secure channel (the inlet itself appends `/service/OUTLET`), and the check of
+//! the names of the fields to encrypt.
 
 use airlock_wire::{MultiAddr, Segment};
 
@@ -95,6 +96,31 @@ pub fn check_outlet_node_route(to: &str) -> Result<(), String> {
     }
 }
 
+/// The longest name `--encrypted-field` takes, in bytes.
+pub const MAX_ENCRYPTED_FIELD: usize = 255;
+
+/// Checks the names of the top-level JSON fields to encrypt (`--encrypted-field`, a node file's
+/// `encrypted-fields`): each given once, not empty, at most [`MAX_ENCRYPTED_FIELD`] bytes.
+/// Field names are compared as given (JSON object keys are case-sensitive).
+pub fn check_encrypted_fields(fields: &[String]) -> Result<(), String> {
+    for (i, f) in fields.iter().enumerate() {
+        if f.is_empty() {
+            return Err("a field name is empty".to_string());
+        }
+        if f.len() > MAX_ENCRYPTED_FIELD {
+            let start: String = f.chars().take(20).collect();
+            return Err(format!(
+                "the field name {start:?}… is {} bytes long, more than {MAX_ENCRYPTED_FIELD}",
+                f.len()
+            ));
+        }
+        if fields[..i].contains(f) {
+            return Err(format!("field {f:?} is named twice"));
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,5 +179,22 @@ mod tests {
         assert!(check_outlet_node_route("/project/default").is_ok());
         let e = check_outlet_node_route("/project/default/service/kafka").unwrap_err();
         assert!(e.contains("(/project/default)"), "{e}");
+    }
+
+    #[test]
+    fn encrypted_field_names() {
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert!(check_encrypted_fields(&[]).is_ok());
+        assert!(check_encrypted_fields(&names(&["secret", "pin", "Pin", "a b", "é"])).is_ok());
+        let longest = "x".repeat(MAX_ENCRYPTED_FIELD);
+        assert!(check_encrypted_fields(std::slice::from_ref(&longest)).is_ok());
+        let e = check_encrypted_fields(&[longest + "y"]).unwrap_err();
+        assert!(e.contains("256 bytes long, more than 255"), "{e}");
+        // Bytes, not characters: 128 two-byte characters are too long.
+        assert!(check_encrypted_fields(&["é".repeat(128)]).is_err());
+        let e = check_encrypted_fields(&names(&["secret", ""])).unwrap_err();
+        assert!(e.contains("empty"), "{e}");
+        let e = check_encrypted_fields(&names(&["secret", "pin", "secret"])).unwrap_err();
+        assert!(e.contains("\"secret\" is named twice"), "{e}");
     }
 }

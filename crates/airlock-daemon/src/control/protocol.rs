@@ -416,6 +416,10 @@ pub struct KafkaInletView {
     /// Whether record values are encrypted end to end.
     #[serde(default)]
     pub encrypt: bool,
+    /// With `encrypt`, the top-level fields of JSON values encrypted (`--encrypted-field`);
+    /// empty: whole values.
+    #[serde(default)]
+    pub encrypted_fields: Vec<String>,
     /// Whether the bootstrap link to the outlet is established.
     pub status: LinkStatus,
     /// The outlet node's identifier, when linked.
@@ -681,11 +685,12 @@ mod tests {
             Request::decode(r#"{"op":"kafka-outlet-list"}"#),
             Ok(Request::KafkaOutletList)
         ));
-        let line = r#"{"op":"kafka-inlet-create","spec":{"name":"k","from":"127.0.0.1:9092","to":"/node/n1/secure/api","outlet":"kafka","broker_ports":[9093,9192],"authorized":[],"encrypt":true},"wait_ms":5000}"#;
+        let line = r#"{"op":"kafka-inlet-create","spec":{"name":"k","from":"127.0.0.1:9092","to":"/node/n1/secure/api","outlet":"kafka","broker_ports":[9093,9192],"authorized":[],"encrypt":true,"encrypted_fields":["secret","pin"]},"wait_ms":5000}"#;
         match Request::decode(line) {
             Ok(Request::KafkaInletCreate { spec, wait_ms }) => {
                 assert_eq!(wait_ms, Some(5000));
                 assert_eq!(spec.broker_ports, Some((9093, 9192)));
+                assert_eq!(spec.encrypted_fields, ["secret", "pin"]);
                 let again = Request::KafkaInletCreate { spec, wait_ms };
                 let v = serde_json::to_value(&again).unwrap();
                 assert_eq!(v, serde_json::from_str::<serde_json::Value>(line).unwrap());
@@ -708,10 +713,12 @@ mod tests {
         })
         .unwrap();
         assert!(v.get("wait_ms").is_none(), "{v}");
-        // `authorized` may be left out.
+        // `authorized`, `encrypt` and `encrypted_fields` may be left out (an older client):
+        // no pinned identifiers, whole values encrypted.
         assert!(matches!(
             Request::decode(r#"{"op":"kafka-inlet-create","spec":{"name":"k","from":"127.0.0.1:1","to":"/service/x","outlet":"kafka","broker_ports":null}}"#),
-            Ok(Request::KafkaInletCreate { spec, wait_ms: None }) if spec.authorized.is_empty()
+            Ok(Request::KafkaInletCreate { spec, wait_ms: None })
+                if spec.authorized.is_empty() && spec.encrypt && spec.encrypted_fields.is_empty()
         ));
         let e = Request::decode(r#"{"op":"kafka-inlet-create","spec":{"name":"k"}}"#)
             .unwrap_err()
@@ -729,6 +736,7 @@ mod tests {
             broker_ports: "9093-9192".into(),
             brokers: vec!["1=127.0.0.1:9093".into()],
             encrypt: true,
+            encrypted_fields: vec!["secret".into()],
             status: LinkStatus::Down,
             peer: None,
             connections: 0,
@@ -743,7 +751,16 @@ mod tests {
         assert_eq!(v["status"], "down");
         assert_eq!(v["last_error_kind"], "permanent");
         assert!(v.get("authorized").is_none(), "{v}");
-        assert_eq!(serde_json::from_value::<KafkaInletView>(v).unwrap(), inlet);
+        assert_eq!(v["encrypted_fields"], serde_json::json!(["secret"]));
+        assert_eq!(
+            serde_json::from_value::<KafkaInletView>(v.clone()).unwrap(),
+            inlet
+        );
+        // A view from an older node has no fields: whole values.
+        let mut old = v;
+        old.as_object_mut().unwrap().remove("encrypted_fields");
+        let old = serde_json::from_value::<KafkaInletView>(old).unwrap();
+        assert!(old.encrypted_fields.is_empty());
         let outlet = KafkaOutletView {
             name: "kafka".into(),
             address: "/service/kafka".into(),

@@ -129,8 +129,13 @@ impl Home {
             .broker_ports
             .map(|(a, b)| format!("{a}-{b}"))
             .unwrap_or_default();
+        let fields = if row.encrypted_fields.is_empty() {
+            String::new()
+        } else {
+            serde_json::to_string(&row.encrypted_fields).expect("a list of strings")
+        };
         self.db.execute(
-            "INSERT OR REPLACE INTO kafka_inlets(node, name, bind, route, outlet, broker_ports, authorized, encrypt) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT OR REPLACE INTO kafka_inlets(node, name, bind, route, outlet, broker_ports, authorized, encrypt, encrypted_fields) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
                 node,
                 row.name,
@@ -139,7 +144,8 @@ impl Home {
                 row.outlet,
                 ports,
                 row.authorized.join(","),
-                row.encrypt
+                row.encrypt,
+                fields
             ],
         )?;
         Ok(())
@@ -158,11 +164,23 @@ impl Home {
     /// written so) is the node's default range.
     pub fn kafka_inlets(&self, node: &str) -> Result<Vec<KafkaInletRow>> {
         let mut st = self.db.prepare(
-            "SELECT name, bind, route, outlet, broker_ports, authorized, encrypt FROM kafka_inlets WHERE node = ?1 ORDER BY name",
+            "SELECT name, bind, route, outlet, broker_ports, authorized, encrypt, encrypted_fields FROM kafka_inlets WHERE node = ?1 ORDER BY name",
         )?;
         let rows = st.query_map([node], |r| {
             let ports: String = r.get(4)?;
             let a: String = r.get(5)?;
+            let fields: String = r.get(7)?;
+            let encrypted_fields = if fields.is_empty() {
+                Vec::new()
+            } else {
+                serde_json::from_str(&fields).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        7,
+                        rusqlite::types::Type::Text,
+                        Box::new(e),
+                    )
+                })?
+            };
             Ok(KafkaInletRow {
                 name: r.get(0)?,
                 bind: r.get(1)?,
@@ -177,6 +195,7 @@ impl Home {
                     .map(String::from)
                     .collect(),
                 encrypt: r.get(6)?,
+                encrypted_fields,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -200,6 +219,9 @@ pub struct KafkaInletRow {
     pub authorized: Vec<String>,
     /// Whether record values are encrypted.
     pub encrypt: bool,
+    /// With `encrypt`, the top-level fields of JSON values encrypted; empty: whole values.
+    /// Stored as a JSON array of strings, or '' when empty.
+    pub encrypted_fields: Vec<String>,
 }
 
 /// A persisted inlet.
@@ -260,6 +282,7 @@ mod tests {
             broker_ports: Some((9093, 9192)),
             authorized: vec!["I1".into(), "I2".into()],
             encrypt: true,
+            encrypted_fields: vec!["secret".into(), "a \"quoted\", comma\nand newline".into()],
         };
         h.insert_kafka_inlet("n1", &row).unwrap();
         let default_range = KafkaInletRow {
@@ -267,10 +290,25 @@ mod tests {
             broker_ports: None,
             authorized: vec![],
             encrypt: false,
+            encrypted_fields: vec![],
             ..row.clone()
         };
         h.insert_kafka_inlet("n1", &default_range).unwrap();
         assert_eq!(h.kafka_inlets("n1").unwrap(), [row, default_range]);
+        // Fields are stored as a JSON array; none as ''.
+        let stored = |name: &str| -> String {
+            h.db.query_row(
+                "SELECT encrypted_fields FROM kafka_inlets WHERE node = 'n1' AND name = ?1",
+                [name],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        assert_eq!(
+            stored("k"),
+            r#"["secret","a \"quoted\", comma\nand newline"]"#
+        );
+        assert_eq!(stored("k2"), "");
         assert!(h.known_identifiers("n1").unwrap().contains(&"I2".into()));
 
         h.delete_kafka_inlet("n1", "k").unwrap();

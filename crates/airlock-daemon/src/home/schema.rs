@@ -94,6 +94,9 @@ const MIGRATIONS: &[&str] = &[
         encrypt INTEGER NOT NULL DEFAULT 1,
         PRIMARY KEY (node, name)
      );",
+    // 7: Kafka inlets encrypting only some top-level fields of JSON values: their names as a
+    // JSON array of strings (`["secret","pin"]`), or '' for none (whole values are encrypted)
+    "ALTER TABLE kafka_inlets ADD COLUMN encrypted_fields TEXT NOT NULL DEFAULT '';",
 ];
 
 impl Home {
@@ -118,5 +121,69 @@ impl Home {
         tx.pragma_update(None, "user_version", MIGRATIONS.len())?;
         tx.commit()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::home::KafkaInletRow;
+
+    /// A home from before migration 7 (Kafka inlets' encrypted fields) with a Kafka inlet
+    /// opens; the inlet encrypts whole values (no fields), and fields can be recorded after.
+    #[test]
+    fn a_home_from_before_encrypted_fields_opens_with_none() {
+        const BEFORE: usize = 6;
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        db.pragma_update(None, "foreign_keys", "ON").unwrap();
+        for m in &MIGRATIONS[..BEFORE] {
+            db.execute_batch(m).unwrap();
+        }
+        db.pragma_update(None, "user_version", BEFORE).unwrap();
+        db.execute_batch(
+            "INSERT INTO identities(name, identifier, secret, purpose_key, created_at)
+                VALUES ('i1', 'I00', x'00', x'00', 0);
+             INSERT INTO nodes(name, identity, tcp_listen, pid, created_at)
+                VALUES ('n1', 'i1', '127.0.0.1:0', NULL, 0);
+             INSERT INTO kafka_inlets(node, name, bind, route, outlet, broker_ports, authorized, encrypt)
+                VALUES ('n1', 'k', '127.0.0.1:9092', '/node/n2/secure/api', 'kafka', '9093-9192', 'I1', 1);",
+        )
+        .unwrap();
+        let mut home = Home {
+            path: std::path::PathBuf::from("/nonexistent"),
+            db,
+        };
+        home.migrate().unwrap();
+        let version: usize = home
+            .db
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, MIGRATIONS.len());
+        let rows = home.kafka_inlets("n1").unwrap();
+        assert_eq!(
+            rows,
+            [KafkaInletRow {
+                name: "k".into(),
+                bind: "127.0.0.1:9092".into(),
+                route: "/node/n2/secure/api".into(),
+                outlet: "kafka".into(),
+                broker_ports: Some((9093, 9192)),
+                authorized: vec!["I1".into()],
+                encrypt: true,
+                encrypted_fields: vec![],
+            }]
+        );
+        let with_fields = KafkaInletRow {
+            encrypted_fields: vec!["secret".into(), "pin".into()],
+            ..rows[0].clone()
+        };
+        home.insert_kafka_inlet("n1", &with_fields).unwrap();
+        assert_eq!(home.kafka_inlets("n1").unwrap(), [with_fields]);
+        // Opening again changes nothing.
+        home.migrate().unwrap();
+        assert_eq!(
+            home.kafka_inlets("n1").unwrap()[0].encrypted_fields,
+            ["secret", "pin"]
+        );
     }
 }

@@ -147,6 +147,9 @@ pub struct KafkaInletInfo {
     /// Whether record values are encrypted.
     #[serde(default)]
     pub encrypt: bool,
+    /// The fields of JSON values encrypted; empty: whole values.
+    #[serde(default)]
+    pub encrypted_fields: Vec<String>,
 }
 
 struct BrokerListener {
@@ -278,6 +281,7 @@ impl KafkaInlet {
                 .collect(),
             inlets,
             encrypt: s.keyring.is_some(),
+            encrypted_fields: s.spec.encrypted_fields.clone(),
         }
     }
 
