@@ -171,6 +171,7 @@ impl Classify for crate::kafka::inlet::KafkaInletError {
         match self {
             E::Exists { .. }
             | E::NotProjectMember
+            | E::EncryptedFields(_)
             | E::BootstrapPortInRange { .. }
             | E::BrokerPorts(_) => FailureKind::Permanent,
             E::AddressInUse { .. } | E::Listen { .. } => FailureKind::Transient,

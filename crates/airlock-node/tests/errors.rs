@@ -246,5 +246,19 @@ async fn kafka_inlet_spec_and_address_errors() {
         .await
         .unwrap_err();
     assert!(matches!(e, KafkaInletError::NotProjectMember), "{e:?}");
+    // Fields to encrypt: not without encryption, not twice, not empty (checked first).
+    for (encrypt, fields) in [
+        (false, vec!["pin"]),
+        (true, vec!["pin", "pin"]),
+        (true, vec![""]),
+    ] {
+        let mut s = spec(from, Some((1, 2)), encrypt);
+        s.encrypted_fields = fields.iter().map(|f| f.to_string()).collect();
+        let e = n.create_kafka_inlet(s, wait).await.unwrap_err();
+        assert!(
+            matches!(e, KafkaInletError::EncryptedFields(_)),
+            "{fields:?}: {e:?}"
+        );
+    }
     assert!(n.kafka().inlets().await.is_empty());
 }

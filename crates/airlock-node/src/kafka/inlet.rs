@@ -91,6 +91,10 @@ pub enum KafkaInletError {
     /// a project.
     #[error("record encryption needs this node to be a member of a project (its key directory holds the data keys): enroll it, or create the inlet with --disable-content-encryption")]
     NotProjectMember,
+    /// `encrypted_fields` cannot be used: without encryption, or a name empty, too long or
+    /// given twice.
+    #[error("invalid encrypted fields: {0}")]
+    EncryptedFields(String),
     /// The broker port range contains the bootstrap port.
     #[error("the broker port range {first}-{last} must not contain the bootstrap port {port}")]
     BootstrapPortInRange {
@@ -179,6 +183,27 @@ pub struct KafkaInlet {
     bound: SocketAddr,
 }
 
+/// The node's own check of `spec.encrypted_fields` (the CLI checks them too; a control request
+/// may come from elsewhere).
+fn check_encrypted_fields(spec: &KafkaInletSpec) -> Result<(), KafkaInletError> {
+    let bad = |why: String| Err(KafkaInletError::EncryptedFields(why));
+    if !spec.encrypt && !spec.encrypted_fields.is_empty() {
+        return bad("fields are encrypted only by an encrypting inlet".into());
+    }
+    for (i, f) in spec.encrypted_fields.iter().enumerate() {
+        if f.is_empty() || f.len() > airlock_kafka::fields::MAX_FIELD_NAME {
+            return bad(format!(
+                "a field name has 1-{} bytes",
+                airlock_kafka::fields::MAX_FIELD_NAME
+            ));
+        }
+        if spec.encrypted_fields[..i].contains(f) {
+            return bad(format!("field {f:?} is named twice"));
+        }
+    }
+    Ok(())
+}
+
 impl KafkaInlet {
     /// Starts listening at `spec.from` and linking to the outlet in the background; record
     /// values are encrypted with `keyring` (required when `spec.encrypt`) and counted in
@@ -189,6 +214,7 @@ impl KafkaInlet {
         keyring: Option<Arc<Keyring>>,
         metrics: Arc<KafkaMetrics>,
     ) -> Result<KafkaInlet, KafkaInletError> {
+        check_encrypted_fields(&spec)?;
         let keyring = if spec.encrypt {
             Some(keyring.ok_or(KafkaInletError::NotProjectMember)?)
         } else {
