@@ -6,18 +6,10 @@
 
 mod common;
 
-use common::{json, Home};
+use common::{free_port, json, Home};
 use std::time::{Duration, Instant};
 
 /// A port nothing listens on now.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn kafka_inlets(home: &Home, node: &str) -> Vec<serde_json::Value> {
     let list = home.ok(&["--output", "json", "kafka-inlet", "list", "--at", node]);
     serde_json::from_value(json(&list)).unwrap()

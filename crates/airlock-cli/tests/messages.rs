@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{json, Home};
+use common::{free_port, json, Home};
 use std::time::{Duration, Instant};
 
 #[test]
@@ -23,14 +23,6 @@ fn node_create_of_a_missing_file_says_so() {
         );
     }
     assert!(home.nodes().is_empty());
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]

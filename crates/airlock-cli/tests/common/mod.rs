@@ -6,6 +6,30 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+/// A loopback port nobody listens on now, never the same one twice in this test process.
+///
+/// The kernel hands a just-released ephemeral port out again readily, so two calls that each
+/// bind port 0 and drop the socket can return the same number (CI saw an inlet's bootstrap
+/// and broker ports collide that way): remember what was handed out and ask again.
+pub fn free_port() -> u16 {
+    use std::collections::HashSet;
+    use std::sync::Mutex;
+    static GIVEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    let given = given.get_or_insert_with(HashSet::new);
+    for _ in 0..1000 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if given.insert(port) {
+            return port;
+        }
+    }
+    panic!("no fresh loopback port after 1000 tries");
+}
+
 /// A temporary home folder; its nodes are deleted and the folder removed on drop.
 pub struct Home(PathBuf);
 
