@@ -15,6 +15,7 @@ run_cleanup() {
     local i
     for ((i = ${#CLEANUP_CMDS[@]} - 1; i >= 0; i--)); do eval "${CLEANUP_CMDS[$i]}" >/dev/null 2>&1 || true; done
 }
+on_exit "rm -f '${TMPDIR:-/tmp}/airlock-ports.$$'"
 trap run_cleanup EXIT
 # A time limit (tests/run.sh runs each scenario under `timeout`) or Ctrl-C still cleans up.
 trap 'exit 143' TERM INT
@@ -27,8 +28,22 @@ fresh_home() {
     on_exit "'$AIRLOCK' node delete --all --yes"
 }
 
-# A free TCP port on 127.0.0.1.
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# A free TCP port on 127.0.0.1, never the same one twice in this script: the kernel readily
+# hands a just-released ephemeral port out again, so two calls could otherwise collide. The
+# ports given are kept in a file named after the script's PID ($$ is the same in subshells).
+free_port() {
+    local given="${TMPDIR:-/tmp}/airlock-ports.$$" port i
+    for i in $(seq 1 100); do
+        port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+        if ! grep -qx "$port" "$given" 2>/dev/null; then
+            echo "$port" >>"$given"
+            echo "$port"
+            return 0
+        fi
+    done
+    echo "free_port: no fresh port after 100 tries" >&2
+    return 1
+}
 
 # Waits until a TCP port accepts connections (bounded).
 wait_port() {
