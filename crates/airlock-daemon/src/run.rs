@@ -47,6 +47,9 @@ pub enum RunError {
     /// The node's projects could not be joined or hosted.
     #[error(transparent)]
     Projects(#[from] ProjectError),
+    /// The stream hub could not start (`--kafka-bootstrap`).
+    #[error("the stream services could not start: {0}")]
+    StreamHub(String),
     /// The metrics/health endpoint could not be served (`--metrics`).
     #[error(transparent)]
     Metrics(Box<dyn std::error::Error + Send + Sync + 'static>),
@@ -104,6 +107,10 @@ pub struct RunOptions {
     /// the binary knows its allocator (`airlock` uses mimalloc, which keeps freed pages cached
     /// otherwise; a node that moved gigabytes would idle at ~60 MiB).
     pub release_memory: Option<fn()>,
+    /// Serve stream mailboxes (`stream_kafka`, `stream_kafka_index`) backed by this Kafka.
+    pub stream_hub: Option<airlock_node::stream::KafkaSettings>,
+    /// Accept secure channels from any identity (a hub open to anyone).
+    pub trust_anyone: bool,
 }
 
 impl Default for RunOptions {
@@ -113,6 +120,8 @@ impl Default for RunOptions {
             metrics: None,
             drain: Duration::from_secs(10),
             release_memory: None,
+            stream_hub: None,
+            trust_anyone: false,
         }
     }
 }
@@ -120,7 +129,7 @@ impl Default for RunOptions {
 fn init_logging(child: bool, format: LogFormat) {
     let filter = std::env::var("AIRLOCK_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
-        .unwrap_or_else(|_| "info".into());
+        .unwrap_or_else(|_| "info,rskafka=warn".into());
     let builder =
         tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new(filter));
     let _ = match format {
@@ -199,7 +208,7 @@ fn run_node_inner(home: &Home, name: &str, child: bool, opts: &RunOptions) -> Re
             identity: NodeIdentity { secret, purpose },
             tcp_listen: listen,
             authorized: Vec::new(),
-            trust_unknown: false,
+            trust_unknown: opts.trust_anyone,
             known_identities: Some(known_identities(name)),
             rekey: Default::default(),
             purpose_key_store: Some(store),
@@ -217,6 +226,13 @@ fn run_node_inner(home: &Home, name: &str, child: bool, opts: &RunOptions) -> Re
             }
         }
         restore_portals(home, &node, name).await;
+        if let Some(settings) = opts.stream_hub.clone() {
+            // A hub that cannot reach Kafka is of no use: fail the start, loudly.
+            airlock_node::stream::hub::start(&node, settings)
+                .await
+                .map_err(RunError::StreamHub)?;
+            tracing::info!("stream services stream_kafka and stream_kafka_index ready");
+        }
         let relays = Arc::new(RelayKeepers::default());
         restore_relays(home, &node, name, &relays).await;
         let health = Arc::new(Health::default());

@@ -48,6 +48,39 @@ impl CloseHooks {
     }
 }
 
+/// The life of something that closes once and then runs its hooks: a link that is not a TCP
+/// connection (a stream pair), so channels over it close with it like over a connection.
+#[derive(Default)]
+pub struct Lifetime {
+    closed: AtomicBool,
+    hooks: CloseHooks,
+}
+
+impl Lifetime {
+    /// Runs `hook` when this closes (at once if already closed); returns an id for
+    /// [`Lifetime::remove_hook`].
+    pub fn on_close(&self, hook: CloseHook) -> u64 {
+        self.hooks.add(&self.closed, hook)
+    }
+
+    /// Forgets a hook.
+    pub fn remove_hook(&self, id: u64) {
+        self.hooks.remove(id);
+    }
+
+    /// Closes (once) and runs the hooks.
+    pub fn close(&self) {
+        if !self.closed.swap(true, Ordering::AcqRel) {
+            self.hooks.run();
+        }
+    }
+
+    /// True once closed.
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,6 +17,7 @@
 //! * [`channel`] — the secure channel driver (core from `airlock-channel`) and the `api` listener;
 //! * [`services`] — `echo` and `uppercase`;
 //! * [`portal`] — TCP inlets and outlets (flow control from `airlock-portal`);
+//! * [`stream`] — stream mailboxes on a hub (Kafka) and links that run channels through them;
 //! * [`resolve`] — turning `/ip4/…/secure/api/service/x` into a route;
 //! * [`node`] — the node itself and its lifecycle; the only module that wires the subsystems
 //!   together, handing each kind of worker a narrow context instead of the node.
@@ -39,6 +40,7 @@ pub mod portal;
 pub mod resolve;
 pub mod router;
 pub mod services;
+pub mod stream;
 pub mod transport;
 
 #[cfg(test)]

@@ -5,7 +5,9 @@ Examples:
   airlock node create n1                                   # a background node
   airlock node create n2 --tcp-listener-address 0.0.0.0:4001
   airlock node create ./airlock.yaml                       # everything from a configuration file
-  airlock node create ./airlock.yaml --foreground          # the same in a container";
+  airlock node create ./airlock.yaml --foreground          # the same in a container
+  airlock node create hub --tcp-listener-address 0.0.0.0:4000 --kafka-bootstrap 127.0.0.1:9092 --trust-anyone
+                                                           # a stream hub (docs/streams.md)";
 
 pub const NODE_LOGS: &str = "\
 Examples:

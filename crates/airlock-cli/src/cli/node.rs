@@ -93,6 +93,23 @@ pub struct RunArgs {
     /// to finish before cutting them (e.g. 10s, 0 to cut at once).
     #[arg(long, default_value = "10s", value_name = "DURATION")]
     pub drain_timeout: String,
+    /// Serve stream mailboxes backed by this Kafka broker (`host:port`, plaintext): the
+    /// services `stream_kafka` and `stream_kafka_index` that library programs use to run
+    /// secure channels through Kafka topics (docs/protocol.md §12).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub kafka_bootstrap: Option<String>,
+    /// With --kafka-bootstrap: copies of each topic the hub creates.
+    #[arg(
+        long,
+        default_value_t = 1,
+        value_name = "N",
+        requires = "kafka_bootstrap"
+    )]
+    pub kafka_replication: i16,
+    /// Accept secure channels from any identity, and let the default policies admit it: a
+    /// stream hub open to anyone (they see only ciphertext). Do not use on a node with outlets.
+    #[arg(long)]
+    pub trust_anyone: bool,
 }
 
 impl RunArgs {
@@ -108,6 +125,13 @@ impl RunArgs {
                 &self.drain_timeout,
             )?),
             release_memory: Some(crate::memory::collect),
+            stream_hub: self.kafka_bootstrap.as_ref().map(|b| {
+                airlock_node::stream::KafkaSettings {
+                    bootstrap: b.split(',').map(|s| s.trim().to_string()).collect(),
+                    replication: self.kafka_replication,
+                }
+            }),
+            trust_anyone: self.trust_anyone,
         })
     }
 
@@ -126,6 +150,17 @@ impl RunArgs {
         if let Some(m) = self.metrics {
             v.push("--metrics".into());
             v.push(m.to_string());
+        }
+        if let Some(b) = &self.kafka_bootstrap {
+            v.extend([
+                "--kafka-bootstrap".into(),
+                b.clone(),
+                "--kafka-replication".into(),
+                self.kafka_replication.to_string(),
+            ]);
+        }
+        if self.trust_anyone {
+            v.push("--trust-anyone".into());
         }
         v
     }

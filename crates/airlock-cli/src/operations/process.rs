@@ -92,6 +92,9 @@ pub fn spawn_default(home: &Home, name: &str) -> Result<Started> {
         log_format: LogFormat::Text,
         metrics: None,
         drain_timeout: "10s".into(),
+        kafka_bootstrap: None,
+        kafka_replication: 1,
+        trust_anyone: false,
     };
     spawn(home, name, &run)
 }

@@ -119,6 +119,9 @@ impl ChannelContext {
         if let Some(ch) = self.registry.get(addr) {
             return Some(ch.on_close(hook));
         }
+        if let Some(l) = self.transport.registry().link(addr) {
+            return Some(l.on_close(hook));
+        }
         None
     }
 
@@ -128,6 +131,8 @@ impl ChannelContext {
             c.remove_hook(id);
         } else if let Some(ch) = self.registry.get(addr) {
             ch.remove_hook(id);
+        } else if let Some(l) = self.transport.registry().link(addr) {
+            l.remove_hook(id);
         }
     }
 }

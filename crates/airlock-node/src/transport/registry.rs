@@ -3,6 +3,7 @@
 //! narrow handle connections and listeners work with instead of the node.
 
 use super::Connection;
+use crate::close_hooks::Lifetime;
 use crate::router::Deliver;
 use airlock_wire::Address;
 use std::collections::HashMap;
@@ -17,6 +18,9 @@ use tokio::task::JoinHandle;
 pub struct Transport {
     outbound: Mutex<HashMap<String, Address>>,
     connections: Mutex<HashMap<Address, Arc<Connection>>>,
+    /// Links that are not TCP connections (stream pairs), by address: what channels over them
+    /// watch to close with them.
+    links: Mutex<HashMap<Address, Arc<Lifetime>>>,
     listeners: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -54,6 +58,21 @@ impl Transport {
     /// The connection at address `a`.
     pub fn get(&self, a: &Address) -> Option<Arc<Connection>> {
         self.connections.lock().expect("conns").get(a).cloned()
+    }
+
+    /// Registers a link that is not a TCP connection (a stream pair) at `a`.
+    pub fn remember_link(&self, a: Address, life: Arc<Lifetime>) {
+        self.links.lock().expect("links").insert(a, life);
+    }
+
+    /// Forgets the link at `a` (after closing it).
+    pub fn forget_link(&self, a: &Address) {
+        self.links.lock().expect("links").remove(a);
+    }
+
+    /// The link at `a`, if one is registered.
+    pub fn link(&self, a: &Address) -> Option<Arc<Lifetime>> {
+        self.links.lock().expect("links").get(a).cloned()
     }
 
     /// Every live connection.

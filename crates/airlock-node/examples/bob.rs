@@ -1,0 +1,115 @@
+//! Bob: behind a network that lets him only connect out to a hub, he makes two streams there —
+//! one others write to him in, one he answers in — and runs an echoer reachable only through
+//! secure channels that come in through them (seed 003).
+//!
+//! ```text
+//! cargo run --example bob -- --hub 127.0.0.1:4000 [--name bob] [--identity-file bob.id]
+//! ```
+//! Prints the two stream names to give Alice, then `received: …` for every message.
+
+#[path = "streams/mod.rs"]
+mod streams;
+
+use airlock_channel::TrustPolicy;
+use airlock_node::flow_control::Access;
+use airlock_node::stream::{HubClient, LinkSpec, Start, StreamLink};
+use airlock_node::{Deliver, Endpoint, Message};
+use airlock_wire::{Address, Route};
+use clap::Parser;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Bob's side of the stream example.
+#[derive(Parser)]
+struct Args {
+    /// The hub's TCP address (`host:port`).
+    #[arg(long)]
+    hub: String,
+    /// Base name of Bob's streams (`NAME.in`, `NAME.out`); the same name after a restart
+    /// resumes them. Default: a new random name.
+    #[arg(long)]
+    name: Option<String>,
+    /// Keep Bob's identity in this file (created on first use): a restarted Bob is the same
+    /// Bob, and resumes his position in his stream.
+    #[arg(long)]
+    identity_file: Option<PathBuf>,
+    /// Trust only this hub identifier (default: any hub).
+    #[arg(long)]
+    hub_identifier: Option<String>,
+}
+
+/// Prints what arrives and sends it back along its return route.
+struct Echoer;
+
+impl Endpoint for Echoer {
+    fn handle(&self, deliver: &Deliver, msg: Message) {
+        let from = msg
+            .peer()
+            .map(|p| p.identifier.to_string())
+            .unwrap_or_default();
+        say!(
+            "received: {} (from {from})",
+            String::from_utf8_lossy(msg.payload.data())
+        );
+        deliver.deliver(Message::new(msg.ret, Route::empty(), msg.payload));
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    streams::logging();
+    if let Err(e) = run(Args::parse()).await {
+        eprintln!("bob: {e}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let node = streams::node("bob", streams::identity(args.identity_file.as_deref())?).await?;
+    say!("identifier: {}", node.identifier());
+    let trust = match &args.hub_identifier {
+        Some(id) => TrustPolicy::Identifiers(vec![id
+            .parse()
+            .map_err(|e| format!("--hub-identifier: {e}"))?]),
+        None => TrustPolicy::Everyone,
+    };
+    let hub = HubClient::new(&node, &args.hub, trust);
+    let name = args
+        .name
+        .unwrap_or_else(|| format!("bob-{:08x}", airlock_node::random_u64() as u32));
+    let inbox = hub
+        .create_stream(Some(&format!("{name}.in")))
+        .await
+        .map_err(|e| e.to_string())?;
+    let outbox = hub
+        .create_stream(Some(&format!("{name}.out")))
+        .await
+        .map_err(|e| e.to_string())?;
+    let link = StreamLink::open(
+        &node,
+        hub,
+        LinkSpec {
+            sending: outbox.clone(),
+            receiving: inbox.clone(),
+            client_id: "bob".into(),
+            start: Start::Beginning,
+        },
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    node.router().register_endpoint(
+        Address::new("echoer").expect("valid"),
+        Access::Service,
+        Arc::new(Echoer),
+    );
+    say!("streams: {inbox},{outbox}");
+    say!("resumed at: {}", link.position());
+    say!(
+        "next: cargo run --example alice -- --hub {} --to {inbox},{outbox}",
+        args.hub
+    );
+    tokio::signal::ctrl_c().await.map_err(|e| e.to_string())?;
+    link.close();
+    node.shutdown().await;
+    Ok(())
+}
