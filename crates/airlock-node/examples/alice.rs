@@ -14,12 +14,14 @@
 mod streams;
 
 use airlock_channel::TrustPolicy;
+use airlock_node::channel::SecureChannel;
 use airlock_node::flow_control::Access;
 use airlock_node::stream::{HubClient, LinkSpec, Start, StreamLink};
+use airlock_node::Node;
 use airlock_node::{Deliver, Endpoint, Message};
 use airlock_wire::{Address, Packet, Route};
 use clap::Parser;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -55,6 +57,10 @@ struct Args {
     /// How long to wait for the secure channel and, with --count, for all echoes.
     #[arg(long, default_value = "120")]
     timeout_secs: u64,
+    /// With --count: after this many seconds without an echo while messages are in flight,
+    /// open a new secure channel and send them again (Bob restarted).
+    #[arg(long, default_value_t = 5)]
+    stall_secs: u64,
     /// With --count: print the summary as one JSON object.
     #[arg(long)]
     json: bool,
@@ -106,37 +112,27 @@ async fn run(args: Args) -> Result<bool, String> {
         None => TrustPolicy::Everyone,
     };
     let timeout = Duration::from_secs(args.timeout_secs);
+    let deadline = tokio::time::Instant::now() + timeout;
+    let (tx, mut echoes) = mpsc::unbounded_channel();
+    let mut session = Session {
+        node: node.clone(),
+        route: Route::new(vec![
+            link.address().clone(),
+            Address::new("api").expect("valid"),
+        ]),
+        trust,
+        inbox: Address::new("alice_inbox").expect("valid"),
+        echoes: tx,
+        channel: None,
+    };
     let started = Instant::now();
-    let route = Route::new(vec![
-        link.address().clone(),
-        Address::new("api").expect("valid"),
-    ]);
-    let channel = airlock_node::channel::create(&node, route, trust, timeout)
-        .await
-        .map_err(|e| format!("no secure channel with Bob through the hub: {e}"))?;
-    let bob = channel
-        .peer()
-        .map(|p| p.identifier.to_string())
-        .unwrap_or_default();
+    session.open(deadline).await?;
+    let bob = session.peer();
     say!(
         "secure channel with {bob} through streams on {} in {} ms",
         args.hub,
         started.elapsed().as_millis()
     );
-    let (tx, mut echoes) = mpsc::unbounded_channel();
-    let inbox = Address::new("alice_inbox").expect("valid");
-    node.router().register_endpoint(
-        inbox.clone(),
-        Access::Via(channel.address().clone()),
-        Arc::new(Inbox(tx)),
-    );
-    let echoer = Route::single(Address::new("echoer").expect("valid"));
-    let reply = Route::single(inbox);
-    let send = |text: &[u8]| {
-        channel
-            .send(&node, &echoer, &reply, Packet::copy_from(text))
-            .map_err(|e| e.to_string())
-    };
 
     let Some(count) = args.count else {
         // Interactive: lines from stdin (read on a thread of their own), echoes as they come.
@@ -151,7 +147,7 @@ async fn run(args: Args) -> Result<bool, String> {
         loop {
             tokio::select! {
                 line = lines.recv() => match line {
-                    Some(l) => send(l.as_bytes())?,
+                    Some(l) => session.send(l.as_bytes())?,
                     None => return Ok(true),
                 },
                 Some(e) = echoes.recv() => {
@@ -162,7 +158,11 @@ async fn run(args: Args) -> Result<bool, String> {
         }
     };
 
-    // Scripted: `count` messages, at most `window` in flight; each echo is matched by its text.
+    // Scripted: `count` messages, at most `window` in flight; each echo is matched by its text
+    // and acknowledges its message. When no echo comes for STALL while messages are in flight,
+    // Bob's end of the channel is presumed gone (Bob restarted): Alice opens a new channel
+    // through the same streams and sends the unacknowledged messages again, in order. Bob's
+    // journal makes the repeats harmless (he delivers each message once).
     let label = |i: usize| {
         let mut m = format!("message {i}").into_bytes();
         if m.len() < args.size {
@@ -170,30 +170,49 @@ async fn run(args: Args) -> Result<bool, String> {
         }
         m
     };
-    let deadline = tokio::time::Instant::now() + timeout;
-    let mut in_flight: HashMap<Vec<u8>, Instant> = HashMap::new();
+    let stall = Duration::from_secs(args.stall_secs);
+    let mut in_flight: BTreeMap<usize, (Vec<u8>, Instant)> = BTreeMap::new();
+    let mut by_text: HashMap<Vec<u8>, usize> = HashMap::new();
+    let mut resend: Vec<usize> = Vec::new();
     let mut round_trips: Vec<Duration> = Vec::with_capacity(count);
-    let (mut next, mut duplicates, mut strangers) = (0usize, 0usize, 0usize);
+    let (mut next, mut duplicates, mut strangers, mut reopened) = (0usize, 0usize, 0usize, 0usize);
     let mut seen = std::collections::HashSet::new();
     let t0 = Instant::now();
-    while round_trips.len() < count {
+    while round_trips.len() < count && tokio::time::Instant::now() < deadline {
+        for i in std::mem::take(&mut resend) {
+            if let Some((m, _)) = in_flight.get(&i) {
+                session.send(m)?;
+            }
+        }
         while next < count && in_flight.len() < args.window.max(1) {
             let m = label(next);
-            send(&m)?;
-            in_flight.insert(m, Instant::now());
+            session.send(&m)?;
+            by_text.insert(m.clone(), next);
+            in_flight.insert(next, (m, Instant::now()));
             next += 1;
         }
-        let echo = match tokio::time::timeout_at(deadline, echoes.recv()).await {
-            Ok(Some(e)) => e,
-            _ => break,
-        };
-        match in_flight.remove(&echo) {
-            Some(sent) => {
-                round_trips.push(sent.elapsed());
-                seen.insert(echo);
+        let wait_until = (tokio::time::Instant::now() + stall).min(deadline);
+        match tokio::time::timeout_at(wait_until, echoes.recv()).await {
+            Ok(Some(echo)) => match by_text.get(&echo).and_then(|i| in_flight.remove(i)) {
+                Some((_, sent)) => {
+                    round_trips.push(sent.elapsed());
+                    seen.insert(echo);
+                }
+                None if seen.contains(&echo) => duplicates += 1,
+                None => strangers += 1,
+            },
+            Ok(None) => break,
+            Err(_) if !in_flight.is_empty() && tokio::time::Instant::now() < deadline => {
+                say!(
+                    "no echo for {} s with {} messages in flight: opening a new secure channel",
+                    stall.as_secs(),
+                    in_flight.len()
+                );
+                session.open(deadline).await?;
+                reopened += 1;
+                resend = in_flight.keys().copied().collect();
             }
-            None if seen.contains(&echo) => duplicates += 1,
-            None => strangers += 1,
+            Err(_) => {}
         }
     }
     let elapsed = t0.elapsed();
@@ -209,7 +228,7 @@ async fn run(args: Args) -> Result<bool, String> {
     let rate = echoed as f64 / elapsed.as_secs_f64().max(1e-9);
     if args.json {
         say!(
-            "{{\"sent\":{next},\"echoed\":{echoed},\"duplicates\":{duplicates},\"unexpected\":{strangers},\"window\":{},\"size\":{},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"messages_per_s\":{rate:.1},\"peer\":\"{bob}\"}}",
+            "{{\"sent\":{next},\"echoed\":{echoed},\"duplicates\":{duplicates},\"unexpected\":{strangers},\"reopened\":{reopened},\"window\":{},\"size\":{},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"messages_per_s\":{rate:.1},\"peer\":\"{bob}\"}}",
             args.window,
             args.size,
             pct(0.50),
@@ -217,11 +236,77 @@ async fn run(args: Args) -> Result<bool, String> {
         );
     } else {
         say!(
-            "sent {next}, echoed {echoed}, duplicates {duplicates}; round trip p50 {:.2} ms, p99 {:.2} ms; {rate:.0} messages/s",
+            "sent {next}, echoed {echoed}, duplicates {duplicates}, new channels {reopened}; round trip p50 {:.2} ms, p99 {:.2} ms; {rate:.0} messages/s",
             pct(0.50),
             pct(0.99)
         );
     }
     link.close();
-    Ok(echoed == count && duplicates == 0 && strangers == 0)
+    Ok(echoed == count && strangers == 0)
+}
+
+/// Alice's secure channel with Bob through the link, opened again when Bob restarts.
+struct Session {
+    node: Node,
+    route: Route,
+    trust: TrustPolicy,
+    inbox: Address,
+    echoes: mpsc::UnboundedSender<Vec<u8>>,
+    channel: Option<Arc<SecureChannel>>,
+}
+
+impl Session {
+    /// Opens a (new) channel, retrying until `deadline`; echoes are accepted only from it.
+    async fn open(&mut self, deadline: tokio::time::Instant) -> Result<(), String> {
+        if let Some(old) = self.channel.take() {
+            old.close(&self.node, false);
+        }
+        self.node.router().unregister(&self.inbox);
+        let ch = loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            if left.is_zero() {
+                return Err("no secure channel with Bob through the hub in time".into());
+            }
+            match airlock_node::channel::create(
+                &self.node,
+                self.route.clone(),
+                self.trust.clone(),
+                left.min(Duration::from_secs(20)),
+            )
+            .await
+            {
+                Ok(ch) => break ch,
+                Err(e @ airlock_node::channel::ChannelError::Refused(_)) => {
+                    return Err(format!("Bob refused the secure channel: {e}"))
+                }
+                Err(e) => say!("no secure channel yet ({e}); trying again"),
+            }
+        };
+        self.node.router().register_endpoint(
+            self.inbox.clone(),
+            Access::Via(ch.address().clone()),
+            Arc::new(Inbox(self.echoes.clone())),
+        );
+        self.channel = Some(ch);
+        Ok(())
+    }
+
+    fn peer(&self) -> String {
+        self.channel
+            .as_ref()
+            .and_then(|c| c.peer())
+            .map(|p| p.identifier.to_string())
+            .unwrap_or_default()
+    }
+
+    fn send(&self, text: &[u8]) -> Result<(), String> {
+        let ch = self.channel.as_ref().ok_or("no secure channel")?;
+        ch.send(
+            &self.node,
+            &Route::single(Address::new("echoer").expect("valid")),
+            &Route::single(self.inbox.clone()),
+            Packet::copy_from(text),
+        )
+        .map_err(|e| e.to_string())
+    }
 }

@@ -16,8 +16,9 @@ use airlock_node::stream::{HubClient, LinkSpec, Start, StreamLink};
 use airlock_node::{Deliver, Endpoint, Message};
 use airlock_wire::{Address, Route};
 use clap::Parser;
+use std::collections::HashSet;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Bob's side of the stream example.
 #[derive(Parser)]
@@ -33,13 +34,56 @@ struct Args {
     /// Bob, and resumes his position in his stream.
     #[arg(long)]
     identity_file: Option<PathBuf>,
+    /// The application's journal: each message is delivered by appending one line
+    /// `SENDER<TAB>TEXT` here, once — a message that is already in the journal (sent again
+    /// after Bob restarted) is echoed but not delivered twice. Read back at start.
+    #[arg(long)]
+    journal: Option<PathBuf>,
     /// Trust only this hub identifier (default: any hub).
     #[arg(long)]
     hub_identifier: Option<String>,
 }
 
-/// Prints what arrives and sends it back along its return route.
-struct Echoer;
+/// Delivers what arrives (once, through the journal), prints it and sends it back along its
+/// return route — the echo is also Alice's acknowledgement.
+struct Echoer {
+    journal: Option<Mutex<Journal>>,
+}
+
+/// The messages delivered so far and the file that records them.
+struct Journal {
+    seen: HashSet<String>,
+    file: std::fs::File,
+}
+
+impl Journal {
+    fn open(path: &std::path::Path) -> Result<Journal, String> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        let seen = text.lines().map(str::to_string).collect();
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(Journal { seen, file })
+    }
+
+    /// Records `line` with one write (so a crash leaves it whole or absent); false if it was
+    /// there already.
+    fn deliver(&mut self, line: String) -> std::io::Result<bool> {
+        use std::io::Write;
+        if self.seen.contains(&line) {
+            return Ok(false);
+        }
+        self.file.write_all(format!("{line}\n").as_bytes())?;
+        self.seen.insert(line);
+        Ok(true)
+    }
+}
 
 impl Endpoint for Echoer {
     fn handle(&self, deliver: &Deliver, msg: Message) {
@@ -47,10 +91,27 @@ impl Endpoint for Echoer {
             .peer()
             .map(|p| p.identifier.to_string())
             .unwrap_or_default();
-        say!(
-            "received: {} (from {from})",
-            String::from_utf8_lossy(msg.payload.data())
-        );
+        let text = String::from_utf8_lossy(msg.payload.data()).replace(['\n', '\t'], " ");
+        let fresh = match &self.journal {
+            Some(j) => match j
+                .lock()
+                .expect("journal")
+                .deliver(format!("{from}\t{text}"))
+            {
+                Ok(fresh) => fresh,
+                Err(e) => {
+                    // Not recorded, not delivered: no echo, so Alice sends it again.
+                    eprintln!("bob: journal write failed: {e}");
+                    return;
+                }
+            },
+            None => true,
+        };
+        if fresh {
+            say!("received: {text} (from {from})");
+        } else {
+            say!("already delivered: {text} (from {from}); echoing again");
+        }
         deliver.deliver(Message::new(msg.ret, Route::empty(), msg.payload));
     }
 }
@@ -85,6 +146,17 @@ async fn run(args: Args) -> Result<(), String> {
         .create_stream(Some(&format!("{name}.out")))
         .await
         .map_err(|e| e.to_string())?;
+    // The echoer is there before the first message is pulled.
+    node.router().register_endpoint(
+        Address::new("echoer").expect("valid"),
+        Access::Service,
+        Arc::new(Echoer {
+            journal: match &args.journal {
+                Some(p) => Some(Mutex::new(Journal::open(p)?)),
+                None => None,
+            },
+        }),
+    );
     let link = StreamLink::open(
         &node,
         hub,
@@ -97,11 +169,6 @@ async fn run(args: Args) -> Result<(), String> {
     )
     .await
     .map_err(|e| e.to_string())?;
-    node.router().register_endpoint(
-        Address::new("echoer").expect("valid"),
-        Access::Service,
-        Arc::new(Echoer),
-    );
     say!("streams: {inbox},{outbox}");
     say!("resumed at: {}", link.position());
     say!(
