@@ -31,11 +31,15 @@ use tokio::sync::mpsc;
 #[derive(Parser)]
 struct Args {
     /// The hub's TCP address (`host:port`).
-    #[arg(long)]
-    hub: String,
+    #[arg(long, required_unless_present = "direct")]
+    hub: Option<String>,
     /// Bob's streams as he printed them: `IN,OUT` (Alice writes to IN and reads OUT).
-    #[arg(long, value_delimiter = ',', required = true)]
+    #[arg(long, value_delimiter = ',', required_unless_present = "direct")]
     to: Vec<String>,
+    /// Skip the hub: connect straight to Bob's node at this address (Bob's `listening:` line;
+    /// the baseline of bench/streams.sh).
+    #[arg(long, value_name = "HOST:PORT")]
+    direct: Option<String>,
     /// Trust only this identifier for Bob (default: whoever answers; printed).
     #[arg(long)]
     bob: Option<String>,
@@ -90,21 +94,36 @@ async fn main() {
 
 async fn run(args: Args) -> Result<bool, String> {
     let node = streams::node("alice", streams::identity(args.identity_file.as_deref())?).await?;
-    let [to_bob, from_bob] = <[String; 2]>::try_from(args.to.clone())
-        .map_err(|_| "--to takes Bob's two stream names as he printed them: IN,OUT".to_string())?;
-    let hub = HubClient::new(&node, &args.hub, TrustPolicy::Everyone);
-    let link = StreamLink::open(
-        &node,
-        hub,
-        LinkSpec {
-            sending: to_bob,
-            receiving: from_bob,
-            client_id: args.client_id.clone(),
-            start: Start::End,
-        },
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    // The first hop to Bob: a stream link through the hub, or (--direct, the baseline of
+    // bench/streams.sh) a TCP connection to Bob's node.
+    let (first_hop, link) = match &args.direct {
+        Some(bob_addr) => {
+            let tcp = airlock_node::transport::connect(&node, bob_addr)
+                .await
+                .map_err(|e| format!("cannot connect to Bob at {bob_addr}: {e}"))?;
+            (tcp, None)
+        }
+        None => {
+            let [to_bob, from_bob] = <[String; 2]>::try_from(args.to.clone()).map_err(|_| {
+                "--to takes Bob's two stream names as he printed them: IN,OUT".to_string()
+            })?;
+            let hub = args.hub.as_deref().unwrap_or_default();
+            let hub = HubClient::new(&node, hub, TrustPolicy::Everyone);
+            let link = StreamLink::open(
+                &node,
+                hub,
+                LinkSpec {
+                    sending: to_bob,
+                    receiving: from_bob,
+                    client_id: args.client_id.clone(),
+                    start: Start::End,
+                },
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+            (link.address().clone(), Some(link))
+        }
+    };
     let trust = match &args.bob {
         Some(id) => {
             TrustPolicy::Identifiers(vec![id.parse().map_err(|e| format!("--bob: {e}"))?])
@@ -116,10 +135,7 @@ async fn run(args: Args) -> Result<bool, String> {
     let (tx, mut echoes) = mpsc::unbounded_channel();
     let mut session = Session {
         node: node.clone(),
-        route: Route::new(vec![
-            link.address().clone(),
-            Address::new("api").expect("valid"),
-        ]),
+        route: Route::new(vec![first_hop, Address::new("api").expect("valid")]),
         trust,
         inbox: Address::new("alice_inbox").expect("valid"),
         echoes: tx,
@@ -128,9 +144,12 @@ async fn run(args: Args) -> Result<bool, String> {
     let started = Instant::now();
     session.open(deadline).await?;
     let bob = session.peer();
+    let path = match (&args.direct, &args.hub) {
+        (Some(d), _) => format!("a direct connection to {d}"),
+        (None, h) => format!("streams on {}", h.as_deref().unwrap_or_default()),
+    };
     say!(
-        "secure channel with {bob} through streams on {} in {} ms",
-        args.hub,
+        "secure channel with {bob} through {path} in {} ms",
         started.elapsed().as_millis()
     );
 
@@ -241,7 +260,9 @@ async fn run(args: Args) -> Result<bool, String> {
             pct(0.99)
         );
     }
-    link.close();
+    if let Some(link) = link {
+        link.close();
+    }
     Ok(echoed == count && strangers == 0)
 }
 

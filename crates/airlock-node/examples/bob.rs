@@ -128,6 +128,7 @@ async fn main() {
 async fn run(args: Args) -> Result<(), String> {
     let node = streams::node("bob", streams::identity(args.identity_file.as_deref())?).await?;
     say!("identifier: {}", node.identifier());
+    say!("listening: {}", node.listen_addr());
     let trust = match &args.hub_identifier {
         Some(id) => TrustPolicy::Identifiers(vec![id
             .parse()

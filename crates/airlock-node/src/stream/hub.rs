@@ -5,6 +5,7 @@
 //! Requests are decoded on the task that delivered them; the Kafka work of each runs on its own
 //! task (a pull may wait for records), bounded by [`MAX_REQUESTS_IN_FLIGHT`].
 
+use super::memory::MemoryStreams;
 use super::store::{KafkaSettings, KafkaStreams, StoreError};
 use crate::flow_control::Access;
 use crate::message::Message;
@@ -25,14 +26,27 @@ pub const MAX_REQUESTS_IN_FLIGHT: usize = 1024;
 
 /// The stream services of a hub node.
 pub struct Hub {
-    store: KafkaStreams,
+    store: Store,
     in_flight: Semaphore,
+}
+
+/// Where a hub keeps its streams.
+pub enum Store {
+    /// Kafka: durable (the hub's purpose).
+    Kafka(KafkaStreams),
+    /// Memory: for tests and demos; nothing survives the process.
+    Memory(MemoryStreams),
 }
 
 /// Connects to Kafka and registers `stream_kafka` and `stream_kafka_index` on `node`.
 pub async fn start(node: &Node, settings: KafkaSettings) -> Result<Arc<Hub>, String> {
+    start_with(node, Store::Kafka(KafkaStreams::connect(settings).await?))
+}
+
+/// Registers the stream services on `node`, keeping streams in `store`.
+pub fn start_with(node: &Node, store: Store) -> Result<Arc<Hub>, String> {
     let hub = Arc::new(Hub {
-        store: KafkaStreams::connect(settings).await?,
+        store,
         in_flight: Semaphore::new(MAX_REQUESTS_IN_FLIGHT),
     });
     for (name, index) in [(STREAM_SERVICE, false), (INDEX_SERVICE, true)] {
@@ -136,7 +150,14 @@ impl Hub {
         match request {
             Request::Create { name, .. } => {
                 let stream = name.unwrap_or_else(|| format!("stream-{:016x}", crate::random_u64()));
-                match self.store.create(&stream).await {
+                let created = match &self.store {
+                    Store::Kafka(k) => k.create(&stream).await,
+                    Store::Memory(m) => {
+                        m.create(&stream);
+                        Ok(())
+                    }
+                };
+                match created {
                     Ok(()) => Response::Created { id, stream },
                     Err(e) => failed(e),
                 }
@@ -145,7 +166,11 @@ impl Hub {
                 stream, records, ..
             } => {
                 let count = records.len() as u16;
-                match self.store.push(&stream, records).await {
+                let pushed = match &self.store {
+                    Store::Kafka(k) => k.push(&stream, records).await,
+                    Store::Memory(m) => m.push(&stream, records),
+                };
+                match pushed {
                     Ok(first_index) => Response::Pushed {
                         id,
                         first_index,
@@ -162,30 +187,44 @@ impl Hub {
                 ..
             } => {
                 let wait = Duration::from_millis(u64::from(wait_ms));
-                match self.store.pull(caller, &stream, from, limit, wait).await {
+                let pulled = match &self.store {
+                    Store::Kafka(k) => k.pull(caller, &stream, from, limit, wait).await,
+                    Store::Memory(m) => m.pull(&stream, from, limit, wait).await,
+                };
+                match pulled {
                     Ok((records, next)) => Response::Pulled { id, next, records },
                     Err(e) => failed(e),
                 }
             }
             // Positions are keyed by the caller's authenticated identifier: nobody reads or
             // moves another identity's position (docs/protocol.md §12).
-            Request::IndexGet { client, stream, .. } => Response::Index {
-                id,
-                index: self.store.index_get(&index_key(caller, &client, &stream)),
-            },
+            Request::IndexGet { client, stream, .. } => {
+                let key = index_key(caller, &client, &stream);
+                let index = match &self.store {
+                    Store::Kafka(k) => k.index_get(&key),
+                    Store::Memory(m) => m.index_get(&key),
+                };
+                Response::Index { id, index }
+            }
             Request::IndexSave {
                 client,
                 stream,
                 index,
                 ..
-            } => match self
-                .store
-                .index_save(&index_key(caller, &client, &stream), index)
-                .await
-            {
-                Ok(()) => Response::Saved { id },
-                Err(e) => failed(e),
-            },
+            } => {
+                let key = index_key(caller, &client, &stream);
+                let saved = match &self.store {
+                    Store::Kafka(k) => k.index_save(&key, index).await,
+                    Store::Memory(m) => {
+                        m.index_save(&key, index);
+                        Ok(())
+                    }
+                };
+                match saved {
+                    Ok(()) => Response::Saved { id },
+                    Err(e) => failed(e),
+                }
+            }
         }
     }
 }

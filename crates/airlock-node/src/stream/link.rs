@@ -9,6 +9,7 @@
 //! unchanged; their replay window drops the duplicates (docs/protocol.md §12).
 
 use super::client::{HubClient, HubError};
+use super::store::Pulled;
 use crate::backoff::Backoff;
 use crate::channel::ChannelContext;
 use crate::close_hooks::Lifetime;
@@ -231,7 +232,7 @@ async fn pull(
     from: u64,
     limit: u16,
     wait: Duration,
-) -> Result<(Vec<(u64, Vec<u8>)>, u64), HubError> {
+) -> Result<Pulled, HubError> {
     let req = Request::Pull {
         id: hub.next_id(),
         stream: stream.to_string(),

@@ -2,7 +2,7 @@
 //! routed messages through them (docs/protocol.md §12; wire format in `airlock-stream`).
 //!
 //! * [`hub`] — the hub's services `stream_kafka` and `stream_kafka_index`, over [`store`]
-//!   (Kafka through `rskafka`) and [`admin`] (the compacted index topic);
+//!   (Kafka through `rskafka`), [`admin`] (the compacted index topic) or [`memory`] (tests);
 //! * [`client`] — [`HubClient`]: a secure channel to a hub and requests over it;
 //! * [`link`] — [`StreamLink`]: a pair of streams used like a TCP connection, so a secure
 //!   channel runs through Kafka to a node that never accepts a connection.
@@ -32,9 +32,12 @@ pub mod admin;
 pub mod client;
 pub mod hub;
 pub mod link;
+pub mod memory;
 pub mod store;
+#[cfg(test)]
+mod tests;
 
 pub use client::{HubClient, HubError};
-pub use hub::{Hub, INDEX_SERVICE, STREAM_SERVICE};
+pub use hub::{Hub, Store, INDEX_SERVICE, STREAM_SERVICE};
 pub use link::{LinkSpec, LinkStats, Start, StreamLink};
 pub use store::KafkaSettings;

@@ -18,6 +18,9 @@ pub const INDEX_TOPIC: &str = "airlock.stream-index";
 /// How long one Kafka operation may retry before the hub answers "unavailable".
 pub const KAFKA_DEADLINE: Duration = Duration::from_secs(10);
 
+/// Records read (`(index, record)` in order) and the index to read next.
+pub type Pulled = (Vec<(u64, Vec<u8>)>, u64);
+
 /// A failed store operation, as the protocol reports it.
 #[derive(Debug, Clone)]
 pub struct StoreError {
@@ -207,7 +210,7 @@ impl KafkaStreams {
         from: u64,
         limit: u16,
         wait: Duration,
-    ) -> Result<(Vec<(u64, Vec<u8>)>, u64), StoreError> {
+    ) -> Result<Pulled, StoreError> {
         let p = self.partition(stream, Purpose::Pull(caller.into())).await?;
         if from == FROM_END || limit == 0 {
             let end = p
