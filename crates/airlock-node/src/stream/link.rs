@@ -319,7 +319,10 @@ async fn pull_loop(
     stats: Arc<LinkStats>,
 ) {
     let mut backoff = Backoff::new(Duration::from_millis(50), Duration::from_secs(2));
-    let mut saved = position.load(Ordering::Acquire);
+    let (saver, saved) = tokio::sync::watch::channel(position.load(Ordering::Acquire));
+    let save_task = tokio::spawn(save_loop(hub.clone(), spec.clone(), saved));
+    // The saver stops with this task (the link aborts it on close).
+    let _stop_saver = AbortOnDrop(save_task.abort_handle());
     loop {
         let from = position.load(Ordering::Acquire);
         let (records, next) = match pull(&hub, &spec.receiving, from, PULL_LIMIT, PULL_WAIT).await {
@@ -357,19 +360,51 @@ async fn pull_loop(
             }
         }
         position.store(next, Ordering::Release);
-        if next != saved {
-            let req = Request::IndexSave {
-                id: hub.next_id(),
-                client: spec.client_id.clone(),
-                stream: spec.receiving.clone(),
-                index: next,
-            };
-            match hub.request(&req, Duration::ZERO).await {
-                Ok(_) => saved = next,
-                Err(e) => tracing::info!(
-                    "saving the position in {} failed (next pull saves it): {e}",
+        // The saver task writes the latest position while the next pull is already waiting.
+        let _ = saver.send(next);
+    }
+}
+
+/// Aborts a task when dropped.
+struct AbortOnDrop(AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Saves the link's position in the receiving stream whenever it moved: the latest value only,
+/// one request at a time, so a fast stream costs one save per round trip to the hub rather than
+/// one per pulled batch. A failed save is tried again at the next change or after a pause.
+async fn save_loop(
+    hub: Arc<HubClient>,
+    spec: LinkSpec,
+    mut position: tokio::sync::watch::Receiver<u64>,
+) {
+    let mut saved = *position.borrow_and_update();
+    loop {
+        let next = *position.borrow_and_update();
+        if next == saved {
+            if position.changed().await.is_err() {
+                return;
+            }
+            continue;
+        }
+        let req = Request::IndexSave {
+            id: hub.next_id(),
+            client: spec.client_id.clone(),
+            stream: spec.receiving.clone(),
+            index: next,
+        };
+        match hub.request(&req, Duration::ZERO).await {
+            Ok(_) => saved = next,
+            Err(e) => {
+                tracing::info!(
+                    "saving the position in {} failed (tried again): {e}",
                     spec.receiving
-                ),
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
     }
