@@ -94,6 +94,7 @@ lane_b() {
         step 600 "scenario: Kubernetes pod topology on network namespaces (seed 004)" bash tests/scenarios/pods.sh &&
         step 300 "scenario: the Kafka test bed (KRaft, console clients, kcat, SASL_SSL)" bash tests/scenarios/kafka_testbed.sh &&
         step 600 "scenario: Kafka through a SASL_SSL cloud-style broker (seed 001)" bash tests/scenarios/kafka_cloud.sh &&
+        step 600 "scenario: secure channels through Kafka topics (seed 003)" bash tests/scenarios/streams.sh &&
         demo 300 mongodb &&
         demo 300 kafka/cloud
 }
