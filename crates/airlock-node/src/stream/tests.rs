@@ -289,3 +289,36 @@ async fn what_anyone_pushes_into_bobs_stream_reaches_no_service_and_breaks_nothi
         "nothing but the echoes Alice asked for"
     );
 }
+
+/// Pipelined echoes through the in-memory hub (no Kafka): how fast the link machinery itself
+/// goes. Prints messages/s; run with `--ignored --nocapture`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn pipelined_echoes_through_the_memory_hub() {
+    let mut p = parties().await;
+    let (n, window) = (5000usize, 64usize);
+    let t0 = std::time::Instant::now();
+    let (mut sent, mut got) = (0usize, 0usize);
+    while got < n {
+        while sent < n && sent - got < window {
+            p.channel
+                .send(
+                    &p.alice,
+                    &Route::single(addr("echo")),
+                    &Route::single(addr("inbox")),
+                    Packet::copy_from(format!("m{sent}").as_bytes()),
+                )
+                .unwrap();
+            sent += 1;
+        }
+        tokio::time::timeout(WAIT, p.echoes.recv())
+            .await
+            .expect("an echo")
+            .unwrap();
+        got += 1;
+    }
+    println!(
+        "{n} echoes, window {window}: {:.0} messages/s",
+        n as f64 / t0.elapsed().as_secs_f64()
+    );
+}
