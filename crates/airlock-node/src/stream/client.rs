@@ -147,7 +147,19 @@ impl HubClient {
             Packet::copy_from(&request.encode()),
         );
         let answer = match sent {
-            Ok(()) => tokio::time::timeout(REQUEST_TIMEOUT + extra, rx).await,
+            // No answer comes once the channel closed (the hub went away): stop waiting then.
+            Ok(()) => tokio::select! {
+                a = tokio::time::timeout(REQUEST_TIMEOUT + extra, rx) => a,
+                _ = async {
+                    if ch.wait_closed(REQUEST_TIMEOUT + extra).await.is_none() {
+                        std::future::pending::<()>().await;
+                    }
+                } => {
+                    self.ctx.router().unregister(&reply);
+                    self.drop_channel(&ch).await;
+                    return Err(self.unreachable("the secure channel to the hub closed"));
+                }
+            },
             Err(e) => {
                 self.ctx.router().unregister(&reply);
                 self.drop_channel(&ch).await;
