@@ -91,6 +91,6 @@ print(f"| {sys.argv[2]} B messages, pipelined window {sys.argv[3]} | direct TCP 
 print("|---|---|---|---|")
 for label, kind, key in [("round trip p50 (ms)", "ping", "p50_ms"), ("round trip p99 (ms)", "ping", "p99_ms"),
                          ("ping-pong messages/s", "ping", "messages_per_s"), ("pipelined messages/s", "flood", "messages_per_s"),
-                         ("pipelined round trip p50 (ms)", "flood", "p50_ms")]:
+                         ("pipelined round trip p50 (ms)", "flood", "p50_ms"), ("pipelined round trip max (ms)", "flood", "max_ms")]:
     print(f"| {label} | {med('direct', kind, key):.2f} | {med('streams', kind, key):.2f} | {ratio(kind, key):.2f}x |")
 PY

@@ -247,11 +247,12 @@ async fn run(args: Args) -> Result<bool, String> {
     let rate = echoed as f64 / elapsed.as_secs_f64().max(1e-9);
     if args.json {
         say!(
-            "{{\"sent\":{next},\"echoed\":{echoed},\"duplicates\":{duplicates},\"unexpected\":{strangers},\"reopened\":{reopened},\"window\":{},\"size\":{},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"messages_per_s\":{rate:.1},\"peer\":\"{bob}\"}}",
+            "{{\"sent\":{next},\"echoed\":{echoed},\"duplicates\":{duplicates},\"unexpected\":{strangers},\"reopened\":{reopened},\"window\":{},\"size\":{},\"p50_ms\":{:.3},\"p99_ms\":{:.3},\"max_ms\":{:.3},\"messages_per_s\":{rate:.1},\"peer\":\"{bob}\"}}",
             args.window,
             args.size,
             pct(0.50),
-            pct(0.99)
+            pct(0.99),
+            pct(1.0)
         );
     } else {
         say!(

@@ -288,6 +288,7 @@ async fn push_loop(
             };
             match hub.request(&req, Duration::ZERO).await {
                 Ok(Response::Pushed { .. }) => {
+                    tracing::trace!(records = count, bytes, "pushed");
                     stats.pushed.fetch_add(count, Ordering::Relaxed);
                     break;
                 }
@@ -359,6 +360,7 @@ async fn pull_loop(
                 }
             }
         }
+        tracing::trace!(records = next - from, next, "pulled");
         position.store(next, Ordering::Release);
         // The saver task writes the latest position while the next pull is already waiting.
         let _ = saver.send(next);
