@@ -6,7 +6,8 @@
 #   streams   alice -> hub (stream_kafka) -> Kafka topic bob.in -> hub -> Bob, and back through
 #             bob.out: every message is produced to and fetched from Kafka twice per round trip
 #
-# For each mode: a ping-pong run (window 1: round-trip p50/p99) and a pipelined run (window W:
+# For each mode: a ping-pong run (window 1: one-way delay Alice -> Bob from the send time each
+# message carries, `alice --stamp`, and round-trip p50/p99) and a pipelined run (window W:
 # messages per second). Rounds alternate the order (direct, streams / streams, direct); figures
 # are medians over the rounds, ratios are streams / direct within a round.
 #
@@ -55,11 +56,12 @@ BOB_AT=$(sed -n 's/^listening: //p' "$WORK/bob.out")
 [ -n "$STREAMS" ] && [ -n "$BOB_AT" ] || { cat "$WORK/bob.out" "$WORK/bob.err" >&2; exit 1; }
 echo "Bob: streams $STREAMS, node at $BOB_AT" >&2
 
-run() { # run MODE COUNT WINDOW -> one JSON line
+run() { # run MODE COUNT WINDOW [ALICE OPTION…] -> one JSON line
     local mode=$1 count=$2 window=$3 how
+    shift 3
     if [ "$mode" = direct ]; then how=(--direct "$BOB_AT"); else how=(--hub "$HUB" --to "$STREAMS"); fi
     "$EXAMPLES/alice" "${how[@]}" --count "$count" --window "$window" --size "$SIZE" --json \
-        --client-id "bench-$mode" --timeout-secs 300 | tail -1
+        --client-id "bench-$mode" --timeout-secs 300 "$@" | tail -1
 }
 # Warm-up (JIT of the broker, connections).
 run direct 200 8 >/dev/null
@@ -70,17 +72,27 @@ for r in $(seq 1 "$ROUNDS"); do
     [ $((r % 2)) = 0 ] && order=(streams direct)
     for mode in "${order[@]}"; do
         echo "round $r: $mode" >&2
-        echo "$r $mode ping $(run "$mode" "$PING" 1)" >>"$WORK/results"
-        echo "$r $mode flood $(run "$mode" "$FLOOD" "$WINDOW")" >>"$WORK/results"
+        from=$(wc -l <"$WORK/bob.out")
+        ping=$(run "$mode" "$PING" 1 --stamp)
+        echo "$r $mode ping $from $(wc -l <"$WORK/bob.out") $ping" >>"$WORK/results"
+        echo "$r $mode flood 0 0 $(run "$mode" "$FLOOD" "$WINDOW")" >>"$WORK/results"
     done
 done
-python3 - "$WORK/results" "$SIZE" "$WINDOW" <<'PY'
-import json, statistics, sys
-rows = [l.split(" ", 3) for l in open(sys.argv[1]) if l.strip()]
+python3 - "$WORK/results" "$SIZE" "$WINDOW" "$WORK/bob.out" <<'PY'
+import json, re, statistics, sys
+rows = [l.split(" ", 5) for l in open(sys.argv[1]) if l.strip()]
+bob = open(sys.argv[4]).read().splitlines()
 res = {}
-for r, mode, kind, js in rows:
+for r, mode, kind, first, last, js in rows:
     d = json.loads(js)
     assert d["echoed"] == d["sent"], f"round {r} {mode} {kind}: {d}"
+    if kind == "ping":
+        # One-way Alice -> Bob, from Bob's lines for this run (`… one-way N us`).
+        ow = sorted(int(m.group(1)) / 1e3 for l in bob[int(first):int(last)]
+                    if (m := re.search(r" one-way (\d+) us$", l)))
+        assert len(ow) == d["sent"], f"round {r} {mode}: {len(ow)} one-way delays for {d['sent']} messages"
+        d["one_way_p50_ms"] = ow[len(ow) // 2]
+        d["one_way_p99_ms"] = ow[min(len(ow) - 1, int(len(ow) * 0.99))]
     res.setdefault((mode, kind), {})[r] = d
 def med(mode, kind, key):
     return statistics.median(v[key] for v in res[(mode, kind)].values())
@@ -89,7 +101,8 @@ def ratio(kind, key):
     return statistics.median(rs)
 print(f"| {sys.argv[2]} B messages, pipelined window {sys.argv[3]} | direct TCP | through Kafka streams | ratio |")
 print("|---|---|---|---|")
-for label, kind, key in [("round trip p50 (ms)", "ping", "p50_ms"), ("round trip p99 (ms)", "ping", "p99_ms"),
+for label, kind, key in [("one-way Alice -> Bob p50 (ms)", "ping", "one_way_p50_ms"), ("one-way Alice -> Bob p99 (ms)", "ping", "one_way_p99_ms"),
+                         ("round trip p50 (ms)", "ping", "p50_ms"), ("round trip p99 (ms)", "ping", "p99_ms"),
                          ("ping-pong messages/s", "ping", "messages_per_s"), ("pipelined messages/s", "flood", "messages_per_s"),
                          ("pipelined round trip p50 (ms)", "flood", "p50_ms"), ("pipelined round trip max (ms)", "flood", "max_ms")]:
     print(f"| {label} | {med('direct', kind, key):.2f} | {med('streams', kind, key):.2f} | {ratio(kind, key):.2f}x |")

@@ -65,9 +65,21 @@ struct Args {
     /// open a new secure channel and send them again (Bob restarted).
     #[arg(long, default_value_t = 5)]
     stall_secs: u64,
+    /// With --count: put the send time in each message (`message N @MICROS`), so Bob can
+    /// print its one-way delay (both on one machine: one clock).
+    #[arg(long)]
+    stamp: bool,
     /// With --count: print the summary as one JSON object.
     #[arg(long)]
     json: bool,
+}
+
+/// Microseconds since the Unix epoch.
+fn unix_micros() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros())
+        .unwrap_or_default()
 }
 
 /// Hands each echo to the main task.
@@ -183,7 +195,12 @@ async fn run(args: Args) -> Result<bool, String> {
     // through the same streams and sends the unacknowledged messages again, in order. Bob's
     // journal makes the repeats harmless (he delivers each message once).
     let label = |i: usize| {
-        let mut m = format!("message {i}").into_bytes();
+        let mut m = if args.stamp {
+            format!("message {i} @{}", unix_micros())
+        } else {
+            format!("message {i}")
+        }
+        .into_bytes();
         if m.len() < args.size {
             m.resize(args.size, b'.');
         }

@@ -108,7 +108,19 @@ impl Endpoint for Echoer {
             None => true,
         };
         if fresh {
-            say!("received: {text} (from {from})");
+            // A stamped message (`alice --stamp`: `… @MICROS`) also gets its one-way delay.
+            let one_way = text
+                .rsplit_once(" @")
+                .and_then(|(_, t)| t.trim_end_matches('.').parse::<u128>().ok())
+                .map(|sent| {
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_micros())
+                        .unwrap_or_default();
+                    format!(" one-way {} us", now.saturating_sub(sent))
+                })
+                .unwrap_or_default();
+            say!("received: {text} (from {from}){one_way}");
         } else {
             say!("already delivered: {text} (from {from}); echoing again");
         }
