@@ -147,13 +147,24 @@ async fn a_secure_channel_runs_through_a_pair_of_streams() {
             .load(std::sync::atomic::Ordering::Relaxed)
             >= 102
     );
-    assert!(
-        p.alice_link
+    // Alice's push loop counts a batch once the hub confirms it, which may come after Bob
+    // already echoed it: wait (bounded) for the last confirmation.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let pushed = p
+            .alice_link
             .stats()
             .pushed
-            .load(std::sync::atomic::Ordering::Relaxed)
-            >= 102
-    );
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if pushed >= 102 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "Alice's link counts {pushed} confirmed pushes, expected at least 102"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let _ = &p.hub;
 }
 
