@@ -18,6 +18,7 @@ use clap::Parser;
 // The data path allocates and frees 256 KiB packets at a high rate; glibc's per-thread arenas
 // return them to the kernel and fault them back in (measured: ~20% of node CPU in page faults).
 // mimalloc keeps them in its segment cache.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -16,7 +16,6 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
 const STARTING: u8 = 0;
 const RUNNING: u8 = 1;
@@ -65,8 +64,7 @@ async fn serve_with(
     health: Arc<Health>,
     head_timeout: Duration,
 ) -> Result<SocketAddr> {
-    let listener = TcpListener::bind(addr)
-        .await
+    let listener = airlock_node::listener::bind(addr)
         .with_context(|| format!("cannot listen on --metrics {addr}"))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "serving /metrics, /healthz and /readyz");

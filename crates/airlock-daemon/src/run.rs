@@ -172,7 +172,34 @@ fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
+/// Raises this process's soft limit on open files to its hard limit: every portal connection
+/// is one descriptor on each side, and the common soft default (1 024) would refuse connections
+/// long before memory or the hard limit would. Returns the limit in force.
+fn raise_open_file_limit() -> Option<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return None;
+    }
+    if lim.rlim_cur < lim.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: lim.rlim_max,
+            rlim_max: lim.rlim_max,
+        };
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            return Some(raised.rlim_cur);
+        }
+    }
+    Some(lim.rlim_cur)
+}
+
 fn run_node_inner(home: &Home, name: &str, child: bool, opts: &RunOptions) -> Result<()> {
+    if let Some(n) = raise_open_file_limit() {
+        tracing::debug!("open-file limit {n}");
+    }
     let row = home.require_node(name)?;
     let (secret, purpose) = home.load_identity(&row.identity)?;
     let listen: SocketAddr = row.tcp_listen.parse()?;

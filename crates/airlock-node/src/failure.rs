@@ -118,7 +118,7 @@ impl Classify for crate::portal::inlet::LinkError {
             E::Denied(e) => e.failure_kind(),
             E::Channel(e) => e.failure_kind(),
             E::Connect(e) => e.failure_kind(),
-            E::LocalSocket(_) => FailureKind::Transient,
+            E::LocalSocket(_) | E::Full(_) => FailureKind::Transient,
         }
     }
 }

@@ -33,6 +33,7 @@ pub mod counters;
 pub mod failure;
 pub mod flow_control;
 pub mod kafka;
+pub mod listener;
 pub mod message;
 pub mod node;
 pub mod policy;

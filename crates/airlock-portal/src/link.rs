@@ -297,10 +297,17 @@ impl LinkCore {
         });
     }
 
+    /// True if the link carries [`MAX_STREAMS_PER_LINK`] streams: the outlet would refuse
+    /// another, so an inlet opens it on another link.
+    pub fn is_full(&self) -> bool {
+        self.streams.len() >= MAX_STREAMS_PER_LINK
+    }
+
     /// Inlet: opens a new stream; returns its id and the `Open` frame, which the caller must
-    /// send before any of the stream's data. `None` unless this is an open inlet link.
+    /// send before any of the stream's data. `None` unless this is an open inlet link with room
+    /// for another stream ([`LinkCore::is_full`]).
     pub fn open_stream(&mut self) -> Option<(u32, PortalFrame)> {
-        if self.role != LinkRole::Inlet || self.state != LinkState::Open {
+        if self.role != LinkRole::Inlet || self.state != LinkState::Open || self.is_full() {
             return None;
         }
         let stream = self.next_stream;

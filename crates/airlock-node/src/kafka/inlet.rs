@@ -231,7 +231,7 @@ impl KafkaInlet {
         let map = BrokerMap::new(spec.from.ip().to_string(), range)
             .map_err(KafkaInletError::BrokerPorts)?;
         let addr = spec.from;
-        let listener = TcpListener::bind(addr).await.map_err(|error| {
+        let listener = crate::listener::bind(addr).map_err(|error| {
             if error.kind() == std::io::ErrorKind::AddrInUse {
                 KafkaInletError::AddressInUse { addr }
             } else {
@@ -514,7 +514,7 @@ async fn open_broker(s: &Arc<Shared>, b: &MappedBroker) -> Result<(), String> {
         return Ok(());
     }
     let address = SocketAddr::new(s.spec.from.ip(), b.local_port);
-    let listener = TcpListener::bind(address).await.map_err(|e| {
+    let listener = crate::listener::bind(address).map_err(|e| {
         format!(
             "cannot listen for kafka broker {} on {address}: {e} (choose a free range with --brokers-port-range)",
             b.node_id

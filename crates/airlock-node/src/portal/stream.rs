@@ -145,6 +145,44 @@ impl Stream {
     }
 }
 
+/// Smallest socket read buffer: what a stream starts with and shrinks back to.
+pub const MIN_READ: usize = 16 * 1024;
+
+/// The size of the next socket read: it doubles while reads fill the buffer (bulk transfer, up
+/// to [`MAX_CHUNK`]) and halves while they use less than a quarter of it (interactive traffic),
+/// never below [`MIN_READ`]. Together with allocating only once the socket is readable, a
+/// quiet connection costs no buffer at all and a busy one reads in large chunks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadSize(usize);
+
+impl Default for ReadSize {
+    fn default() -> Self {
+        ReadSize(MIN_READ)
+    }
+}
+
+impl ReadSize {
+    /// Bytes to read next, given the send credit available.
+    pub fn next(&self, credit: u64) -> usize {
+        usize::try_from(credit)
+            .unwrap_or(usize::MAX)
+            .min(self.0)
+            .max(1)
+    }
+
+    /// Adapts to a read that returned `n` bytes into a buffer of `max`.
+    pub fn observe(&mut self, n: usize, max: usize) {
+        if n >= max {
+            // A full buffer: more was waiting. (A buffer cut short by credit says nothing.)
+            if max >= self.0 {
+                self.0 = (self.0 * 2).min(MAX_CHUNK);
+            }
+        } else if n < self.0 / 4 {
+            self.0 = (self.0 / 2).max(MIN_READ);
+        }
+    }
+}
+
 #[derive(PartialEq, Eq, Debug)]
 enum HalfEnd {
     Finished,
@@ -180,29 +218,41 @@ pub async fn run(
     let reset_peer = || link.reset_stream(ctx, id, ResetReason::ConnectionReset);
 
     let upstream = async {
+        let mut read_size = ReadSize::default();
         loop {
             let avail = stream.wait_credit(link).await;
             if link.is_closed() {
                 return HalfEnd::Reset;
             }
-            let max = (avail as usize).min(MAX_CHUNK);
-            let mut p = Packet::with_headroom(HEADROOM, max + 64);
+            // Wait for bytes before allocating: an idle connection holds no buffer.
+            let mut p: Option<Packet> = None;
+            let mut max = 0;
             let read = loop {
                 if let Err(e) = sock.readable().await {
                     break Err(e);
                 }
-                let mut limited = p.buf_mut().limit(max);
+                let buf = p.get_or_insert_with(|| {
+                    max = read_size.next(avail);
+                    Packet::with_headroom(HEADROOM, max + 64)
+                });
+                let mut limited = buf.buf_mut().limit(max);
                 match sock.try_read_buf(&mut limited) {
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    // Readiness was stale (tokio clears it only now): the socket is idle, so
+                    // give the buffer back while waiting.
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => p = None,
                     r => break r,
                 }
             };
+            if let Ok(n) = read {
+                read_size.observe(n, max);
+            }
             match read {
                 Ok(0) => {
                     link.finish_stream(ctx, id);
                     return HalfEnd::Finished;
                 }
                 Ok(n) => {
+                    let mut p = p.expect("a read of n > 0 bytes had a buffer");
                     link.on_sent(id, n);
                     link.stats.bytes_out.fetch_add(n as u64, Ordering::Relaxed);
                     PortalFrame::prepend_data_header(id, &mut p);

@@ -186,3 +186,111 @@ async fn local_inlet_and_outlet_carry_streams_between_in_process_services() {
     }
     inlet.stop(&a).await;
 }
+
+/// Raises this test process's soft open-file limit to its hard limit and checks it allows
+/// `need` descriptors (a clear failure, not a skip, on a machine that does not).
+fn allow_open_files(need: u64) {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
+        lim.rlim_cur = lim.rlim_max;
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
+    }
+    assert!(
+        lim.rlim_cur >= need,
+        "this test needs {need} open files; the hard limit is {}",
+        lim.rlim_cur
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_inlet_carries_more_connections_than_one_link_holds() {
+    use airlock_portal::MAX_STREAMS_PER_LINK;
+    let n = MAX_STREAMS_PER_LINK + 8;
+    // Two socket pairs per stream (client side and service side), both ends in this process.
+    allow_open_files(4 * n as u64 + 256);
+    let (a_channels, _) = channel_context();
+    let (b_channels, b_id) = channel_context();
+    let a = PortalContext::new(a_channels, "a");
+    let b = PortalContext::new(b_channels.clone(), "b");
+    b.router().register(
+        Address::new("api").unwrap(),
+        Access::Listener,
+        Arc::new(Api(b_channels)),
+    );
+    let listen = transport::listen(&b, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let b_portals = Portals::default();
+    let spec = OutletSpec {
+        name: "svc".into(),
+        to: "uppercase service".into(),
+    };
+    b_portals
+        .add_outlet(
+            &b,
+            Outlet::with_target(spec, uppercase_service(), "kafka-outlet"),
+        )
+        .unwrap();
+    let inlet = Inlet::start_local(
+        &a,
+        InletSpec {
+            name: "many".into(),
+            from: "127.0.0.1:9".parse().unwrap(),
+            to: format!(
+                "/ip4/127.0.0.1/tcp/{}/secure/api/service/svc",
+                listen.port()
+            ),
+            authorized: vec![b_id.to_string()],
+        },
+        "kafka-inlet",
+    )
+    .await
+    .unwrap();
+    let mut streams = Vec::with_capacity(n);
+    for _ in 0..n {
+        streams.push(inlet.open_local(&a).await.unwrap());
+    }
+    // Every one of them, held at once, is its own working conversation.
+    for (i, s) in streams.iter_mut().enumerate() {
+        let text = format!("stream {i:05}");
+        s.write_all(text.as_bytes()).await.unwrap();
+        let mut back = vec![0u8; text.len()];
+        tokio::time::timeout(Duration::from_secs(5), s.read_exact(&mut back))
+            .await
+            .unwrap_or_else(|_| panic!("stream {i} not answered"))
+            .unwrap_or_else(|e| panic!("stream {i}: {e}"));
+        assert_eq!(back, text.to_uppercase().into_bytes());
+    }
+    let outlet = &b_portals.outlets()[0];
+    assert_eq!((outlet.links, outlet.connections), (2, n));
+    assert_eq!(inlet.info().connections, n);
+    inlet.stop(&a).await;
+}
+
+#[test]
+fn socket_reads_grow_with_bulk_traffic_and_shrink_when_it_turns_interactive() {
+    use super::stream::{ReadSize, MIN_READ};
+    use airlock_portal::MAX_CHUNK;
+    let mut r = ReadSize::default();
+    assert_eq!(r.next(u64::MAX), MIN_READ);
+    assert_eq!(r.next(100), 100, "never more than the credit");
+    // Reads that fill the buffer double it, up to the largest chunk.
+    for _ in 0..20 {
+        let max = r.next(u64::MAX);
+        r.observe(max, max);
+    }
+    assert_eq!(r.next(u64::MAX), MAX_CHUNK);
+    // A read cut short by credit changes nothing.
+    r.observe(100, 100);
+    assert_eq!(r.next(u64::MAX), MAX_CHUNK);
+    // Small reads halve it, down to the smallest.
+    for _ in 0..20 {
+        r.observe(64, r.next(u64::MAX));
+    }
+    assert_eq!(r.next(u64::MAX), MIN_READ);
+}

@@ -31,7 +31,7 @@ use connection::start;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 
 /// Time allowed for a new peer to send the preamble.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -57,7 +57,7 @@ pub async fn listen(
     addr: SocketAddr,
 ) -> std::io::Result<SocketAddr> {
     let ctx = ctx.as_ref();
-    let listener = TcpListener::bind(addr).await?;
+    let listener = crate::listener::bind(addr)?;
     let local = listener.local_addr()?;
     let ctx2 = ctx.clone();
     let limit = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));

@@ -235,6 +235,22 @@ fn the_stream_limit_refuses_further_opens() {
 }
 
 #[test]
+fn a_full_inlet_link_opens_no_further_stream() {
+    let (mut inlet, mut outlet) = linked();
+    for _ in 0..MAX_STREAMS_PER_LINK {
+        open(&mut inlet, &mut outlet);
+    }
+    assert!(inlet.is_full());
+    assert_eq!(inlet.open_stream(), None, "the outlet would refuse it");
+    // A stream that ends makes room, and the outlet accepts the next one.
+    inlet.remove_stream(1);
+    outlet.remove_stream(1);
+    assert!(!inlet.is_full());
+    let id = open(&mut inlet, &mut outlet);
+    assert!(outlet.has_stream(id));
+}
+
+#[test]
 fn fin_reset_and_ping() {
     let (mut inlet, mut outlet) = linked();
     let a = open(&mut inlet, &mut outlet);

@@ -51,23 +51,33 @@ impl Link {
         self.send_control(ctx, reset);
     }
 
-    /// Inlet side: carries `socket` as a new stream.
-    pub fn open_stream(self: &Arc<Self>, ctx: &PortalContext, socket: impl Into<PortalSocket>) {
+    /// True if the link carries as many streams as the outlet accepts on one link.
+    pub fn is_full(&self) -> bool {
+        self.shared().core.is_full()
+    }
+
+    /// Inlet side: carries `socket` as a new stream. Gives the socket back if the link cannot
+    /// take it (full, closed, or its `Open` could not be sent), so the caller may try another.
+    pub fn open_stream(
+        self: &Arc<Self>,
+        ctx: &PortalContext,
+        socket: impl Into<PortalSocket>,
+    ) -> Result<(), PortalSocket> {
         let socket = socket.into();
         let (id, stream) = {
             let mut sh = self.shared();
             let Some((id, open)) = sh.core.open_stream() else {
-                return;
+                return Err(socket);
             };
             let stream = Stream::new(id);
             sh.sockets.insert(id, stream.clone());
             drop(sh);
-            self.stats.streams_opened.fetch_add(1, Ordering::Relaxed);
             // Open goes out before the stream task can send any Data.
             if !self.send_control(ctx, open) || self.is_closed() {
                 self.forget_stream(id);
-                return;
+                return Err(socket);
             }
+            self.stats.streams_opened.fetch_add(1, Ordering::Relaxed);
             (id, stream)
         };
         let (link, ctx) = (self.clone(), ctx.clone());
@@ -75,6 +85,7 @@ impl Link {
             stream::run(&ctx, &link, &stream, socket).await;
             link.forget_stream(id);
         });
+        Ok(())
     }
 
     /// Removes a stream (called when it ends).

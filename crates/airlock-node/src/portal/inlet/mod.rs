@@ -7,10 +7,14 @@
 //! as soon as the outlet is back. Each failed attempt is kept as the inlet's last error with its
 //! [`FailureKind`]: a permanent one (a refusal) is retried only every [`RECONNECT_MAX`].
 
+mod links;
+
+pub use links::AllLinksFull;
+use links::Current;
+
 use super::link::{Link, LinkStats};
 use super::socket::PortalSocket;
 use crate::backoff::Backoff;
-use crate::channel::SecureChannel;
 use crate::failure::{self, Classify, FailureKind};
 use crate::portal::PortalContext;
 use crate::resolve;
@@ -22,7 +26,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::{TcpListener, UnixStream};
+use tokio::net::UnixStream;
 
 /// How long `create` waits for the first link before returning (the inlet keeps trying).
 pub const INITIAL_WAIT: Duration = Duration::from_secs(3);
@@ -119,11 +123,6 @@ pub struct InletInfo {
     pub last_error_kind: Option<FailureKind>,
 }
 
-struct Current {
-    link: Arc<Link>,
-    channels: Vec<Arc<SecureChannel>>,
-}
-
 /// A running inlet.
 pub struct Inlet {
     spec: InletSpec,
@@ -133,6 +132,8 @@ pub struct Inlet {
     trust: TrustPolicy,
     current: tokio::sync::Mutex<Option<Current>>,
     snapshot: Mutex<Option<Arc<Link>>>,
+    /// The overflow links of `current`, for status without the async lock.
+    overflow: Mutex<Vec<Arc<Link>>>,
     last_error: Mutex<Option<(String, FailureKind)>>,
     outcome: tokio::sync::watch::Sender<Outcome>,
     stats: Arc<LinkStats>,
@@ -147,9 +148,8 @@ impl Inlet {
     pub async fn start(node: &PortalContext, spec: InletSpec) -> Result<Arc<Inlet>, InletError> {
         let inlet = Self::prepare(spec, "tcp-inlet")?;
         let addr = inlet.spec.from;
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|error| InletError::listen(addr, error))?;
+        let listener =
+            crate::listener::bind(addr).map_err(|error| InletError::listen(addr, error))?;
         let inlet = Arc::new(Inlet {
             bound: listener
                 .local_addr()
@@ -170,11 +170,8 @@ impl Inlet {
                 i.accepted.fetch_add(1, Ordering::Relaxed);
                 let (n, i) = (n.clone(), i.clone());
                 tokio::spawn(async move {
-                    match i.link(&n).await {
-                        Ok(link) => link.open_stream(&n, socket),
-                        Err(e) => {
-                            tracing::warn!(inlet = %i.spec.name, "dropping client connection: {e}");
-                        }
+                    if let Err(e) = i.carry(&n, socket.into()).await {
+                        tracing::warn!(inlet = %i.spec.name, "dropping client connection: {e}");
                     }
                 });
             }
@@ -200,10 +197,9 @@ impl Inlet {
     /// Opens a stream to the outlet (waiting for the link as a client connection would) and
     /// returns this process's end of it.
     pub async fn open_local(&self, node: &PortalContext) -> Result<UnixStream, LinkError> {
-        let link = self.link(node).await?;
         let (ours, theirs) = PortalSocket::pair().map_err(LinkError::LocalSocket)?;
         self.accepted.fetch_add(1, Ordering::Relaxed);
-        link.open_stream(node, ours);
+        self.carry(node, ours).await?;
         Ok(theirs)
     }
 
@@ -252,6 +248,7 @@ impl Inlet {
             trust,
             current: tokio::sync::Mutex::new(None),
             snapshot: Mutex::new(None),
+            overflow: Mutex::new(Vec::new()),
             last_error: Mutex::new(None),
             outcome: tokio::sync::watch::channel(Outcome::Pending).0,
             stats: Arc::new(LinkStats::default()),
@@ -335,10 +332,10 @@ impl Inlet {
             if !c.link.is_closed() {
                 return Ok(c.link.clone());
             }
-            for ch in &c.channels {
-                ch.close(node, true);
-            }
-            *cur = None;
+        }
+        if let Some(c) = cur.take() {
+            c.close(node);
+            self.overflow.lock().expect("overflow").clear();
         }
         match self.establish(node).await {
             Ok(c) => {
@@ -393,8 +390,8 @@ impl Inlet {
         }
         match Link::connect(
             node,
-            channel,
-            after,
+            channel.clone(),
+            after.clone(),
             self.stats.clone(),
             Duration::from_secs(5),
         )
@@ -402,6 +399,9 @@ impl Inlet {
         {
             Ok(link) => Ok(Current {
                 link,
+                overflow: Vec::new(),
+                channel,
+                outlet_route: after,
                 channels: resolved.opened,
             }),
             Err(e) => {
@@ -441,7 +441,7 @@ impl Inlet {
                 InletStatus::Down
             },
             peer: link.as_ref().map(|l| l.peer().to_string()),
-            connections: link.as_ref().map(|l| l.stream_count()).unwrap_or(0),
+            connections: self.connections(),
             connections_total: self.accepted.load(Ordering::Relaxed),
             bytes_out: self.stats.bytes_out.load(Ordering::Relaxed),
             bytes_in: self.stats.bytes_in.load(Ordering::Relaxed),
@@ -490,11 +490,9 @@ impl Inlet {
             let _ = t.await;
         }
         if let Some(c) = self.current.lock().await.take() {
-            c.link.close(node, false);
-            for ch in c.channels {
-                ch.close(node, true);
-            }
+            c.close(node);
         }
+        self.overflow.lock().expect("overflow").clear();
     }
 }
 
@@ -571,6 +569,9 @@ pub enum LinkError {
     /// not answer, or the channel closed meanwhile.
     #[error(transparent)]
     Connect(#[from] super::link::ConnectError),
+    /// Every link the inlet may open to the outlet carries as many streams as it may.
+    #[error(transparent)]
+    Full(#[from] AllLinksFull),
     /// The in-process socket pair of [`Inlet::open_local`] could not be made.
     #[error("cannot open an in-process socket pair: {0}")]
     LocalSocket(std::io::Error),
