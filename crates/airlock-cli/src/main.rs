@@ -23,6 +23,7 @@ use clap::Parser;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    memory::no_transparent_huge_pages();
     let cli = cli::Cli::parse();
     match commands::run(cli) {
         Ok(()) => {}
