@@ -197,8 +197,17 @@ fn allow_open_files(need: u64) {
     // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
     unsafe {
         assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim), 0);
-        lim.rlim_cur = lim.rlim_max;
-        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
+        // Root may raise the hard limit too; otherwise take what the hard limit allows.
+        let raised = libc::rlimit {
+            rlim_cur: lim.rlim_max.max(need),
+            rlim_max: lim.rlim_max.max(need),
+        };
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+            lim = raised;
+        } else {
+            lim.rlim_cur = lim.rlim_max;
+            assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &lim), 0);
+        }
     }
     assert!(
         lim.rlim_cur >= need,
