@@ -79,7 +79,12 @@ pub enum LogFormat {
     Json,
 }
 
-/// How a node process runs (`node create`, `node start`).
+/// The default of `--drain-timeout`.
+pub const DEFAULT_DRAIN: &str = "10s";
+
+/// How a node process runs (`node create`, `node start`). The options a node was created or
+/// last started with are remembered: `node start` reuses them, and what its command line sets
+/// replaces them ([`RunArgs::over`]).
 #[derive(Debug, Clone, Args)]
 pub struct RunArgs {
     /// Log format: `text` (stderr) or `json` (one object per line; stdout in the foreground).
@@ -91,7 +96,7 @@ pub struct RunArgs {
     pub metrics: Option<std::net::SocketAddr>,
     /// On SIGTERM or Ctrl-C, stop taking portal connections and give the open ones this long
     /// to finish before cutting them (e.g. 10s, 0 to cut at once).
-    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    #[arg(long, default_value = DEFAULT_DRAIN, value_name = "DURATION")]
     pub drain_timeout: String,
     /// Serve stream mailboxes backed by this Kafka broker (`host:port`, plaintext): the
     /// services `stream_kafka` and `stream_kafka_index` that library programs use to run
@@ -133,6 +138,42 @@ impl RunArgs {
             }),
             trust_anyone: self.trust_anyone,
         })
+    }
+
+    /// These options on top of `before` (a node's remembered ones): what this command line
+    /// sets wins, the rest is as before. (A flag cannot be unset this way: recreate the node.)
+    pub fn over(&self, before: &RunArgs) -> RunArgs {
+        let (kafka_bootstrap, kafka_replication) = if self.kafka_bootstrap.is_some() {
+            (self.kafka_bootstrap.clone(), self.kafka_replication)
+        } else {
+            (before.kafka_bootstrap.clone(), before.kafka_replication)
+        };
+        RunArgs {
+            log_format: self.log_format,
+            metrics: self.metrics.or(before.metrics),
+            drain_timeout: if self.drain_timeout != DEFAULT_DRAIN {
+                self.drain_timeout.clone()
+            } else {
+                before.drain_timeout.clone()
+            },
+            kafka_bootstrap,
+            kafka_replication,
+            trust_anyone: self.trust_anyone || before.trust_anyone,
+        }
+    }
+
+    /// Reads options back from [`RunArgs::to_args`]'s form; `None` if they no longer parse.
+    pub fn from_args(args: &[String]) -> Option<RunArgs> {
+        #[derive(clap::Parser)]
+        struct Wrapper {
+            #[command(flatten)]
+            run: RunArgs,
+        }
+        <Wrapper as clap::Parser>::try_parse_from(
+            std::iter::once("node-run".to_string()).chain(args.iter().cloned()),
+        )
+        .ok()
+        .map(|w| w.run)
     }
 
     /// The same options as command-line arguments (for the background process).

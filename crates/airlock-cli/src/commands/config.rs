@@ -310,6 +310,7 @@ fn apply(
         ctx.home.delete_node(&name)?;
         return Err(e);
     }
+    ctx.home.set_node_run_args(&name, &run.to_args())?;
     if foreground {
         return Ok(run_node(ctx.home, &name, opts)?);
     }

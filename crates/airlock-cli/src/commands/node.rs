@@ -23,6 +23,14 @@ pub fn run(ctx: Ctx, cmd: NodeCmd) -> Result<()> {
             if is_running(&ctx.home, &name) {
                 bail!("node {name:?} is already running");
             }
+            let run = match ctx.home.node_run_args(&name)? {
+                Some(before) => match RunArgs::from_args(&before) {
+                    Some(before) => run.over(&before),
+                    None => run,
+                },
+                None => run,
+            };
+            ctx.home.set_node_run_args(&name, &run.to_args())?;
             spawn_background(&ctx, &name, &run)
         }
         NodeCmd::Run { name, run } => Ok(run_node(ctx.home, &name, &run.options()?)?),
@@ -198,6 +206,7 @@ fn create(ctx: Ctx, args: NodeCreateArgs) -> Result<()> {
     let opts = args.run.options()?;
     ctx.home
         .insert_node(&name, &identity, &listen.to_string())?;
+    ctx.home.set_node_run_args(&name, &args.run.to_args())?;
     if args.foreground {
         return Ok(run_node(ctx.home, &name, &opts)?);
     }

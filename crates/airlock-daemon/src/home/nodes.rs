@@ -90,6 +90,8 @@ impl Home {
     pub fn delete_node(&self, name: &str) -> Result<()> {
         self.db
             .execute("DELETE FROM nodes WHERE name = ?1", [name])?;
+        self.db
+            .execute("DELETE FROM settings WHERE key = ?1", [run_args_key(name)])?;
         if self.setting("default_node")?.as_deref() == Some(name) {
             self.db
                 .execute("DELETE FROM settings WHERE key = 'default_node'", [])?;
@@ -99,6 +101,20 @@ impl Home {
         }
         let _ = std::fs::remove_dir_all(self.node_dir(name));
         Ok(())
+    }
+
+    /// The process options (`node run` arguments) node `name` was last started with, so that
+    /// `node start` runs it as it ran before (metrics address, stream hub, …).
+    pub fn node_run_args(&self, name: &str) -> Result<Option<Vec<String>>> {
+        Ok(self
+            .setting(&run_args_key(name))?
+            .and_then(|v| serde_json::from_str(&v).ok()))
+    }
+
+    /// Remembers the process options of node `name` (see [`Home::node_run_args`]).
+    pub fn set_node_run_args(&self, name: &str, args: &[String]) -> Result<()> {
+        let v = serde_json::to_string(args).expect("strings serialize");
+        self.set_setting(&run_args_key(name), &v)
     }
 
     /// The default node's name.
@@ -113,4 +129,9 @@ impl Home {
             None => Err(HomeError::NoNode),
         }
     }
+}
+
+/// The settings key holding a node's process options.
+fn run_args_key(node: &str) -> String {
+    format!("node_run_args.{node}")
 }
