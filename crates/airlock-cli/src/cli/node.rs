@@ -8,7 +8,8 @@ pub enum NodeCmd {
     /// Create and start a node (in the background unless --foreground).
     #[command(after_help = super::examples::NODE_CREATE)]
     Create(NodeCreateArgs),
-    /// Start a stopped node again, with its portals.
+    /// Start a stopped node again, with its portals and the options it last ran with (options
+    /// given here replace them).
     Start {
         /// Node name.
         name: String,
