@@ -67,17 +67,19 @@ as analysis tcp-inlet create --from "127.0.0.1:$DIRECT_IPERF" \
 
 declare -A RTT SETUP GBPS
 # iperf3 single stream, client -> server; Gbit/s received by the server. With PERF=1 the relay
-# run is profiled (perf record of every airlock node process; report on stderr).
+# run is profiled (perf record of every airlock node process; report on stderr; PERF_OUT=FILE
+# keeps the recording; PERF_CG=dwarf for call chains through code built without frame pointers).
 gbps() { iperf3 -c 127.0.0.1 -p "$1" -t "$DURATION" --json | python3 -c 'import json,sys; print(round(json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9, 2))'; }
 for path in raw direct relay; do
     case $path in raw) port=$IPERF_PORT ;; direct) port=$DIRECT_IPERF ;; relay) port=$RELAY_IPERF ;; esac
     log "$path: iperf3 single stream for $DURATION s (port $port)"
     if [[ $path == relay && ${PERF:-0} == 1 ]]; then
-        perf record -q -g -F 499 -p "$(pgrep -d, -f "node run")" -o "$WORK/perf.data" -- sleep "$DURATION" >/dev/null 2>&1 &
+        perf record -q --call-graph "${PERF_CG:-fp}" -F 499 -p "$(pgrep -d, -f "node run")" -o "$WORK/perf.data" -- sleep "$DURATION" >/dev/null 2>&1 &
         PERF_PID=$!
     fi
     GBPS[$path]=$(gbps "$port")
     if [[ -n ${PERF_PID:-} ]]; then wait "$PERF_PID" || true; PERF_PID=""
+        [[ -n ${PERF_OUT:-} ]] && cp "$WORK/perf.data" "$PERF_OUT"
         perf script -i "$WORK/perf.data" -F pid,ip,sym 2>/dev/null | python3 "$BENCH_DIR/perf_by_process.py" \
             "project=$(as admin node show --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')" \
             "bank(outlet)=$(as bank node show --output json | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')" \
