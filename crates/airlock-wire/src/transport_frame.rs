@@ -72,18 +72,6 @@ impl FrameDecoder {
         Self::default()
     }
 
-    /// The size (4-byte header included) of the frame at the front of `buf`, once the preamble
-    /// was seen and the frame's header has arrived; `None` before, or for a header that
-    /// [`FrameDecoder::decode`] will refuse. A reader uses it to read a large frame into a
-    /// buffer of its own size, and no further.
-    pub fn next_frame_size(&self, buf: &[u8]) -> Option<usize> {
-        if !self.preamble_seen || buf.len() < 4 {
-            return None;
-        }
-        let len = u32::from_be_bytes(buf[..4].try_into().expect("4 bytes")) as usize;
-        (len > 0 && len <= MAX_FRAME_LEN).then_some(4 + len)
-    }
-
     /// Decodes the next complete frame from the front of `buf`, consuming it. Returns
     /// `Ok(None)` if more bytes are needed. Errors are fatal for the connection.
     pub fn decode(&mut self, buf: &mut BytesMut) -> Result<Option<InboundFrame>, FrameError> {
@@ -244,27 +232,6 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         }
         assert_eq!(frames[1], InboundFrame::Heartbeat);
-    }
-
-    #[test]
-    fn the_next_frame_size_is_known_once_its_header_arrived() {
-        let mut p = Packet::copy_from(&[7u8; 100]);
-        encode_message(&mut p, &route(&["a"]), &route(&["b"]));
-        let frame = p.data().to_vec();
-        let mut dec = FrameDecoder::new();
-        let mut buf = BytesMut::from(&PREAMBLE[..]);
-        assert_eq!(dec.next_frame_size(&buf), None, "before the preamble");
-        assert_eq!(dec.decode(&mut buf), Ok(None));
-        buf.extend_from_slice(&frame[..3]);
-        assert_eq!(dec.next_frame_size(&buf), None, "three header bytes");
-        buf.extend_from_slice(&frame[3..10]);
-        assert_eq!(dec.next_frame_size(&buf), Some(frame.len()));
-        buf.extend_from_slice(&frame[10..]);
-        assert!(matches!(dec.decode(&mut buf), Ok(Some(_))));
-        // A header decode will refuse gives no size to read towards.
-        let absurd = BytesMut::from(&b"\xff\xff\xff\xff"[..]);
-        assert_eq!(dec.next_frame_size(&absurd), None);
-        assert_eq!(dec.next_frame_size(&[0, 0, 0, 0][..]), None);
     }
 
     #[test]

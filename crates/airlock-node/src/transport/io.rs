@@ -7,7 +7,7 @@ use crate::flow_control::Origin;
 use crate::message::Message;
 use crate::router::Deliver;
 use airlock_wire::transport_frame::{self, FrameDecoder, InboundFrame};
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use std::io::IoSlice;
 use std::sync::Arc;
 use tokio::net::TcpStream;
@@ -20,11 +20,6 @@ pub(super) async fn read_loop(deliver: &Deliver, conn: &Arc<Connection>) -> std:
     let mut chunk = 16 * 1024;
     let mut decoder = FrameDecoder::new();
     let mut first = true;
-    // After a large frame, headers are read alone and each large body into a buffer of its own
-    // size, never past its end: no partial frame is copied when the buffer grows (the frames
-    // split off it still hold its storage, so growing it meant a copy of what was read ahead;
-    // perf showed that copy as 5-10% of a relaying node's CPU).
-    let mut large = false;
     loop {
         loop {
             match decoder.decode(&mut buf) {
@@ -49,31 +44,15 @@ pub(super) async fn read_loop(deliver: &Deliver, conn: &Arc<Connection>) -> std:
                 }
             }
         }
-        let limit = match decoder.next_frame_size(&buf) {
-            Some(size) if large || size >= LARGE_FRAME => {
-                large = size >= LARGE_FRAME;
-                let rest = size - buf.len();
-                buf.reserve(rest);
-                rest
-            }
-            None if large && buf.len() < 4 => {
-                buf.reserve(4);
-                4 - buf.len()
-            }
-            _ => {
-                large = false;
-                if buf.capacity() - buf.len() < chunk / 4 {
-                    buf.reserve(chunk);
-                }
-                usize::MAX
-            }
-        };
+        if buf.capacity() - buf.len() < chunk / 4 {
+            buf.reserve(chunk);
+        }
         let wait = if first {
             HANDSHAKE_TIMEOUT
         } else {
             IDLE_TIMEOUT
         };
-        let n = match tokio::time::timeout(wait, read_some(&conn.stream, &mut buf, limit)).await {
+        let n = match tokio::time::timeout(wait, read_some(&conn.stream, &mut buf)).await {
             Ok(r) => r?,
             Err(_) => {
                 tracing::info!(peer = %conn.peer, "closing idle connection");
@@ -93,14 +72,10 @@ pub(super) async fn read_loop(deliver: &Deliver, conn: &Arc<Connection>) -> std:
     }
 }
 
-/// Frames at least this large are read into buffers of their own (see `read_loop`).
-const LARGE_FRAME: usize = 64 * 1024;
-
-/// Reads what the socket has, at most `limit` bytes, into `buf`'s spare capacity.
-async fn read_some(stream: &TcpStream, buf: &mut BytesMut, limit: usize) -> std::io::Result<usize> {
+async fn read_some(stream: &TcpStream, buf: &mut BytesMut) -> std::io::Result<usize> {
     loop {
         stream.readable().await?;
-        match stream.try_read_buf(&mut (&mut *buf).limit(limit)) {
+        match stream.try_read_buf(buf) {
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
             r => return r,
         }
